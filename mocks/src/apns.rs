@@ -1,0 +1,496 @@
+//! Mock Apple APNs provider API: `POST /3/device/{token}` over HTTP/2, with
+//! Pushy's validation order, Apple's status codes and reason strings, and
+//! ES256 provider-token (JWT) authentication verified once per token per
+//! connection.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http::request::Parts;
+use http::{HeaderMap, Method, StatusCode};
+use jsonwebtoken::{Algorithm, Validation};
+use rand::Rng as _;
+use serde::Deserialize;
+
+use crate::capture::CaptureKind;
+use crate::devices::Delivery;
+use crate::exchange::{bearer_token, response, unix_now, Outcome, Response};
+use crate::platform::Platform;
+use crate::server::RequestBody;
+use crate::state::Shared;
+
+/// Largest payload for every push type but VoIP.
+const PAYLOAD_LIMIT: usize = 4096;
+/// Largest VoIP payload.
+const VOIP_PAYLOAD_LIMIT: usize = 5120;
+/// Provider tokens older than this are expired.
+const TOKEN_LIFETIME_SECS: i64 = 3600;
+/// Distinct provider tokens remembered per connection.
+const AUTH_CACHE_SIZE: usize = 4;
+
+const DEVICE_PATH: &str = "/3/device/";
+
+static APNS_ID: HeaderName = HeaderName::from_static("apns-id");
+static APNS_UNIQUE_ID: HeaderName = HeaderName::from_static("apns-unique-id");
+static APNS_TOPIC: HeaderName = HeaderName::from_static("apns-topic");
+static APNS_COLLAPSE_ID: HeaderName = HeaderName::from_static("apns-collapse-id");
+static APNS_PRIORITY: HeaderName = HeaderName::from_static("apns-priority");
+static APNS_PUSH_TYPE: HeaderName = HeaderName::from_static("apns-push-type");
+static APNS_EXPIRATION: HeaderName = HeaderName::from_static("apns-expiration");
+
+/// Why APNs rejected a push: Apple's reason strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reason {
+    BadMessageId,
+    MethodNotAllowed,
+    MissingTopic,
+    BadCollapseId,
+    BadPriority,
+    InvalidPushType,
+    BadExpirationDate,
+    MissingDeviceToken,
+    BadDeviceToken,
+    BadPath,
+    MissingProviderToken,
+    InvalidProviderToken,
+    ExpiredProviderToken,
+    DeviceTokenNotForTopic,
+    PayloadEmpty,
+    PayloadTooLarge,
+    IdleTimeout,
+    InternalServerError,
+}
+
+impl Reason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Reason::BadMessageId => "BadMessageId",
+            Reason::MethodNotAllowed => "MethodNotAllowed",
+            Reason::MissingTopic => "MissingTopic",
+            Reason::BadCollapseId => "BadCollapseId",
+            Reason::BadPriority => "BadPriority",
+            Reason::InvalidPushType => "InvalidPushType",
+            Reason::BadExpirationDate => "BadExpirationDate",
+            Reason::MissingDeviceToken => "MissingDeviceToken",
+            Reason::BadDeviceToken => "BadDeviceToken",
+            Reason::BadPath => "BadPath",
+            Reason::MissingProviderToken => "MissingProviderToken",
+            Reason::InvalidProviderToken => "InvalidProviderToken",
+            Reason::ExpiredProviderToken => "ExpiredProviderToken",
+            Reason::DeviceTokenNotForTopic => "DeviceTokenNotForTopic",
+            Reason::PayloadEmpty => "PayloadEmpty",
+            Reason::PayloadTooLarge => "PayloadTooLarge",
+            Reason::IdleTimeout => "IdleTimeout",
+            Reason::InternalServerError => "InternalServerError",
+        }
+    }
+
+    pub(crate) fn status(self) -> StatusCode {
+        match self {
+            Reason::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Reason::BadPath => StatusCode::NOT_FOUND,
+            Reason::MissingProviderToken
+            | Reason::InvalidProviderToken
+            | Reason::ExpiredProviderToken => StatusCode::FORBIDDEN,
+            Reason::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Reason::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// The `apns-push-type` values APNs knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PushType {
+    Alert,
+    Background,
+    Voip,
+    Complication,
+    FileProvider,
+    Mdm,
+    Location,
+    LiveActivity,
+    PushToTalk,
+    Controls,
+}
+
+impl PushType {
+    fn parse(value: &[u8]) -> Option<PushType> {
+        Some(match value {
+            b"alert" => PushType::Alert,
+            b"background" => PushType::Background,
+            b"voip" => PushType::Voip,
+            b"complication" => PushType::Complication,
+            b"fileprovider" => PushType::FileProvider,
+            b"mdm" => PushType::Mdm,
+            b"location" => PushType::Location,
+            b"liveactivity" => PushType::LiveActivity,
+            b"pushtotalk" => PushType::PushToTalk,
+            b"controls" => PushType::Controls,
+            _ => return None,
+        })
+    }
+
+    /// The suffix the topic carries for this push type, appended to the
+    /// bundle id.
+    fn topic_suffix(self) -> &'static str {
+        match self {
+            PushType::Voip => ".voip",
+            PushType::Complication => ".complication",
+            PushType::FileProvider => ".pushkit.fileprovider",
+            PushType::Location => ".location-query",
+            PushType::LiveActivity => ".push-type.liveactivity",
+            PushType::PushToTalk => ".voip-ptt",
+            PushType::Alert | PushType::Background | PushType::Mdm | PushType::Controls => "",
+        }
+    }
+}
+
+/// JWT claims of an APNs provider token.
+#[derive(Deserialize)]
+struct ProviderClaims {
+    iss: String,
+    iat: i64,
+}
+
+/// The JWT validation rules for provider tokens: ES256, no `exp` (APNs
+/// tokens carry only `iss` and `iat`; age is checked by hand).
+pub(crate) fn provider_token_validation() -> Validation {
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation
+}
+
+/// Provider tokens verified on one connection, with their verdicts: a
+/// token's signature is checked once, not per push.
+#[derive(Default)]
+pub(crate) struct ConnectionAuth {
+    cache: Mutex<AuthCache>,
+}
+
+#[derive(Default)]
+struct AuthCache {
+    entries: Vec<(Box<str>, Result<i64, Reason>)>,
+    next_slot: usize,
+}
+
+impl ConnectionAuth {
+    /// The `iat` of a valid token, or the reason it is not valid.
+    fn check(
+        &self,
+        token: &str,
+        verify: impl FnOnce() -> Result<i64, Reason>,
+    ) -> Result<i64, Reason> {
+        {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, verdict)) = cache.entries.iter().find(|(t, _)| &**t == token) {
+                return *verdict;
+            }
+        }
+        // Verify outside the lock: concurrent streams of this connection
+        // may race to verify the same new token, which is harmless.
+        let verdict = verify();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.entries.len() < AUTH_CACHE_SIZE {
+            cache.entries.push((token.into(), verdict));
+        } else {
+            let slot = cache.next_slot;
+            cache.entries[slot] = (token.into(), verdict);
+            cache.next_slot = (slot + 1) % AUTH_CACHE_SIZE;
+        }
+        verdict
+    }
+}
+
+/// Answers one request to the APNs gateway.
+pub(crate) fn handle(
+    shared: &Shared,
+    auth: &ConnectionAuth,
+    parts: &Parts,
+    body: &RequestBody,
+) -> Outcome {
+    let device = parts
+        .uri
+        .path()
+        .strip_prefix(DEVICE_PATH)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned);
+    // Apple echoes a well-formed apns-id and makes one up otherwise.
+    let apns_id = parts
+        .headers
+        .get(&APNS_ID)
+        .filter(|v| is_canonical_uuid(v.as_bytes()))
+        .cloned()
+        .unwrap_or_else(new_uuid_header);
+    match validate(shared, auth, parts, body) {
+        Ok(accepted) => {
+            accepted.inbox.push(Delivery {
+                platform: Platform::Apns,
+                headers: apns_headers(&parts.headers),
+                body: accepted.payload,
+                received_at: Instant::now(),
+            });
+            let headers = [
+                (APNS_ID.clone(), apns_id),
+                (APNS_UNIQUE_ID.clone(), new_uuid_header()),
+            ];
+            Outcome {
+                kind: CaptureKind::Push,
+                // An empty `Full` ends the stream on the HEADERS frame: no
+                // DATA frame, as real APNs answers a success.
+                response: response(StatusCode::OK, headers, Bytes::new()),
+                reason: None,
+                device,
+            }
+        }
+        Err(reason) => Outcome {
+            kind: CaptureKind::Push,
+            response: rejection(reason, apns_id),
+            reason: Some(reason.as_str().to_owned()),
+            device,
+        },
+    }
+}
+
+struct Accepted {
+    inbox: crate::devices::Inbox,
+    payload: Bytes,
+}
+
+fn validate(
+    shared: &Shared,
+    auth: &ConnectionAuth,
+    parts: &Parts,
+    body: &RequestBody,
+) -> Result<Accepted, Reason> {
+    let headers = &parts.headers;
+    if let Some(id) = headers.get(&APNS_ID) {
+        if !is_canonical_uuid(id.as_bytes()) {
+            return Err(Reason::BadMessageId);
+        }
+    }
+    if parts.method != Method::POST {
+        return Err(Reason::MethodNotAllowed);
+    }
+    let topic = headers
+        .get(&APNS_TOPIC)
+        .filter(|t| !t.is_empty())
+        .ok_or(Reason::MissingTopic)?;
+    if headers.get(&APNS_COLLAPSE_ID).is_some_and(|c| c.len() > 64) {
+        return Err(Reason::BadCollapseId);
+    }
+    let priority = match headers.get(&APNS_PRIORITY).map(HeaderValue::as_bytes) {
+        None | Some(b"10") => 10,
+        Some(b"5") => 5,
+        Some(b"1") => 1,
+        Some(_) => return Err(Reason::BadPriority),
+    };
+    let push_type = match headers.get(&APNS_PUSH_TYPE) {
+        None => PushType::Alert,
+        Some(value) => PushType::parse(value.as_bytes()).ok_or(Reason::InvalidPushType)?,
+    };
+    if let Some(expiration) = headers.get(&APNS_EXPIRATION) {
+        let valid = std::str::from_utf8(expiration.as_bytes())
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some();
+        if !valid {
+            return Err(Reason::BadExpirationDate);
+        }
+    }
+    let inbox = device_inbox(shared, parts.uri.path())?;
+    authorize(shared, auth, headers)?;
+    if !topic_matches(topic.as_bytes(), &shared.config.apns_topic, push_type) {
+        return Err(Reason::DeviceTokenNotForTopic);
+    }
+    if push_type == PushType::Background && priority != 5 {
+        return Err(Reason::BadPriority);
+    }
+    let payload = match body {
+        RequestBody::Complete(bytes) => bytes,
+        RequestBody::TooLarge(_) => return Err(Reason::PayloadTooLarge),
+        RequestBody::TimedOut(_) => return Err(Reason::IdleTimeout),
+        RequestBody::Broken(_) => return Err(Reason::InternalServerError),
+    };
+    if payload.is_empty() {
+        return Err(Reason::PayloadEmpty);
+    }
+    let limit = if push_type == PushType::Voip {
+        VOIP_PAYLOAD_LIMIT
+    } else {
+        PAYLOAD_LIMIT
+    };
+    if payload.len() > limit {
+        return Err(Reason::PayloadTooLarge);
+    }
+    Ok(Accepted {
+        inbox,
+        payload: payload.clone(),
+    })
+}
+
+/// The inbox a `/3/device/{token}` path addresses.
+fn device_inbox(shared: &Shared, path: &str) -> Result<crate::devices::Inbox, Reason> {
+    let Some(token) = path.strip_prefix(DEVICE_PATH) else {
+        return Err(Reason::BadPath);
+    };
+    if token.is_empty() {
+        return Err(Reason::MissingDeviceToken);
+    }
+    // Hex of any length: Live Activity tokens are longer than 64.
+    if !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Reason::BadDeviceToken);
+    }
+    let found = if token.bytes().any(|b| b.is_ascii_uppercase()) {
+        shared
+            .devices
+            .lookup(Platform::Apns, &token.to_ascii_lowercase())
+    } else {
+        shared.devices.lookup(Platform::Apns, token)
+    };
+    found.ok_or(Reason::BadDeviceToken)
+}
+
+fn authorize(shared: &Shared, auth: &ConnectionAuth, headers: &HeaderMap) -> Result<(), Reason> {
+    let value = headers
+        .get(AUTHORIZATION)
+        .filter(|v| !v.is_empty())
+        .ok_or(Reason::MissingProviderToken)?;
+    let token = bearer_token(value).ok_or(Reason::InvalidProviderToken)?;
+    let iat = auth.check(token, || verify_provider_token(shared, token))?;
+    if unix_now().saturating_sub(iat) > TOKEN_LIFETIME_SECS {
+        return Err(Reason::ExpiredProviderToken);
+    }
+    Ok(())
+}
+
+/// Verifies a provider token's header, signature and team; returns `iat`.
+fn verify_provider_token(shared: &Shared, token: &str) -> Result<i64, Reason> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| Reason::InvalidProviderToken)?;
+    if header.alg != Algorithm::ES256
+        || header.kid.as_deref() != Some(shared.config.apns_key_id.as_str())
+    {
+        return Err(Reason::InvalidProviderToken);
+    }
+    let data = jsonwebtoken::decode::<ProviderClaims>(
+        token,
+        &shared.credentials.apns.verifying,
+        &shared.apns_validation,
+    )
+    .map_err(|_| Reason::InvalidProviderToken)?;
+    if data.claims.iss != shared.config.apns_team_id {
+        return Err(Reason::InvalidProviderToken);
+    }
+    Ok(data.claims.iat)
+}
+
+/// Whether `topic` is the bundle id with the push type's suffix.
+fn topic_matches(topic: &[u8], bundle: &str, push_type: PushType) -> bool {
+    let suffix = push_type.topic_suffix();
+    topic.len() == bundle.len() + suffix.len()
+        && topic.starts_with(bundle.as_bytes())
+        && topic.ends_with(suffix.as_bytes())
+}
+
+/// `8-4-4-4-12` hex digits, the only form APNs accepts.
+fn is_canonical_uuid(value: &[u8]) -> bool {
+    value.len() == 36
+        && value.iter().enumerate().all(|(i, &b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// A random (v4) UUID in Apple's uppercase canonical form. Uses the
+/// thread-local generator rather than a syscall per push.
+fn new_uuid_header() -> HeaderValue {
+    let uuid = uuid::Builder::from_random_bytes(rand::thread_rng().gen()).into_uuid();
+    let mut buf = uuid::Uuid::encode_buffer();
+    let text = uuid.hyphenated().encode_upper(&mut buf);
+    HeaderValue::from_str(text)
+        .unwrap_or_else(|_| HeaderValue::from_static("00000000-0000-0000-0000-000000000000"))
+}
+
+/// The `apns-*` headers of a request, as the app's delivery carries them.
+fn apns_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("apns-"))
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// An error response: JSON `{"reason":…}` in one DATA frame, with apns-id.
+fn rejection(reason: Reason, apns_id: HeaderValue) -> Response {
+    let body = format!("{{\"reason\":\"{}\"}}", reason.as_str());
+    let headers = [
+        (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        (APNS_ID.clone(), apns_id),
+    ];
+    response(reason.status(), headers, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_uuid_requires_hyphens_in_place() {
+        assert!(is_canonical_uuid(b"123e4567-e89b-12d3-a456-426614174000"));
+        assert!(is_canonical_uuid(b"123E4567-E89B-12D3-A456-426614174000"));
+        assert!(!is_canonical_uuid(b"123e4567e89b12d3a456426614174000"));
+        assert!(!is_canonical_uuid(b"{123e4567-e89b-12d3-a456-42661417400}"));
+        assert!(!is_canonical_uuid(b"123e4567-e89b-12d3-a456-42661417400g"));
+    }
+
+    #[test]
+    fn new_uuid_header_is_canonical() {
+        assert!(is_canonical_uuid(new_uuid_header().as_bytes()));
+    }
+
+    #[test]
+    fn topic_suffix_follows_push_type() {
+        let bundle = "com.example.app";
+        assert!(topic_matches(b"com.example.app", bundle, PushType::Alert));
+        assert!(topic_matches(
+            b"com.example.app.voip",
+            bundle,
+            PushType::Voip
+        ));
+        assert!(!topic_matches(b"com.example.app", bundle, PushType::Voip));
+        assert!(!topic_matches(
+            b"com.example.other",
+            bundle,
+            PushType::Alert
+        ));
+    }
+
+    #[test]
+    fn auth_cache_verifies_each_token_once() {
+        let auth = ConnectionAuth::default();
+        let mut calls = 0;
+        for _ in 0..3 {
+            let verdict = auth.check("t1", || {
+                calls += 1;
+                Ok(7)
+            });
+            assert_eq!(verdict, Ok(7));
+        }
+        assert_eq!(calls, 1);
+        for t in ["a", "b", "c", "d", "e"] {
+            assert_eq!(
+                auth.check(t, || Err(Reason::InvalidProviderToken)),
+                Err(Reason::InvalidProviderToken)
+            );
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Gateway configuration: the identities the mocks expect backends to use
+//! (bundle id, team and key ids, FCM project, WNS package SID) and the sizes
+//! of the capture store and the device inboxes.
+
+/// How the gateways are set up. `Default` gives a working configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Captures kept before the oldest are evicted.
+    pub capture_capacity: usize,
+    /// Deliveries kept per device before the oldest are dropped.
+    pub inbox_capacity: usize,
+    /// The app's bundle id, the `apns-topic` APNs accepts.
+    pub apns_topic: String,
+    /// The 10-character Apple team id (the JWT `iss`).
+    pub apns_team_id: String,
+    /// The 10-character id of the APNs signing key (the JWT `kid`).
+    pub apns_key_id: String,
+    /// The Firebase project id.
+    pub fcm_project_id: String,
+    /// The WNS package SID (`ms-app://s-1-15-2-…`), the OAuth client id.
+    pub wns_client_id: String,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            capture_capacity: 500_000,
+            inbox_capacity: 256,
+            apns_topic: "com.example.pushproof".to_owned(),
+            apns_team_id: "PPTEAM1234".to_owned(),
+            apns_key_id: "PPKEY12345".to_owned(),
+            fcm_project_id: "pushproof-test".to_owned(),
+            wns_client_id:
+                "ms-app://s-1-15-2-2972962901-2322836549-3722629029-1345238579-3987825745-2155616079-650196962"
+                    .to_owned(),
+        }
+    }
+}

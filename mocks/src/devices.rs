@@ -1,0 +1,323 @@
+//! Simulated devices as the gateways know them: the handles the mocks issue
+//! (APNs device tokens, FCM registration tokens, WNS channel URIs) and each
+//! device's bounded inbox of accepted pushes.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use bytes::Bytes;
+use rand::RngCore as _;
+use tokio::sync::Notify;
+
+use crate::platform::Platform;
+
+/// A device as addressed by a backend: the platform and the handle the
+/// gateway issued for it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DeviceHandle {
+    /// The gateway that issued the handle.
+    pub platform: Platform,
+    /// APNs: 64 lowercase hex characters; FCM: a registration token;
+    /// WNS: the full channel URI `{wns_url}/?token=<url-encoded opaque>`.
+    pub handle: String,
+}
+
+/// A push as the app on the device would see it.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// The gateway that accepted it.
+    pub platform: Platform,
+    /// APNs: the `apns-*` request headers; FCM: none; WNS: `content-type`
+    /// and `x-wns-type`. Lowercase names.
+    pub headers: Vec<(String, String)>,
+    /// APNs: the JSON payload; FCM: the JSON of the `message` object as
+    /// sent; WNS: the request body.
+    pub body: Bytes,
+    /// When the gateway accepted it.
+    pub received_at: Instant,
+}
+
+impl Delivery {
+    /// The first value of a header, by lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+struct InboxInner {
+    queue: Mutex<VecDeque<Delivery>>,
+    notify: Notify,
+    capacity: usize,
+    dropped: AtomicU64,
+}
+
+/// A device's inbox: bounded, the oldest delivery is dropped (and counted)
+/// when full. Cheap to clone; all clones share one queue.
+#[derive(Clone)]
+pub struct Inbox {
+    inner: Arc<InboxInner>,
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox")
+            .field("len", &self.len())
+            .field("capacity", &self.inner.capacity)
+            .field("dropped", &self.dropped())
+            .finish()
+    }
+}
+
+impl Inbox {
+    pub(crate) fn new(capacity: usize) -> Inbox {
+        Inbox {
+            inner: Arc::new(InboxInner {
+                queue: Mutex::new(VecDeque::new()),
+                notify: Notify::new(),
+                capacity: capacity.max(1),
+                dropped: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Delivery>> {
+        // Every mutation is one push/pop: a poisoned queue is still consistent.
+        self.inner.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn push(&self, delivery: Delivery) {
+        let dropped = {
+            let mut queue = self.queue();
+            let dropped = if queue.len() >= self.inner.capacity {
+                queue.pop_front()
+            } else {
+                None
+            };
+            queue.push_back(delivery);
+            dropped
+        };
+        if dropped.is_some() {
+            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        self.inner.notify.notify_one();
+    }
+
+    /// Waits for the next delivery.
+    pub async fn recv(&self) -> Delivery {
+        loop {
+            let notified = self.inner.notify.notified();
+            tokio::pin!(notified);
+            // Register interest before looking, so a push between the look
+            // and the wait is not missed.
+            notified.as_mut().enable();
+            if let Some(delivery) = self.try_recv() {
+                return delivery;
+            }
+            notified.await;
+        }
+    }
+
+    /// The next delivery, if one is waiting.
+    pub fn try_recv(&self) -> Option<Delivery> {
+        self.queue().pop_front()
+    }
+
+    /// Deliveries waiting.
+    pub fn len(&self) -> usize {
+        self.queue().len()
+    }
+
+    /// Whether no delivery is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Deliveries dropped because the inbox was full.
+    pub fn dropped(&self) -> u64 {
+        self.inner.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// The devices each gateway knows, keyed by the string the gateway sees in
+/// a request: the lowercase hex token (APNs), the registration token (FCM),
+/// the decoded opaque channel token (WNS).
+pub(crate) struct Devices {
+    inbox_capacity: usize,
+    registries: [RwLock<HashMap<String, Inbox>>; 3],
+}
+
+impl Devices {
+    pub(crate) fn new(inbox_capacity: usize) -> Devices {
+        Devices {
+            inbox_capacity,
+            registries: Default::default(),
+        }
+    }
+
+    fn registry(&self, platform: Platform) -> &RwLock<HashMap<String, Inbox>> {
+        &self.registries[platform.index()]
+    }
+
+    /// Issues a fresh key for `platform` and registers its inbox.
+    pub(crate) fn register(&self, platform: Platform) -> String {
+        let mut map = self
+            .registry(platform)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        loop {
+            let key = new_key(platform);
+            if !map.contains_key(&key) {
+                map.insert(key.clone(), Inbox::new(self.inbox_capacity));
+                return key;
+            }
+        }
+    }
+
+    /// The inbox of a registered device.
+    pub(crate) fn lookup(&self, platform: Platform, key: &str) -> Option<Inbox> {
+        self.registry(platform)
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// Forgets a device: later pushes to it are rejected as unknown.
+    pub(crate) fn unregister(&self, platform: Platform, key: &str) -> bool {
+        self.registry(platform)
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key)
+            .is_some()
+    }
+}
+
+/// A new random device key in the platform's usual shape.
+fn new_key(platform: Platform) -> String {
+    let mut rng = rand::thread_rng();
+    match platform {
+        // 32 random bytes as 64 lowercase hex characters, like an iOS token.
+        Platform::Apns => {
+            let mut bytes = [0u8; 32];
+            rng.fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        }
+        // "<22-char instance id>:APA91b<134 base64url chars>", the shape of
+        // a real registration token (~163 characters).
+        Platform::Fcm => {
+            let mut id = [0u8; 17];
+            rng.fill_bytes(&mut id);
+            let mut tail = [0u8; 101];
+            rng.fill_bytes(&mut tail);
+            let mut id = URL_SAFE_NO_PAD.encode(id);
+            id.truncate(22);
+            let mut tail = URL_SAFE_NO_PAD.encode(tail);
+            tail.truncate(134);
+            format!("{id}:APA91b{tail}")
+        }
+        // Standard base64 like WNS's opaque tokens, so that '+', '/' and
+        // '=' test that backends keep the channel URI's encoding intact.
+        Platform::Wns => {
+            let mut bytes = [0u8; 96];
+            rng.fill_bytes(&mut bytes);
+            let mut key = String::from("AwYAAAD");
+            key.push_str(&STANDARD.encode(bytes));
+            key
+        }
+    }
+}
+
+/// The channel URI of a WNS opaque token.
+pub(crate) fn wns_channel_uri(wns_url: &str, opaque: &str) -> String {
+    let encoded: String = form_urlencoded::byte_serialize(opaque.as_bytes()).collect();
+    format!("{wns_url}/?token={encoded}")
+}
+
+/// The opaque token of a WNS channel URI's query (`token=<url-encoded>`).
+pub(crate) fn wns_token_from_query(query: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn delivery(n: u8) -> Delivery {
+        Delivery {
+            platform: Platform::Wns,
+            headers: Vec::new(),
+            body: Bytes::from(vec![n]),
+            received_at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn inbox_drops_oldest_when_full_and_counts() {
+        let inbox = Inbox::new(2);
+        for n in 0..3 {
+            inbox.push(delivery(n));
+        }
+        assert_eq!(inbox.len(), 2);
+        assert_eq!(inbox.dropped(), 1);
+        assert_eq!(inbox.try_recv().unwrap().body.as_ref(), &[1]);
+    }
+
+    #[tokio::test]
+    async fn recv_wakes_on_a_later_push() {
+        let inbox = Inbox::new(4);
+        let waiter = tokio::spawn({
+            let inbox = inbox.clone();
+            async move { inbox.recv().await }
+        });
+        tokio::task::yield_now().await;
+        inbox.push(delivery(7));
+        assert_eq!(waiter.await.unwrap().body.as_ref(), &[7]);
+    }
+
+    #[test]
+    fn apns_keys_are_64_lowercase_hex() {
+        let key = new_key(Platform::Apns);
+        assert_eq!(key.len(), 64);
+        assert!(key
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    }
+
+    #[test]
+    fn fcm_keys_look_like_registration_tokens() {
+        let key = new_key(Platform::Fcm);
+        let (id, rest) = key.split_once(':').unwrap();
+        assert_eq!(id.len(), 22);
+        assert!(rest.starts_with("APA91b"));
+        assert_eq!(rest.len(), 140);
+    }
+
+    #[test]
+    fn wns_channel_uri_round_trips_the_opaque_token() {
+        let key = new_key(Platform::Wns);
+        let uri = wns_channel_uri("http://127.0.0.1:1", &key);
+        let query = uri.split_once('?').unwrap().1;
+        assert_eq!(wns_token_from_query(query).unwrap(), key);
+        assert!(!query.contains('+'), "'+' must be percent-encoded");
+    }
+
+    #[test]
+    fn registry_registers_looks_up_and_forgets() {
+        let devices = Devices::new(4);
+        let key = devices.register(Platform::Fcm);
+        assert!(devices.lookup(Platform::Fcm, &key).is_some());
+        assert!(devices.lookup(Platform::Apns, &key).is_none());
+        assert!(devices.unregister(Platform::Fcm, &key));
+        assert!(devices.lookup(Platform::Fcm, &key).is_none());
+    }
+}

@@ -1,0 +1,571 @@
+//! Mock Firebase Cloud Messaging HTTP v1: `POST
+//! /v1/projects/{project}/messages:send` with OAuth2 bearer tokens from the
+//! mock token endpoint, FCM's message validation, and google.rpc.Status
+//! error bodies carrying FcmError and BadRequest details.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::request::Parts;
+use http::{Method, StatusCode};
+use rand::Rng as _;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::capture::CaptureKind;
+use crate::devices::{Delivery, Inbox};
+use crate::exchange::{bearer_token, response, Outcome};
+use crate::oauth::{self, TokenState};
+use crate::platform::Platform;
+use crate::server::RequestBody;
+use crate::state::Shared;
+
+/// Path of the mock OAuth token endpoint on the FCM server.
+pub(crate) const TOKEN_PATH: &str = "/token";
+
+/// Largest message (data and notification keys and values).
+const MESSAGE_LIMIT: usize = 4096;
+/// Largest topic message.
+const TOPIC_MESSAGE_LIMIT: usize = 2048;
+
+const FCM_ERROR: &str = "type.googleapis.com/google.firebase.fcm.v1.FcmError";
+const BAD_REQUEST: &str = "type.googleapis.com/google.rpc.BadRequest";
+
+/// The fields of `Message` in the v1 API (both JSON spellings).
+const MESSAGE_FIELDS: &[&str] = &[
+    "name",
+    "data",
+    "notification",
+    "android",
+    "webpush",
+    "apns",
+    "fcm_options",
+    "fcmOptions",
+    "token",
+    "topic",
+    "condition",
+];
+
+/// Data keys FCM reserves.
+fn is_reserved_data_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    lower == "from"
+        || lower == "message_type"
+        || lower.starts_with("google")
+        || lower.starts_with("gcm")
+}
+
+/// A google.rpc.Status error as FCM returns it.
+struct GoogleError {
+    status: StatusCode,
+    code: &'static str,
+    message: Cow<'static, str>,
+    fcm_error: Option<&'static str>,
+    violations: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+}
+
+impl GoogleError {
+    fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> GoogleError {
+        GoogleError {
+            status,
+            code,
+            message: message.into(),
+            fcm_error: None,
+            violations: Vec::new(),
+        }
+    }
+
+    /// 400 INVALID_ARGUMENT with the FcmError detail and one field violation.
+    fn invalid_argument(
+        message: impl Into<Cow<'static, str>>,
+        field: impl Into<Cow<'static, str>>,
+        description: impl Into<Cow<'static, str>>,
+    ) -> GoogleError {
+        let mut error = GoogleError::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message);
+        error.fcm_error = Some("INVALID_ARGUMENT");
+        error.violations.push((field.into(), description.into()));
+        error
+    }
+
+    /// 400 for JSON that does not fit the API's schema: a BadRequest detail
+    /// without FcmError, as Google's JSON transcoding answers.
+    fn invalid_json(field: &'static str, description: String) -> GoogleError {
+        let mut error = GoogleError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            description.clone(),
+        );
+        error.violations.push((field.into(), description.into()));
+        error
+    }
+
+    fn unauthenticated(missing: bool) -> GoogleError {
+        let message = if missing {
+            "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie \
+             or other valid authentication credential. See \
+             https://developers.google.com/identity/sign-in/web/devconsole-project."
+        } else {
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other \
+             valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
+        };
+        GoogleError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
+    }
+
+    /// What the capture records: the FCM error code, else the status.
+    fn reason(&self) -> &'static str {
+        self.fcm_error.unwrap_or(self.code)
+    }
+
+    fn into_outcome(self, device: Option<String>) -> Outcome {
+        let mut details = Vec::new();
+        if let Some(code) = self.fcm_error {
+            details.push(serde_json::json!({ "@type": FCM_ERROR, "errorCode": code }));
+        }
+        if !self.violations.is_empty() {
+            let violations: Vec<Value> = self
+                .violations
+                .iter()
+                .map(|(field, description)| serde_json::json!({ "field": field, "description": description }))
+                .collect();
+            details
+                .push(serde_json::json!({ "@type": BAD_REQUEST, "fieldViolations": violations }));
+        }
+        let mut error = serde_json::json!({
+            "code": self.status.as_u16(),
+            "message": self.message,
+            "status": self.code,
+        });
+        if !details.is_empty() {
+            error["details"] = Value::Array(details);
+        }
+        let body = serde_json::json!({ "error": error }).to_string();
+        let mut headers = vec![(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=UTF-8"),
+        )];
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.push((
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"https://accounts.google.com/\""),
+            ));
+        }
+        let reason = self.reason().to_owned();
+        Outcome {
+            kind: CaptureKind::Push,
+            response: response(self.status, headers, body),
+            reason: Some(reason),
+            device,
+        }
+    }
+}
+
+/// Answers one request to the FCM gateway.
+pub(crate) fn handle(shared: &Shared, parts: &Parts, body: &RequestBody) -> Outcome {
+    let path = parts.uri.path();
+    if path == TOKEN_PATH {
+        return oauth::fcm_token(shared, parts, body);
+    }
+    let Some(project) = send_path_project(path) else {
+        return GoogleError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested URL was not found on this server.",
+        )
+        .into_outcome(None);
+    };
+    match send(shared, parts, body, project) {
+        Ok(sent) => sent,
+        Err((error, device)) => error.into_outcome(device),
+    }
+}
+
+/// The project of `/v1/projects/{project}/messages:send` (the colon may
+/// arrive percent-encoded).
+fn send_path_project(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/v1/projects/")?;
+    let project = rest
+        .strip_suffix("/messages:send")
+        .or_else(|| rest.strip_suffix("/messages%3Asend"))
+        .or_else(|| rest.strip_suffix("/messages%3asend"))?;
+    (!project.is_empty() && !project.contains('/')).then_some(project)
+}
+
+/// The request body of `messages:send`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendRequest<'a> {
+    #[serde(borrow)]
+    message: Option<&'a RawValue>,
+    validate_only: Option<bool>,
+    #[serde(rename = "validateOnly")]
+    validate_only_camel: Option<bool>,
+}
+
+type Rejection = (GoogleError, Option<String>);
+
+fn send(
+    shared: &Shared,
+    parts: &Parts,
+    body: &RequestBody,
+    project: &str,
+) -> Result<Outcome, Rejection> {
+    if parts.method != Method::POST {
+        return Err((
+            GoogleError::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "The requested URL was not found on this server.",
+            ),
+            None,
+        ));
+    }
+    let missing = || (GoogleError::unauthenticated(true), None);
+    let header = parts.headers.get(AUTHORIZATION).ok_or_else(missing)?;
+    let token = bearer_token(header).ok_or_else(|| (GoogleError::unauthenticated(false), None))?;
+    if shared.fcm_tokens.check(token) != TokenState::Valid {
+        return Err((GoogleError::unauthenticated(false), None));
+    }
+    if project != shared.config.fcm_project_id {
+        // The caller's token belongs to the configured project.
+        let mut error = GoogleError::new(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            format!(
+                "Permission 'cloudmessaging.messages.create' denied on resource \
+                 '//cloudresourcemanager.googleapis.com/projects/{project}' (or it may not exist)."
+            ),
+        );
+        error.fcm_error = Some("SENDER_ID_MISMATCH");
+        return Err((error, None));
+    }
+    let bytes = match body {
+        RequestBody::Complete(bytes) => bytes,
+        RequestBody::TooLarge(_) => {
+            let mut error = GoogleError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "Request payload size exceeds the limit.",
+            );
+            error.fcm_error = Some("INVALID_ARGUMENT");
+            return Err((error, None));
+        }
+        RequestBody::TimedOut(_) | RequestBody::Broken(_) => {
+            return Err((
+                GoogleError::new(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_ARGUMENT",
+                    "The request body could not be read.",
+                ),
+                None,
+            ))
+        }
+    };
+    let request: SendRequest<'_> = serde_json::from_slice(bytes).map_err(|e| {
+        (
+            GoogleError::invalid_json("", format!("Invalid JSON payload received. {e}")),
+            None,
+        )
+    })?;
+    let raw = request.message.ok_or_else(|| {
+        (
+            GoogleError::invalid_argument(
+                "Request contains an invalid argument.",
+                "message",
+                "Message must be set.",
+            ),
+            None,
+        )
+    })?;
+    let message: Map<String, Value> = serde_json::from_str(raw.get()).map_err(|_| {
+        (
+            GoogleError::invalid_json(
+                "message",
+                "Invalid value at 'message' (type.googleapis.com/google.firebase.fcm.v1.Message)"
+                    .to_owned(),
+            ),
+            None,
+        )
+    })?;
+    let device = message
+        .get("token")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let target = validate_message(&message).map_err(|e| (e, device.clone()))?;
+    let inbox = match target {
+        Target::Token(token) => {
+            Some(shared.devices.lookup(Platform::Fcm, token).ok_or_else(|| {
+                let mut error = GoogleError::invalid_argument(
+                    "The registration token is not a valid FCM registration token",
+                    "message.token",
+                    "Invalid registration token",
+                );
+                error.fcm_error = Some("INVALID_ARGUMENT");
+                (error, device.clone())
+            })?)
+        }
+        Target::Topic | Target::Condition => None,
+    };
+    let validate_only = request
+        .validate_only
+        .or(request.validate_only_camel)
+        .unwrap_or(false);
+    let name = if validate_only {
+        format!("projects/{project}/messages/fake_message_id")
+    } else {
+        if let Some(inbox) = inbox {
+            deliver(&inbox, bytes, raw);
+        }
+        format!("projects/{project}/messages/{}", new_message_id())
+    };
+    let body = serde_json::json!({ "name": name }).to_string();
+    Ok(Outcome {
+        kind: CaptureKind::Push,
+        response: response(
+            StatusCode::OK,
+            [(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=UTF-8"),
+            )],
+            body,
+        ),
+        reason: None,
+        device,
+    })
+}
+
+/// Hands the `message` object, byte for byte as sent, to the device.
+fn deliver(inbox: &Inbox, body: &Bytes, raw: &RawValue) {
+    let text = raw.get().as_bytes();
+    let start = body.as_ptr() as usize;
+    let inner = text.as_ptr() as usize;
+    // A borrowed RawValue is a slice of the body: share it, don't copy.
+    let message = if inner >= start && inner + text.len() <= start + body.len() {
+        body.slice_ref(text)
+    } else {
+        Bytes::copy_from_slice(text)
+    };
+    inbox.push(Delivery {
+        platform: Platform::Fcm,
+        headers: Vec::new(),
+        body: message,
+        received_at: Instant::now(),
+    });
+}
+
+/// Where a message goes.
+enum Target<'a> {
+    Token(&'a str),
+    Topic,
+    Condition,
+}
+
+fn validate_message(message: &Map<String, Value>) -> Result<Target<'_>, GoogleError> {
+    if let Some(unknown) = message
+        .keys()
+        .find(|k| !MESSAGE_FIELDS.contains(&k.as_str()))
+    {
+        return Err(GoogleError::invalid_json(
+            "message",
+            format!("Invalid JSON payload received. Unknown name \"{unknown}\" at 'message': Cannot find field."),
+        ));
+    }
+    let mut target = None;
+    for field in ["token", "topic", "condition"] {
+        match message.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(value)) => {
+                if let Some(previous) = target.replace((field, value.as_str())) {
+                    return Err(GoogleError::invalid_json(
+                        "message",
+                        format!(
+                            "Invalid JSON payload received. Oneof field 'target' is already set. Cannot set '{field}' \
+                             (already set '{}')",
+                            previous.0
+                        ),
+                    ));
+                }
+            }
+            Some(other) => {
+                return Err(GoogleError::invalid_json(
+                    "message",
+                    format!("Invalid value at 'message.{field}' (TYPE_STRING), {other}"),
+                ))
+            }
+        }
+    }
+    let Some((kind, value)) = target else {
+        return Err(GoogleError::invalid_argument(
+            "Recipient of the message is not set.",
+            "message",
+            "Recipient of the message is not set.",
+        ));
+    };
+    let target = match kind {
+        "token" => Target::Token(value),
+        "topic" => {
+            let valid = !value.is_empty()
+                && value.len() <= 900
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b));
+            if !valid {
+                return Err(GoogleError::invalid_argument(
+                    "Request contains an invalid argument.",
+                    "message.topic",
+                    "Invalid topic name",
+                ));
+            }
+            Target::Topic
+        }
+        _ => {
+            if value.trim().is_empty() {
+                return Err(GoogleError::invalid_argument(
+                    "Request contains an invalid argument.",
+                    "message.condition",
+                    "Invalid condition expression",
+                ));
+            }
+            Target::Condition
+        }
+    };
+    let mut size = 0;
+    match message.get("data") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(data)) => {
+            for (index, (key, value)) in data.iter().enumerate() {
+                let Value::String(text) = value else {
+                    let description = format!("Invalid value at 'message.data[{index}].value' (TYPE_STRING), {value}");
+                    let mut error = GoogleError::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", description.clone());
+                    error
+                        .violations
+                        .push((format!("message.data[{index}].value").into(), description.into()));
+                    return Err(error);
+                };
+                if is_reserved_data_key(key) {
+                    return Err(GoogleError::invalid_argument(
+                        "Request contains an invalid argument.",
+                        "message.data",
+                        format!("Invalid data payload key: {key}"),
+                    ));
+                }
+                size += key.len() + text.len();
+            }
+        }
+        Some(other) => {
+            return Err(GoogleError::invalid_json(
+                "message.data",
+                format!("Invalid value at 'message.data' (type.googleapis.com/google.firebase.fcm.v1.Message.DataEntry), {other}"),
+            ))
+        }
+    }
+    match message.get("notification") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(notification)) => {
+            size += notification
+                .iter()
+                .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+                .sum::<usize>();
+        }
+        Some(other) => {
+            return Err(GoogleError::invalid_json(
+                "message.notification",
+                format!("Invalid value at 'message.notification' (type.googleapis.com/google.firebase.fcm.v1.Notification), {other}"),
+            ))
+        }
+    }
+    let limit = if matches!(target, Target::Topic) {
+        TOPIC_MESSAGE_LIMIT
+    } else {
+        MESSAGE_LIMIT
+    };
+    if size > limit {
+        let mut error = GoogleError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "Message is too big",
+        );
+        error.fcm_error = Some("INVALID_ARGUMENT");
+        return Err(error);
+    }
+    Ok(target)
+}
+
+/// A message id in FCM's `0:<millis>%<hex>` shape.
+fn new_message_id() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let tag: u64 = rand::thread_rng().gen();
+    format!("0:{millis}%{tag:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn send_path_yields_the_project() {
+        assert_eq!(
+            send_path_project("/v1/projects/p-1/messages:send"),
+            Some("p-1")
+        );
+        assert_eq!(
+            send_path_project("/v1/projects/p/messages%3Asend"),
+            Some("p")
+        );
+        assert_eq!(send_path_project("/v1/projects//messages:send"), None);
+        assert_eq!(send_path_project("/v1/projects/a/b/messages:send"), None);
+    }
+
+    #[test]
+    fn reserved_data_keys_are_recognised() {
+        for key in [
+            "from",
+            "message_type",
+            "google.x",
+            "gcm.notification",
+            "GOOGLE",
+        ] {
+            assert!(is_reserved_data_key(key), "{key}");
+        }
+        assert!(!is_reserved_data_key("secureId"));
+        assert!(!is_reserved_data_key("collapse_key"));
+    }
+
+    fn message(json: Value) -> Map<String, Value> {
+        json.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn message_needs_exactly_one_target() {
+        let none = validate_message(&message(serde_json::json!({"data": {}})))
+            .err()
+            .unwrap();
+        assert_eq!(none.message, "Recipient of the message is not set.");
+        let two = validate_message(&message(serde_json::json!({"token": "a", "topic": "b"})))
+            .err()
+            .unwrap();
+        assert_eq!(two.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn topic_messages_have_a_smaller_limit() {
+        let big = "x".repeat(3000);
+        assert!(validate_message(&message(
+            serde_json::json!({"topic": "news", "data": {"k": big}})
+        ))
+        .is_err());
+        assert!(validate_message(&message(
+            serde_json::json!({"token": "t", "data": {"k": big}})
+        ))
+        .is_ok());
+    }
+}

@@ -1,0 +1,250 @@
+//! [`Gateways`]: the three mock gateways running together on loopback, and
+//! the API the harness drives them with (URLs, credentials, devices,
+//! inboxes, captures).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+use crate::capture::{Capture, CaptureStats};
+use crate::config::GatewayConfig;
+use crate::credentials::{BackendEnv, Credentials, Endpoints};
+use crate::devices::{wns_channel_uri, wns_token_from_query, DeviceHandle, Inbox};
+use crate::error::MockError;
+use crate::exchange::{self, ConnectionState};
+use crate::platform::Platform;
+use crate::server::{self, Protocol};
+use crate::state::{Shared, Urls};
+use crate::{fcm, wns};
+
+/// Mock APNs, FCM and WNS, each on its own `127.0.0.1` port. They stop when
+/// [`Gateways::shutdown`] is awaited or when the value is dropped.
+pub struct Gateways {
+    shared: Arc<Shared>,
+    addrs: [SocketAddr; 3],
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl std::fmt::Debug for Gateways {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateways")
+            .field("apns", &self.addrs[0])
+            .field("fcm", &self.addrs[1])
+            .field("wns", &self.addrs[2])
+            .finish()
+    }
+}
+
+impl Gateways {
+    /// Generates fresh credentials, binds the three gateways on
+    /// `127.0.0.1:0` and starts serving.
+    pub async fn start(config: GatewayConfig) -> Result<Gateways, MockError> {
+        let mut listeners = Vec::with_capacity(3);
+        let mut addrs = Vec::with_capacity(3);
+        for platform in Platform::ALL {
+            let bind = |source| MockError::Bind { platform, source };
+            let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(bind)?;
+            addrs.push(listener.local_addr().map_err(bind)?);
+            listeners.push(listener);
+        }
+        let addrs: [SocketAddr; 3] = [addrs[0], addrs[1], addrs[2]];
+        let origin = |addr: SocketAddr| format!("http://{addr}");
+        let urls = Urls {
+            apns: origin(addrs[0]),
+            fcm: origin(addrs[1]),
+            fcm_token: format!("{}{}", origin(addrs[1]), fcm::TOKEN_PATH),
+            wns: origin(addrs[2]),
+            wns_token: format!("{}{}", origin(addrs[2]), wns::TOKEN_PATH),
+        };
+        // RSA key generation takes a moment: keep it off the async workers.
+        let credentials = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || Credentials::generate(&config))
+                .await
+                .map_err(|e| MockError::KeyGeneration {
+                    what: "gateway credentials",
+                    message: e.to_string(),
+                })??
+        };
+        let shared = Arc::new(Shared::new(config, credentials, urls));
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        for (platform, listener) in Platform::ALL.into_iter().zip(listeners) {
+            let protocol = match platform {
+                Platform::Apns => Protocol::Http2,
+                Platform::Fcm | Platform::Wns => Protocol::Auto,
+            };
+            let shared = shared.clone();
+            let make_service = move |_peer: SocketAddr| {
+                let shared = shared.clone();
+                let conn = Arc::new(ConnectionState::default());
+                service_fn(move |request| {
+                    exchange::serve(platform, shared.clone(), conn.clone(), request)
+                })
+            };
+            tasks.spawn(server::run(
+                listener,
+                protocol,
+                make_service,
+                shutdown.clone(),
+            ));
+        }
+        tasks.close();
+        info!(
+            apns = %shared.urls.apns,
+            fcm = %shared.urls.fcm,
+            wns = %shared.urls.wns,
+            "mock gateways listening"
+        );
+        Ok(Gateways {
+            shared,
+            addrs,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Origin of mock APNs (`http://127.0.0.1:PORT`).
+    pub fn apns_url(&self) -> String {
+        self.shared.urls.apns.clone()
+    }
+
+    /// Origin of mock FCM; sends go to
+    /// `{fcm_url}/v1/projects/{project}/messages:send`.
+    pub fn fcm_url(&self) -> String {
+        self.shared.urls.fcm.clone()
+    }
+
+    /// The service account's `token_uri`.
+    pub fn fcm_token_url(&self) -> String {
+        self.shared.urls.fcm_token.clone()
+    }
+
+    /// Origin of mock WNS; channel URIs are `{wns_url}/?token=<opaque>`.
+    pub fn wns_url(&self) -> String {
+        self.shared.urls.wns.clone()
+    }
+
+    /// The WNS OAuth endpoint, `{wns_url}/accesstoken.srf`.
+    pub fn wns_token_url(&self) -> String {
+        self.shared.urls.wns_token.clone()
+    }
+
+    /// The socket address of a gateway.
+    pub fn addr(&self, platform: Platform) -> SocketAddr {
+        self.addrs[platform.index()]
+    }
+
+    /// The configuration the gateways run with.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.shared.config
+    }
+
+    /// The WNS client secret (also in [`Gateways::write_credentials`]).
+    pub fn wns_client_secret(&self) -> &str {
+        &self.shared.credentials.wns_client_secret
+    }
+
+    /// Writes the APNs key (`AuthKey_<kid>.p8`) and the FCM service-account
+    /// JSON into `dir` and returns the backend-contract variables (every
+    /// `PUSHPROOF_*` except `PUSHPROOF_LISTEN` and `PUSHPROOF_CA_FILE`).
+    pub fn write_credentials(&self, dir: &Path) -> Result<BackendEnv, MockError> {
+        let urls = &self.shared.urls;
+        let endpoints = Endpoints {
+            apns_url: &urls.apns,
+            fcm_url: &urls.fcm,
+            fcm_token_url: &urls.fcm_token,
+            wns_token_url: &urls.wns_token,
+        };
+        self.shared
+            .credentials
+            .write(&self.shared.config, &endpoints, dir)
+    }
+
+    /// Issues a fresh device handle on `platform`, with an empty inbox.
+    pub fn register_device(&self, platform: Platform) -> DeviceHandle {
+        let key = self.shared.devices.register(platform);
+        let handle = match platform {
+            Platform::Apns | Platform::Fcm => key,
+            Platform::Wns => wns_channel_uri(&self.shared.urls.wns, &key),
+        };
+        DeviceHandle { platform, handle }
+    }
+
+    /// Forgets a device: later pushes to it are rejected as unknown.
+    pub fn unregister_device(&self, device: &DeviceHandle) -> bool {
+        self.device_key(device)
+            .is_some_and(|key| self.shared.devices.unregister(device.platform, &key))
+    }
+
+    /// The inbox of a device this gateway issued.
+    pub fn inbox(&self, device: &DeviceHandle) -> Option<Inbox> {
+        let key = self.device_key(device)?;
+        self.shared.devices.lookup(device.platform, &key)
+    }
+
+    /// The registry key of a handle: the handle itself, or for WNS the
+    /// opaque token in the channel URI's query.
+    fn device_key(&self, device: &DeviceHandle) -> Option<String> {
+        match device.platform {
+            Platform::Apns => Some(device.handle.to_ascii_lowercase()),
+            Platform::Fcm => Some(device.handle.clone()),
+            Platform::Wns => {
+                let (_, query) = device.handle.split_once('?')?;
+                wns_token_from_query(query)
+            }
+        }
+    }
+
+    /// A snapshot of the captures kept, oldest first.
+    pub fn captures(&self) -> Vec<Capture> {
+        self.shared.captures.snapshot()
+    }
+
+    /// The captures kept whose `seq` is at least `seq`, oldest first: for
+    /// scanning incrementally during a long run.
+    pub fn captures_since(&self, seq: u64) -> Vec<Capture> {
+        self.shared.captures.since(seq)
+    }
+
+    /// Counters of the capture store.
+    pub fn capture_stats(&self) -> CaptureStats {
+        self.shared.captures.stats()
+    }
+
+    /// Drops the captures kept (counters are kept).
+    pub fn clear_captures(&self) {
+        self.shared.captures.clear();
+    }
+
+    /// Makes every access token issued so far by a token endpoint expired
+    /// (FCM or WNS; APNs provider tokens are minted by the client), to test
+    /// that a backend refreshes its token.
+    pub fn expire_access_tokens(&self, platform: Platform) {
+        match platform {
+            Platform::Fcm => self.shared.fcm_tokens.expire_all(),
+            Platform::Wns => self.shared.wns_tokens.expire_all(),
+            Platform::Apns => {}
+        }
+    }
+
+    /// Stops accepting, lets open connections drain briefly, and waits for
+    /// the servers to stop.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tasks.wait().await;
+    }
+}
+
+impl Drop for Gateways {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

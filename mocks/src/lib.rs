@@ -1,0 +1,37 @@
+//! `pushproof-mocks`: mock Apple APNs, Firebase FCM (HTTP v1) and Windows
+//! WNS gateways, faithful to the real services' wire protocols, for testing
+//! and benchmarking backends that send push notifications.
+//!
+//! [`Gateways::start`] runs all three on loopback ports, issues credentials
+//! ([`Gateways::write_credentials`]) and device handles
+//! ([`Gateways::register_device`]), delivers accepted pushes to each
+//! device's [`Inbox`], and records every request it receives as a
+//! [`Capture`].
+//!
+//! A request's path: [`server`] accepts the connection and reads the body,
+//! `exchange` dispatches on [`Platform`] to `apns`, `fcm` or `wns` (token
+//! endpoints in `oauth`), which validate it into a verdict and a response;
+//! accepted pushes go to `devices`, every request to `capture`.
+
+mod apns;
+mod capture;
+mod config;
+mod credentials;
+mod devices;
+mod error;
+mod exchange;
+mod fcm;
+mod gateways;
+mod oauth;
+mod platform;
+pub mod server;
+mod state;
+mod wns;
+
+pub use capture::{Capture, CaptureKind, CaptureStats};
+pub use config::GatewayConfig;
+pub use credentials::BackendEnv;
+pub use devices::{Delivery, DeviceHandle, Inbox};
+pub use error::MockError;
+pub use gateways::Gateways;
+pub use platform::Platform;

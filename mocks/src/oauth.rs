@@ -1,0 +1,335 @@
+//! The OAuth token endpoints: Google's service-account flow for FCM (an
+//! RS256 JWT assertion exchanged for an access token) and the WNS
+//! client-credentials flow; and the store of the access tokens they issued.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use http::request::Parts;
+use http::{Method, StatusCode};
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+
+use crate::capture::CaptureKind;
+use crate::credentials::random_token;
+use crate::exchange::{response, unix_now, Outcome};
+use crate::server::RequestBody;
+use crate::state::Shared;
+
+/// Lifetime of an FCM access token (Google answers 3599 s).
+pub(crate) const FCM_TOKEN_TTL: Duration = Duration::from_secs(3599);
+/// Lifetime of a WNS access token (24 h).
+pub(crate) const WNS_TOKEN_TTL: Duration = Duration::from_secs(86_400);
+
+const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+const FCM_SCOPES: [&str; 2] = [
+    "https://www.googleapis.com/auth/firebase.messaging",
+    "https://www.googleapis.com/auth/cloud-platform",
+];
+const WNS_SCOPES: [&str; 2] = ["notify.windows.com", "s.notify.live.net"];
+/// Longest assertion lifetime Google accepts (`exp - iat`).
+const MAX_ASSERTION_LIFETIME: i64 = 3600;
+/// Clock skew tolerated on `iat`.
+const CLOCK_SKEW: i64 = 300;
+/// Beyond this many live tokens, expired ones are pruned on issue.
+const PRUNE_THRESHOLD: usize = 4096;
+
+/// Whether an access token may be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TokenState {
+    Valid,
+    Expired,
+    Unknown,
+}
+
+/// Access tokens issued by one token endpoint, with their expiry.
+#[derive(Default)]
+pub(crate) struct TokenStore {
+    tokens: RwLock<HashMap<String, Instant>>,
+}
+
+impl TokenStore {
+    /// Issues a new token valid for `ttl`.
+    pub(crate) fn issue(&self, prefix: &str, ttl: Duration) -> String {
+        let token = format!("{prefix}{}", random_token(96));
+        let now = Instant::now();
+        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+        if tokens.len() >= PRUNE_THRESHOLD {
+            tokens.retain(|_, expires| *expires > now);
+        }
+        tokens.insert(token.clone(), now + ttl);
+        token
+    }
+
+    pub(crate) fn check(&self, token: &str) -> TokenState {
+        match self
+            .tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+        {
+            None => TokenState::Unknown,
+            Some(expires) if *expires <= Instant::now() => TokenState::Expired,
+            Some(_) => TokenState::Valid,
+        }
+    }
+
+    /// Makes every token issued so far expired, as if a day had passed.
+    pub(crate) fn expire_all(&self) {
+        let now = Instant::now();
+        for expires in self
+            .tokens
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .values_mut()
+        {
+            *expires = now;
+        }
+    }
+}
+
+/// A token endpoint's answer: a JSON body, a status and, on failure, the
+/// OAuth error code recorded as the capture's reason.
+fn token_outcome(status: StatusCode, body: serde_json::Value, reason: Option<String>) -> Outcome {
+    let headers = [
+        (
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        ),
+        (
+            CACHE_CONTROL,
+            HeaderValue::from_static("no-cache, no-store, max-age=0, must-revalidate"),
+        ),
+    ];
+    Outcome {
+        kind: CaptureKind::Token,
+        response: response(status, headers, body.to_string()),
+        reason,
+        device: None,
+    }
+}
+
+fn oauth_error(error: &'static str, description: Cow<'static, str>) -> Outcome {
+    token_outcome(
+        StatusCode::BAD_REQUEST,
+        serde_json::json!({ "error": error, "error_description": description }),
+        Some(error.to_owned()),
+    )
+}
+
+/// The form fields of a token request, or the answer when there are none.
+fn form(parts: &Parts, body: &RequestBody) -> Result<HashMap<String, String>, Box<Outcome>> {
+    if parts.method != Method::POST {
+        return Err(Box::new(token_outcome(
+            StatusCode::METHOD_NOT_ALLOWED,
+            serde_json::json!({ "error": "invalid_request", "error_description": "Only POST is supported." }),
+            Some("invalid_request".to_owned()),
+        )));
+    }
+    let RequestBody::Complete(bytes) = body else {
+        return Err(Box::new(oauth_error(
+            "invalid_request",
+            "Request body could not be read.".into(),
+        )));
+    };
+    Ok(form_urlencoded::parse(bytes)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect())
+}
+
+/// Claims of a Google service-account assertion.
+#[derive(Deserialize)]
+struct AssertionClaims {
+    iss: Option<String>,
+    aud: Option<serde_json::Value>,
+    scope: Option<String>,
+    iat: Option<i64>,
+    exp: Option<i64>,
+}
+
+/// The JWT validation rules for service-account assertions: RS256; the
+/// claims are checked by hand to answer with Google's messages.
+pub(crate) fn assertion_validation() -> Validation {
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation
+}
+
+/// `POST {fcm_token_url}`: exchanges a signed service-account assertion for
+/// an access token.
+pub(crate) fn fcm_token(shared: &Shared, parts: &Parts, body: &RequestBody) -> Outcome {
+    let fields = match form(parts, body) {
+        Ok(fields) => fields,
+        Err(outcome) => return *outcome,
+    };
+    match fields.get("grant_type").map(String::as_str) {
+        Some(JWT_BEARER_GRANT) => {}
+        Some(_) => return oauth_error("unsupported_grant_type", "Invalid grant_type: ".into()),
+        None => {
+            return oauth_error(
+                "invalid_request",
+                "Missing required parameter: grant_type".into(),
+            )
+        }
+    }
+    let Some(assertion) = fields.get("assertion") else {
+        return oauth_error(
+            "invalid_request",
+            "Missing required parameter: assertion".into(),
+        );
+    };
+    if let Err((error, description)) = verify_assertion(shared, assertion) {
+        return oauth_error(error, description);
+    }
+    let token = shared.fcm_tokens.issue("ya29.c.", FCM_TOKEN_TTL);
+    token_outcome(
+        StatusCode::OK,
+        serde_json::json!({
+            "access_token": token,
+            "expires_in": FCM_TOKEN_TTL.as_secs(),
+            "token_type": "Bearer",
+        }),
+        None,
+    )
+}
+
+fn verify_assertion(
+    shared: &Shared,
+    assertion: &str,
+) -> Result<(), (&'static str, Cow<'static, str>)> {
+    const BAD_SIGNATURE: &str = "Invalid JWT Signature.";
+    let account = &shared.credentials.fcm;
+    let header = jsonwebtoken::decode_header(assertion)
+        .map_err(|_| ("invalid_grant", Cow::Borrowed(BAD_SIGNATURE)))?;
+    if header.alg != Algorithm::RS256 {
+        return Err(("invalid_grant", BAD_SIGNATURE.into()));
+    }
+    if header
+        .kid
+        .as_deref()
+        .is_some_and(|kid| kid != account.private_key_id)
+    {
+        return Err(("invalid_grant", BAD_SIGNATURE.into()));
+    }
+    let claims = jsonwebtoken::decode::<AssertionClaims>(
+        assertion,
+        &account.verifying,
+        &shared.fcm_validation,
+    )
+    .map_err(|_| ("invalid_grant", Cow::Borrowed(BAD_SIGNATURE)))?
+    .claims;
+    if claims.iss.as_deref() != Some(account.client_email.as_str()) {
+        return Err(("invalid_grant", "Invalid grant: account not found".into()));
+    }
+    let audience_ok = match &claims.aud {
+        Some(serde_json::Value::String(aud)) => *aud == shared.urls.fcm_token,
+        Some(serde_json::Value::Array(auds)) => auds
+            .iter()
+            .any(|a| a.as_str() == Some(shared.urls.fcm_token.as_str())),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err((
+            "invalid_grant",
+            format!(
+                "Invalid JWT: Failed audience check. The expected value was {}.",
+                shared.urls.fcm_token
+            )
+            .into(),
+        ));
+    }
+    let now = unix_now();
+    let timeframe_ok = match (claims.iat, claims.exp) {
+        (Some(iat), Some(exp)) => {
+            exp > now && iat <= now + CLOCK_SKEW && exp > iat && exp - iat <= MAX_ASSERTION_LIFETIME
+        }
+        _ => false,
+    };
+    if !timeframe_ok {
+        return Err((
+            "invalid_grant",
+            "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. \
+             Check your iat and exp values in the JWT claim."
+                .into(),
+        ));
+    }
+    let scope_ok = claims
+        .scope
+        .as_deref()
+        .is_some_and(|scope| scope.split_whitespace().any(|s| FCM_SCOPES.contains(&s)));
+    if !scope_ok {
+        return Err((
+            "invalid_scope",
+            "Invalid OAuth scope or ID token audience provided.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /accesstoken.srf`: the WNS client-credentials flow.
+pub(crate) fn wns_token(shared: &Shared, parts: &Parts, body: &RequestBody) -> Outcome {
+    let fields = match form(parts, body) {
+        Ok(fields) => fields,
+        Err(outcome) => return *outcome,
+    };
+    let field = |name: &str| fields.get(name).map(String::as_str);
+    match field("grant_type") {
+        Some("client_credentials") => {}
+        Some(_) => {
+            return oauth_error(
+                "unsupported_grant_type",
+                "The provided value for the input parameter 'grant_type' is not valid.".into(),
+            )
+        }
+        None => {
+            return oauth_error(
+                "invalid_request",
+                "The request is missing the 'grant_type' parameter.".into(),
+            )
+        }
+    }
+    if field("client_id") != Some(shared.config.wns_client_id.as_str())
+        || field("client_secret") != Some(shared.credentials.wns_client_secret.as_str())
+    {
+        return oauth_error(
+            "invalid_client",
+            "Invalid client id or client secret.".into(),
+        );
+    }
+    if !field("scope").is_some_and(|scope| WNS_SCOPES.contains(&scope)) {
+        return oauth_error(
+            "invalid_scope",
+            "The provided value for the input parameter 'scope' is not valid.".into(),
+        );
+    }
+    let token = shared.wns_tokens.issue("EgA", WNS_TOKEN_TTL);
+    token_outcome(
+        StatusCode::OK,
+        serde_json::json!({
+            "token_type": "bearer",
+            "access_token": token,
+            "expires_in": WNS_TOKEN_TTL.as_secs(),
+        }),
+        None,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_tells_valid_expired_and_unknown_tokens_apart() {
+        let store = TokenStore::default();
+        let token = store.issue("t.", Duration::from_secs(60));
+        assert_eq!(store.check(&token), TokenState::Valid);
+        assert_eq!(store.check("nope"), TokenState::Unknown);
+        store.expire_all();
+        assert_eq!(store.check(&token), TokenState::Expired);
+    }
+}

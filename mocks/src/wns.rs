@@ -1,0 +1,346 @@
+//! Mock Windows Push Notification Services: pushes are POSTed straight to a
+//! channel URI `/?token=<opaque>` with a bearer token from the mock
+//! `/accesstoken.srf`; WNS's header rules, size limit, status codes and
+//! `X-WNS-*` response headers.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::request::Parts;
+use http::{HeaderMap, Method, StatusCode};
+use rand::Rng as _;
+
+use crate::capture::CaptureKind;
+use crate::devices::{wns_channel_uri, wns_token_from_query, Delivery, Inbox};
+use crate::exchange::{bearer_token, header_value, response, Outcome};
+use crate::oauth::{self, TokenState};
+use crate::platform::Platform;
+use crate::server::RequestBody;
+use crate::state::Shared;
+
+/// Path of the mock OAuth token endpoint on the WNS server.
+pub(crate) const TOKEN_PATH: &str = "/accesstoken.srf";
+
+/// Largest notification body.
+const PAYLOAD_LIMIT: usize = 5000;
+
+static X_WNS_TYPE: HeaderName = HeaderName::from_static("x-wns-type");
+static X_WNS_STATUS: HeaderName = HeaderName::from_static("x-wns-status");
+static X_WNS_NOTIFICATION_STATUS: HeaderName = HeaderName::from_static("x-wns-notificationstatus");
+static X_WNS_MSG_ID: HeaderName = HeaderName::from_static("x-wns-msg-id");
+static X_WNS_DEBUG_TRACE: HeaderName = HeaderName::from_static("x-wns-debug-trace");
+static X_WNS_ERROR_DESCRIPTION: HeaderName = HeaderName::from_static("x-wns-error-description");
+static X_WNS_DEVICE_CONNECTION_STATUS: HeaderName =
+    HeaderName::from_static("x-wns-deviceconnectionstatus");
+static X_WNS_REQUEST_FOR_STATUS: HeaderName = HeaderName::from_static("x-wns-requestforstatus");
+static X_WNS_CACHE_POLICY: HeaderName = HeaderName::from_static("x-wns-cache-policy");
+static X_WNS_TAG: HeaderName = HeaderName::from_static("x-wns-tag");
+static X_WNS_GROUP: HeaderName = HeaderName::from_static("x-wns-group");
+static X_WNS_TTL: HeaderName = HeaderName::from_static("x-wns-ttl");
+static MS_CV: HeaderName = HeaderName::from_static("ms-cv");
+
+/// The notification types and the content type each requires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NotificationType {
+    Toast,
+    Tile,
+    Badge,
+    Raw,
+}
+
+impl NotificationType {
+    fn parse(value: &[u8]) -> Option<NotificationType> {
+        let value = std::str::from_utf8(value).ok()?.trim();
+        [
+            ("wns/toast", NotificationType::Toast),
+            ("wns/tile", NotificationType::Tile),
+            ("wns/badge", NotificationType::Badge),
+            ("wns/raw", NotificationType::Raw),
+        ]
+        .into_iter()
+        .find(|(name, _)| value.eq_ignore_ascii_case(name))
+        .map(|(_, t)| t)
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            NotificationType::Raw => "application/octet-stream",
+            NotificationType::Toast | NotificationType::Tile | NotificationType::Badge => {
+                "text/xml"
+            }
+        }
+    }
+}
+
+/// A rejection: status and the `X-WNS-Error-Description` text.
+struct Rejection {
+    status: StatusCode,
+    description: &'static str,
+}
+
+const fn reject(status: StatusCode, description: &'static str) -> Rejection {
+    Rejection {
+        status,
+        description,
+    }
+}
+
+/// Answers one request to the WNS gateway.
+pub(crate) fn handle(shared: &Shared, parts: &Parts, body: &RequestBody) -> Outcome {
+    let path = parts.uri.path();
+    if path == TOKEN_PATH {
+        return oauth::wns_token(shared, parts, body);
+    }
+    let opaque = if path == "/" {
+        parts.uri.query().and_then(wns_token_from_query)
+    } else {
+        None
+    };
+    let device = opaque
+        .as_deref()
+        .map(|o| wns_channel_uri(&shared.urls.wns, o));
+    let headers = &parts.headers;
+    match validate(shared, parts, opaque.as_deref(), body) {
+        Ok((inbox, payload)) => {
+            inbox.push(Delivery {
+                platform: Platform::Wns,
+                headers: device_headers(headers),
+                body: payload,
+                received_at: Instant::now(),
+            });
+            let mut out = vec![
+                (X_WNS_STATUS.clone(), HeaderValue::from_static("received")),
+                (
+                    X_WNS_NOTIFICATION_STATUS.clone(),
+                    HeaderValue::from_static("received"),
+                ),
+                (X_WNS_MSG_ID.clone(), new_msg_id()),
+                (
+                    X_WNS_DEBUG_TRACE.clone(),
+                    HeaderValue::from_static("PUSHPROOF-MOCK-WNS"),
+                ),
+            ];
+            if headers
+                .get(&X_WNS_REQUEST_FOR_STATUS)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+            {
+                out.push((
+                    X_WNS_DEVICE_CONNECTION_STATUS.clone(),
+                    HeaderValue::from_static("connected"),
+                ));
+            }
+            echo_correlation_vector(headers, &mut out);
+            Outcome {
+                kind: CaptureKind::Push,
+                response: response(StatusCode::OK, out, Bytes::new()),
+                reason: None,
+                device,
+            }
+        }
+        Err(rejection) => {
+            let mut out = vec![
+                (
+                    X_WNS_ERROR_DESCRIPTION.clone(),
+                    header_value(rejection.description),
+                ),
+                (
+                    X_WNS_DEBUG_TRACE.clone(),
+                    HeaderValue::from_static("PUSHPROOF-MOCK-WNS"),
+                ),
+            ];
+            if rejection.status == StatusCode::UNAUTHORIZED {
+                out.push((
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        "Bearer error=\"invalid_request\",error_description=\"Invalid token\"",
+                    ),
+                ));
+            }
+            echo_correlation_vector(headers, &mut out);
+            Outcome {
+                kind: CaptureKind::Push,
+                response: response(rejection.status, out, Bytes::new()),
+                reason: Some(rejection.description.to_owned()),
+                device,
+            }
+        }
+    }
+}
+
+fn validate(
+    shared: &Shared,
+    parts: &Parts,
+    opaque: Option<&str>,
+    body: &RequestBody,
+) -> Result<(Inbox, Bytes), Rejection> {
+    let headers = &parts.headers;
+    if parts.uri.path() != "/" {
+        return Err(reject(
+            StatusCode::NOT_FOUND,
+            "The channel URI is not valid.",
+        ));
+    }
+    if parts.method != Method::POST {
+        return Err(reject(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Only POST is allowed.",
+        ));
+    }
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return Err(reject(
+            StatusCode::UNAUTHORIZED,
+            "The authentication token is missing.",
+        ));
+    };
+    let token = bearer_token(value).ok_or(reject(
+        StatusCode::UNAUTHORIZED,
+        "The authentication token is malformed.",
+    ))?;
+    match shared.wns_tokens.check(token) {
+        TokenState::Valid => {}
+        TokenState::Expired => return Err(reject(StatusCode::UNAUTHORIZED, "Token expired")),
+        TokenState::Unknown => {
+            return Err(reject(StatusCode::UNAUTHORIZED, "Token validation failed"))
+        }
+    }
+    let kind = headers.get(&X_WNS_TYPE).ok_or(reject(
+        StatusCode::BAD_REQUEST,
+        "The X-WNS-Type header is missing.",
+    ))?;
+    let kind = NotificationType::parse(kind.as_bytes()).ok_or(reject(
+        StatusCode::BAD_REQUEST,
+        "The X-WNS-Type header value is not valid.",
+    ))?;
+    let content_type_ok = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim())
+        .is_some_and(|essence| essence.eq_ignore_ascii_case(kind.content_type()));
+    if !content_type_ok {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "The Content-Type header does not match the X-WNS-Type.",
+        ));
+    }
+    check_optional_headers(headers)?;
+    let payload = match body {
+        RequestBody::Complete(bytes) if bytes.len() <= PAYLOAD_LIMIT => bytes.clone(),
+        RequestBody::Complete(_) | RequestBody::TooLarge(_) => {
+            return Err(reject(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The notification payload exceeds 5000 bytes.",
+            ))
+        }
+        RequestBody::TimedOut(_) | RequestBody::Broken(_) => {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "The request body could not be read.",
+            ))
+        }
+    };
+    let inbox = opaque
+        .and_then(|o| shared.devices.lookup(Platform::Wns, o))
+        .ok_or(reject(
+            StatusCode::NOT_FOUND,
+            "The channel URI is not valid.",
+        ))?;
+    Ok((inbox, payload))
+}
+
+/// The optional `X-WNS-*` request headers whose values WNS checks.
+fn check_optional_headers(headers: &HeaderMap) -> Result<(), Rejection> {
+    if let Some(policy) = headers.get(&X_WNS_CACHE_POLICY) {
+        let p = policy.as_bytes();
+        if !(p.eq_ignore_ascii_case(b"cache") || p.eq_ignore_ascii_case(b"no-cache")) {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "The X-WNS-Cache-Policy header value is not valid.",
+            ));
+        }
+    }
+    if let Some(flag) = headers.get(&X_WNS_REQUEST_FOR_STATUS) {
+        let f = flag.as_bytes();
+        if !(f.eq_ignore_ascii_case(b"true") || f.eq_ignore_ascii_case(b"false")) {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "The X-WNS-RequestForStatus header value is not valid.",
+            ));
+        }
+    }
+    for name in [&X_WNS_TAG, &X_WNS_GROUP] {
+        if let Some(value) = headers.get(name) {
+            let v = value.as_bytes();
+            if v.is_empty() || v.len() > 16 || !v.iter().all(u8::is_ascii_alphanumeric) {
+                return Err(reject(
+                    StatusCode::BAD_REQUEST,
+                    "The X-WNS-Tag or X-WNS-Group header value is not valid.",
+                ));
+            }
+        }
+    }
+    if let Some(ttl) = headers.get(&X_WNS_TTL) {
+        let valid = std::str::from_utf8(ttl.as_bytes())
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .is_some();
+        if !valid {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "The X-WNS-TTL header value is not valid.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What reaches the device: the content type and the notification type.
+fn device_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    [CONTENT_TYPE, X_WNS_TYPE.clone()]
+        .into_iter()
+        .filter_map(|name| {
+            headers.get(&name).map(|v| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+        })
+        .collect()
+}
+
+fn echo_correlation_vector(headers: &HeaderMap, out: &mut Vec<(HeaderName, HeaderValue)>) {
+    if let Some(cv) = headers.get(&MS_CV) {
+        out.push((MS_CV.clone(), cv.clone()));
+    }
+}
+
+/// A message id: 16 hex characters, the most WNS sends.
+fn new_msg_id() -> HeaderValue {
+    let id: u64 = rand::thread_rng().gen();
+    header_value(&format!("{id:016X}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notification_type_names_map_to_content_types() {
+        assert_eq!(
+            NotificationType::parse(b"wns/raw").map(NotificationType::content_type),
+            Some("application/octet-stream")
+        );
+        assert_eq!(
+            NotificationType::parse(b"wns/toast").map(NotificationType::content_type),
+            Some("text/xml")
+        );
+        assert_eq!(NotificationType::parse(b"wns/popup"), None);
+        assert_eq!(NotificationType::parse(&[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn msg_id_fits_sixteen_characters() {
+        assert_eq!(new_msg_id().len(), 16);
+    }
+}

@@ -1,0 +1,284 @@
+//! Mock WNS and its OAuth endpoint: client credentials, pushes to channel
+//! URIs, and each rejection with WNS's status and error description.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use http::{Request, StatusCode};
+use pushproof_mocks::{CaptureKind, Platform};
+use support::*;
+
+#[tokio::test]
+async fn wns_token_endpoint_issues_lowercase_bearer_token() {
+    let h = Harness::start().await;
+    let form = wns_form(
+        h.var("PUSHPROOF_WNS_CLIENT_ID"),
+        h.var("PUSHPROOF_WNS_CLIENT_SECRET"),
+        "notify.windows.com",
+    );
+    let reply = wns_token_request(&h, &form).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let json = reply.json();
+    assert_eq!(json["token_type"], "bearer");
+    assert_eq!(json["expires_in"], 86400);
+    assert!(json["access_token"].is_string());
+    assert_eq!(h.gw.captures().pop().unwrap().kind, CaptureKind::Token);
+}
+
+#[tokio::test]
+async fn wns_token_endpoint_rejects_wrong_client_secret() {
+    let h = Harness::start().await;
+    let form = wns_form(
+        h.var("PUSHPROOF_WNS_CLIENT_ID"),
+        "wrong",
+        "notify.windows.com",
+    );
+    let reply = wns_token_request(&h, &form).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["error"], "invalid_client");
+}
+
+#[tokio::test]
+async fn wns_token_endpoint_rejects_wrong_client_id() {
+    let h = Harness::start().await;
+    let form = wns_form(
+        "ms-app://s-1-15-2-1",
+        h.var("PUSHPROOF_WNS_CLIENT_SECRET"),
+        "notify.windows.com",
+    );
+    let reply = wns_token_request(&h, &form).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["error"], "invalid_client");
+}
+
+#[tokio::test]
+async fn wns_token_endpoint_rejects_wrong_scope() {
+    let h = Harness::start().await;
+    let form = wns_form(
+        h.var("PUSHPROOF_WNS_CLIENT_ID"),
+        h.var("PUSHPROOF_WNS_CLIENT_SECRET"),
+        "https://wns.windows.com/.default",
+    );
+    let reply = wns_token_request(&h, &form).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["error"], "invalid_scope");
+}
+
+#[tokio::test]
+async fn wns_accepts_raw_push_and_delivers_to_channel() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Wns);
+    assert!(device
+        .handle
+        .starts_with(&format!("{}/?token=", h.gw.wns_url())));
+    let token = wns_access_token(&h).await;
+    let request = wns_raw(&device.handle, &token)
+        .header("ms-cv", "abc.1")
+        .header("x-wns-requestforstatus", "true")
+        .body(body("42"))
+        .unwrap();
+    let reply = http1_send(request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header("x-wns-status"), Some("received"));
+    assert_eq!(reply.header("x-wns-notificationstatus"), Some("received"));
+    assert!(reply.header("x-wns-msg-id").unwrap().len() <= 16);
+    assert!(reply.header("x-wns-debug-trace").is_some());
+    assert_eq!(reply.header("ms-cv"), Some("abc.1"));
+    assert_eq!(
+        reply.header("x-wns-deviceconnectionstatus"),
+        Some("connected")
+    );
+
+    let delivery = h.gw.inbox(&device).unwrap().try_recv().unwrap();
+    assert_eq!(delivery.body.as_ref(), b"42");
+    assert_eq!(delivery.header("x-wns-type"), Some("wns/raw"));
+    assert_eq!(
+        delivery.header("content-type"),
+        Some("application/octet-stream")
+    );
+    assert!(delivery.header("authorization").is_none());
+
+    let capture = h.gw.captures().pop().unwrap();
+    assert_eq!(
+        (capture.platform, capture.kind, capture.status),
+        (Platform::Wns, CaptureKind::Push, 200)
+    );
+    assert_eq!(capture.device.as_deref(), Some(device.handle.as_str()));
+}
+
+#[tokio::test]
+async fn wns_accepts_toast_xml() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Wns);
+    let token = wns_access_token(&h).await;
+    let request = Request::post(&device.handle)
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-wns-type", "wns/toast")
+        .header("content-type", "text/xml; charset=utf-8")
+        .body(body("<toast><visual><binding template=\"ToastGeneric\"><text>New message</text></binding></visual></toast>"))
+        .unwrap();
+    assert_eq!(http1_send(request).await.status, StatusCode::OK);
+}
+
+fn assert_wns_error(reply: &Reply, status: StatusCode) {
+    assert_eq!(reply.status, status);
+    assert!(reply
+        .header("x-wns-error-description")
+        .is_some_and(|d| !d.is_empty()));
+}
+
+#[tokio::test]
+async fn wns_rejects_missing_access_token() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Wns);
+    let request = Request::post(&device.handle)
+        .header("x-wns-type", "wns/raw")
+        .header("content-type", "application/octet-stream")
+        .body(body("42"))
+        .unwrap();
+    assert_wns_error(&http1_send(request).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn wns_rejects_invalid_access_token() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Wns);
+    let reply = http1_send(wns_raw(&device.handle, "forged").body(body("42")).unwrap()).await;
+    assert_wns_error(&reply, StatusCode::UNAUTHORIZED);
+    assert_eq!(h.gw.inbox(&device).unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn wns_rejects_expired_access_token() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Wns);
+    let token = wns_access_token(&h).await;
+    h.gw.expire_access_tokens(Platform::Wns);
+    let reply = http1_send(wns_raw(&device.handle, &token).body(body("42")).unwrap()).await;
+    assert_wns_error(&reply, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.header("x-wns-error-description"),
+        Some("Token expired")
+    );
+}
+
+#[tokio::test]
+async fn wns_rejects_missing_notification_type() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Wns);
+    let token = wns_access_token(&h).await;
+    let request = Request::post(&device.handle)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/octet-stream")
+        .body(body("42"))
+        .unwrap();
+    assert_wns_error(&http1_send(request).await, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn wns_rejects_unknown_notification_type() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Wns);
+    let token = wns_access_token(&h).await;
+    let mut request = wns_raw(&device.handle, &token).body(body("42")).unwrap();
+    request
+        .headers_mut()
+        .insert("x-wns-type", "wns/popup".parse().unwrap());
+    assert_wns_error(&http1_send(request).await, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn wns_rejects_content_type_not_matching_notification_type() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Wns);
+    let token = wns_access_token(&h).await;
+    let mut raw_as_xml = wns_raw(&device.handle, &token).body(body("42")).unwrap();
+    raw_as_xml
+        .headers_mut()
+        .insert("content-type", "text/xml".parse().unwrap());
+    assert_wns_error(&http1_send(raw_as_xml).await, StatusCode::BAD_REQUEST);
+    let toast_as_binary = Request::post(&device.handle)
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-wns-type", "wns/toast")
+        .header("content-type", "application/octet-stream")
+        .body(body("<toast/>"))
+        .unwrap();
+    assert_wns_error(&http1_send(toast_as_binary).await, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn wns_rejects_payload_over_5000_bytes() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Wns);
+    let token = wns_access_token(&h).await;
+    let fits = wns_raw(&device.handle, &token)
+        .body(body(vec![b'x'; 5000]))
+        .unwrap();
+    assert_eq!(http1_send(fits).await.status, StatusCode::OK);
+    let over = wns_raw(&device.handle, &token)
+        .body(body(vec![b'x'; 5001]))
+        .unwrap();
+    assert_wns_error(&http1_send(over).await, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn wns_rejects_unknown_channel() {
+    let h = Harness::start().await;
+    let token = wns_access_token(&h).await;
+    let channel = format!("{}/?token=AwYAAAD%2Bunknown%3D", h.gw.wns_url());
+    let reply = http1_send(wns_raw(&channel, &token).body(body("42")).unwrap()).await;
+    assert_wns_error(&reply, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn wns_rejects_channel_uri_with_decoded_token() {
+    let h = Harness::start().await;
+    let token = wns_access_token(&h).await;
+    // A backend that decodes the channel URI's token and sends it raw turns
+    // '+' into a space: WNS no longer knows the channel.
+    let (device, decoded) = (0..100)
+        .map(|_| h.gw.register_device(Platform::Wns))
+        .find_map(|device| {
+            let encoded = device.handle.split_once("?token=").unwrap().1.to_owned();
+            let decoded = form_urlencoded::parse(format!("t={encoded}").as_bytes())
+                .next()
+                .unwrap()
+                .1
+                .into_owned();
+            decoded.contains('+').then_some((device, decoded))
+        })
+        .expect("some opaque token among 100 contains '+'");
+    let origin = device.handle.split_once("?token=").unwrap().0;
+    let mangled = format!(
+        "{origin}?token={}",
+        decoded.replace('/', "%2F").replace('=', "%3D")
+    );
+    let reply = http1_send(wns_raw(&mangled, &token).body(body("42")).unwrap()).await;
+    assert_wns_error(&reply, StatusCode::NOT_FOUND);
+    assert_eq!(h.gw.inbox(&device).unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn wns_rejects_methods_other_than_post() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Wns);
+    let token = wns_access_token(&h).await;
+    let request = wns_raw(&device.handle, &token)
+        .method("PUT")
+        .body(body("42"))
+        .unwrap();
+    assert_wns_error(&http1_send(request).await, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn wns_rejects_invalid_tag() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Wns);
+    let token = wns_access_token(&h).await;
+    let request = wns_raw(&device.handle, &token)
+        .header("x-wns-tag", "this-tag-is-far-too-long")
+        .body(body("42"))
+        .unwrap();
+    assert_wns_error(&http1_send(request).await, StatusCode::BAD_REQUEST);
+}

@@ -1,0 +1,78 @@
+//! Deliberate flaws the reference backend can be started with, so that each
+//! conformance check is shown to fail on the flaw it exists to catch.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A deliberate flaw. Off by default; each one breaks exactly one property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flaw {
+    /// `leak-payload`: the secret message travels in the push as well as the
+    /// id (APNs `aps.alert.body`, FCM `data.message`, WNS raw body
+    /// `id\nmessage`). Exists to make SP-LEAK-01 (no payload in push bodies)
+    /// fail.
+    LeakPayload,
+    /// `no-authz`: `GET /api/notifications/{id}` returns the notification to
+    /// any authenticated user, not only its recipient (a valid token is still
+    /// required). Exists to make SP-AUTHZ-03 (object-level authorization)
+    /// fail.
+    NoAuthz,
+}
+
+impl Flaw {
+    /// Every flaw, in a stable order.
+    pub const ALL: [Flaw; 2] = [Flaw::LeakPayload, Flaw::NoAuthz];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flaw::LeakPayload => "leak-payload",
+            Flaw::NoAuthz => "no-authz",
+        }
+    }
+}
+
+impl fmt::Display for Flaw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A flaw name that is not one of [`Flaw::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown flaw {0:?} (known: leak-payload, no-authz)")]
+pub struct UnknownFlaw(pub String);
+
+impl FromStr for Flaw {
+    type Err = UnknownFlaw;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Flaw::ALL
+            .into_iter()
+            .find(|flaw| flaw.name() == s)
+            .ok_or_else(|| UnknownFlaw(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for flaw in Flaw::ALL {
+            assert_eq!(flaw.to_string().parse::<Flaw>(), Ok(flaw));
+        }
+        assert_eq!("leak-payload".parse::<Flaw>(), Ok(Flaw::LeakPayload));
+        assert_eq!("no-authz".parse::<Flaw>(), Ok(Flaw::NoAuthz));
+    }
+
+    #[test]
+    fn unknown_names_are_rejected() {
+        assert_eq!(
+            "Leak-Payload".parse::<Flaw>(),
+            Err(UnknownFlaw("Leak-Payload".into()))
+        );
+        assert!("".parse::<Flaw>().is_err());
+    }
+}

@@ -1,0 +1,158 @@
+//! The command line: subcommands and their flags, parsed by clap and turned
+//! into typed plans before anything starts. A bad flag is an error that
+//! names it (exit 2), never a surprise in the middle of a run.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use pushproof_mocks::{GatewayConfig, Gateways, Platform};
+
+use crate::backend::{self, Flaw};
+use crate::report;
+use crate::runner::{self, RunPlan};
+
+#[derive(Debug, Parser)]
+#[command(name = "pushproof", version, about = "Load-testing and conformance harness for secure-push notification backends")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The main job on embedded defaults: mock gateways, the reference
+    /// backend and a device fleet; runs the conformance checks and writes
+    /// reports/<run>/report.json. Exit 0 pass, 1 a check failed, 2 harness error.
+    Run(RunArgs),
+    /// Run the reference backend standalone, configured by the PUSHPROOF_*
+    /// environment (see `pushproof mocks --env-file`).
+    Backend(BackendArgs),
+    /// Run the mock APNs, FCM and WNS gateways standalone until Ctrl-C.
+    Mocks(MocksArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Number of simulated devices, spread over the platforms.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=200_000))]
+    pub devices: u32,
+    /// Platforms the devices use, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = Platform::ALL.to_vec())]
+    pub platforms: Vec<Platform>,
+    /// Start the reference backend with a deliberate flaw (repeatable):
+    /// leak-payload, no-authz.
+    #[arg(long = "flaw", value_name = "NAME")]
+    pub flaws: Vec<Flaw>,
+    /// Seed for canaries and user names; a run with the same seed replays them.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where reports are written.
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: u32,
+    /// Seconds a device waits for its push (and any request for an answer).
+    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PUSHPROOF_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// SQLite database file (created if missing).
+    #[arg(long, default_value = "pushproof-backend.db")]
+    pub db: PathBuf,
+    /// Deliberate flaw to switch on (repeatable): leak-payload, no-authz.
+    #[arg(long = "flaw", value_name = "NAME")]
+    pub flaws: Vec<Flaw>,
+    /// Lifetime of login tokens, in seconds.
+    #[arg(long, default_value_t = 3600.0, value_parser = positive_seconds)]
+    pub token_ttl: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct MocksArgs {
+    /// Write the backend-contract environment (PUSHPROOF_*) to this file.
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
+    /// Folder for the generated keys and credentials.
+    #[arg(long, default_value = "pushproof-mocks")]
+    pub keys_dir: PathBuf,
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(s),
+        _ => Err(format!("{text:?} is not a number of seconds in (0, 86400]")),
+    }
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub async fn execute(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run(args) => run(args).await,
+        Command::Backend(args) => serve_backend(args).await,
+        Command::Mocks(args) => serve_mocks(args).await,
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let mut platforms = args.platforms;
+    platforms.dedup();
+    let plan = RunPlan {
+        devices: args.devices as usize,
+        platforms,
+        flaws: args.flaws,
+        seed: args.seed.unwrap_or_else(rand::random),
+        reports_dir: args.reports,
+        concurrency: args.concurrency as usize,
+        timeout: Duration::from_secs_f64(args.timeout),
+        ..RunPlan::default()
+    };
+    let outcome = runner::run(&plan).await?;
+    print!("{}", report::summary::render(&outcome.report));
+    println!("report    {}", outcome.report_path.display());
+    Ok(outcome.report.exit_code)
+}
+
+async fn serve_backend(args: BackendArgs) -> anyhow::Result<i32> {
+    let mut config = backend::Config::from_vars(args.db.clone(), |name| std::env::var(name).ok())
+        .context("reading the PUSHPROOF_* environment")?;
+    config.flaws = args.flaws;
+    config.token_ttl = Duration::from_secs_f64(args.token_ttl);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    eprintln!("pushproof reference backend on http://{} (database {})", listener.local_addr()?, args.db.display());
+    backend::serve(listener, config, shutdown_signal()).await?;
+    Ok(0)
+}
+
+async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
+    let gateways = Gateways::start(GatewayConfig::default()).await?;
+    std::fs::create_dir_all(&args.keys_dir).with_context(|| format!("creating {}", args.keys_dir.display()))?;
+    let env = gateways.write_credentials(&args.keys_dir)?;
+    println!("APNs  {}", gateways.apns_url());
+    println!("FCM   {} (OAuth token endpoint {})", gateways.fcm_url(), gateways.fcm_token_url());
+    println!("WNS   {} (OAuth token endpoint {})", gateways.wns_url(), gateways.wns_token_url());
+    if let Some(path) = &args.env_file {
+        env.write_env_file(path).with_context(|| format!("writing {}", path.display()))?;
+        println!("environment written to {}", path.display());
+    }
+    shutdown_signal().await;
+    gateways.shutdown().await;
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handler available: run until killed.
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,30 @@
+//! The `pushproof` binary: parses the command line, sets up logging, runs
+//! the library and maps the result to an exit code (0 pass, 1 a check
+//! failed, 2 harness or usage error).
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    // clap prints usage errors itself and exits 2.
+    let cli = pushproof::cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("pushproof: cannot start the async runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    let code = match runtime.block_on(pushproof::cli::execute(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pushproof: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,59 @@
+//! The console summary of a run: counts, latencies, one line per check.
+
+use std::fmt::Write;
+
+use super::Report;
+use crate::metrics::LatencySummary;
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let run = &report.run;
+    let c = &report.counts;
+    let flaws = if run.flaws.is_empty() { "none".to_owned() } else { run.flaws.join(", ") };
+    let _ = writeln!(out, "pushproof run {} — profile {}, target {}, flaws {flaws}, seed {}", run.id, run.profile, run.target, run.seed);
+    let _ = writeln!(
+        out,
+        "devices   {} enrolled of {} ({}){}",
+        c.enrolled,
+        c.devices,
+        run.platforms.join(", "),
+        if c.enrol_failed > 0 { format!(", {} failed to enrol", c.enrol_failed) } else { String::new() }
+    );
+    let _ = writeln!(
+        out,
+        "secrets   {} sent · {} pushed · {} delivered · {} fetched · {} verified",
+        c.sent, c.pushed, c.delivered, c.fetched, c.verified
+    );
+    if !c.failures.is_empty() {
+        let list: Vec<String> = c.failures.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let _ = writeln!(out, "failures  {}", list.join(", "));
+    }
+    let l = &report.latency_ms;
+    let _ = writeln!(
+        out,
+        "latency   p50 / p99 ms: send {} · push {} · fetch {} · end-to-end {}",
+        pair(&l.send),
+        pair(&l.push),
+        pair(&l.fetch),
+        pair(&l.end_to_end)
+    );
+    let _ = writeln!(
+        out,
+        "rate      {:.0} pushes/s, {:.0} verified/s over {:.2} s",
+        report.throughput.pushes_per_s, report.throughput.verified_per_s, report.throughput.dispatch_window_s
+    );
+    let _ = writeln!(out, "checks");
+    for check in &report.checks {
+        let _ = writeln!(out, "  {:<5} {:<12} {} — {}", check.verdict.to_string(), check.info.id, check.info.title, check.summary);
+    }
+    let _ = writeln!(out, "result    {} (exit {})", report.verdict, report.exit_code);
+    out
+}
+
+fn pair(s: &LatencySummary) -> String {
+    if s.count == 0 {
+        "–".to_owned()
+    } else {
+        format!("{:.1}/{:.1}", s.p50_ms, s.p99_ms)
+    }
+}

@@ -1,0 +1,54 @@
+//! The binary's contract: exit codes and error messages.
+
+use std::process::Command;
+
+fn pushproof(args: &[&str], reports: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pushproof"))
+        .args(args)
+        .current_dir(reports)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn unknown_flag_exits_2_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = pushproof(&["run", "--devcies", "3"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--devcies"));
+}
+
+#[test]
+fn unknown_flaw_exits_2_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = pushproof(&["run", "--flaw", "leak-everything"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("leak-everything"));
+}
+
+#[test]
+fn zero_devices_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = pushproof(&["run", "--devices", "0"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--devices"));
+}
+
+#[test]
+fn flawed_run_exits_1_and_names_the_failing_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = pushproof(&["run", "--devices", "9", "--flaw", "no-authz", "--seed", "7"], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("FAIL  SP-AUTHZ-03"), "{stdout}");
+    assert!(dir.path().join("reports").is_dir(), "reports written under the working directory");
+}
+
+#[test]
+fn sound_run_exits_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = pushproof(&["run", "--devices", "9"], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("9 verified"), "{stdout}");
+}
