@@ -15,7 +15,11 @@ use crate::report;
 use crate::runner::{self, RunPlan};
 
 #[derive(Debug, Parser)]
-#[command(name = "pushproof", version, about = "Load-testing and conformance harness for secure-push notification backends")]
+#[command(
+    name = "pushproof",
+    version,
+    about = "Load-testing and conformance harness for secure-push notification backends"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -129,20 +133,34 @@ async fn serve_backend(args: BackendArgs) -> anyhow::Result<i32> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    eprintln!("pushproof reference backend on http://{} (database {})", listener.local_addr()?, args.db.display());
+    eprintln!(
+        "pushproof reference backend on http://{} (database {})",
+        listener.local_addr()?,
+        args.db.display()
+    );
     backend::serve(listener, config, shutdown_signal()).await?;
     Ok(0)
 }
 
 async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
     let gateways = Gateways::start(GatewayConfig::default()).await?;
-    std::fs::create_dir_all(&args.keys_dir).with_context(|| format!("creating {}", args.keys_dir.display()))?;
+    std::fs::create_dir_all(&args.keys_dir)
+        .with_context(|| format!("creating {}", args.keys_dir.display()))?;
     let env = gateways.write_credentials(&args.keys_dir)?;
     println!("APNs  {}", gateways.apns_url());
-    println!("FCM   {} (OAuth token endpoint {})", gateways.fcm_url(), gateways.fcm_token_url());
-    println!("WNS   {} (OAuth token endpoint {})", gateways.wns_url(), gateways.wns_token_url());
+    println!(
+        "FCM   {} (OAuth token endpoint {})",
+        gateways.fcm_url(),
+        gateways.fcm_token_url()
+    );
+    println!(
+        "WNS   {} (OAuth token endpoint {})",
+        gateways.wns_url(),
+        gateways.wns_token_url()
+    );
     if let Some(path) = &args.env_file {
-        env.write_env_file(path).with_context(|| format!("writing {}", path.display()))?;
+        env.write_env_file(path)
+            .with_context(|| format!("writing {}", path.display()))?;
         println!("environment written to {}", path.display());
     }
     shutdown_signal().await;

@@ -31,7 +31,8 @@ impl Default for Latency {
 impl Latency {
     pub fn record(&mut self, elapsed: Duration) {
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(MAX_MICROS);
-        self.histogram.saturating_record(micros.clamp(1, MAX_MICROS));
+        self.histogram
+            .saturating_record(micros.clamp(1, MAX_MICROS));
     }
 
     pub fn merge(&mut self, other: &Latency) {

@@ -85,9 +85,8 @@ pub struct Api {
 impl Api {
     /// The fetch path for one notification id, percent-encoded.
     pub fn fetch_path(&self, id: &str) -> String {
-        let encoded =
-            percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
-                .to_string();
+        let encoded = percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
         self.fetch.replacen("{id}", &encoded, 1)
     }
 }
@@ -238,14 +237,22 @@ impl RawProfile {
         };
         let auth = match self.auth.scheme.as_str() {
             "bearer" => Auth::Bearer {
-                signup: self.auth.signup.map(|p| path("auth.signup", p)).transpose()?,
+                signup: self
+                    .auth
+                    .signup
+                    .map(|p| path("auth.signup", p))
+                    .transpose()?,
                 login: path(
                     "auth.login",
                     self.auth
                         .login
                         .ok_or_else(|| invalid("auth.login", "required for bearer".into()))?,
                 )?,
-                logout: self.auth.logout.map(|p| path("auth.logout", p)).transpose()?,
+                logout: self
+                    .auth
+                    .logout
+                    .map(|p| path("auth.logout", p))
+                    .transpose()?,
                 token_field: self.auth.token_field.unwrap_or_else(|| "token".to_owned()),
             },
             "basic" => match self.auth.password.as_deref() {
@@ -268,7 +275,10 @@ impl RawProfile {
         };
         let fetch = path("api.fetch", self.api.fetch)?;
         if fetch.matches("{id}").count() != 1 {
-            return Err(invalid("api.fetch", "must contain {id} exactly once".into()));
+            return Err(invalid(
+                "api.fetch",
+                "must contain {id} exactly once".into(),
+            ));
         }
         let api = Api {
             register: path("api.register", self.api.register)?,
@@ -361,7 +371,10 @@ mod tests {
                 .as_deref(),
             Some("7")
         );
-        assert_eq!(IdLocation::RawBody.extract(b" id-1 \n").as_deref(), Some("id-1"));
+        assert_eq!(
+            IdLocation::RawBody.extract(b" id-1 \n").as_deref(),
+            Some("id-1")
+        );
         assert_eq!(apns.extract(b"not json"), None);
         assert_eq!(IdLocation::RawBody.extract(b""), None);
     }

@@ -89,19 +89,33 @@ pub async fn run(plan: &RunPlan) -> Result<RunOutcome, RunError> {
     let gateways = Arc::new(
         Gateways::start(GatewayConfig {
             // Every push of the run must still be there for the leak scan.
-            capture_capacity: GatewayConfig::default().capture_capacity.max(plan.devices * 8),
+            capture_capacity: GatewayConfig::default()
+                .capture_capacity
+                .max(plan.devices * 8),
             ..GatewayConfig::default()
         })
         .await?,
     );
-    let env: HashMap<String, String> = gateways.write_credentials(workdir.path())?.vars.into_iter().collect();
-    let mut config = backend::Config::from_vars(workdir.path().join("backend.db"), |name| env.get(name).cloned())?;
+    let env: HashMap<String, String> = gateways
+        .write_credentials(workdir.path())?
+        .vars
+        .into_iter()
+        .collect();
+    let mut config = backend::Config::from_vars(workdir.path().join("backend.db"), |name| {
+        env.get(name).cloned()
+    })?;
     config.flaws = plan.flaws.clone();
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(RunError::Bind)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(RunError::Bind)?;
     let origin = format!("http://{}", listener.local_addr().map_err(RunError::Bind)?);
     let stop_backend = CancellationToken::new();
-    let backend_task = tokio::spawn(backend::serve(listener, config, stop_backend.clone().cancelled_owned()));
+    let backend_task = tokio::spawn(backend::serve(
+        listener,
+        config,
+        stop_backend.clone().cancelled_owned(),
+    ));
 
     let run_tag = format!("{:08x}", plan.seed as u32);
     let ctx = Context {
@@ -155,11 +169,15 @@ pub async fn run(plan: &RunPlan) -> Result<RunOutcome, RunError> {
         verdict,
         exit_code,
     };
-    let report_path = report::json::write(&report, &plan.reports_dir).map_err(|source| RunError::Report {
-        dir: plan.reports_dir.display().to_string(),
-        source,
-    })?;
-    Ok(RunOutcome { report, report_path })
+    let report_path =
+        report::json::write(&report, &plan.reports_dir).map_err(|source| RunError::Report {
+            dir: plan.reports_dir.display().to_string(),
+            source,
+        })?;
+    Ok(RunOutcome {
+        report,
+        report_path,
+    })
 }
 
 /// What the fleet and the checks measured.
@@ -171,14 +189,29 @@ struct Measured {
     checks: Vec<conformance::CheckResult>,
 }
 
-async fn drive(plan: &RunPlan, ctx: &Context, fleet_plan: &FleetPlan) -> Result<Measured, RunError> {
+async fn drive(
+    plan: &RunPlan,
+    ctx: &Context,
+    fleet_plan: &FleetPlan,
+) -> Result<Measured, RunError> {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(plan.seed);
-    let canaries: Vec<String> = (0..plan.devices).map(|_| canary::canary(&mut rng)).collect();
-    let secrets: Arc<Vec<String>> =
-        Arc::new(canaries.iter().enumerate().map(|(i, c)| canary::secret_message(c, i)).collect());
+    let canaries: Vec<String> = (0..plan.devices)
+        .map(|_| canary::canary(&mut rng))
+        .collect();
+    let secrets: Arc<Vec<String>> = Arc::new(
+        canaries
+            .iter()
+            .enumerate()
+            .map(|(i, c)| canary::secret_message(c, i))
+            .collect(),
+    );
 
     let fleet = Fleet::enroll(ctx, fleet_plan).await?;
-    tracing::info!(enrolled = fleet.devices.len(), failed = fleet.enrol_failures.len(), "fleet enrolled");
+    tracing::info!(
+        enrolled = fleet.devices.len(),
+        failed = fleet.enrol_failures.len(),
+        "fleet enrolled"
+    );
 
     let dispatch_started = Instant::now();
     let trips = fleet.round_trips(ctx, &secrets, fleet_plan).await;
@@ -187,10 +220,18 @@ async fn drive(plan: &RunPlan, ctx: &Context, fleet_plan: &FleetPlan) -> Result<
     let captures = ctx.gateways.captures();
     let capture_stats = ctx.gateways.capture_stats();
     let pushes = captures.iter().filter(|c| c.kind == CaptureKind::Push);
-    let (pushed, push_rejected) =
-        pushes.fold((0, 0), |(ok, bad), c| if c.status == 200 { (ok + 1, bad) } else { (ok, bad + 1) });
+    let (pushed, push_rejected) = pushes.fold((0, 0), |(ok, bad), c| {
+        if c.status == 200 {
+            (ok + 1, bad)
+        } else {
+            (ok, bad + 1)
+        }
+    });
 
-    let mut stages = Stages { register: fleet.enrol_latency.clone(), ..Stages::default() };
+    let mut stages = Stages {
+        register: fleet.enrol_latency.clone(),
+        ..Stages::default()
+    };
     let mut counts = Counts {
         devices: plan.devices,
         enrolled: fleet.devices.len(),
@@ -224,11 +265,16 @@ async fn drive(plan: &RunPlan, ctx: &Context, fleet_plan: &FleetPlan) -> Result<
             _ => {}
         }
         if trip.outcome != Outcome::Verified {
-            *counts.failures.entry(flow::kind(&trip.outcome).to_owned()).or_default() += 1;
+            *counts
+                .failures
+                .entry(flow::kind(&trip.outcome).to_owned())
+                .or_default() += 1;
         }
     }
     if !fleet.enrol_failures.is_empty() {
-        counts.failures.insert("enrol_failed".to_owned(), fleet.enrol_failures.len());
+        counts
+            .failures
+            .insert("enrol_failed".to_owned(), fleet.enrol_failures.len());
     }
     let window = dispatch_window.as_secs_f64().max(f64::EPSILON);
     let throughput = Throughput {
@@ -239,7 +285,10 @@ async fn drive(plan: &RunPlan, ctx: &Context, fleet_plan: &FleetPlan) -> Result<
 
     // Probe with notifications their recipients really fetched, spread over
     // the fleet (and so over the platforms).
-    let verified: Vec<_> = trips.iter().filter(|t| t.outcome == Outcome::Verified).collect();
+    let verified: Vec<_> = trips
+        .iter()
+        .filter(|t| t.outcome == Outcome::Verified)
+        .collect();
     let stride = (verified.len() / plan.probe_samples.max(1)).max(1);
     let samples: Vec<authz::Sample> = verified
         .iter()
@@ -278,5 +327,9 @@ async fn drive(plan: &RunPlan, ctx: &Context, fleet_plan: &FleetPlan) -> Result<
 /// `20261125T104000Z-0000002a`: sortable by time, distinct per seed.
 fn run_id(at: time::OffsetDateTime, seed: u64) -> String {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    format!("{}-{:08x}", at.format(&format).unwrap_or_default(), seed as u32)
+    format!(
+        "{}-{:08x}",
+        at.format(&format).unwrap_or_default(),
+        seed as u32
+    )
 }

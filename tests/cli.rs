@@ -37,11 +37,22 @@ fn zero_devices_exits_2() {
 #[test]
 fn flawed_run_exits_1_and_names_the_failing_check() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = pushproof(&["run", "--devices", "9", "--flaw", "no-authz", "--seed", "7"], dir.path());
+    let out = pushproof(
+        &["run", "--devices", "9", "--flaw", "no-authz", "--seed", "7"],
+        dir.path(),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("FAIL  SP-AUTHZ-03"), "{stdout}");
-    assert!(dir.path().join("reports").is_dir(), "reports written under the working directory");
+    assert!(
+        dir.path().join("reports").is_dir(),
+        "reports written under the working directory"
+    );
 }
 
 #[test]
@@ -49,6 +60,11 @@ fn sound_run_exits_0() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = pushproof(&["run", "--devices", "9"], dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("9 verified"), "{stdout}");
 }

@@ -11,7 +11,13 @@ async fn sound_backend_passes_every_check_and_verifies_every_device() {
     let dir = tempfile::tempdir().expect("tempdir");
     let report = support::run(30, vec![], dir.path()).await;
     for check in &report.checks {
-        assert_eq!(check.verdict, Verdict::Pass, "{}: {}", check.info.id, check.summary);
+        assert_eq!(
+            check.verdict,
+            Verdict::Pass,
+            "{}: {}",
+            check.info.id,
+            check.summary
+        );
     }
     assert_eq!(report.counts.verified, 30);
     assert_eq!(report.counts.pushed, 30, "one accepted push per device");
@@ -21,7 +27,10 @@ async fn sound_backend_passes_every_check_and_verifies_every_device() {
     )
     .expect("valid JSON");
     assert_eq!(on_disk["verdict"], "PASS");
-    assert_eq!(on_disk["checks"].as_array().map(Vec::len), Some(report.checks.len()));
+    assert_eq!(
+        on_disk["checks"].as_array().map(Vec::len),
+        Some(report.checks.len())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -130,7 +130,7 @@ where
 
 fn http2_builder() -> hyper::server::conn::http2::Builder<TokioExecutor> {
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    // The SETTINGS real APNs announces (reference: observed values).
+    // The SETTINGS real APNs has been observed to announce.
     builder
         .timer(TokioTimer::new())
         .max_concurrent_streams(1000)

@@ -39,7 +39,11 @@ struct Probe {
 }
 
 /// SP-AUTHZ-01: each sample's id fetched without credentials.
-pub async fn no_credentials(client: &BackendClient, profile: &Profile, samples: &[Sample]) -> CheckResult {
+pub async fn no_credentials(
+    client: &BackendClient,
+    profile: &Profile,
+    samples: &[Sample],
+) -> CheckResult {
     let mut probes = Vec::with_capacity(samples.len());
     for sample in samples {
         let mut probe = fetch(client, profile, sample, None).await;
@@ -53,13 +57,25 @@ pub async fn no_credentials(client: &BackendClient, profile: &Profile, samples: 
         };
         probes.push(probe);
     }
-    judge(AUTHZ_01, probes, "fetches without credentials answered 401 without content")
+    judge(
+        AUTHZ_01,
+        probes,
+        "fetches without credentials answered 401 without content",
+    )
 }
 
 /// SP-AUTHZ-03: each sample's id fetched with the next sample's credential.
-pub async fn other_user(client: &BackendClient, profile: &Profile, samples: &[Sample]) -> CheckResult {
+pub async fn other_user(
+    client: &BackendClient,
+    profile: &Profile,
+    samples: &[Sample],
+) -> CheckResult {
     if samples.len() < 2 {
-        return CheckResult::new(AUTHZ_03, Verdict::Skip, "needs two users with fetched notifications");
+        return CheckResult::new(
+            AUTHZ_03,
+            Verdict::Skip,
+            "needs two users with fetched notifications",
+        );
     }
     let mut probes = Vec::with_capacity(samples.len());
     for (i, sample) in samples.iter().enumerate() {
@@ -75,12 +91,26 @@ pub async fn other_user(client: &BackendClient, profile: &Profile, samples: &[Sa
         };
         probes.push(probe);
     }
-    judge(AUTHZ_03, probes, "fetches of another user's notification were refused without content")
+    judge(
+        AUTHZ_03,
+        probes,
+        "fetches of another user's notification were refused without content",
+    )
 }
 
-async fn fetch(client: &BackendClient, profile: &Profile, sample: &Sample, caller: Option<&Sample>) -> Probe {
+async fn fetch(
+    client: &BackendClient,
+    profile: &Profile,
+    sample: &Sample,
+    caller: Option<&Sample>,
+) -> Probe {
     let reply = client
-        .call(Method::GET, &profile.api.fetch_path(&sample.id), caller.map(|c| &c.credential), None)
+        .call(
+            Method::GET,
+            &profile.api.fetch_path(&sample.id),
+            caller.map(|c| &c.credential),
+            None,
+        )
         .await;
     let mut probe = Probe {
         owner: sample.owner,
@@ -94,7 +124,10 @@ async fn fetch(client: &BackendClient, profile: &Profile, sample: &Sample, calle
         Ok(reply) => {
             probe.status = Some(reply.status.as_u16());
             probe.content_leaked = contains_ignore_case(&reply.body, sample.canary.as_bytes())
-                || reply.headers.values().any(|v| contains_ignore_case(v.as_bytes(), sample.canary.as_bytes()));
+                || reply
+                    .headers
+                    .values()
+                    .any(|v| contains_ignore_case(v.as_bytes(), sample.canary.as_bytes()));
         }
         Err(e) => probe.error = Some(e.to_string()),
     }
@@ -104,9 +137,17 @@ async fn fetch(client: &BackendClient, profile: &Profile, sample: &Sample, calle
 /// Worst probe decides; MUST-level failures become the check's level.
 fn judge(info: CheckInfo, probes: Vec<Probe>, pass_summary: &str) -> CheckResult {
     if probes.is_empty() {
-        return CheckResult::new(info, Verdict::Skip, "no notification was fetched, so there was nothing to probe");
+        return CheckResult::new(
+            info,
+            Verdict::Skip,
+            "no notification was fetched, so there was nothing to probe",
+        );
     }
-    let worst = probes.iter().map(|p| p.judgement).max().unwrap_or(Verdict::Pass);
+    let worst = probes
+        .iter()
+        .map(|p| p.judgement)
+        .max()
+        .unwrap_or(Verdict::Pass);
     let count = |v: Verdict| probes.iter().filter(|p| p.judgement == v).count();
     let total = probes.len();
     let (verdict, summary) = match worst {
@@ -118,17 +159,29 @@ fn judge(info: CheckInfo, probes: Vec<Probe>, pass_summary: &str) -> CheckResult
                 probes.iter().filter(|p| p.content_leaked).count()
             ),
         ),
-        Verdict::Error => (Verdict::Error, format!("{} of {total} probes got no answer", count(Verdict::Error))),
+        Verdict::Error => (
+            Verdict::Error,
+            format!("{} of {total} probes got no answer", count(Verdict::Error)),
+        ),
         Verdict::Warn => (
             Verdict::Warn,
-            format!("{} of {total} probes refused with an unexpected status", count(Verdict::Warn)),
+            format!(
+                "{} of {total} probes refused with an unexpected status",
+                count(Verdict::Warn)
+            ),
         ),
         _ => (Verdict::Pass, format!("{total} {pass_summary}")),
     };
-    let evidence: Vec<Probe> = probes.into_iter().filter(|p| p.judgement != Verdict::Pass).collect();
+    let evidence: Vec<Probe> = probes
+        .into_iter()
+        .filter(|p| p.judgement != Verdict::Pass)
+        .collect();
     CheckResult::new(info, verdict, summary).with_evidence(evidence)
 }
 
 fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    !needle.is_empty()
+        && haystack
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
 }

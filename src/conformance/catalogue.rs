@@ -68,7 +68,10 @@ pub const AUTHZ_01: CheckInfo = CheckInfo {
     severity: Severity::Critical,
     method: "Each sampled device's notification id is fetched without Authorization: the answer \
              must be 401 and carry no content",
-    sources: &["OWASP ASVS 5.0 7.2.1", "OWASP API Security Top 10 2023 API2"],
+    sources: &[
+        "OWASP ASVS 5.0 7.2.1",
+        "OWASP API Security Top 10 2023 API2",
+    ],
 };
 
 pub const AUTHZ_03: CheckInfo = CheckInfo {

@@ -13,7 +13,10 @@ use crate::device::{Outcome, RoundTrip};
 /// Judges the fleet's round trips; `enrol_failures` are devices that never
 /// got to receive anything.
 pub fn check(trips: &[RoundTrip], enrol_failures: &[(usize, String)]) -> CheckResult {
-    let verified = trips.iter().filter(|t| t.outcome == Outcome::Verified).count();
+    let verified = trips
+        .iter()
+        .filter(|t| t.outcome == Outcome::Verified)
+        .count();
     let expected = trips.len() + enrol_failures.len();
     if expected == 0 {
         return CheckResult::new(FLOW_01, Verdict::Skip, "no devices");
@@ -35,13 +38,20 @@ pub fn check(trips: &[RoundTrip], enrol_failures: &[(usize, String)]) -> CheckRe
                 .map(|t| json!({ "device": t.device, "outcome": t.outcome })),
         );
     if verified == expected {
-        CheckResult::new(FLOW_01, Verdict::Pass, format!("{verified}/{expected} devices verified their content"))
+        CheckResult::new(
+            FLOW_01,
+            Verdict::Pass,
+            format!("{verified}/{expected} devices verified their content"),
+        )
     } else {
         let failures: Vec<String> = by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
         CheckResult::new(
             FLOW_01,
             CheckResult::broken(&FLOW_01),
-            format!("{verified}/{expected} devices verified their content ({})", failures.join(", ")),
+            format!(
+                "{verified}/{expected} devices verified their content ({})",
+                failures.join(", ")
+            ),
         )
         .with_evidence(evidence)
     }

@@ -57,7 +57,10 @@ pub fn check(captures: &[Capture], stats: &CaptureStats, canaries: &[String]) ->
     CheckResult::new(
         LEAK_01,
         Verdict::Pass,
-        format!("{} canaries absent from {scanned} captured pushes", canaries.len()),
+        format!(
+            "{} canaries absent from {scanned} captured pushes",
+            canaries.len()
+        ),
     )
 }
 
@@ -224,7 +227,11 @@ mod tests {
 
     #[test]
     fn clean_push_has_no_hits() {
-        let c = capture("/3/device/ab", &[("apns-topic", "x")], r#"{"secureId":"1"}"#);
+        let c = capture(
+            "/3/device/ab",
+            &[("apns-topic", "x")],
+            r#"{"secureId":"1"}"#,
+        );
         assert!(surfaces(&c).is_empty());
     }
 
@@ -240,7 +247,10 @@ mod tests {
 
     #[test]
     fn finds_json_escaped_canary() {
-        let escaped: String = CANARY.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+        let escaped: String = CANARY
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
         let c = capture("/", &[], &format!(r#"{{"m":"{escaped}"}}"#));
         assert_eq!(surfaces(&c), vec!["json"]);
     }

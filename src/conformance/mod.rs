@@ -68,7 +68,10 @@ impl CheckResult {
     }
 
     /// Attaches evidence, keeping the first [`MAX_EVIDENCE`] items.
-    pub fn with_evidence<T: Serialize>(mut self, items: impl IntoIterator<Item = T>) -> CheckResult {
+    pub fn with_evidence<T: Serialize>(
+        mut self,
+        items: impl IntoIterator<Item = T>,
+    ) -> CheckResult {
         for item in items {
             self.evidence_total += 1;
             if self.evidence.len() < MAX_EVIDENCE {

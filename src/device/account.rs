@@ -48,7 +48,10 @@ pub async fn sign_in(
                 let reply = client
                     .call(Method::POST, signup, None, Some(&body))
                     .await
-                    .map_err(|source| AccountError::Client { step: "signup", source })?;
+                    .map_err(|source| AccountError::Client {
+                        step: "signup",
+                        source,
+                    })?;
                 // 409: the user exists from an earlier run against a
                 // persistent backend; login below decides if that is fine.
                 if !reply.status.is_success() && reply.status != StatusCode::CONFLICT {
@@ -61,7 +64,10 @@ pub async fn sign_in(
             let reply = client
                 .call(Method::POST, login, None, Some(&body))
                 .await
-                .map_err(|source| AccountError::Client { step: "login", source })?;
+                .map_err(|source| AccountError::Client {
+                    step: "login",
+                    source,
+                })?;
             if !reply.status.is_success() {
                 return Err(AccountError::Status {
                     step: "login",

@@ -33,7 +33,8 @@ impl Credential {
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
             ),
         };
-        HeaderValue::try_from(text).map_err(|_| ClientError::Request("credential is not a valid header".into()))
+        HeaderValue::try_from(text)
+            .map_err(|_| ClientError::Request("credential is not a valid header".into()))
     }
 }
 
@@ -106,7 +107,9 @@ impl BackendClient {
         let body = match json {
             Some(value) => {
                 builder = builder.header(http::header::CONTENT_TYPE, "application/json");
-                Bytes::from(serde_json::to_vec(value).map_err(|e| ClientError::Request(e.to_string()))?)
+                Bytes::from(
+                    serde_json::to_vec(value).map_err(|e| ClientError::Request(e.to_string()))?,
+                )
             }
             None => Bytes::new(),
         };

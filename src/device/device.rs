@@ -83,11 +83,22 @@ impl Device {
             .finish();
         let reply = ctx
             .client
-            .call(Method::POST, &format!("{register}?{query}"), Some(&credential), None)
+            .call(
+                Method::POST,
+                &format!("{register}?{query}"),
+                Some(&credential),
+                None,
+            )
             .await
-            .map_err(|source| EnrollError::Client { step: "register", source })?;
+            .map_err(|source| EnrollError::Client {
+                step: "register",
+                source,
+            })?;
         if !reply.status.is_success() {
-            return Err(EnrollError::Status { step: "register", status: reply.status });
+            return Err(EnrollError::Status {
+                step: "register",
+                status: reply.status,
+            });
         }
         let registration = reply
             .json()
@@ -103,11 +114,25 @@ impl Device {
             .client
             .call(Method::PUT, &path, Some(&credential), Some(&body))
             .await
-            .map_err(|source| EnrollError::Client { step: "update registration", source })?;
+            .map_err(|source| EnrollError::Client {
+                step: "update registration",
+                source,
+            })?;
         if !reply.status.is_success() {
-            return Err(EnrollError::Status { step: "update registration", status: reply.status });
+            return Err(EnrollError::Status {
+                step: "update registration",
+                status: reply.status,
+            });
         }
-        Ok(Device { index, user, platform, handle, inbox, credential, registration })
+        Ok(Device {
+            index,
+            user,
+            platform,
+            handle,
+            inbox,
+            credential,
+            registration,
+        })
     }
 }
 
@@ -203,14 +228,24 @@ pub async fn round_trip(
         };
         return record;
     };
-    let Some(id) = ctx.profile.push_id.of(device.platform).extract(&delivery.body) else {
+    let Some(id) = ctx
+        .profile
+        .push_id
+        .of(device.platform)
+        .extract(&delivery.body)
+    else {
         record.outcome = Outcome::NoId;
         return record;
     };
     let fetch_started = Instant::now();
     let reply = ctx
         .client
-        .call(Method::GET, &ctx.profile.api.fetch_path(&id), Some(&device.credential), None)
+        .call(
+            Method::GET,
+            &ctx.profile.api.fetch_path(&id),
+            Some(&device.credential),
+            None,
+        )
         .await;
     record.fetch = Some(fetch_started.elapsed());
     record.id = Some(id);
@@ -221,7 +256,9 @@ pub async fn round_trip(
         }
         Ok(reply) => {
             let payload = reply.json().and_then(|v| {
-                v.get(&ctx.profile.api.payload_field)?.as_str().map(str::to_owned)
+                v.get(&ctx.profile.api.payload_field)?
+                    .as_str()
+                    .map(str::to_owned)
             });
             if payload.as_deref() == Some(secret) {
                 record.end_to_end = Some(started.elapsed());
@@ -247,7 +284,11 @@ async fn send(
         .finish();
     let path = format!("{}?{query}", ctx.profile.api.notify);
     let body = serde_json::Value::String(secret.to_owned());
-    match ctx.client.call(Method::POST, &path, Some(sender), Some(&body)).await {
+    match ctx
+        .client
+        .call(Method::POST, &path, Some(sender), Some(&body))
+        .await
+    {
         Ok(reply) if reply.status.is_success() => Ok(()),
         Ok(reply) => Err(format!("backend answered {}", reply.status)),
         Err(e) => Err(e.to_string()),

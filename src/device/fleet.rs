@@ -81,7 +81,10 @@ impl Fleet {
             let user = format!("pp-{}-{index}", plan.run_tag);
             let password = password_for(&plan.run_tag, &user);
             tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
+                let _permit = permits
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed");
                 let started = Instant::now();
                 let result = Device::enroll(&ctx, index, user, &password, platform).await;
                 (index, started.elapsed(), result)
@@ -124,7 +127,10 @@ impl Fleet {
             let (device, sender) = (device.clone(), self.sender.clone());
             let timeout = plan.push_timeout;
             tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
+                let _permit = permits
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed");
                 round_trip(&ctx, &sender, &device, &secrets[device.index], timeout).await
             });
         }

@@ -9,15 +9,27 @@ pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let run = &report.run;
     let c = &report.counts;
-    let flaws = if run.flaws.is_empty() { "none".to_owned() } else { run.flaws.join(", ") };
-    let _ = writeln!(out, "pushproof run {} — profile {}, target {}, flaws {flaws}, seed {}", run.id, run.profile, run.target, run.seed);
+    let flaws = if run.flaws.is_empty() {
+        "none".to_owned()
+    } else {
+        run.flaws.join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "pushproof run {} — profile {}, target {}, flaws {flaws}, seed {}",
+        run.id, run.profile, run.target, run.seed
+    );
     let _ = writeln!(
         out,
         "devices   {} enrolled of {} ({}){}",
         c.enrolled,
         c.devices,
         run.platforms.join(", "),
-        if c.enrol_failed > 0 { format!(", {} failed to enrol", c.enrol_failed) } else { String::new() }
+        if c.enrol_failed > 0 {
+            format!(", {} failed to enrol", c.enrol_failed)
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(
         out,
@@ -40,13 +52,26 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(
         out,
         "rate      {:.0} pushes/s, {:.0} verified/s over {:.2} s",
-        report.throughput.pushes_per_s, report.throughput.verified_per_s, report.throughput.dispatch_window_s
+        report.throughput.pushes_per_s,
+        report.throughput.verified_per_s,
+        report.throughput.dispatch_window_s
     );
     let _ = writeln!(out, "checks");
     for check in &report.checks {
-        let _ = writeln!(out, "  {:<5} {:<12} {} — {}", check.verdict.to_string(), check.info.id, check.info.title, check.summary);
+        let _ = writeln!(
+            out,
+            "  {:<5} {:<12} {} — {}",
+            check.verdict.to_string(),
+            check.info.id,
+            check.info.title,
+            check.summary
+        );
     }
-    let _ = writeln!(out, "result    {} (exit {})", report.verdict, report.exit_code);
+    let _ = writeln!(
+        out,
+        "result    {} (exit {})",
+        report.verdict, report.exit_code
+    );
     out
 }
 
