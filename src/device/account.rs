@@ -4,21 +4,13 @@
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use super::client::{BackendClient, ClientError, Credential};
+use super::client::{BackendClient, Credential, StepError};
 use crate::profile::{Auth, BasicPassword, Profile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    #[error("{step}: {source}")]
-    Client {
-        step: &'static str,
-        source: ClientError,
-    },
-    #[error("{step}: backend answered {status}")]
-    Status {
-        step: &'static str,
-        status: StatusCode,
-    },
+    #[error(transparent)]
+    Step(#[from] StepError),
     #[error("login: the answer has no string field {0:?}")]
     NoToken(String),
 }
@@ -45,35 +37,16 @@ pub async fn sign_in(
         } => {
             let body = json!({ "username": user, "password": password });
             if let Some(signup) = signup {
-                let reply = client
-                    .call(Method::POST, signup, None, Some(&body))
-                    .await
-                    .map_err(|source| AccountError::Client {
-                        step: "signup",
-                        source,
-                    })?;
                 // 409: the user exists from an earlier run against a
                 // persistent backend; login below decides if that is fine.
-                if !reply.status.is_success() && reply.status != StatusCode::CONFLICT {
-                    return Err(AccountError::Status {
-                        step: "signup",
-                        status: reply.status,
-                    });
-                }
+                let conflict = [StatusCode::CONFLICT];
+                client
+                    .step("signup", Method::POST, signup, None, Some(&body), &conflict)
+                    .await?;
             }
             let reply = client
-                .call(Method::POST, login, None, Some(&body))
-                .await
-                .map_err(|source| AccountError::Client {
-                    step: "login",
-                    source,
-                })?;
-            if !reply.status.is_success() {
-                return Err(AccountError::Status {
-                    step: "login",
-                    status: reply.status,
-                });
-            }
+                .step("login", Method::POST, login, None, Some(&body), &[])
+                .await?;
             reply
                 .json()
                 .and_then(|v| v.get(token_field)?.as_str().map(str::to_owned))

@@ -63,6 +63,22 @@ pub enum ClientError {
     Request(String),
 }
 
+/// One step of a device's journey that did not succeed, named so a report
+/// says where it went wrong.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StepError {
+    #[error("{step}: {source}")]
+    Client {
+        step: &'static str,
+        source: ClientError,
+    },
+    #[error("{step}: backend answered {status}")]
+    Status {
+        step: &'static str,
+        status: StatusCode,
+    },
+}
+
 /// A pooled client bound to one backend origin.
 #[derive(Clone)]
 pub struct BackendClient {
@@ -137,6 +153,33 @@ impl BackendClient {
         tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| ClientError::Timeout(self.timeout))?
+    }
+}
+
+impl BackendClient {
+    /// Like [`BackendClient::call`], for a step that must succeed: any
+    /// answer but a 2xx or one of `also_fine` is a [`StepError`].
+    pub async fn step(
+        &self,
+        step: &'static str,
+        method: Method,
+        path_and_query: &str,
+        credential: Option<&Credential>,
+        json: Option<&serde_json::Value>,
+        also_fine: &[StatusCode],
+    ) -> Result<Reply, StepError> {
+        let reply = self
+            .call(method, path_and_query, credential, json)
+            .await
+            .map_err(|source| StepError::Client { step, source })?;
+        if reply.status.is_success() || also_fine.contains(&reply.status) {
+            Ok(reply)
+        } else {
+            Err(StepError::Status {
+                step,
+                status: reply.status,
+            })
+        }
     }
 }
 

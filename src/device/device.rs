@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::account::{sign_in, AccountError};
-use super::client::{BackendClient, ClientError, Credential};
+use super::client::{BackendClient, Credential, StepError};
 use crate::profile::Profile;
 
 /// After a failed send, how long a device still waits for a push: a backend
@@ -48,16 +48,8 @@ pub struct Device {
 pub enum EnrollError {
     #[error(transparent)]
     Account(#[from] AccountError),
-    #[error("{step}: {source}")]
-    Client {
-        step: &'static str,
-        source: ClientError,
-    },
-    #[error("{step}: backend answered {status}")]
-    Status {
-        step: &'static str,
-        status: http::StatusCode,
-    },
+    #[error(transparent)]
+    Step(#[from] StepError),
     #[error("register: the answer is not a JSON string registration id")]
     NoRegistrationId,
     #[error("the gateway has no inbox for the handle it issued")]
@@ -81,25 +73,18 @@ impl Device {
         let query: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("handle", &handle.handle)
             .finish();
+        let path = format!("{register}?{query}");
         let reply = ctx
             .client
-            .call(
+            .step(
+                "register",
                 Method::POST,
-                &format!("{register}?{query}"),
+                &path,
                 Some(&credential),
                 None,
+                &[],
             )
-            .await
-            .map_err(|source| EnrollError::Client {
-                step: "register",
-                source,
-            })?;
-        if !reply.status.is_success() {
-            return Err(EnrollError::Status {
-                step: "register",
-                status: reply.status,
-            });
-        }
+            .await?;
         let registration = reply
             .json()
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -110,20 +95,17 @@ impl Device {
             "Tags": [],
         });
         let path = format!("{register}/{}", encode_segment(&registration));
-        let reply = ctx
-            .client
-            .call(Method::PUT, &path, Some(&credential), Some(&body))
-            .await
-            .map_err(|source| EnrollError::Client {
-                step: "update registration",
-                source,
-            })?;
-        if !reply.status.is_success() {
-            return Err(EnrollError::Status {
-                step: "update registration",
-                status: reply.status,
-            });
-        }
+        let step = "update registration";
+        ctx.client
+            .step(
+                step,
+                Method::PUT,
+                &path,
+                Some(&credential),
+                Some(&body),
+                &[],
+            )
+            .await?;
         Ok(Device {
             index,
             user,
