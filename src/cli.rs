@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use pushproof_mocks::{GatewayConfig, Gateways, Platform};
+use pushproof_mocks::{GatewayConfig, Gateways, Platform, TlsSettings};
 
 use crate::backend::{self, Flaw};
 use crate::report;
@@ -62,6 +62,29 @@ pub struct RunArgs {
     /// Seconds a device waits for its push (and any request for an answer).
     #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
     pub timeout: f64,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// TLS for the mock gateways.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// Serve the gateways over TLS (HTTP/2 and HTTP/1.1 by ALPN) with
+    /// certificates from a CA generated for the run.
+    #[arg(long)]
+    pub tls: bool,
+    /// Keep the CA in this folder (ca.pem, ca.key): reused when present,
+    /// created otherwise, so clients can trust it once. Implies --tls.
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn settings(&self) -> Option<TlsSettings> {
+        (self.tls || self.ca_dir.is_some()).then(|| TlsSettings {
+            ca_dir: self.ca_dir.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +111,8 @@ pub struct MocksArgs {
     /// Folder for the generated keys and credentials.
     #[arg(long, default_value = "pushproof-mocks")]
     pub keys_dir: PathBuf,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 fn positive_seconds(text: &str) -> Result<f64, String> {
@@ -117,6 +142,7 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
         reports_dir: args.reports,
         concurrency: args.concurrency as usize,
         timeout: Duration::from_secs_f64(args.timeout),
+        tls: args.tls.settings(),
         ..RunPlan::default()
     };
     let outcome = runner::run(&plan).await?;
@@ -143,7 +169,11 @@ async fn serve_backend(args: BackendArgs) -> anyhow::Result<i32> {
 }
 
 async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
-    let gateways = Gateways::start(GatewayConfig::default()).await?;
+    let gateways = Gateways::start(GatewayConfig {
+        tls: args.tls.settings(),
+        ..GatewayConfig::default()
+    })
+    .await?;
     std::fs::create_dir_all(&args.keys_dir)
         .with_context(|| format!("creating {}", args.keys_dir.display()))?;
     let env = gateways.write_credentials(&args.keys_dir)?;
@@ -158,6 +188,13 @@ async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
         gateways.wns_url(),
         gateways.wns_token_url()
     );
+    if gateways.ca_pem().is_some() {
+        let ca = std::path::absolute(args.keys_dir.join("ca.pem"))?;
+        println!(
+            "TLS   clients trust {} (SSL_CERT_FILE, REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS)",
+            ca.display()
+        );
+    }
     if let Some(path) = &args.env_file {
         env.write_env_file(path)
             .with_context(|| format!("writing {}", path.display()))?;

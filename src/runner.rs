@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pushproof_mocks::{CaptureKind, GatewayConfig, Gateways, Platform};
+use pushproof_mocks::{CaptureKind, GatewayConfig, Gateways, Platform, TlsSettings};
 use rand::SeedableRng;
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +36,8 @@ pub struct RunPlan {
     pub timeout: Duration,
     /// How many fetched notifications the authorization checks probe.
     pub probe_samples: usize,
+    /// Serve the gateways over TLS with a per-run (or kept) CA.
+    pub tls: Option<TlsSettings>,
 }
 
 impl Default for RunPlan {
@@ -49,6 +51,7 @@ impl Default for RunPlan {
             concurrency: 256,
             timeout: Duration::from_secs(10),
             probe_samples: 32,
+            tls: None,
         }
     }
 }
@@ -92,6 +95,7 @@ pub async fn run(plan: &RunPlan) -> Result<RunOutcome, RunError> {
             capture_capacity: GatewayConfig::default()
                 .capture_capacity
                 .max(plan.devices * 8),
+            tls: plan.tls.clone(),
             ..GatewayConfig::default()
         })
         .await?,

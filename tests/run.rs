@@ -56,3 +56,15 @@ async fn no_authz_flaw_fails_sp_authz_03() {
     assert_eq!(support::verdict(&report, "SP-AUTHZ-01"), Verdict::Pass);
     assert_eq!(report.exit_code, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sound_backend_passes_over_tls_gateways() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut plan = support::plan(12, vec![], dir.path());
+    plan.tls = Some(pushproof_mocks::TlsSettings::default());
+    let report = support::run_plan(&plan).await;
+    for check in &report.checks {
+        assert_eq!(check.verdict, Verdict::Pass, "{}: {}", check.info.id, check.summary);
+    }
+    assert_eq!(report.counts.verified, 12);
+}

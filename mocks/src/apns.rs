@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
 use jsonwebtoken::{Algorithm, Validation};
@@ -16,7 +16,8 @@ use serde::Deserialize;
 
 use crate::capture::CaptureKind;
 use crate::devices::Delivery;
-use crate::exchange::{bearer_token, response, unix_now, Outcome, Response};
+use crate::exchange::{bearer_token, response, unix_now, Addressed, Outcome, Response};
+use crate::fault::table::Answer;
 use crate::platform::Platform;
 use crate::server::RequestBody;
 use crate::state::Shared;
@@ -213,19 +214,8 @@ pub(crate) fn handle(
     parts: &Parts,
     body: &RequestBody,
 ) -> Outcome {
-    let device = parts
-        .uri
-        .path()
-        .strip_prefix(DEVICE_PATH)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned);
-    // Apple echoes a well-formed apns-id and makes one up otherwise.
-    let apns_id = parts
-        .headers
-        .get(&APNS_ID)
-        .filter(|v| is_canonical_uuid(v.as_bytes()))
-        .cloned()
-        .unwrap_or_else(new_uuid_header);
+    let device = path_token(parts).map(str::to_owned);
+    let apns_id = response_apns_id(parts);
     match validate(shared, auth, parts, body) {
         Ok(accepted) => {
             accepted.inbox.push(Delivery {
@@ -253,6 +243,87 @@ pub(crate) fn handle(
             reason: Some(reason.as_str().to_owned()),
             device,
         },
+    }
+}
+
+/// The token of a `/3/device/{token}` path, if there is one.
+fn path_token(parts: &Parts) -> Option<&str> {
+    parts
+        .uri
+        .path()
+        .strip_prefix(DEVICE_PATH)
+        .filter(|t| !t.is_empty())
+}
+
+/// Apple echoes a well-formed apns-id and makes one up otherwise.
+fn response_apns_id(parts: &Parts) -> HeaderValue {
+    parts
+        .headers
+        .get(&APNS_ID)
+        .filter(|v| is_canonical_uuid(v.as_bytes()))
+        .cloned()
+        .unwrap_or_else(new_uuid_header)
+}
+
+/// The device a request addresses, for the fault rules: every APNs request
+/// is a push.
+pub(crate) fn addressed(parts: &Parts) -> Addressed {
+    let device = path_token(parts);
+    Addressed {
+        key: device.map(str::to_ascii_lowercase),
+        device: device.map(str::to_owned),
+    }
+}
+
+/// A fault's answer in APNs's shape: `{"reason"}` (with the `timestamp` in
+/// milliseconds on a 410 `Unregistered`) and the `apns-id`.
+pub(crate) fn fault_outcome(parts: &Parts, answer: &Answer, device: Option<String>) -> Outcome {
+    let (status, reason, timestamp, retry_after) = match answer {
+        Answer::Status {
+            status,
+            reason,
+            retry_after_secs,
+        } => {
+            let reason = reason.as_deref().unwrap_or(default_reason(*status));
+            let timestamp = (*status == 410 && reason == "Unregistered")
+                .then(|| u64::try_from(unix_now()).unwrap_or(0) * 1000);
+            (*status, reason, timestamp, *retry_after_secs)
+        }
+        Answer::Throttled { .. } => (429, "TooManyRequests", None, None),
+        Answer::Expired { at_unix_ms } => (410, "Unregistered", Some(*at_unix_ms), None),
+    };
+    let mut body = serde_json::json!({ "reason": reason });
+    if let Some(ms) = timestamp {
+        body["timestamp"] = ms.into();
+    }
+    let mut headers = vec![
+        (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        (APNS_ID.clone(), response_apns_id(parts)),
+    ];
+    if let Some(secs) = retry_after {
+        headers.push((RETRY_AFTER, HeaderValue::from(secs)));
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Outcome {
+        kind: CaptureKind::Push,
+        response: response(status, headers, body.to_string()),
+        reason: Some(reason.to_owned()),
+        device,
+    }
+}
+
+/// The reason APNs gives most often with a status.
+fn default_reason(status: u16) -> &'static str {
+    match status {
+        400 => "BadDeviceToken",
+        403 => "Forbidden",
+        404 => "BadPath",
+        405 => "MethodNotAllowed",
+        410 => "Unregistered",
+        413 => "PayloadTooLarge",
+        429 => "TooManyRequests",
+        503 => "ServiceUnavailable",
+        _ => "InternalServerError",
     }
 }
 

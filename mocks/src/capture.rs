@@ -1,18 +1,35 @@
 //! The capture store: every request a gateway receives (pushes and token
-//! requests), with the verdict it got, kept in a bounded ring so that a long
-//! benchmark cannot exhaust memory. The harness's leak scanner reads it.
+//! requests), with the verdict it got, kept in a bounded ring (by count and
+//! by bytes) so that a long benchmark cannot exhaust memory; per-platform
+//! counters of verdicts; paged reads for the control API; and optional
+//! streaming of every capture to a JSON-lines file ([`file`]). The
+//! harness's leak scanner reads it.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::time::SystemTime;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use bytes::Bytes;
 use http::request::Parts;
+use serde::Serialize;
 
 use crate::platform::Platform;
 
+pub(crate) mod file;
+
+/// Most bytes (bodies, paths, headers) the ring keeps: at the default
+/// 500,000 captures of small pushes this never binds, but a peer sending
+/// 64 KiB bodies must not make the mock hold 30 GB.
+const KEPT_BYTES_LIMIT: usize = 256 * 1024 * 1024;
+/// Bookkeeping per capture counted against the byte limit.
+const CAPTURE_OVERHEAD: usize = 160;
+
 /// What kind of request a capture records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum CaptureKind {
     /// A push (or an attempt at one) addressed to a device.
     Push,
@@ -38,9 +55,10 @@ pub struct Capture {
     /// Request headers in arrival order, lowercase names; values that are
     /// not UTF-8 are decoded lossily.
     pub headers: Vec<(String, String)>,
-    /// The request body (at most the read limit).
+    /// The request body (at most the read limit), in a buffer of its own.
     pub body: Bytes,
-    /// The HTTP status answered.
+    /// The HTTP status answered; 0 when a drop fault closed the connection
+    /// without an answer.
     pub status: u16,
     /// The platform's reason for a rejection (APNs reason, FCM error code,
     /// WNS error description, OAuth error), `None` on success.
@@ -50,12 +68,15 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Builds a capture from a request's parts; `seq` is assigned by the store.
+    /// Builds a capture from a request's parts; `seq` is assigned by the
+    /// store. The body is copied: the capture may outlive the request by
+    /// hours, and must not keep a larger read buffer (or an inbox's
+    /// delivery) alive with it.
     pub(crate) fn from_request(
         platform: Platform,
         kind: CaptureKind,
         parts: &Parts,
-        body: Bytes,
+        body: &[u8],
         status: u16,
         reason: Option<String>,
         device: Option<String>,
@@ -83,7 +104,7 @@ impl Capture {
             method: parts.method.as_str().to_owned(),
             path,
             headers,
-            body,
+            body: Bytes::copy_from_slice(body),
             status,
             reason,
             device,
@@ -97,33 +118,169 @@ impl Capture {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Whether the gateway accepted it (a 2xx answer).
+    pub fn accepted(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Approximate memory held, for the store's byte limit.
+    fn weight(&self) -> usize {
+        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        CAPTURE_OVERHEAD
+            + self.body.len()
+            + self.path.len()
+            + headers
+            + self.device.as_ref().map_or(0, String::len)
+    }
+}
+
+/// A body as JSON text: UTF-8 as is, anything else in standard base64.
+pub(crate) fn body_text(body: &[u8]) -> (Cow<'_, str>, &'static str) {
+    match std::str::from_utf8(body) {
+        Ok(text) => (Cow::Borrowed(text), "utf8"),
+        Err(_) => (Cow::Owned(STANDARD.encode(body)), "base64"),
+    }
+}
+
+/// The JSON form of a capture, the same in the control API and the
+/// capture file.
+#[derive(Serialize)]
+pub(crate) struct CaptureJson<'a> {
+    seq: u64,
+    platform: Platform,
+    kind: CaptureKind,
+    at_unix_ms: u64,
+    method: &'a str,
+    path: &'a str,
+    headers: &'a [(String, String)],
+    body: Cow<'a, str>,
+    encoding: &'static str,
+    status: u16,
+    reason: Option<&'a str>,
+    device: Option<&'a str>,
+}
+
+impl<'a> CaptureJson<'a> {
+    pub(crate) fn new(c: &'a Capture) -> CaptureJson<'a> {
+        let (body, encoding) = body_text(&c.body);
+        CaptureJson {
+            seq: c.seq,
+            platform: c.platform,
+            kind: c.kind,
+            at_unix_ms: c
+                .at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            method: &c.method,
+            path: &c.path,
+            headers: &c.headers,
+            body,
+            encoding,
+            status: c.status,
+            reason: c.reason.as_deref(),
+            device: c.device.as_deref(),
+        }
+    }
 }
 
 /// Counters of the capture store.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CaptureStats {
-    /// Requests captured since start.
+    /// Requests captured since start (the next capture's `seq`).
     pub total: u64,
     /// Captures currently kept.
     pub kept: usize,
     /// Captures evicted because the store was full.
     pub evicted: u64,
+    /// Lines written to the capture file.
+    pub file_written: u64,
+    /// Captures not written to the capture file because the writer fell
+    /// behind or the disk failed.
+    pub file_dropped: u64,
+}
+
+/// What one gateway answered, since start or the last reset.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PlatformCounters {
+    /// Pushes answered 2xx.
+    pub accepted: u64,
+    /// Pushes not accepted, by status (0: dropped by a fault).
+    pub rejected: BTreeMap<u16, u64>,
+    /// Requests to the platform's OAuth token endpoint.
+    pub token_requests: u64,
+    /// Captures of this gateway kept.
+    pub captures_kept: u64,
+    /// Captures of this gateway evicted.
+    pub captures_evicted: u64,
+}
+
+/// Counters of every gateway and of the capture store.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Mock APNs.
+    pub apns: PlatformCounters,
+    /// Mock FCM.
+    pub fcm: PlatformCounters,
+    /// Mock WNS.
+    pub wns: PlatformCounters,
+    /// The capture store as a whole.
+    pub captures: CaptureStats,
+}
+
+/// Which captures a page holds.
+#[derive(Debug, Default)]
+pub(crate) struct Filter {
+    pub(crate) platform: Option<Platform>,
+    pub(crate) kind: Option<CaptureKind>,
+    pub(crate) accepted: Option<bool>,
+    pub(crate) device: Option<String>,
+}
+
+impl Filter {
+    fn matches(&self, c: &Capture) -> bool {
+        // `map_or(true, …)`: `Option::is_none_or` is newer than the MSRV.
+        self.platform.map_or(true, |p| p == c.platform)
+            && self.kind.map_or(true, |k| k == c.kind)
+            && self.accepted.map_or(true, |a| a == c.accepted())
+            && self
+                .device
+                .as_deref()
+                .map_or(true, |d| match c.device.as_deref() {
+                    // Hex tokens are case-insensitive to APNs.
+                    Some(cd) if c.platform == Platform::Apns => cd.eq_ignore_ascii_case(d),
+                    cd => cd == Some(d),
+                })
+    }
+}
+
+/// One page of captures, oldest first.
+pub(crate) struct Page {
+    pub(crate) captures: Vec<Arc<Capture>>,
+    /// The last `seq` looked at: the `after` of the next page.
+    pub(crate) next: Option<u64>,
+    /// Whether captures after `next` are kept.
+    pub(crate) more: bool,
 }
 
 struct Ring {
-    buf: VecDeque<Capture>,
+    buf: VecDeque<Arc<Capture>>,
     next_seq: u64,
     evicted: u64,
+    bytes: usize,
+    counters: [PlatformCounters; 3],
 }
 
-/// A bounded ring of captures: the oldest is evicted (and counted) when full.
+/// A bounded ring of captures: the oldest is evicted (and counted) when
+/// full, by count or by bytes.
 pub(crate) struct CaptureStore {
     capacity: usize,
     ring: Mutex<Ring>,
+    file: Option<file::CaptureFile>,
 }
 
 impl CaptureStore {
-    pub(crate) fn new(capacity: usize) -> CaptureStore {
+    pub(crate) fn new(capacity: usize, file: Option<file::CaptureFile>) -> CaptureStore {
         CaptureStore {
             capacity,
             ring: Mutex::new(Ring {
@@ -132,67 +289,177 @@ impl CaptureStore {
                 buf: VecDeque::with_capacity(capacity.min(1024)),
                 next_seq: 0,
                 evicted: 0,
+                bytes: 0,
+                counters: Default::default(),
             }),
+            file,
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
-        // A panic while holding this lock cannot leave the ring inconsistent
-        // (every mutation is a single push/pop), so poisoning is ignored.
+        // A panic while holding this lock cannot leave the ring unusable
+        // (every mutation is a push, a pop or a counter), so poisoning is
+        // ignored.
         self.ring.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records a capture and returns its sequence number.
-    pub(crate) fn record(&self, mut capture: Capture) -> u64 {
-        let (seq, evicted) = {
+    pub(crate) fn record(&self, capture: Capture) -> u64 {
+        let mut capture = Arc::new(capture);
+        let weight = capture.weight();
+        let mut evicted = Vec::new();
+        let seq = {
             let mut ring = self.lock();
             let seq = ring.next_seq;
             ring.next_seq += 1;
-            capture.seq = seq;
-            if self.capacity == 0 {
-                ring.evicted += 1;
-                (seq, Some(capture))
-            } else {
-                let evicted = if ring.buf.len() >= self.capacity {
-                    ring.evicted += 1;
-                    ring.buf.pop_front()
-                } else {
-                    None
-                };
-                ring.buf.push_back(capture);
-                (seq, evicted)
+            if let Some(c) = Arc::get_mut(&mut capture) {
+                c.seq = seq;
             }
+            let counters = &mut ring.counters[capture.platform.index()];
+            match capture.kind {
+                CaptureKind::Token => counters.token_requests += 1,
+                CaptureKind::Push if capture.accepted() => counters.accepted += 1,
+                CaptureKind::Push => *counters.rejected.entry(capture.status).or_default() += 1,
+            }
+            // Sent under the lock so the file's lines are in `seq` order;
+            // `send` never waits.
+            if let Some(file) = &self.file {
+                file.send(&capture, weight);
+            }
+            ring.bytes += weight;
+            ring.counters[capture.platform.index()].captures_kept += 1;
+            ring.buf.push_back(capture);
+            while ring.buf.len() > self.capacity || ring.bytes > KEPT_BYTES_LIMIT {
+                let Some(old) = ring.buf.pop_front() else {
+                    break;
+                };
+                ring.bytes -= old.weight();
+                ring.evicted += 1;
+                let counters = &mut ring.counters[old.platform.index()];
+                counters.captures_kept -= 1;
+                counters.captures_evicted += 1;
+                evicted.push(old);
+            }
+            seq
         };
-        // Free the evicted capture outside the lock.
+        // Free the evicted captures outside the lock.
         drop(evicted);
         seq
     }
 
     /// A snapshot of the captures kept, oldest first.
     pub(crate) fn snapshot(&self) -> Vec<Capture> {
-        self.lock().buf.iter().cloned().collect()
+        self.lock().buf.iter().map(|c| Capture::clone(c)).collect()
     }
 
     /// The captures kept whose `seq` is at least `from`, oldest first.
     pub(crate) fn since(&self, from: u64) -> Vec<Capture> {
         let ring = self.lock();
-        let first = ring.buf.front().map_or(ring.next_seq, |c| c.seq);
-        let skip = usize::try_from(from.saturating_sub(first)).unwrap_or(usize::MAX);
-        ring.buf.iter().skip(skip).cloned().collect()
+        ring.buf
+            .iter()
+            .skip(ring.index_of(from))
+            .map(|c| Capture::clone(c))
+            .collect()
+    }
+
+    /// Up to `limit` captures with `seq > after` that pass `filter`,
+    /// looking at no more than `scan` captures and stopping once the page's
+    /// bodies exceed `max_bytes`, so that one request holds the lock (and
+    /// builds a response) of bounded size.
+    pub(crate) fn page(
+        &self,
+        after: Option<u64>,
+        filter: &Filter,
+        limit: usize,
+        scan: usize,
+        max_bytes: usize,
+    ) -> Page {
+        let ring = self.lock();
+        let start = ring.index_of(after.map_or(0, |a| a.saturating_add(1)));
+        let mut page = Page {
+            captures: Vec::new(),
+            next: after,
+            more: false,
+        };
+        let mut bytes = 0;
+        for (looked, c) in ring.buf.iter().skip(start).enumerate() {
+            if looked >= scan || page.captures.len() >= limit || bytes >= max_bytes {
+                page.more = true;
+                break;
+            }
+            page.next = Some(c.seq);
+            if filter.matches(c) {
+                bytes += c.body.len();
+                page.captures.push(c.clone());
+            }
+        }
+        page
     }
 
     pub(crate) fn stats(&self) -> CaptureStats {
-        let ring = self.lock();
+        let (total, kept, evicted) = {
+            let ring = self.lock();
+            (ring.next_seq, ring.buf.len(), ring.evicted)
+        };
+        let (file_written, file_dropped) = self
+            .file
+            .as_ref()
+            .map_or((0, 0), |f| (f.written(), f.dropped()));
         CaptureStats {
-            total: ring.next_seq,
-            kept: ring.buf.len(),
-            evicted: ring.evicted,
+            total,
+            kept,
+            evicted,
+            file_written,
+            file_dropped,
         }
     }
 
+    pub(crate) fn counters(&self) -> Counters {
+        let [apns, fcm, wns] = self.lock().counters.clone();
+        Counters {
+            apns,
+            fcm,
+            wns,
+            captures: self.stats(),
+        }
+    }
+
+    /// Drops the captures kept (counters are kept).
     pub(crate) fn clear(&self) {
-        let old = std::mem::take(&mut self.lock().buf);
+        let old = {
+            let mut ring = self.lock();
+            ring.bytes = 0;
+            for counters in &mut ring.counters {
+                counters.captures_kept = 0;
+            }
+            std::mem::take(&mut ring.buf)
+        };
         drop(old);
+    }
+
+    /// Drops the captures kept and zeroes the verdict counters; `seq` goes
+    /// on from where it was, so cursors stay valid.
+    pub(crate) fn reset(&self) {
+        self.clear();
+        let mut ring = self.lock();
+        ring.evicted = 0;
+        ring.counters = Default::default();
+    }
+
+    /// Waits until every capture recorded so far is in the capture file.
+    pub(crate) async fn flush_file(&self) {
+        if let Some(file) = &self.file {
+            file.flush().await;
+        }
+    }
+}
+
+impl Ring {
+    /// The index in `buf` of the first capture whose `seq` is at least
+    /// `seq`: kept captures have consecutive `seq`s.
+    fn index_of(&self, seq: u64) -> usize {
+        let first = self.buf.front().map_or(self.next_seq, |c| c.seq);
+        usize::try_from(seq.saturating_sub(first)).unwrap_or(usize::MAX)
     }
 }
 
@@ -201,7 +468,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn capture(n: u8) -> Capture {
+    fn capture_with(platform: Platform, status: u16, body: &[u8]) -> Capture {
         let (parts, ()) = http::Request::builder()
             .method("POST")
             .uri("/3/device/ab?x=1")
@@ -210,19 +477,23 @@ mod tests {
             .unwrap()
             .into_parts();
         Capture::from_request(
-            Platform::Apns,
+            platform,
             CaptureKind::Push,
             &parts,
-            Bytes::from(vec![n]),
-            200,
+            body,
+            status,
             None,
-            None,
+            Some("AB".into()),
         )
+    }
+
+    fn capture(n: u8) -> Capture {
+        capture_with(Platform::Apns, 200, &[n])
     }
 
     #[test]
     fn store_evicts_oldest_beyond_capacity_and_counts() {
-        let store = CaptureStore::new(2);
+        let store = CaptureStore::new(2, None);
         for n in 0..5 {
             store.record(capture(n));
         }
@@ -234,14 +505,37 @@ mod tests {
             CaptureStats {
                 total: 5,
                 kept: 2,
-                evicted: 3
+                evicted: 3,
+                ..CaptureStats::default()
             }
         );
+        let apns = store.counters().apns;
+        assert_eq!((apns.captures_kept, apns.captures_evicted), (2, 3));
+    }
+
+    #[test]
+    fn store_evicts_by_bytes_too() {
+        let store = CaptureStore::new(usize::MAX, None);
+        let big = vec![7u8; 1024 * 1024];
+        for _ in 0..300 {
+            store.record(capture_with(Platform::Wns, 200, &big));
+        }
+        let stats = store.stats();
+        assert!(stats.kept < 300 && stats.kept > 200, "{stats:?}");
+        assert_eq!(stats.evicted, 300 - stats.kept as u64);
+    }
+
+    #[test]
+    fn captures_copy_the_body_they_keep() {
+        let buffer = Bytes::from(vec![1u8; 4096]);
+        let c = capture_with(Platform::Apns, 200, &buffer[..10]);
+        assert_eq!(c.body.len(), 10);
+        assert_ne!(c.body.as_ptr(), buffer.as_ptr());
     }
 
     #[test]
     fn since_returns_only_newer_captures() {
-        let store = CaptureStore::new(10);
+        let store = CaptureStore::new(10, None);
         for n in 0..4 {
             store.record(capture(n));
         }
@@ -251,16 +545,76 @@ mod tests {
     }
 
     #[test]
-    fn capture_keeps_path_query_and_lowercase_headers() {
-        let c = capture(1);
-        assert_eq!(c.path, "/3/device/ab?x=1");
-        assert_eq!(c.header("apns-topic"), Some("t"));
-        assert_eq!(c.method, "POST");
+    fn counters_split_verdicts_by_platform_and_status() {
+        let store = CaptureStore::new(10, None);
+        store.record(capture_with(Platform::Fcm, 200, b""));
+        store.record(capture_with(Platform::Fcm, 429, b""));
+        store.record(capture_with(Platform::Fcm, 429, b""));
+        store.record(capture_with(Platform::Wns, 0, b""));
+        let counters = store.counters();
+        assert_eq!(counters.fcm.accepted, 1);
+        assert_eq!(counters.fcm.rejected.get(&429), Some(&2));
+        assert_eq!(counters.wns.rejected.get(&0), Some(&1));
+        store.reset();
+        assert_eq!(store.counters().fcm, PlatformCounters::default());
+        assert_eq!(store.record(capture(0)), 4, "seq goes on after a reset");
+    }
+
+    #[test]
+    fn pages_filter_and_resume_after_the_last_seq_seen() {
+        let store = CaptureStore::new(100, None);
+        for n in 0..10u8 {
+            let platform = if n % 2 == 0 {
+                Platform::Apns
+            } else {
+                Platform::Fcm
+            };
+            store.record(capture_with(platform, 200, &[n]));
+        }
+        let filter = Filter {
+            platform: Some(Platform::Fcm),
+            ..Filter::default()
+        };
+        let first = store.page(None, &filter, 3, 1000, usize::MAX);
+        let seqs: Vec<u64> = first.captures.iter().map(|c| c.seq).collect();
+        assert_eq!(
+            (seqs, first.next, first.more),
+            (vec![1, 3, 5], Some(5), true)
+        );
+        let second = store.page(first.next, &filter, 3, 1000, usize::MAX);
+        let seqs: Vec<u64> = second.captures.iter().map(|c| c.seq).collect();
+        assert_eq!(
+            (seqs, second.next, second.more),
+            (vec![7, 9], Some(9), false)
+        );
+        let scan_bound = store.page(None, &filter, 100, 4, usize::MAX);
+        assert_eq!((scan_bound.captures.len(), scan_bound.next), (2, Some(3)));
+        let device = Filter {
+            device: Some("ab".into()),
+            ..Filter::default()
+        };
+        assert_eq!(
+            store
+                .page(None, &device, 100, 100, usize::MAX)
+                .captures
+                .len(),
+            5
+        );
+    }
+
+    #[test]
+    fn json_form_encodes_binary_bodies_in_base64() {
+        let c = capture_with(Platform::Wns, 200, &[0xff, 0x00]);
+        let json = serde_json::to_value(CaptureJson::new(&c)).unwrap();
+        assert_eq!(json["encoding"], "base64");
+        assert_eq!(json["body"], "/wA=");
+        assert_eq!(json["platform"], "wns");
+        assert_eq!(json["headers"][0][0], "apns-topic");
     }
 
     #[test]
     fn zero_capacity_keeps_nothing_but_counts() {
-        let store = CaptureStore::new(0);
+        let store = CaptureStore::new(0, None);
         store.record(capture(1));
         assert_eq!(store.stats().total, 1);
         assert_eq!(store.stats().kept, 0);

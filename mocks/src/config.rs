@@ -1,6 +1,8 @@
 //! Gateway configuration: the identities the mocks expect backends to use
 //! (bundle id, team and key ids, FCM project, WNS package SID) and the sizes
-//! of the capture store and the device inboxes.
+//! of the capture store and the device inboxes, and whether they speak TLS.
+
+use crate::tls::TlsSettings;
 
 /// How the gateways are set up. `Default` gives a working configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -9,6 +11,9 @@ pub struct GatewayConfig {
     pub capture_capacity: usize,
     /// Deliveries kept per device before the oldest are dropped.
     pub inbox_capacity: usize,
+    /// Also stream every capture to this JSON-lines file (created or
+    /// truncated at start), written in the background.
+    pub capture_file: Option<std::path::PathBuf>,
     /// The app's bundle id, the `apns-topic` APNs accepts.
     pub apns_topic: String,
     /// The 10-character Apple team id (the JWT `iss`).
@@ -19,6 +24,9 @@ pub struct GatewayConfig {
     pub fcm_project_id: String,
     /// The WNS package SID (`ms-app://s-1-15-2-…`), the OAuth client id.
     pub wns_client_id: String,
+    /// `Some`: the gateways speak TLS only, with a certificate signed by a
+    /// CA clients are given (see [`TlsSettings`]). `None`: plaintext.
+    pub tls: Option<TlsSettings>,
 }
 
 impl Default for GatewayConfig {
@@ -26,6 +34,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             capture_capacity: 500_000,
             inbox_capacity: 256,
+            capture_file: None,
             apns_topic: "com.example.pushproof".to_owned(),
             apns_team_id: "PPTEAM1234".to_owned(),
             apns_key_id: "PPKEY12345".to_owned(),
@@ -33,6 +42,7 @@ impl Default for GatewayConfig {
             wns_client_id:
                 "ms-app://s-1-15-2-2972962901-2322836549-3722629029-1345238579-3987825745-2155616079-650196962"
                     .to_owned(),
+            tls: None,
         }
     }
 }

@@ -146,6 +146,8 @@ pub(crate) struct Endpoints<'a> {
     pub(crate) fcm_url: &'a str,
     pub(crate) fcm_token_url: &'a str,
     pub(crate) wns_token_url: &'a str,
+    /// The CA's PEM, in TLS mode.
+    pub(crate) ca_pem: Option<&'a str>,
 }
 
 impl Credentials {
@@ -222,8 +224,16 @@ impl Credentials {
                 self.wns_client_secret.clone(),
             ),
         ];
-        Ok(BackendEnv {
-            vars: vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        })
+        let mut vars: Vec<(String, String)> =
+            vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        if let Some(pem) = endpoints.ca_pem {
+            let ca_file = dir.join(crate::tls::CA_CERT_FILE);
+            std::fs::write(&ca_file, pem).map_err(write_err(&ca_file))?;
+            vars.push((
+                "PUSHPROOF_CA_FILE".to_owned(),
+                ca_file.display().to_string(),
+            ));
+        }
+        Ok(BackendEnv { vars })
     }
 }

@@ -143,6 +143,19 @@ impl Inbox {
     pub fn dropped(&self) -> u64 {
         self.inner.dropped.load(Ordering::Relaxed)
     }
+
+    /// Takes up to `limit` waiting deliveries, oldest first.
+    pub(crate) fn take(&self, limit: usize) -> Vec<Delivery> {
+        let mut queue = self.queue();
+        let n = limit.min(queue.len());
+        queue.drain(..n).collect()
+    }
+
+    /// Forgets every waiting delivery.
+    fn clear(&self) {
+        let old = std::mem::take(&mut *self.queue());
+        drop(old);
+    }
 }
 
 /// The devices each gateway knows, keyed by the string the gateway sees in
@@ -196,6 +209,38 @@ impl Devices {
             .unwrap_or_else(|e| e.into_inner())
             .remove(key)
             .is_some()
+    }
+
+    /// Empties every inbox; the devices stay registered.
+    pub(crate) fn clear_inboxes(&self) {
+        for platform in Platform::ALL {
+            // Clone the inboxes out so no registry lock is held while each
+            // inbox's own lock is taken.
+            let inboxes: Vec<Inbox> = self
+                .registry(platform)
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .cloned()
+                .collect();
+            for inbox in inboxes {
+                inbox.clear();
+            }
+        }
+    }
+}
+
+/// The registry key of a handle as a backend holds it: the lowercase APNs
+/// token, the FCM registration token, or the opaque token in a WNS channel
+/// URI's query. `None` for a WNS handle without one.
+pub(crate) fn device_key(platform: Platform, handle: &str) -> Option<String> {
+    match platform {
+        Platform::Apns => Some(handle.to_ascii_lowercase()),
+        Platform::Fcm => Some(handle.to_owned()),
+        Platform::Wns => {
+            let (_, query) = handle.split_once('?')?;
+            wns_token_from_query(query)
+        }
     }
 }
 

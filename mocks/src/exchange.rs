@@ -1,21 +1,25 @@
 //! One request's path through a gateway, the same for every platform: read
-//! the body, let the platform module validate it into a verdict and a
-//! response, record the capture, answer. Dispatched on [`Platform`].
+//! the body; hand control-API requests to `control`; find the device the
+//! push addresses and consult the fault rules (one atomic load when there
+//! are none); let the platform module validate the request into a verdict
+//! and a response (or answer a fault in its shape); record the capture;
+//! answer. Dispatched on [`Platform`].
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use http::header::{HeaderName, HeaderValue};
+use http::request::Parts;
 use http::StatusCode;
 use hyper::body::Incoming;
 use hyper::Request;
 use tracing::debug;
 
 use crate::capture::{Capture, CaptureKind};
+use crate::fault::table::Action;
 use crate::platform::Platform;
-use crate::server::{self, ResponseBody};
+use crate::server::{self, RequestBody, ResponseBody};
 use crate::state::Shared;
-use crate::{apns, fcm, wns};
+use crate::{apns, control, fcm, wns};
 
 /// The response type of every gateway.
 pub(crate) type Response = http::Response<ResponseBody>;
@@ -30,25 +34,74 @@ pub(crate) struct Outcome {
     pub(crate) device: Option<String>,
 }
 
+/// The device a push addresses, as fault rules look it up.
+pub(crate) struct Addressed {
+    /// The device registry key (lowercase APNs token, FCM token, WNS opaque
+    /// token), if the request names a device.
+    pub(crate) key: Option<String>,
+    /// The handle as captures record it.
+    pub(crate) device: Option<String>,
+}
+
 /// State that lives as long as one client connection.
 #[derive(Default)]
 pub(crate) struct ConnectionState {
     pub(crate) apns: apns::ConnectionAuth,
 }
 
-/// Answers one request on `platform`'s gateway and records it.
+/// The service error that makes hyper close an HTTP/1.1 connection, or
+/// reset an HTTP/2 stream, without answering: a drop fault.
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by a fault rule")]
+pub(crate) struct Dropped;
+
+/// Answers one request on `platform`'s gateway and records it; `Err` when a
+/// drop fault says to close without answering.
 pub(crate) async fn serve(
     platform: Platform,
     shared: Arc<Shared>,
     conn: Arc<ConnectionState>,
     request: Request<Incoming>,
-) -> Result<Response, Infallible> {
+) -> Result<Response, Dropped> {
     let (parts, body) = request.into_parts();
     let body = server::read_body(body, server::BODY_LIMIT).await;
-    let outcome = match platform {
-        Platform::Apns => apns::handle(&shared, &conn.apns, &parts, &body),
-        Platform::Fcm => fcm::handle(&shared, &parts, &body),
-        Platform::Wns => wns::handle(&shared, &parts, &body),
+    if control::is_control_path(parts.uri.path()) {
+        // The control API is the mock's own: not a push, never captured.
+        return Ok(control::handle(&shared, &parts, &body).await);
+    }
+    let fault = if shared.faults.any(platform) {
+        apply_faults(platform, &shared, &parts, &body).await
+    } else {
+        None
+    };
+    let outcome = match fault {
+        None => match platform {
+            Platform::Apns => apns::handle(&shared, &conn.apns, &parts, &body),
+            Platform::Fcm => fcm::handle(&shared, &parts, &body),
+            Platform::Wns => wns::handle(&shared, &parts, &body),
+        },
+        Some((Action::Answer(answer), device)) => match platform {
+            Platform::Apns => apns::fault_outcome(&parts, &answer, device),
+            Platform::Fcm => fcm::fault_outcome(&shared, &answer, device),
+            Platform::Wns => wns::fault_outcome(&parts, &answer, device),
+        },
+        Some((Action::Drop, device)) => {
+            debug!(
+                platform = platform.as_str(),
+                path = parts.uri.path(),
+                "dropping the connection (fault)"
+            );
+            shared.captures.record(Capture::from_request(
+                platform,
+                CaptureKind::Push,
+                &parts,
+                body.bytes(),
+                0,
+                Some("connection dropped (fault)".to_owned()),
+                device,
+            ));
+            return Err(Dropped);
+        }
     };
     let status = outcome.response.status().as_u16();
     debug!(
@@ -63,12 +116,33 @@ pub(crate) async fn serve(
         platform,
         outcome.kind,
         &parts,
-        body.bytes().clone(),
+        body.bytes(),
         status,
         outcome.reason,
         outcome.device,
     ));
     Ok(outcome.response)
+}
+
+/// Consults the fault rules for a push (token requests are never faulted),
+/// waits out any latency, and returns the action that replaces the
+/// gateway's own answer, with the device the capture names.
+async fn apply_faults(
+    platform: Platform,
+    shared: &Shared,
+    parts: &Parts,
+    body: &RequestBody,
+) -> Option<(Action, Option<String>)> {
+    let addressed = match platform {
+        Platform::Apns => apns::addressed(parts),
+        Platform::Fcm => fcm::addressed(parts, body)?,
+        Platform::Wns => wns::addressed(shared, parts)?,
+    };
+    let decision = shared.faults.decide(platform, addressed.key.as_deref());
+    if !decision.delay.is_zero() {
+        tokio::time::sleep(decision.delay).await;
+    }
+    decision.action.map(|action| (action, addressed.device))
 }
 
 /// A response with a status, headers and a body. Header values built by the
@@ -116,7 +190,64 @@ pub(crate) fn unix_now() -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// What a drop fault relies on: given a service error, hyper closes an
+    /// HTTP/1.1 connection without a response, and resets an HTTP/2 stream
+    /// while keeping the connection for other streams.
+    #[tokio::test]
+    async fn drop_closes_http1_and_resets_http2() {
+        let dropping = || service_fn(|_req| async { Err::<Response, _>(Dropped) });
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), dropping())
+                .await;
+            let (stream, _) = listener.accept().await.unwrap();
+            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), dropping())
+                .await;
+        });
+        let request = || {
+            http::Request::post("http://localhost/")
+                .body(Full::new(bytes::Bytes::new()))
+                .unwrap()
+        };
+
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut h1, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        let conn = tokio::spawn(conn);
+        let error = h1.send_request(request()).await.unwrap_err();
+        assert!(
+            error.is_incomplete_message() || error.is_closed(),
+            "{error}"
+        );
+        let _ = conn.await;
+
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut h2, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        // The second stream on the same connection proves only the stream
+        // was reset.
+        for _ in 0..2 {
+            h2.ready().await.unwrap();
+            let error = h2.send_request(request()).await.unwrap_err();
+            assert!(!error.is_closed(), "{error}");
+        }
+    }
 
     #[test]
     fn bearer_scheme_is_case_insensitive() {

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::request::Parts;
 use http::{Method, StatusCode};
 use rand::Rng as _;
@@ -17,7 +17,8 @@ use serde_json::{Map, Value};
 
 use crate::capture::CaptureKind;
 use crate::devices::{Delivery, Inbox};
-use crate::exchange::{bearer_token, response, Outcome};
+use crate::exchange::{bearer_token, response, Addressed, Outcome};
+use crate::fault::table::Answer;
 use crate::oauth::{self, TokenState};
 use crate::platform::Platform;
 use crate::server::RequestBody;
@@ -33,6 +34,7 @@ const TOPIC_MESSAGE_LIMIT: usize = 2048;
 
 const FCM_ERROR: &str = "type.googleapis.com/google.firebase.fcm.v1.FcmError";
 const BAD_REQUEST: &str = "type.googleapis.com/google.rpc.BadRequest";
+const QUOTA_FAILURE: &str = "type.googleapis.com/google.rpc.QuotaFailure";
 
 /// The fields of `Message` in the v1 API (both JSON spellings).
 const MESSAGE_FIELDS: &[&str] = &[
@@ -63,8 +65,11 @@ struct GoogleError {
     status: StatusCode,
     code: &'static str,
     message: Cow<'static, str>,
-    fcm_error: Option<&'static str>,
+    fcm_error: Option<Cow<'static, str>>,
     violations: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    /// A google.rpc.QuotaFailure detail with this violation description.
+    quota_failure: Option<&'static str>,
+    retry_after_secs: Option<u64>,
 }
 
 impl GoogleError {
@@ -79,6 +84,8 @@ impl GoogleError {
             message: message.into(),
             fcm_error: None,
             violations: Vec::new(),
+            quota_failure: None,
+            retry_after_secs: None,
         }
     }
 
@@ -89,7 +96,7 @@ impl GoogleError {
         description: impl Into<Cow<'static, str>>,
     ) -> GoogleError {
         let mut error = GoogleError::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message);
-        error.fcm_error = Some("INVALID_ARGUMENT");
+        error.fcm_error = Some(Cow::Borrowed("INVALID_ARGUMENT"));
         error.violations.push((field.into(), description.into()));
         error
     }
@@ -119,14 +126,20 @@ impl GoogleError {
     }
 
     /// What the capture records: the FCM error code, else the status.
-    fn reason(&self) -> &'static str {
-        self.fcm_error.unwrap_or(self.code)
+    fn reason(&self) -> String {
+        self.fcm_error.as_deref().unwrap_or(self.code).to_owned()
     }
 
     fn into_outcome(self, device: Option<String>) -> Outcome {
         let mut details = Vec::new();
-        if let Some(code) = self.fcm_error {
+        if let Some(code) = &self.fcm_error {
             details.push(serde_json::json!({ "@type": FCM_ERROR, "errorCode": code }));
+        }
+        if let Some(description) = self.quota_failure {
+            details.push(serde_json::json!({
+                "@type": QUOTA_FAILURE,
+                "violations": [{ "subject": "messages", "description": description }],
+            }));
         }
         if !self.violations.is_empty() {
             let violations: Vec<Value> = self
@@ -156,13 +169,135 @@ impl GoogleError {
                 HeaderValue::from_static("Bearer realm=\"https://accounts.google.com/\""),
             ));
         }
-        let reason = self.reason().to_owned();
+        if let Some(secs) = self.retry_after_secs {
+            headers.push((RETRY_AFTER, HeaderValue::from(secs)));
+        }
+        let reason = self.reason();
         Outcome {
             kind: CaptureKind::Push,
             response: response(self.status, headers, body),
             reason: Some(reason),
             device,
         }
+    }
+}
+
+/// The device a send addresses, for the fault rules; `None` for token
+/// requests, which faults leave alone. Only `message.token` is read here:
+/// the full validation comes later, if no fault answers first.
+pub(crate) fn addressed(parts: &Parts, body: &RequestBody) -> Option<Addressed> {
+    #[derive(Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow)]
+        message: Option<ProbeMessage<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct ProbeMessage<'a> {
+        #[serde(borrow)]
+        token: Option<Cow<'a, str>>,
+    }
+    if parts.uri.path() == TOKEN_PATH {
+        return None;
+    }
+    let token = serde_json::from_slice::<Probe<'_>>(body.bytes())
+        .ok()
+        .and_then(|probe| probe.message?.token)
+        .map(Cow::into_owned);
+    Some(Addressed {
+        key: token.clone(),
+        device: token,
+    })
+}
+
+/// A fault's answer in FCM's shape: google.rpc.Status with an FcmError
+/// detail; a throttle adds a QuotaFailure detail and `Retry-After`.
+pub(crate) fn fault_outcome(shared: &Shared, answer: &Answer, device: Option<String>) -> Outcome {
+    let error = match answer {
+        Answer::Status {
+            status,
+            reason,
+            retry_after_secs,
+        } => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let (code, fcm_error, message) = status_shape(status);
+            let mut error = GoogleError::new(status, code, message);
+            error.fcm_error = Some(
+                reason
+                    .as_deref()
+                    .map_or(Cow::Borrowed(fcm_error), |r| Cow::Owned(r.to_owned())),
+            );
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                error.quota_failure = Some("Message rate exceeded.");
+            }
+            error.retry_after_secs = *retry_after_secs;
+            error
+        }
+        Answer::Throttled { retry_after_secs } => {
+            let mut error = GoogleError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RESOURCE_EXHAUSTED",
+                format!(
+                    "Quota exceeded for quota metric 'Send requests' of service \
+                     'fcm.googleapis.com' for project '{}'.",
+                    shared.config.fcm_project_id
+                ),
+            );
+            error.fcm_error = Some(Cow::Borrowed("QUOTA_EXCEEDED"));
+            error.quota_failure = Some("Message rate exceeded.");
+            error.retry_after_secs = Some(*retry_after_secs);
+            error
+        }
+        Answer::Expired { .. } => {
+            let mut error = GoogleError::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "Requested entity was not found.",
+            );
+            error.fcm_error = Some(Cow::Borrowed("UNREGISTERED"));
+            error
+        }
+    };
+    error.into_outcome(device)
+}
+
+/// The canonical google.rpc code, the FcmError code and the message FCM
+/// answers with a status.
+fn status_shape(status: StatusCode) -> (&'static str, &'static str, &'static str) {
+    match status.as_u16() {
+        400 => (
+            "INVALID_ARGUMENT",
+            "INVALID_ARGUMENT",
+            "Request contains an invalid argument.",
+        ),
+        401 => (
+            "UNAUTHENTICATED",
+            "THIRD_PARTY_AUTH_ERROR",
+            "Auth error from APNS or Web Push Service",
+        ),
+        403 => (
+            "PERMISSION_DENIED",
+            "SENDER_ID_MISMATCH",
+            "SenderId mismatch",
+        ),
+        404 => (
+            "NOT_FOUND",
+            "UNREGISTERED",
+            "Requested entity was not found.",
+        ),
+        429 => ("RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded."),
+        500 => ("INTERNAL", "INTERNAL", "Internal error encountered."),
+        503 => (
+            "UNAVAILABLE",
+            "UNAVAILABLE",
+            "The service is currently unavailable.",
+        ),
+        504 => ("DEADLINE_EXCEEDED", "UNAVAILABLE", "The request timed out."),
+        400..=499 => (
+            "FAILED_PRECONDITION",
+            "UNSPECIFIED_ERROR",
+            "Request failed.",
+        ),
+        _ => ("UNKNOWN", "UNSPECIFIED_ERROR", "Unknown error."),
     }
 }
 
@@ -242,7 +377,7 @@ fn send(
                  '//cloudresourcemanager.googleapis.com/projects/{project}' (or it may not exist)."
             ),
         );
-        error.fcm_error = Some("SENDER_ID_MISMATCH");
+        error.fcm_error = Some(Cow::Borrowed("SENDER_ID_MISMATCH"));
         return Err((error, None));
     }
     let bytes = match body {
@@ -253,7 +388,7 @@ fn send(
                 "INVALID_ARGUMENT",
                 "Request payload size exceeds the limit.",
             );
-            error.fcm_error = Some("INVALID_ARGUMENT");
+            error.fcm_error = Some(Cow::Borrowed("INVALID_ARGUMENT"));
             return Err((error, None));
         }
         RequestBody::TimedOut(_) | RequestBody::Broken(_) => {
@@ -306,7 +441,7 @@ fn send(
                     "message.token",
                     "Invalid registration token",
                 );
-                error.fcm_error = Some("INVALID_ARGUMENT");
+                error.fcm_error = Some(Cow::Borrowed("INVALID_ARGUMENT"));
                 (error, device.clone())
             })?)
         }
@@ -491,7 +626,7 @@ fn validate_message(message: &Map<String, Value>) -> Result<Target<'_>, GoogleEr
             "INVALID_ARGUMENT",
             "Message is too big",
         );
-        error.fcm_error = Some("INVALID_ARGUMENT");
+        error.fcm_error = Some(Cow::Borrowed("INVALID_ARGUMENT"));
         return Err(error);
     }
     Ok(target)

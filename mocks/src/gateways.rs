@@ -12,15 +12,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
-use crate::capture::{Capture, CaptureStats};
+use crate::capture::{Capture, CaptureStats, Counters};
 use crate::config::GatewayConfig;
 use crate::credentials::{BackendEnv, Credentials, Endpoints};
-use crate::devices::{wns_channel_uri, wns_token_from_query, DeviceHandle, Inbox};
+use crate::devices::{DeviceHandle, Inbox};
 use crate::error::MockError;
 use crate::exchange::{self, ConnectionState};
+use crate::fault::{ActiveFault, FaultError, FaultRule};
 use crate::platform::Platform;
 use crate::server::{self, Protocol};
 use crate::state::{Shared, Urls};
+use crate::tls::Tls;
 use crate::{fcm, wns};
 
 /// Mock APNs, FCM and WNS, each on its own `127.0.0.1` port. They stop when
@@ -30,6 +32,8 @@ pub struct Gateways {
     addrs: [SocketAddr; 3],
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// The PEM of the CA clients must trust, in TLS mode.
+    ca_pem: Option<String>,
 }
 
 impl std::fmt::Debug for Gateways {
@@ -55,7 +59,17 @@ impl Gateways {
             listeners.push(listener);
         }
         let addrs: [SocketAddr; 3] = [addrs[0], addrs[1], addrs[2]];
-        let origin = |addr: SocketAddr| format!("http://{addr}");
+        // A P-256 CA and certificate take well under a millisecond (plus
+        // two small files with a CA folder): fine on this thread.
+        let tls = match &config.tls {
+            Some(settings) => Some(Tls::new(settings).map_err(|e| MockError::KeyGeneration {
+                what: "TLS CA and server certificate",
+                message: e.to_string(),
+            })?),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let origin = |addr: SocketAddr| format!("{scheme}://{addr}");
         let urls = Urls {
             apns: origin(addrs[0]),
             fcm: origin(addrs[1]),
@@ -73,7 +87,7 @@ impl Gateways {
                     message: e.to_string(),
                 })??
         };
-        let shared = Arc::new(Shared::new(config, credentials, urls));
+        let shared = Arc::new(Shared::new(config, credentials, urls)?);
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         for (platform, listener) in Platform::ALL.into_iter().zip(listeners) {
@@ -92,6 +106,7 @@ impl Gateways {
             tasks.spawn(server::run(
                 listener,
                 protocol,
+                tls.as_ref().map(|tls| tls.server_config(protocol)),
                 make_service,
                 shutdown.clone(),
             ));
@@ -108,10 +123,18 @@ impl Gateways {
             addrs,
             shutdown,
             tasks,
+            ca_pem: tls.map(Tls::into_ca_pem),
         })
     }
 
-    /// Origin of mock APNs (`http://127.0.0.1:PORT`).
+    /// The PEM of the CA that signed the gateways' certificate, in TLS mode
+    /// (also written as `ca.pem` by [`Gateways::write_credentials`]).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// Origin of mock APNs (`http://127.0.0.1:PORT`, `https://` in TLS
+    /// mode).
     pub fn apns_url(&self) -> String {
         self.shared.urls.apns.clone()
     }
@@ -152,9 +175,10 @@ impl Gateways {
         &self.shared.credentials.wns_client_secret
     }
 
-    /// Writes the APNs key (`AuthKey_<kid>.p8`) and the FCM service-account
-    /// JSON into `dir` and returns the backend-contract variables (every
-    /// `PUSHPROOF_*` except `PUSHPROOF_LISTEN` and `PUSHPROOF_CA_FILE`).
+    /// Writes the APNs key (`AuthKey_<kid>.p8`), the FCM service-account
+    /// JSON and, in TLS mode, the CA (`ca.pem`) into `dir` and returns the
+    /// backend-contract variables (every `PUSHPROOF_*` except
+    /// `PUSHPROOF_LISTEN`; `PUSHPROOF_CA_FILE` in TLS mode only).
     pub fn write_credentials(&self, dir: &Path) -> Result<BackendEnv, MockError> {
         let urls = &self.shared.urls;
         let endpoints = Endpoints {
@@ -162,6 +186,7 @@ impl Gateways {
             fcm_url: &urls.fcm,
             fcm_token_url: &urls.fcm_token,
             wns_token_url: &urls.wns_token,
+            ca_pem: self.ca_pem.as_deref(),
         };
         self.shared
             .credentials
@@ -170,37 +195,17 @@ impl Gateways {
 
     /// Issues a fresh device handle on `platform`, with an empty inbox.
     pub fn register_device(&self, platform: Platform) -> DeviceHandle {
-        let key = self.shared.devices.register(platform);
-        let handle = match platform {
-            Platform::Apns | Platform::Fcm => key,
-            Platform::Wns => wns_channel_uri(&self.shared.urls.wns, &key),
-        };
-        DeviceHandle { platform, handle }
+        self.shared.register_device(platform)
     }
 
     /// Forgets a device: later pushes to it are rejected as unknown.
     pub fn unregister_device(&self, device: &DeviceHandle) -> bool {
-        self.device_key(device)
-            .is_some_and(|key| self.shared.devices.unregister(device.platform, &key))
+        self.shared.unregister_device(device)
     }
 
     /// The inbox of a device this gateway issued.
     pub fn inbox(&self, device: &DeviceHandle) -> Option<Inbox> {
-        let key = self.device_key(device)?;
-        self.shared.devices.lookup(device.platform, &key)
-    }
-
-    /// The registry key of a handle: the handle itself, or for WNS the
-    /// opaque token in the channel URI's query.
-    fn device_key(&self, device: &DeviceHandle) -> Option<String> {
-        match device.platform {
-            Platform::Apns => Some(device.handle.to_ascii_lowercase()),
-            Platform::Fcm => Some(device.handle.clone()),
-            Platform::Wns => {
-                let (_, query) = device.handle.split_once('?')?;
-                wns_token_from_query(query)
-            }
-        }
+        self.shared.inbox(device)
     }
 
     /// A snapshot of the captures kept, oldest first.
@@ -224,6 +229,53 @@ impl Gateways {
         self.shared.captures.clear();
     }
 
+    /// Verdict counters per gateway, and the capture store's.
+    pub fn counters(&self) -> Counters {
+        self.shared.captures.counters()
+    }
+
+    /// Waits until every capture so far is written to
+    /// [`GatewayConfig::capture_file`] (returns at once without one).
+    pub async fn flush_capture_file(&self) {
+        self.shared.captures.flush_file().await;
+    }
+
+    /// Adds a fault rule (see [`FaultRule`] for how rules combine); returns
+    /// its id.
+    pub fn set_fault(&self, rule: FaultRule) -> Result<u64, FaultError> {
+        let ids = self.shared.faults.add([rule])?;
+        Ok(ids[0])
+    }
+
+    /// Adds several rules, all or none (e.g. a [`crate::FaultPlan`]'s).
+    pub fn set_faults(
+        &self,
+        rules: impl IntoIterator<Item = FaultRule>,
+    ) -> Result<Vec<u64>, FaultError> {
+        self.shared.faults.add(rules)
+    }
+
+    /// Removes one rule; whether it was set.
+    pub fn remove_fault(&self, id: u64) -> bool {
+        self.shared.faults.remove(id)
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
+    }
+
+    /// The rules set, in the order set, with what each has done.
+    pub fn faults(&self) -> Vec<ActiveFault> {
+        self.shared.faults.list()
+    }
+
+    /// Clears captures (zeroing the counters; `seq` goes on), every inbox
+    /// and every fault rule. Devices and access tokens stay valid.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
     /// Makes every access token issued so far by a token endpoint expired
     /// (FCM or WNS; APNs provider tokens are minted by the client), to test
     /// that a backend refreshes its token.
@@ -240,6 +292,7 @@ impl Gateways {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         self.tasks.wait().await;
+        self.shared.captures.flush_file().await;
     }
 }
 

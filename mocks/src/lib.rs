@@ -2,7 +2,9 @@
 //! WNS gateways, faithful to the real services' wire protocols, for testing
 //! and benchmarking backends that send push notifications.
 //!
-//! [`Gateways::start`] runs all three on loopback ports, issues credentials
+//! [`Gateways::start`] runs all three on loopback ports, in plaintext or,
+//! with [`GatewayConfig::tls`], over TLS with a CA of its own
+//! ([`Gateways::ca_pem`]), issues credentials
 //! ([`Gateways::write_credentials`]) and device handles
 //! ([`Gateways::register_device`]), delivers accepted pushes to each
 //! device's [`Inbox`], and records every request it receives as a
@@ -16,22 +18,27 @@
 mod apns;
 mod capture;
 mod config;
+mod control;
 mod credentials;
 mod devices;
 mod error;
 mod exchange;
+mod fault;
 mod fcm;
 mod gateways;
 mod oauth;
 mod platform;
 pub mod server;
 mod state;
+mod tls;
 mod wns;
 
-pub use capture::{Capture, CaptureKind, CaptureStats};
+pub use capture::{Capture, CaptureKind, CaptureStats, Counters, PlatformCounters};
 pub use config::GatewayConfig;
 pub use credentials::BackendEnv;
 pub use devices::{Delivery, DeviceHandle, Inbox};
 pub use error::MockError;
+pub use fault::{ActiveFault, Delay, Fault, FaultError, FaultPlan, FaultRule, MAX_RULES};
 pub use gateways::Gateways;
 pub use platform::Platform;
+pub use tls::TlsSettings;

@@ -1,9 +1,9 @@
 //! Transport: the accept loop that serves one gateway on a listener the
-//! caller bound, speaking the HTTP versions the real service speaks, and the
-//! bounded, timed reading of request bodies. TLS slots in here later.
+//! caller bound, speaking the HTTP versions the real service speaks over
+//! plaintext or TLS, and the bounded, timed reading of request bodies.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -12,7 +12,9 @@ use hyper::body::{Body as _, Incoming};
 use hyper::service::Service;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
@@ -27,14 +29,45 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long open connections get to finish in-flight requests on shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a peer may take to complete the TLS handshake, so a client
+/// that connects and stays silent does not hold a task forever.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The HTTP versions a listener speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
-    /// HTTP/2 only, prior knowledge on plaintext (APNs).
+    /// HTTP/2 only: prior knowledge on plaintext; over TLS whatever ALPN
+    /// said, since some APNs clients offer no ALPN and send the HTTP/2
+    /// preface straight away (APNs).
     Http2,
-    /// HTTP/1.1, and HTTP/2 when the client starts with the h2c preface
-    /// (FCM, WNS, the OAuth endpoints).
+    /// HTTP/1.1, and HTTP/2 when the client starts with the h2c preface or
+    /// chose `h2` by ALPN (FCM, WNS, the OAuth endpoints).
     Auto,
+}
+
+/// How one connection is served, once the protocol (and ALPN) is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// The APNs HTTP/2 server.
+    Apns,
+    /// HTTP/2, the client having chosen `h2` by ALPN.
+    Http2,
+    /// HTTP/1.1, the client having chosen `http/1.1` by ALPN.
+    Http1,
+    /// HTTP/1.1, or HTTP/2 if the h2 preface arrives.
+    Detect,
+}
+
+impl Mode {
+    fn new(protocol: Protocol, alpn: Option<&[u8]>) -> Mode {
+        match (protocol, alpn) {
+            (Protocol::Http2, _) => Mode::Apns,
+            (Protocol::Auto, Some(b"h2")) => Mode::Http2,
+            (Protocol::Auto, Some(b"http/1.1")) => Mode::Http1,
+            // No ALPN: HTTP/1.1 unless the client sends the h2 preface.
+            (Protocol::Auto, _) => Mode::Detect,
+        }
+    }
 }
 
 /// The response body type every gateway answers with.
@@ -43,21 +76,28 @@ pub type ResponseBody = Full<Bytes>;
 /// Serves connections from `listener` until `shutdown` is cancelled, then
 /// lets open connections drain briefly.
 ///
+/// With `tls`, every connection is a TLS connection; the handshake happens
+/// in the connection's own task, with a deadline, so a slow or broken peer
+/// never holds up the accept loop.
+///
 /// `make_service` is called once per connection, so a service can keep
 /// per-connection state (APNs caches verified provider tokens per
 /// connection, as the real service binds a connection to a team).
+/// A service error ends the exchange without an answer: hyper closes an
+/// HTTP/1.1 connection and resets an HTTP/2 stream (a "drop" fault).
 pub async fn run<F, S>(
     listener: TcpListener,
     protocol: Protocol,
+    tls: Option<Arc<rustls::ServerConfig>>,
     make_service: F,
     shutdown: CancellationToken,
 ) where
     F: Fn(SocketAddr) -> S,
-    S: Service<Request<Incoming>, Response = Response<ResponseBody>, Error = Infallible>
-        + Send
-        + 'static,
+    S: Service<Request<Incoming>, Response = Response<ResponseBody>> + Send + 'static,
+    S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
+    let acceptor = tls.map(TlsAcceptor::from);
     let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -78,31 +118,16 @@ pub async fn run<F, S>(
         let _ = stream.set_nodelay(true);
         let service = make_service(peer);
         let shutdown = shutdown.clone();
+        let acceptor = acceptor.clone();
         connections.spawn(async move {
-            let io = TokioIo::new(stream);
-            let result = match protocol {
-                Protocol::Http2 => {
-                    let conn = http2_builder().serve_connection(io, service);
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        r = conn.as_mut() => r.map_err(Into::into),
-                        () = shutdown.cancelled() => {
-                            conn.as_mut().graceful_shutdown();
-                            drain(conn).await
-                        }
-                    }
-                }
-                Protocol::Auto => {
-                    let builder = auto_builder();
-                    let conn = builder.serve_connection(io, service);
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        r = conn.as_mut() => r,
-                        () = shutdown.cancelled() => {
-                            conn.as_mut().graceful_shutdown();
-                            drain(conn).await
-                        }
-                    }
+            let result = match acceptor {
+                None => serve(stream, Mode::new(protocol, None), service, &shutdown).await,
+                Some(acceptor) => {
+                    let Some(stream) = handshake(&acceptor, stream, peer, &shutdown).await else {
+                        return;
+                    };
+                    let mode = Mode::new(protocol, stream.get_ref().1.alpn_protocol());
+                    serve(stream, mode, service, &shutdown).await
                 }
             };
             if let Err(error) = result {
@@ -115,7 +140,79 @@ pub async fn run<F, S>(
     connections.wait().await;
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The server side of a TLS handshake, or `None` (logged at debug) if it
+/// failed, timed out or the gateways are shutting down.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shutdown: &CancellationToken,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let accept = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+    let outcome = tokio::select! {
+        () = shutdown.cancelled() => return None,
+        outcome = accept => outcome,
+    };
+    match outcome {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            // Untrusted certificates, no shared ALPN protocol, port
+            // scanners: the client's problem, not the mock's.
+            debug!(%peer, %error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            debug!(%peer, timeout = ?HANDSHAKE_TIMEOUT, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// Serves HTTP on one connection, plaintext or TLS, until the peer leaves
+/// or `shutdown` is cancelled (then in-flight requests drain briefly).
+async fn serve<I, S>(
+    io: I,
+    mode: Mode,
+    service: S,
+    shutdown: &CancellationToken,
+) -> Result<(), BoxError>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<ResponseBody>> + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    let io = TokioIo::new(io);
+    if mode == Mode::Apns {
+        let builder = http2_builder();
+        let conn = builder.serve_connection(io, service);
+        tokio::pin!(conn);
+        return tokio::select! {
+            r = conn.as_mut() => r.map_err(Into::into),
+            () = shutdown.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                drain(conn).await
+            }
+        };
+    }
+    let builder = match mode {
+        Mode::Http2 => auto_builder().http2_only(),
+        Mode::Http1 => auto_builder().http1_only(),
+        Mode::Detect | Mode::Apns => auto_builder(),
+    };
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => r,
+        () = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            drain(conn).await
+        }
+    }
+}
+
+/// Any error, as hyper reports connection and service errors.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn drain<C, E>(conn: C) -> Result<(), BoxError>
 where

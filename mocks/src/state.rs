@@ -1,13 +1,18 @@
 //! The state the three gateways share: configuration, credentials, devices,
-//! captures and issued access tokens. Built once per [`crate::Gateways`].
+//! captures, fault rules and issued access tokens. Built once per
+//! [`crate::Gateways`]; both the public API and the control API work on it.
 
 use jsonwebtoken::Validation;
 
+use crate::capture::file::CaptureFile;
 use crate::capture::CaptureStore;
 use crate::config::GatewayConfig;
 use crate::credentials::Credentials;
-use crate::devices::Devices;
+use crate::devices::{device_key, wns_channel_uri, DeviceHandle, Devices, Inbox};
+use crate::error::MockError;
+use crate::fault::table::FaultTable;
 use crate::oauth::TokenStore;
+use crate::platform::Platform;
 
 /// The gateways' public addresses.
 pub(crate) struct Urls {
@@ -24,6 +29,7 @@ pub(crate) struct Shared {
     pub(crate) urls: Urls,
     pub(crate) devices: Devices,
     pub(crate) captures: CaptureStore,
+    pub(crate) faults: FaultTable,
     pub(crate) fcm_tokens: TokenStore,
     pub(crate) wns_tokens: TokenStore,
     /// Built once: a `Validation` holds sets that are costly to rebuild.
@@ -32,10 +38,21 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(config: GatewayConfig, credentials: Credentials, urls: Urls) -> Shared {
-        Shared {
+    /// Builds the state; creates the capture file if one is configured.
+    pub(crate) fn new(
+        config: GatewayConfig,
+        credentials: Credentials,
+        urls: Urls,
+    ) -> Result<Shared, MockError> {
+        let file = config
+            .capture_file
+            .as_deref()
+            .map(CaptureFile::create)
+            .transpose()?;
+        Ok(Shared {
             devices: Devices::new(config.inbox_capacity),
-            captures: CaptureStore::new(config.capture_capacity),
+            captures: CaptureStore::new(config.capture_capacity, file),
+            faults: FaultTable::default(),
             config,
             credentials,
             urls,
@@ -43,6 +60,37 @@ impl Shared {
             wns_tokens: TokenStore::default(),
             apns_validation: crate::apns::provider_token_validation(),
             fcm_validation: crate::oauth::assertion_validation(),
-        }
+        })
+    }
+
+    /// Issues a fresh device handle on `platform`, with an empty inbox.
+    pub(crate) fn register_device(&self, platform: Platform) -> DeviceHandle {
+        let key = self.devices.register(platform);
+        let handle = match platform {
+            Platform::Apns | Platform::Fcm => key,
+            Platform::Wns => wns_channel_uri(&self.urls.wns, &key),
+        };
+        DeviceHandle { platform, handle }
+    }
+
+    /// The inbox of a device this gateway issued.
+    pub(crate) fn inbox(&self, device: &DeviceHandle) -> Option<Inbox> {
+        let key = device_key(device.platform, &device.handle)?;
+        self.devices.lookup(device.platform, &key)
+    }
+
+    /// Forgets a device: later pushes to it are rejected as unknown.
+    pub(crate) fn unregister_device(&self, device: &DeviceHandle) -> bool {
+        device_key(device.platform, &device.handle)
+            .is_some_and(|key| self.devices.unregister(device.platform, &key))
+    }
+
+    /// Clears captures (zeroing the counters), inboxes and fault rules;
+    /// devices and access tokens stay valid, so a backend holding them can
+    /// go on.
+    pub(crate) fn reset(&self) {
+        self.faults.clear();
+        self.captures.reset();
+        self.devices.clear_inboxes();
     }
 }

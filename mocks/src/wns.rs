@@ -3,17 +3,21 @@
 //! `/accesstoken.srf`; WNS's header rules, size limit, status codes and
 //! `X-WNS-*` response headers.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{
+    HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
 use rand::Rng as _;
 
 use crate::capture::CaptureKind;
 use crate::devices::{wns_channel_uri, wns_token_from_query, Delivery, Inbox};
-use crate::exchange::{bearer_token, header_value, response, Outcome};
+use crate::exchange::{bearer_token, header_value, response, Addressed, Outcome};
+use crate::fault::table::Answer;
 use crate::oauth::{self, TokenState};
 use crate::platform::Platform;
 use crate::server::RequestBody;
@@ -39,6 +43,7 @@ static X_WNS_TAG: HeaderName = HeaderName::from_static("x-wns-tag");
 static X_WNS_GROUP: HeaderName = HeaderName::from_static("x-wns-group");
 static X_WNS_TTL: HeaderName = HeaderName::from_static("x-wns-ttl");
 static MS_CV: HeaderName = HeaderName::from_static("ms-cv");
+static X_WNS_CONTINUE_AFTER: HeaderName = HeaderName::from_static("x-wns-continue-after");
 
 /// The notification types and the content type each requires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,13 +81,13 @@ impl NotificationType {
 /// A rejection: status and the `X-WNS-Error-Description` text.
 struct Rejection {
     status: StatusCode,
-    description: &'static str,
+    description: Cow<'static, str>,
 }
 
 const fn reject(status: StatusCode, description: &'static str) -> Rejection {
     Rejection {
         status,
-        description,
+        description: Cow::Borrowed(description),
     }
 }
 
@@ -138,33 +143,111 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: &RequestBody) -> Outc
                 device,
             }
         }
-        Err(rejection) => {
-            let mut out = vec![
-                (
-                    X_WNS_ERROR_DESCRIPTION.clone(),
-                    header_value(rejection.description),
+        Err(rejection) => rejection.into_outcome(headers, Vec::new(), device),
+    }
+}
+
+impl Rejection {
+    /// The error answer: status, `X-WNS-Error-Description`, `extra` headers.
+    fn into_outcome(
+        self,
+        request_headers: &HeaderMap,
+        mut out: Vec<(HeaderName, HeaderValue)>,
+        device: Option<String>,
+    ) -> Outcome {
+        out.push((
+            X_WNS_ERROR_DESCRIPTION.clone(),
+            header_value(&self.description),
+        ));
+        out.push((
+            X_WNS_DEBUG_TRACE.clone(),
+            HeaderValue::from_static("PUSHPROOF-MOCK-WNS"),
+        ));
+        if self.status == StatusCode::UNAUTHORIZED {
+            out.push((
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static(
+                    "Bearer error=\"invalid_request\",error_description=\"Invalid token\"",
                 ),
-                (
-                    X_WNS_DEBUG_TRACE.clone(),
-                    HeaderValue::from_static("PUSHPROOF-MOCK-WNS"),
-                ),
-            ];
-            if rejection.status == StatusCode::UNAUTHORIZED {
-                out.push((
-                    WWW_AUTHENTICATE,
-                    HeaderValue::from_static(
-                        "Bearer error=\"invalid_request\",error_description=\"Invalid token\"",
-                    ),
-                ));
+            ));
+        }
+        echo_correlation_vector(request_headers, &mut out);
+        Outcome {
+            kind: CaptureKind::Push,
+            response: response(self.status, out, Bytes::new()),
+            reason: Some(self.description.into_owned()),
+            device,
+        }
+    }
+}
+
+/// The device a push addresses, for the fault rules; `None` for token
+/// requests, which faults leave alone.
+pub(crate) fn addressed(shared: &Shared, parts: &Parts) -> Option<Addressed> {
+    let path = parts.uri.path();
+    if path == TOKEN_PATH {
+        return None;
+    }
+    let key = if path == "/" {
+        parts.uri.query().and_then(wns_token_from_query)
+    } else {
+        None
+    };
+    let device = key.as_deref().map(|k| wns_channel_uri(&shared.urls.wns, k));
+    Some(Addressed { key, device })
+}
+
+/// A fault's answer in WNS's shape: the status with
+/// `X-WNS-Error-Description`; a throttle is 406 with `X-WNS-CONTINUE-AFTER`.
+pub(crate) fn fault_outcome(parts: &Parts, answer: &Answer, device: Option<String>) -> Outcome {
+    let mut out = Vec::new();
+    let rejection = match answer {
+        Answer::Status {
+            status,
+            reason,
+            retry_after_secs,
+        } => {
+            if let Some(secs) = retry_after_secs {
+                out.push((RETRY_AFTER, HeaderValue::from(*secs)));
             }
-            echo_correlation_vector(headers, &mut out);
-            Outcome {
-                kind: CaptureKind::Push,
-                response: response(rejection.status, out, Bytes::new()),
-                reason: Some(rejection.description.to_owned()),
-                device,
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Rejection {
+                status,
+                description: reason.as_deref().map_or_else(
+                    || Cow::Borrowed(default_description(status)),
+                    |r| Cow::Owned(r.to_owned()),
+                ),
             }
         }
+        Answer::Throttled { retry_after_secs } => {
+            out.push((
+                X_WNS_CONTINUE_AFTER.clone(),
+                HeaderValue::from(*retry_after_secs),
+            ));
+            out.push((
+                X_WNS_STATUS.clone(),
+                HeaderValue::from_static("channelthrottled"),
+            ));
+            reject(StatusCode::NOT_ACCEPTABLE, "The channel is throttled.")
+        }
+        Answer::Expired { .. } => reject(StatusCode::GONE, "The channel expired."),
+    };
+    rejection.into_outcome(&parts.headers, out, device)
+}
+
+/// The error description WNS gives with a status.
+fn default_description(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "The request is malformed.",
+        401 => "Token validation failed",
+        403 => "The token does not match the channel's app.",
+        404 => "The channel URI is not valid.",
+        405 => "Only POST is allowed.",
+        406 => "The channel is throttled.",
+        410 => "The channel expired.",
+        413 => "The notification payload exceeds 5000 bytes.",
+        503 => "The service is unavailable.",
+        _ => "Internal server error.",
     }
 }
 

@@ -5,9 +5,13 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::CertificateDer;
 
 use super::flaw::Flaw;
 
@@ -27,10 +31,62 @@ pub struct Config {
     pub fcm: Option<FcmConfig>,
     /// WNS, if configured.
     pub wns: Option<WnsConfig>,
-    /// `PUSHPROOF_CA_FILE`: the CA that signed the gateways' certificates
-    /// (TLS mode). Recorded here; the TLS connector is not wired in yet, so
-    /// `https://` gateway URLs currently give failed pushes.
-    pub ca_file: Option<PathBuf>,
+    /// Whom the push clients trust on `https://` gateway URLs: exactly the
+    /// certificates of `PUSHPROOF_CA_FILE` when it is set, else the
+    /// platform's roots.
+    pub trust: Trust,
+}
+
+/// The certificate authorities the push clients accept from `https://`
+/// gateways and token endpoints.
+#[derive(Debug, Clone, Default)]
+pub enum Trust {
+    /// The platform's native roots, as for the real services.
+    #[default]
+    NativeRoots,
+    /// Exactly the certificates of a PEM file (`PUSHPROOF_CA_FILE`): a
+    /// gateway whose certificate another CA signed is refused, even one
+    /// the platform trusts.
+    CaFile {
+        /// The file the certificates came from.
+        path: PathBuf,
+        /// Its certificates, parsed once.
+        roots: Arc<RootCertStore>,
+    },
+}
+
+impl Trust {
+    /// Trust exactly the certificates in the PEM file at `path`. Fails
+    /// when the file cannot be read, holds no certificate, or holds one
+    /// that cannot be a trust anchor.
+    pub fn from_ca_file(path: &Path) -> Result<Trust, ConfigError> {
+        let variable = "PUSHPROOF_CA_FILE";
+        let pem = read(variable, path)?;
+        let roots = roots_from_pem(&pem).map_err(|reason| ConfigError::BadCertificate {
+            variable,
+            path: path.to_owned(),
+            reason,
+        })?;
+        Ok(Trust::CaFile {
+            path: path.to_owned(),
+            roots: Arc::new(roots),
+        })
+    }
+}
+
+/// The certificates of a PEM document as trust anchors.
+fn roots_from_pem(pem: &[u8]) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("not PEM: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("unusable certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("no CERTIFICATE in it".to_owned());
+    }
+    Ok(roots)
 }
 
 /// APNs provider-token settings.
@@ -173,6 +229,16 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
+    /// A CA file was read but holds no usable certificate.
+    #[error("bad certificate file {path} ({variable}): {reason}")]
+    BadCertificate {
+        /// The variable naming the file.
+        variable: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A key or credentials file was read but is not usable.
     #[error("bad key in {path} ({variable}): {reason}")]
     BadKey {
@@ -195,7 +261,7 @@ impl Config {
             apns: None,
             fcm: None,
             wns: None,
-            ca_file: None,
+            trust: Trust::NativeRoots,
         }
     }
 
@@ -211,7 +277,9 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
         let mut config = Config::new(db_path);
-        config.ca_file = var("PUSHPROOF_CA_FILE").map(PathBuf::from);
+        if let Some(path) = var("PUSHPROOF_CA_FILE") {
+            config.trust = Trust::from_ca_file(Path::new(&path))?;
+        }
 
         if let Some([url, key_file, key_id, team_id, topic]) = group(
             "APNs",
@@ -468,6 +536,43 @@ mod tests {
         let merged: HashMap<_, _> = map.clone().into_iter().chain(missing).collect();
         let error = Config::from_vars("db".into(), lookup(&merged)).expect_err("missing file");
         assert!(error.to_string().contains("/nonexistent/k.p8"), "{error}");
+    }
+
+    #[test]
+    fn ca_file_is_parsed_once_and_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        let lookup_ca = |path: &Path| {
+            let path = path.display().to_string();
+            move |name: &str| (name == "PUSHPROOF_CA_FILE").then(|| path.clone())
+        };
+
+        let config = Config::from_vars("db".into(), |_| None).expect("no CA is valid");
+        assert!(matches!(config.trust, Trust::NativeRoots));
+
+        std::fs::write(&ca, "not a certificate").expect("write ca");
+        let error = Config::from_vars("db".into(), lookup_ca(&ca)).expect_err("no certificate");
+        assert!(
+            matches!(error, ConfigError::BadCertificate { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("ca.pem"), "{error}");
+
+        let missing = dir.path().join("absent.pem");
+        let error = Config::from_vars("db".into(), lookup_ca(&missing)).expect_err("no file");
+        assert!(error.to_string().contains("absent.pem"), "{error}");
+
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("self-signed certificate");
+        std::fs::write(&ca, cert.cert.pem()).expect("write ca");
+        let config = Config::from_vars("db".into(), lookup_ca(&ca)).expect("valid CA file");
+        match config.trust {
+            Trust::CaFile { path, roots } => {
+                assert_eq!(path, ca);
+                assert_eq!(roots.len(), 1);
+            }
+            Trust::NativeRoots => panic!("PUSHPROOF_CA_FILE was ignored"),
+        }
     }
 
     #[test]

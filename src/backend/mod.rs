@@ -63,7 +63,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use config::{
-    ApnsConfig, Config, ConfigError, FcmConfig, ServiceAccount, SigningKey, WnsConfig,
+    ApnsConfig, Config, ConfigError, FcmConfig, ServiceAccount, SigningKey, Trust, WnsConfig,
 };
 pub use flaw::{Flaw, UnknownFlaw};
 

@@ -10,9 +10,9 @@ use pushproof::conformance::{CheckResult, Verdict};
 use pushproof::report::Report;
 use pushproof::runner::{self, RunPlan};
 
-/// A small embedded run with reports under `dir`.
-pub async fn run(devices: usize, flaws: Vec<Flaw>, dir: &Path) -> Report {
-    let plan = RunPlan {
+/// The plan of a small embedded run with reports under `dir`.
+pub fn plan(devices: usize, flaws: Vec<Flaw>, dir: &Path) -> RunPlan {
+    RunPlan {
         devices,
         flaws,
         seed: 42,
@@ -20,8 +20,16 @@ pub async fn run(devices: usize, flaws: Vec<Flaw>, dir: &Path) -> Report {
         concurrency: 64,
         timeout: Duration::from_secs(10),
         ..RunPlan::default()
-    };
-    let outcome = runner::run(&plan).await.expect("the run itself works");
+    }
+}
+
+/// A small embedded run with reports under `dir`.
+pub async fn run(devices: usize, flaws: Vec<Flaw>, dir: &Path) -> Report {
+    run_plan(&plan(devices, flaws, dir)).await
+}
+
+pub async fn run_plan(plan: &RunPlan) -> Report {
+    let outcome = runner::run(plan).await.expect("the run itself works");
     assert!(outcome.report_path.exists(), "report written");
     outcome.report
 }

@@ -313,3 +313,23 @@ pub fn wns_raw(channel: &str, access_token: &str) -> http::request::Builder {
         .header("x-wns-type", "wns/raw")
         .header("content-type", "application/octet-stream")
 }
+
+// ---------------------------------------------------------------- control API
+
+/// A control-API request, `{fcm_url}/__pushproof{path}` over HTTP/1.1 (the
+/// API answers on every listener; FCM's speaks HTTP/1.1 like curl).
+pub async fn control(h: &Harness, method: &str, path: &str, json: Option<&Value>) -> Reply {
+    let request = Request::builder()
+        .method(method)
+        .uri(format!("{}/__pushproof{path}", h.gw.fcm_url()))
+        .header("content-type", "application/json")
+        .body(body(json.map(Value::to_string).unwrap_or_default()))
+        .unwrap();
+    http1_send(request).await
+}
+
+/// A device handle as a path segment: every byte but letters and digits
+/// percent-encoded (WNS handles are URIs).
+pub fn path_segment(handle: &str) -> String {
+    percent_encoding::utf8_percent_encode(handle, percent_encoding::NON_ALPHANUMERIC).to_string()
+}

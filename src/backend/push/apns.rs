@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::http::HttpClient;
 use super::{reason_of, unix_now, Push, PushError, PushOutcome};
-use crate::backend::config::ApnsConfig;
+use crate::backend::config::{ApnsConfig, Trust};
 
 /// Renew the provider token once it is this old.
 const RENEW_AFTER: u64 = 40 * 60;
@@ -30,9 +30,9 @@ pub(crate) struct Apns {
 }
 
 impl Apns {
-    pub(crate) fn new(config: ApnsConfig, timeout: Duration) -> Apns {
+    pub(crate) fn new(config: ApnsConfig, timeout: Duration, trust: &Trust) -> Apns {
         Apns {
-            http: HttpClient::http2(timeout),
+            http: HttpClient::http2(timeout, trust),
             config,
             jwt: JwtCache::default(),
         }
@@ -224,7 +224,11 @@ mod tests {
             .expect(2)
             .mount(&server)
             .await;
-        let apns = Apns::new(config(&server.uri()), Duration::from_secs(5));
+        let apns = Apns::new(
+            config(&server.uri()),
+            Duration::from_secs(5),
+            &Trust::default(),
+        );
         for _ in 0..2 {
             let push = Push {
                 handle: &token,
@@ -262,7 +266,11 @@ mod tests {
             )
             .mount(&server)
             .await;
-        let apns = Apns::new(config(&server.uri()), Duration::from_secs(5));
+        let apns = Apns::new(
+            config(&server.uri()),
+            Duration::from_secs(5),
+            &Trust::default(),
+        );
         let outcome = apns
             .send(Push {
                 handle: &gone,
@@ -304,7 +312,11 @@ mod tests {
             .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
             .mount(&server)
             .await;
-        let apns = Apns::new(config(&server.uri()), Duration::from_millis(200));
+        let apns = Apns::new(
+            config(&server.uri()),
+            Duration::from_millis(200),
+            &Trust::default(),
+        );
         let outcome = apns
             .send(Push {
                 handle: "abcd",

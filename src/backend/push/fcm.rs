@@ -13,7 +13,7 @@ use serde_json::json;
 use super::http::HttpClient;
 use super::token::{self, TokenCache};
 use super::{unix_now, Push, PushError, PushOutcome};
-use crate::backend::config::FcmConfig;
+use crate::backend::config::{FcmConfig, Trust};
 
 const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -26,9 +26,9 @@ pub(crate) struct Fcm {
 }
 
 impl Fcm {
-    pub(crate) fn new(config: FcmConfig, timeout: Duration) -> Fcm {
+    pub(crate) fn new(config: FcmConfig, timeout: Duration, trust: &Trust) -> Fcm {
         Fcm {
-            http: HttpClient::http1(timeout),
+            http: HttpClient::http1_or_2(timeout, trust),
             send_url: format!(
                 "{}/v1/projects/{}/messages:send",
                 config.url, config.project_id
@@ -219,7 +219,11 @@ mod tests {
             .expect(20)
             .mount(&server)
             .await;
-        let fcm = std::sync::Arc::new(Fcm::new(config(&server), Duration::from_secs(5)));
+        let fcm = std::sync::Arc::new(Fcm::new(
+            config(&server),
+            Duration::from_secs(5),
+            &Trust::default(),
+        ));
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..20 {
             let fcm = std::sync::Arc::clone(&fcm);
@@ -282,7 +286,7 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let fcm = Fcm::new(config(&server), Duration::from_secs(5));
+        let fcm = Fcm::new(config(&server), Duration::from_secs(5), &Trust::default());
         let outcome = fcm
             .send(Push {
                 handle: "dev",
@@ -309,7 +313,7 @@ mod tests {
             .respond_with(ResponseTemplate::new(503).set_body_string("<html>busy</html>"))
             .mount(&server)
             .await;
-        let fcm = Fcm::new(config(&server), Duration::from_secs(5));
+        let fcm = Fcm::new(config(&server), Duration::from_secs(5), &Trust::default());
         let outcome = fcm
             .send(Push {
                 handle: "dead",
@@ -346,7 +350,7 @@ mod tests {
             )
             .mount(&server)
             .await;
-        let fcm = Fcm::new(config(&server), Duration::from_secs(5));
+        let fcm = Fcm::new(config(&server), Duration::from_secs(5), &Trust::default());
         let outcome = fcm
             .send(Push {
                 handle: "dev",

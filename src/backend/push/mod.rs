@@ -123,9 +123,15 @@ impl Pushers {
             apns: config
                 .apns
                 .clone()
-                .map(|c| apns::Apns::new(c, PUSH_TIMEOUT)),
-            fcm: config.fcm.clone().map(|c| fcm::Fcm::new(c, PUSH_TIMEOUT)),
-            wns: config.wns.clone().map(|c| wns::Wns::new(c, PUSH_TIMEOUT)),
+                .map(|c| apns::Apns::new(c, PUSH_TIMEOUT, &config.trust)),
+            fcm: config
+                .fcm
+                .clone()
+                .map(|c| fcm::Fcm::new(c, PUSH_TIMEOUT, &config.trust)),
+            wns: config
+                .wns
+                .clone()
+                .map(|c| wns::Wns::new(c, PUSH_TIMEOUT, &config.trust)),
         }
     }
 

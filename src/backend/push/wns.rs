@@ -15,7 +15,7 @@ use http_body_util::Full;
 use super::http::HttpClient;
 use super::token::{self, TokenCache};
 use super::{Push, PushError, PushOutcome};
-use crate::backend::config::WnsConfig;
+use crate::backend::config::{Trust, WnsConfig};
 
 pub(crate) struct Wns {
     http: HttpClient,
@@ -43,14 +43,14 @@ fn is_loopback(host: &str) -> bool {
 }
 
 impl Wns {
-    pub(crate) fn new(config: WnsConfig, timeout: Duration) -> Wns {
+    pub(crate) fn new(config: WnsConfig, timeout: Duration, trust: &Trust) -> Wns {
         let token_host = config
             .token_url
             .parse::<Uri>()
             .ok()
             .and_then(|uri| uri.host().map(str::to_ascii_lowercase));
         Wns {
-            http: HttpClient::http1(timeout),
+            http: HttpClient::http1_or_2(timeout, trust),
             config,
             token_host,
             token: TokenCache::default(),
@@ -164,6 +164,7 @@ mod tests {
                 client_secret: "secret".into(),
             },
             Duration::from_secs(5),
+            &Trust::default(),
         )
     }
 
