@@ -186,6 +186,9 @@ fn main() -> anyhow::Result<()> {
         .write_json(&plan.json)
         .context("writing the JSON results")?;
     println!();
+    if let (Some(start), Some(end)) = results.load_average {
+        println!("load average (1 min): {start:.2} at start, {end:.2} at end");
+    }
     println!("results written to {}", plan.json.display());
     if plan.check && !results.all_met() {
         bail!("a target was missed");
@@ -194,6 +197,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(plan: &Plan, server: &ServerThread) -> anyhow::Result<Results> {
+    let load_at_start = usage::load_average();
     let mock = MockGateways::start(server, CAPTURE_CAPACITY).await?;
     // The memory check runs first, on a process with no history: memory
     // freed by earlier work (wiremock's request log) could otherwise be
@@ -215,6 +219,7 @@ async fn run(plan: &Plan, server: &ServerThread) -> anyhow::Result<Results> {
         generated_at: now_rfc3339(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average: (load_at_start, usage::load_average()),
         capture_capacity: CAPTURE_CAPACITY,
         devices_per_platform: DEVICES,
         inbox_capacity: mock.config().inbox_capacity,

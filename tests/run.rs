@@ -64,7 +64,13 @@ async fn sound_backend_passes_over_tls_gateways() {
     plan.tls = Some(pushproof_mocks::TlsSettings::default());
     let report = support::run_plan(&plan).await;
     for check in &report.checks {
-        assert_eq!(check.verdict, Verdict::Pass, "{}: {}", check.info.id, check.summary);
+        assert_eq!(
+            check.verdict,
+            Verdict::Pass,
+            "{}: {}",
+            check.info.id,
+            check.summary
+        );
     }
     assert_eq!(report.counts.verified, 12);
 }

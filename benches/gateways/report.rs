@@ -213,6 +213,8 @@ pub struct Results {
     pub generated_at: String,
     pub command: String,
     pub cpus: usize,
+    /// 1-minute load average at the start and the end of the run.
+    pub load_average: (Option<f64>, Option<f64>),
     pub capture_capacity: usize,
     pub devices_per_platform: usize,
     pub inbox_capacity: usize,

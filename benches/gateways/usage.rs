@@ -74,3 +74,10 @@ fn cpu_time(path: &str) -> Option<Duration> {
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(Duration::from_millis((utime + stime) * 1000 / USER_HZ))
 }
+
+/// The 1-minute load average: on a shared machine, how busy the other
+/// processes were (the benchmark itself adds about 2).
+pub fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}

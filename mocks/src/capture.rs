@@ -5,13 +5,10 @@
 //! streaming of every capture to a JSON-lines file ([`file`]). The
 //! harness's leak scanner reads it.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use bytes::Bytes;
 use http::request::Parts;
 use serde::Serialize;
@@ -19,6 +16,9 @@ use serde::Serialize;
 use crate::platform::Platform;
 
 pub(crate) mod file;
+mod json;
+
+pub(crate) use json::{body_text, CaptureJson};
 
 /// Most bytes (bodies, paths, headers) the ring keeps: at the default
 /// 500,000 captures of small pushes this never binds, but a peer sending
@@ -132,55 +132,6 @@ impl Capture {
             + self.path.len()
             + headers
             + self.device.as_ref().map_or(0, String::len)
-    }
-}
-
-/// A body as JSON text: UTF-8 as is, anything else in standard base64.
-pub(crate) fn body_text(body: &[u8]) -> (Cow<'_, str>, &'static str) {
-    match std::str::from_utf8(body) {
-        Ok(text) => (Cow::Borrowed(text), "utf8"),
-        Err(_) => (Cow::Owned(STANDARD.encode(body)), "base64"),
-    }
-}
-
-/// The JSON form of a capture, the same in the control API and the
-/// capture file.
-#[derive(Serialize)]
-pub(crate) struct CaptureJson<'a> {
-    seq: u64,
-    platform: Platform,
-    kind: CaptureKind,
-    at_unix_ms: u64,
-    method: &'a str,
-    path: &'a str,
-    headers: &'a [(String, String)],
-    body: Cow<'a, str>,
-    encoding: &'static str,
-    status: u16,
-    reason: Option<&'a str>,
-    device: Option<&'a str>,
-}
-
-impl<'a> CaptureJson<'a> {
-    pub(crate) fn new(c: &'a Capture) -> CaptureJson<'a> {
-        let (body, encoding) = body_text(&c.body);
-        CaptureJson {
-            seq: c.seq,
-            platform: c.platform,
-            kind: c.kind,
-            at_unix_ms: c
-                .at
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            method: &c.method,
-            path: &c.path,
-            headers: &c.headers,
-            body,
-            encoding,
-            status: c.status,
-            reason: c.reason.as_deref(),
-            device: c.device.as_deref(),
-        }
     }
 }
 
@@ -600,16 +551,6 @@ mod tests {
                 .len(),
             5
         );
-    }
-
-    #[test]
-    fn json_form_encodes_binary_bodies_in_base64() {
-        let c = capture_with(Platform::Wns, 200, &[0xff, 0x00]);
-        let json = serde_json::to_value(CaptureJson::new(&c)).unwrap();
-        assert_eq!(json["encoding"], "base64");
-        assert_eq!(json["body"], "/wA=");
-        assert_eq!(json["platform"], "wns");
-        assert_eq!(json["headers"][0][0], "apns-topic");
     }
 
     #[test]

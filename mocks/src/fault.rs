@@ -21,8 +21,10 @@ pub const MAX_RULES: usize = 1024;
 pub const MAX_DELAY_MS: u64 = 60_000;
 /// Longest reason text (it travels in a WNS header).
 const MAX_REASON_LEN: usize = 256;
-/// Largest token rate and burst: beyond them a bucket never empties anyway.
+/// Largest token rate: beyond it a bucket never empties anyway.
 const MAX_RATE: f64 = 1e9;
+/// Longest `Retry-After` a rule may announce (a day).
+pub(crate) const MAX_RETRY_AFTER_SECS: u64 = 86_400;
 
 /// What a rule does to the requests it matches.
 ///
@@ -42,7 +44,8 @@ pub enum Fault {
         /// default the platform's usual one for the status.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
-        /// Sent as `Retry-After` (FCM's UNAVAILABLE answers carry one).
+        /// Sent as `Retry-After`, 1..=86400 (FCM's UNAVAILABLE answers
+        /// carry one).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_secs: Option<u64>,
     },
@@ -192,10 +195,15 @@ impl FaultRule {
             Fault::Status {
                 status,
                 reason,
-                retry_after_secs: _,
+                retry_after_secs,
             } => {
                 if !(400..=599).contains(status) {
                     return invalid(format!("status {status} is not an error (400..=599)"));
+                }
+                if retry_after_secs.is_some_and(|s| !(1..=MAX_RETRY_AFTER_SECS).contains(&s)) {
+                    return invalid(format!(
+                        "retry_after_secs must be 1..={MAX_RETRY_AFTER_SECS}"
+                    ));
                 }
                 if let Some(reason) = reason {
                     let printable = reason.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
@@ -449,6 +457,14 @@ mod tests {
                 },
             ),
             FaultRule::gateway(Platform::Apns, Fault::Latency(Delay::Fixed { ms: 60_001 })),
+            FaultRule::gateway(
+                Platform::Fcm,
+                Fault::Status {
+                    status: 503,
+                    reason: None,
+                    retry_after_secs: Some(0),
+                },
+            ),
             FaultRule::gateway(
                 Platform::Apns,
                 Fault::Latency(Delay::Uniform {

@@ -11,9 +11,12 @@
 //! [`Capture`].
 //!
 //! A request's path: [`server`] accepts the connection and reads the body,
-//! `exchange` dispatches on [`Platform`] to `apns`, `fcm` or `wns` (token
-//! endpoints in `oauth`), which validate it into a verdict and a response;
-//! accepted pushes go to `devices`, every request to `capture`.
+//! `exchange` hands `/__pushproof/` requests to `control` (the control API:
+//! devices, inboxes, captures, faults), consults the [`FaultRule`]s set (a
+//! single atomic load when there are none), and dispatches on [`Platform`]
+//! to `apns`, `fcm` or `wns` (token endpoints in `oauth`), which validate it
+//! into a verdict and a response; accepted pushes go to `devices`, every
+//! request to `capture` (and, if configured, the capture file).
 
 mod apns;
 mod capture;

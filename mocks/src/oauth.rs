@@ -198,6 +198,13 @@ pub(crate) fn fcm_token(shared: &Shared, parts: &Parts, body: &RequestBody) -> O
     )
 }
 
+/// Audiences Google's OAuth endpoint accepts besides the configured token URI.
+const GOOGLE_TOKEN_AUDIENCES: [&str; 3] = [
+    "https://oauth2.googleapis.com/token",
+    "https://www.googleapis.com/oauth2/v4/token",
+    "https://accounts.google.com/o/oauth2/token",
+];
+
 fn verify_assertion(
     shared: &Shared,
     assertion: &str,
@@ -226,11 +233,18 @@ fn verify_assertion(
     if claims.iss.as_deref() != Some(account.client_email.as_str()) {
         return Err(("invalid_grant", "Invalid grant: account not found".into()));
     }
+    // Google accepts its token endpoint's canonical URLs as the audience,
+    // and some clients (google-auth-library for Node, which firebase-admin
+    // uses) sign for `https://oauth2.googleapis.com/token` whatever the
+    // key file's `token_uri` says; a client rerouted to the mock at the
+    // socket level still signs for Google's URL.
+    let expected =
+        |aud: &str| aud == shared.urls.fcm_token || GOOGLE_TOKEN_AUDIENCES.contains(&aud);
     let audience_ok = match &claims.aud {
-        Some(serde_json::Value::String(aud)) => *aud == shared.urls.fcm_token,
-        Some(serde_json::Value::Array(auds)) => auds
-            .iter()
-            .any(|a| a.as_str() == Some(shared.urls.fcm_token.as_str())),
+        Some(serde_json::Value::String(aud)) => expected(aud),
+        Some(serde_json::Value::Array(auds)) => {
+            auds.iter().filter_map(|a| a.as_str()).any(expected)
+        }
         _ => false,
     };
     if !audience_ok {

@@ -37,6 +37,16 @@ async fn fcm_token_endpoint_accepts_cloud_platform_scope() {
     assert_eq!(reply.status, StatusCode::OK);
 }
 
+#[tokio::test]
+async fn fcm_token_endpoint_accepts_googles_own_token_url_as_audience() {
+    // google-auth-library signs for Google's URL whatever token_uri says.
+    let h = Harness::start().await;
+    let mut claims = fcm_claims(&h);
+    claims["aud"] = json!("https://oauth2.googleapis.com/token");
+    let reply = fcm_token_request(&h, &assertion_form(&fcm_assertion(&h, &claims))).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
 async fn assert_grant_error(h: &Harness, form: &str, error: &str) {
     let reply = fcm_token_request(h, form).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.body);
@@ -82,7 +92,7 @@ async fn fcm_token_endpoint_rejects_wrong_issuer() {
 async fn fcm_token_endpoint_rejects_wrong_audience() {
     let h = Harness::start().await;
     let mut claims = fcm_claims(&h);
-    claims["aud"] = json!("https://oauth2.googleapis.com/token");
+    claims["aud"] = json!("https://login.example.com/token");
     assert_grant_error(
         &h,
         &assertion_form(&fcm_assertion(&h, &claims)),

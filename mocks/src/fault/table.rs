@@ -13,12 +13,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, LogNormal, Normal};
 use tokio::time::Instant;
 
-use super::{ActiveFault, Delay, Fault, FaultError, FaultRule, MAX_DELAY_MS, MAX_RULES};
+use super::{
+    ActiveFault, Delay, Fault, FaultError, FaultRule, MAX_DELAY_MS, MAX_RETRY_AFTER_SECS, MAX_RULES,
+};
 use crate::platform::Platform;
-
-/// Longest `Retry-After` a throttle announces (a very low rate would
-/// otherwise ask clients to wait for days).
-const MAX_RETRY_AFTER_SECS: u64 = 3600;
 
 /// An answer a fault gives in the gateway's place, in the platform's shape.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,571 @@
+//! Interop: each mock gateway driven over TLS by an independent,
+//! off-the-shelf client library, the way real users point them at the
+//! mocks — APNs by `@parse/node-apn`, FCM HTTP v1 by `firebase-admin`, WNS
+//! by `wns` (Node.js; scripts and pinned manifests in `tests/interop/`).
+//!
+//! Each test starts the gateways in-process with TLS, writes their
+//! credentials and CA to a temporary directory, registers devices, and runs
+//! one script with the backend-contract variables (`PUSHPROOF_*`) and
+//! `NODE_EXTRA_CA_CERTS`. The script performs one success and the main
+//! rejections and prints what the library reported; the test asserts the
+//! library saw success and the right error type for each rejection, and
+//! that the mock's captures and inboxes hold exactly the pushes it sent.
+//!
+//! Needs Node.js ≥ 20 with npm. When `tests/interop/node_modules` is
+//! missing or does not hold the pinned versions, the first test runs
+//! `npm ci` there (registry access needed once). Without `node` or `npm`
+//! the tests fail, naming what to install: skipping would let a mock that
+//! breaks real clients pass unnoticed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use pushproof_mocks::{
+    BackendEnv, CaptureKind, Delivery, DeviceHandle, GatewayConfig, Gateways, Platform, TlsSettings,
+};
+use serde_json::Value;
+use tokio::process::Command;
+use tokio::sync::OnceCell;
+
+/// node-apn 8 supports Node 20, 22 and 24; firebase-admin 13 needs ≥ 18.
+const MIN_NODE_MAJOR: u32 = 20;
+/// A script does a handful of requests on loopback in well under a second
+/// once Node has loaded; this only bounds a hung library.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// `npm ci` downloads ~190 packages (about 75 MB unpacked) on a fresh
+/// machine; seconds from the npm cache.
+const NPM_CI_TIMEOUT: Duration = Duration::from_secs(300);
+
+const INSTALL_HINT: &str = "the interop tests drive real client libraries on Node.js: install \
+     Node.js >= 20 with npm (e.g. `apt-get install nodejs npm`, or from nodejs.org) so that \
+     `node` and `npm` are on PATH";
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("interop")
+}
+
+// ------------------------------------------------------------------ Node
+
+/// The pinned libraries, as installed: `name -> version`.
+type Libraries = BTreeMap<String, String>;
+
+/// Checks Node once per test binary and installs the pinned libraries if
+/// needed; every test waits for the first one's check.
+async fn node_ready() -> &'static Libraries {
+    static READY: OnceCell<Libraries> = OnceCell::const_new();
+    READY.get_or_init(prepare_node).await
+}
+
+async fn prepare_node() -> Libraries {
+    let version = output_of("node", &["--version"], Path::new("."), SCRIPT_TIMEOUT).await;
+    let major = version
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("unexpected `node --version` output {version:?}"));
+    assert!(
+        major >= MIN_NODE_MAJOR,
+        "Node.js {} found; {INSTALL_HINT}",
+        version.trim()
+    );
+
+    let dir = interop_dir();
+    if let Err(why) = installed_pins(&dir) {
+        eprintln!("interop: {why}; running `npm ci` in {}", dir.display());
+        output_of(
+            "npm",
+            &["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            &dir,
+            NPM_CI_TIMEOUT,
+        )
+        .await;
+    }
+    installed_pins(&dir).unwrap_or_else(|why| panic!("after `npm ci`: {why}"))
+}
+
+/// The pinned dependencies of `package.json` if `node_modules` holds
+/// exactly those versions, or what is wrong.
+fn installed_pins(dir: &Path) -> Result<Libraries, String> {
+    let manifest = read_json(&dir.join("package.json")).expect("tests/interop/package.json");
+    let pins = manifest["dependencies"]
+        .as_object()
+        .expect("package.json has dependencies");
+    // npm writes this last: without it an install was cut short.
+    if !dir
+        .join("node_modules")
+        .join(".package-lock.json")
+        .is_file()
+    {
+        return Err("node_modules is missing or incomplete".to_owned());
+    }
+    let mut libraries = Libraries::new();
+    for (name, pin) in pins {
+        let pin = pin.as_str().expect("a version string");
+        let installed = read_json(&dir.join("node_modules").join(name).join("package.json"))
+            .map_err(|_| format!("{name} is not installed"))?;
+        let version = installed["version"].as_str().unwrap_or_default();
+        if version != pin {
+            return Err(format!("{name} {version} is installed, {pin} is pinned"));
+        }
+        libraries.insert(name.clone(), version.to_owned());
+    }
+    Ok(libraries)
+}
+
+fn read_json(path: &Path) -> std::io::Result<Value> {
+    let text = std::fs::read_to_string(path)?;
+    serde_json::from_str(&text).map_err(std::io::Error::other)
+}
+
+/// Runs a tool to completion within `limit` (killed past it) and returns
+/// its stdout; fails the test if it is missing or fails.
+async fn output_of(program: &str, args: &[&str], dir: &Path, limit: Duration) -> String {
+    let command = format!("{program} {}", args.join(" "));
+    let child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => panic!("`{program}` not found: {INSTALL_HINT}"),
+            _ => panic!("starting `{command}`: {e}"),
+        });
+    let output = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("`{command}` did not finish within {limit:?} (killed)"))
+        .unwrap_or_else(|e| panic!("waiting for `{command}`: {e}"));
+    assert!(
+        output.status.success(),
+        "`{command}` failed ({}) in {}:\n{}{}",
+        output.status,
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+// ------------------------------------------------------------------ mocks
+
+/// A captured request: `(device, status, reason)`; the device is empty
+/// when the gateway named none (token requests).
+type Seen = (String, u16, Option<String>);
+
+/// The gateways over TLS, with credentials and the CA written out.
+struct Mocks {
+    gw: Gateways,
+    env: BackendEnv,
+    /// Unique per test: every payload a script sends carries it.
+    nonce: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_mocks() -> Mocks {
+    let gw = Gateways::start(GatewayConfig {
+        tls: Some(TlsSettings::default()),
+        ..GatewayConfig::default()
+    })
+    .await
+    .expect("the gateways start");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let env = gw
+        .write_credentials(dir.path())
+        .expect("credentials are written");
+    Mocks {
+        gw,
+        env,
+        nonce: uuid::Uuid::new_v4().simple().to_string(),
+        _dir: dir,
+    }
+}
+
+impl Mocks {
+    fn var(&self, name: &str) -> &str {
+        self.env
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing from the backend env"))
+    }
+
+    /// Runs `tests/interop/{script}` against the gateways with `inputs`
+    /// besides the backend contract, and returns its report.
+    async fn run_script(&self, script: &str, inputs: &[(&str, &str)]) -> Report {
+        let libraries = node_ready().await;
+        let mut command = Command::new("node");
+        command
+            .arg(script)
+            .current_dir(interop_dir())
+            .envs(self.env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(inputs.iter().copied())
+            .env("INTEROP_NONCE", &self.nonce)
+            // Node adds this PEM to its default trust store: how a user
+            // points an unmodified Node client at the mocks.
+            .env("NODE_EXTRA_CA_CERTS", self.var("PUSHPROOF_CA_FILE"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        // A developer's proxy or Node flags must not reroute or change the
+        // libraries: every connection goes to the loopback mocks.
+        for name in [
+            "NODE_OPTIONS",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "NO_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "no_proxy",
+        ] {
+            command.env_remove(name);
+        }
+        let child = command.spawn().unwrap_or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => panic!("`node` not found: {INSTALL_HINT}"),
+            _ => panic!("starting node {script}: {e}"),
+        });
+        // Dropping the wait on timeout drops the child, which kills it.
+        let output = tokio::time::timeout(SCRIPT_TIMEOUT, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{script} did not finish within {SCRIPT_TIMEOUT:?} (killed)")
+            })
+            .unwrap_or_else(|e| panic!("waiting for {script}: {e}"));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{script} failed ({}):\n{stdout}{stderr}",
+            output.status
+        );
+        let line = stdout.lines().rev().find(|l| !l.trim().is_empty());
+        let json: Value = line
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or_else(|| panic!("{script} printed no JSON report:\n{stdout}{stderr}"));
+        let library = json["library"]
+            .as_str()
+            .expect("the report names its library");
+        assert_eq!(
+            json["version"].as_str(),
+            libraries.get(library).map(String::as_str),
+            "{script} ran another {library} than the one pinned"
+        );
+        Report {
+            script: script.to_owned(),
+            json,
+        }
+    }
+
+    /// Every push the gateway captured, in order.
+    fn pushes(&self, platform: Platform) -> Vec<Seen> {
+        self.captured(platform, CaptureKind::Push)
+    }
+
+    /// Every token request the gateway captured, in order.
+    fn token_requests(&self, platform: Platform) -> Vec<Seen> {
+        self.captured(platform, CaptureKind::Token)
+    }
+
+    fn captured(&self, platform: Platform, kind: CaptureKind) -> Vec<Seen> {
+        self.gw
+            .captures()
+            .into_iter()
+            .filter(|c| c.platform == platform && c.kind == kind)
+            .map(|c| (c.device.unwrap_or_default(), c.status, c.reason))
+            .collect()
+    }
+
+    /// Everything delivered to a device, oldest first.
+    fn drain(&self, device: &DeviceHandle) -> Vec<Delivery> {
+        let inbox = self.gw.inbox(device).expect("a registered device");
+        std::iter::from_fn(|| inbox.try_recv()).collect()
+    }
+}
+
+/// What a script's library reported, case by case.
+struct Report {
+    script: String,
+    json: Value,
+}
+
+impl Report {
+    fn case(&self, name: &str) -> &Value {
+        let case = &self.json["cases"][name];
+        assert!(
+            !case.is_null(),
+            "{}: no case {name}: {}",
+            self.script,
+            self.json
+        );
+        case
+    }
+
+    /// Asserts the library reported success for `name`.
+    fn success(&self, name: &str) -> &Value {
+        let case = self.case(name);
+        assert_eq!(
+            case["ok"], true,
+            "{}: the library reported a failure for `{name}`: {case}",
+            self.script
+        );
+        case
+    }
+
+    /// Asserts the library reported a failure for `name` with these
+    /// fields (each compared as JSON).
+    fn failure(&self, name: &str, fields: &[(&str, Value)]) -> &Value {
+        let case = self.case(name);
+        assert_eq!(
+            case["ok"], false,
+            "{}: the library reported success for `{name}`: {case}",
+            self.script
+        );
+        for (field, expected) in fields {
+            assert_eq!(
+                &case[field], expected,
+                "{}: `{name}`: {field} differs: {case}",
+                self.script
+            );
+        }
+        case
+    }
+}
+
+fn entry(device: &str, status: u16, reason: Option<&str>) -> Seen {
+    (device.to_owned(), status, reason.map(str::to_owned))
+}
+
+fn body_json(delivery: &Delivery) -> Value {
+    serde_json::from_slice(&delivery.body).expect("a JSON payload")
+}
+
+// ------------------------------------------------------------------ tests
+
+#[tokio::test]
+async fn apns_through_parse_node_apn() {
+    let m = start_mocks().await;
+    let device = m.gw.register_device(Platform::Apns);
+    // 64 hex digits, never issued: the mock's tokens are random.
+    let unknown = "0123456789abcdef".repeat(4);
+    let report = m
+        .run_script(
+            "apns.mjs",
+            &[
+                ("INTEROP_APNS_DEVICE", &device.handle),
+                ("INTEROP_APNS_UNKNOWN_DEVICE", &unknown),
+            ],
+        )
+        .await;
+
+    let success = report.success("success");
+    assert_eq!(success["device"], device.handle.as_str(), "{success}");
+    // The mock echoed the apns-id the library sent, and node-apn read it.
+    assert_eq!(success["apnsId"], success["sentId"], "{success}");
+    // node-apn reports an APNs rejection as `{status, response: {reason}}`.
+    let rejected = |status: u16, reason: &str| {
+        vec![
+            ("status", Value::from(status)),
+            ("reason", Value::from(reason)),
+            ("error", Value::Null),
+        ]
+    };
+    report.failure("unknown_device", &rejected(400, "BadDeviceToken"));
+    report.failure("wrong_topic", &rejected(400, "DeviceTokenNotForTopic"));
+    report.failure("foreign_key", &rejected(403, "InvalidProviderToken"));
+
+    let token = device.handle.as_str();
+    assert_eq!(
+        m.pushes(Platform::Apns),
+        [
+            entry(token, 200, None),
+            entry(&unknown, 400, Some("BadDeviceToken")),
+            entry(token, 400, Some("DeviceTokenNotForTopic")),
+            entry(token, 403, Some("InvalidProviderToken")),
+        ]
+    );
+    let delivered = m.drain(&device);
+    assert_eq!(delivered.len(), 1, "only the accepted push is delivered");
+    let payload = body_json(&delivered[0]);
+    assert_eq!(payload["aps"]["alert"], "accepted", "{payload}");
+    assert_eq!(payload["nonce"], m.nonce.as_str(), "{payload}");
+    assert_eq!(delivered[0].header("apns-push-type"), Some("alert"));
+}
+
+#[tokio::test]
+async fn fcm_through_firebase_admin() {
+    let m = start_mocks().await;
+    let device = m.gw.register_device(Platform::Fcm);
+    let unknown = format!("never-issued-{}", m.nonce);
+    let report = m
+        .run_script(
+            "fcm.mjs",
+            &[
+                ("INTEROP_FCM_DEVICE", &device.handle),
+                ("INTEROP_FCM_UNKNOWN_DEVICE", &unknown),
+            ],
+        )
+        .await;
+
+    let project = m.var("PUSHPROOF_FCM_PROJECT_ID");
+    let success = report.success("success");
+    let name = success["name"].as_str().unwrap_or_default();
+    assert!(
+        name.starts_with(&format!("projects/{project}/messages/")),
+        "{success}"
+    );
+    let dry_run = report.success("dry_run");
+    assert_eq!(
+        dry_run["name"],
+        format!("projects/{project}/messages/fake_message_id"),
+        "{dry_run}"
+    );
+    // firebase-admin maps the FcmError detail to its own error codes.
+    let messaging_error = |code: &str| {
+        vec![
+            ("errorType", Value::from("FirebaseMessagingError")),
+            ("code", Value::from(code)),
+        ]
+    };
+    report.failure(
+        "unknown_device",
+        &messaging_error("messaging/invalid-argument"),
+    );
+    report.failure(
+        "wrong_project",
+        &messaging_error("messaging/mismatched-credential"),
+    );
+
+    // How often the library fetches a token is its own business (it
+    // caches them); every fetch must have been granted.
+    let token_requests = m.token_requests(Platform::Fcm);
+    assert!(
+        !token_requests.is_empty() && token_requests.iter().all(|(_, s, _)| *s == 200),
+        "{token_requests:?}"
+    );
+    let token = device.handle.as_str();
+    let mut pushes = m.pushes(Platform::Fcm);
+    // The wrong project is refused from the URL, before the message (and
+    // so the device) is read: the capture may not name the device.
+    if let Some(last) = pushes.last_mut().filter(|(d, ..)| d.is_empty()) {
+        last.0 = token.to_owned();
+    }
+    assert_eq!(
+        pushes,
+        [
+            entry(token, 200, None),
+            entry(token, 200, None),
+            entry(&unknown, 400, Some("INVALID_ARGUMENT")),
+            entry(token, 403, Some("SENDER_ID_MISMATCH")),
+        ]
+    );
+    // The dry run is validated, not delivered.
+    let delivered = m.drain(&device);
+    assert_eq!(delivered.len(), 1, "only the accepted push is delivered");
+    let message = body_json(&delivered[0]);
+    assert_eq!(message["token"], token, "{message}");
+    assert_eq!(message["notification"]["body"], "accepted", "{message}");
+    assert_eq!(message["data"]["nonce"], m.nonce.as_str(), "{message}");
+}
+
+#[tokio::test]
+async fn wns_through_wns() {
+    let m = start_mocks().await;
+    let channel = m.gw.register_device(Platform::Wns);
+    let unknown = format!("{}/?token=never-issued-{}", m.gw.wns_url(), m.nonce);
+    let report = m
+        .run_script(
+            "wns.mjs",
+            &[
+                ("INTEROP_WNS_CHANNEL", &channel.handle),
+                ("INTEROP_WNS_UNKNOWN_CHANNEL", &unknown),
+            ],
+        )
+        .await;
+
+    // `wns` calls a push a success only on 200 with
+    // `X-WNS-NotificationStatus: received`.
+    for name in ["raw", "toast", "refresh"] {
+        let case = report.success(name);
+        assert_eq!(case["statusCode"], 200, "{name}: {case}");
+        assert_eq!(case["notificationStatus"], "received", "{name}: {case}");
+        assert_eq!(case["wnsStatus"], "received", "{name}: {case}");
+    }
+    assert_eq!(report.case("raw")["newAccessToken"], true);
+    assert_eq!(report.case("toast")["newAccessToken"], false);
+    // The 401 on the stale token made the library fetch a new one.
+    assert_eq!(report.case("refresh")["newAccessToken"], true);
+    report.failure(
+        "unknown_channel",
+        &[
+            ("errorType", Value::from("Error")),
+            ("statusCode", Value::from(404)),
+            (
+                "wnsErrorDescription",
+                Value::from("The channel URI is not valid."),
+            ),
+        ],
+    );
+    let wrong_secret = report.failure(
+        "wrong_secret",
+        &[
+            ("errorType", Value::from("Error")),
+            ("statusCode", Value::from(400)),
+        ],
+    );
+    assert!(
+        wrong_secret["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Unable to obtain access token")),
+        "{wrong_secret}"
+    );
+
+    let token_statuses: Vec<u16> = m
+        .token_requests(Platform::Wns)
+        .into_iter()
+        .map(|(_, status, _)| status)
+        .collect();
+    assert_eq!(
+        token_statuses,
+        [200, 200, 400],
+        "raw, refresh, wrong secret"
+    );
+    let uri = channel.handle.as_str();
+    let pushes = m.pushes(Platform::Wns);
+    let summary: Vec<(&str, u16)> = pushes.iter().map(|(d, s, _)| (d.as_str(), *s)).collect();
+    assert_eq!(
+        summary,
+        [
+            (uri, 200),
+            (uri, 200),
+            (uri, 401),
+            (uri, 200),
+            (unknown.as_str(), 404)
+        ],
+        "raw, toast, refresh (401 then 200), unknown channel: {pushes:?}"
+    );
+
+    let delivered = m.drain(&channel);
+    let seen: Vec<(Option<&str>, String)> = delivered
+        .iter()
+        .map(|d| {
+            (
+                d.header("x-wns-type"),
+                String::from_utf8_lossy(&d.body).into_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen[0], (Some("wns/raw"), format!("raw {}", m.nonce)));
+    assert_eq!(seen[1].0, Some("wns/toast"));
+    assert!(
+        seen[1].1.starts_with("<toast") && seen[1].1.contains(&format!("toast {}", m.nonce)),
+        "{seen:?}"
+    );
+    assert_eq!(seen[2], (Some("wns/raw"), format!("refresh {}", m.nonce)));
+}
