@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use pushproof_mocks::{GatewayConfig, Gateways, Platform, TlsSettings};
+use pushproof_mocks::{FaultPlan, GatewayConfig, Gateways, Platform, TlsSettings};
 
 use crate::backend::{self, Flaw};
 use crate::report;
@@ -111,6 +111,13 @@ pub struct MocksArgs {
     /// Folder for the generated keys and credentials.
     #[arg(long, default_value = "pushproof-mocks")]
     pub keys_dir: PathBuf,
+    /// Faults to inject from the start: a TOML file of [[rule]]s (see
+    /// scenarios/faults/). More can be set over the control API.
+    #[arg(long, value_name = "FILE")]
+    pub faults: Option<PathBuf>,
+    /// Stream every captured request to this JSON-lines file.
+    #[arg(long, value_name = "FILE")]
+    pub capture_file: Option<PathBuf>,
     #[command(flatten)]
     pub tls: TlsArgs,
 }
@@ -169,11 +176,17 @@ async fn serve_backend(args: BackendArgs) -> anyhow::Result<i32> {
 }
 
 async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
+    // A bad fault file is a usage error, found before anything listens.
+    let faults = args.faults.as_deref().map(FaultPlan::load).transpose()?;
     let gateways = Gateways::start(GatewayConfig {
         tls: args.tls.settings(),
+        capture_file: args.capture_file.clone(),
         ..GatewayConfig::default()
     })
     .await?;
+    if let Some(plan) = faults {
+        gateways.set_faults(plan.rules)?;
+    }
     std::fs::create_dir_all(&args.keys_dir)
         .with_context(|| format!("creating {}", args.keys_dir.display()))?;
     let env = gateways.write_credentials(&args.keys_dir)?;
@@ -188,6 +201,7 @@ async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
         gateways.wns_url(),
         gateways.wns_token_url()
     );
+    println!("control API under /__pushproof/ on every gateway");
     if gateways.ca_pem().is_some() {
         let ca = std::path::absolute(args.keys_dir.join("ca.pem"))?;
         println!(
@@ -201,6 +215,7 @@ async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
         println!("environment written to {}", path.display());
     }
     shutdown_signal().await;
+    gateways.flush_capture_file().await;
     gateways.shutdown().await;
     Ok(0)
 }

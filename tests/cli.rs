@@ -68,3 +68,20 @@ fn sound_run_exits_0() {
     );
     assert!(stdout.contains("9 verified"), "{stdout}");
 }
+
+#[test]
+fn mocks_with_a_bad_fault_file_exits_2_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[[rule]]\nplatform = \"fcm\"\nfault = { kind = \"bogus\" }\n",
+    )
+    .expect("write");
+    let out = pushproof(&["mocks", "--faults", "bad.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("bogus"),
+        "{stderr}"
+    );
+}

@@ -348,7 +348,7 @@ pub enum FaultError {
         source: std::io::Error,
     },
     /// The plan file is not valid TOML for a [`FaultPlan`].
-    #[error("parsing fault plan {}: {source}", path.display())]
+    #[error("parsing fault plan {}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
