@@ -42,8 +42,9 @@ use crate::report::{Comparison, MemoryCheck, Results, Sample, TargetResult};
 use crate::targets::{BareServer, ServerThread, Target, Wire, Wiremock};
 use crate::usage::CpuClock;
 
-/// Captures the mock keeps: enough for a leak scan of a small run, and
-/// small enough that the ring is full (and evicting) during every round.
+/// Captures the mock keeps by default: enough for a leak scan of a small
+/// run, and small enough that the ring is full (and evicting) during every
+/// round, the steady state of a long run.
 const CAPTURE_CAPACITY: usize = 10_000;
 /// Devices registered per platform; pushes go to them round-robin. Each
 /// inbox keeps the mock's default 256 deliveries, so at most 25 600 are
@@ -71,6 +72,12 @@ struct Args {
     /// `apns`, `fcm`, `wns`, a comma-separated list, or `all`.
     #[arg(long, default_value = "all")]
     platform: String,
+    /// Captures the mock keeps before evicting the oldest.
+    #[arg(long, default_value_t = CAPTURE_CAPACITY)]
+    capture_capacity: usize,
+    /// Deliveries the mock keeps per device inbox [default: the mock's].
+    #[arg(long)]
+    inbox_capacity: Option<usize>,
     /// Pushes to the mock APNs for the memory check; 0 skips it.
     #[arg(long, default_value_t = 2_000_000)]
     memory_pushes: u64,
@@ -104,6 +111,8 @@ struct Plan {
     wiremock_pushes: u64,
     rounds: usize,
     memory_pushes: u64,
+    capture_capacity: usize,
+    inbox_capacity: Option<usize>,
     h2: Load,
     http1: Load,
     json: PathBuf,
@@ -124,6 +133,8 @@ impl Plan {
             wiremock_pushes: args.wiremock_pushes.unwrap_or(args.pushes / 4).max(1),
             rounds: args.rounds,
             memory_pushes: args.memory_pushes,
+            capture_capacity: args.capture_capacity,
+            inbox_capacity: args.inbox_capacity,
             h2: Load::H2c {
                 connections: args.h2_connections,
                 streams: args.h2_streams,
@@ -198,7 +209,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(plan: &Plan, server: &ServerThread) -> anyhow::Result<Results> {
     let load_at_start = usage::load_average();
-    let mock = MockGateways::start(server, CAPTURE_CAPACITY).await?;
+    let mock = MockGateways::start(server, plan.capture_capacity, plan.inbox_capacity).await?;
     // The memory check runs first, on a process with no history: memory
     // freed by earlier work (wiremock's request log) could otherwise be
     // reused by the mock and hide growth.
@@ -220,7 +231,7 @@ async fn run(plan: &Plan, server: &ServerThread) -> anyhow::Result<Results> {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average: (load_at_start, usage::load_average()),
-        capture_capacity: CAPTURE_CAPACITY,
+        capture_capacity: plan.capture_capacity,
         devices_per_platform: DEVICES,
         inbox_capacity: mock.config().inbox_capacity,
         platforms,
@@ -307,7 +318,7 @@ async fn memory_check(plan: &Plan, mock: &MockGateways) -> anyhow::Result<Memory
     let load = plan.h2;
     let pushes = mock.pushes(Platform::Apns, DEVICES).await?;
     let inbox_capacity = mock.config().inbox_capacity;
-    let fill = CAPTURE_CAPACITY.max(DEVICES * inbox_capacity) as u64;
+    let fill = plan.capture_capacity.max(DEVICES * inbox_capacity) as u64;
     let warmup_pushes = (2 * fill).max(100_000);
     eprintln!("memory: warming up with {warmup_pushes} pushes");
     let warmup = load
@@ -339,7 +350,7 @@ async fn memory_check(plan: &Plan, mock: &MockGateways) -> anyhow::Result<Memory
         - i64::try_from(rss_before).unwrap_or(i64::MAX);
     Ok(MemoryCheck {
         load,
-        capture_capacity: CAPTURE_CAPACITY,
+        capture_capacity: plan.capture_capacity,
         devices: DEVICES,
         inbox_capacity,
         warmup_pushes,

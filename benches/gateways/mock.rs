@@ -28,10 +28,16 @@ pub struct MockGateways {
 }
 
 impl MockGateways {
-    pub async fn start(server: &ServerThread, capture_capacity: usize) -> anyhow::Result<Self> {
+    pub async fn start(
+        server: &ServerThread,
+        capture_capacity: usize,
+        inbox_capacity: Option<usize>,
+    ) -> anyhow::Result<Self> {
+        let defaults = GatewayConfig::default();
         let config = GatewayConfig {
             capture_capacity,
-            ..GatewayConfig::default()
+            inbox_capacity: inbox_capacity.unwrap_or(defaults.inbox_capacity),
+            ..defaults
         };
         let gateways = server
             .run(Gateways::start(config))

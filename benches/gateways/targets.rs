@@ -158,6 +158,7 @@ async fn accept_loop(listener: TcpListener, wire: Wire, stop: CancellationToken)
             () = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
+                // A peer that reset before accept: the load counts it.
                 Err(_) => continue,
             },
         };

@@ -1,35 +1,37 @@
 //! Mock Apple APNs provider API: `POST /3/device/{token}` over HTTP/2, with
-//! Pushy's validation order, Apple's status codes and reason strings, and
-//! ES256 provider-token (JWT) authentication verified once per token per
-//! connection.
+//! Pushy's validation order, Apple's status codes and reason strings,
+//! ES256 provider-token (JWT) authentication with APNs's per-connection
+//! rules (`auth`), and APNs's stream limits: one concurrent stream until a
+//! push is accepted, and back to one after every rejected push.
 
-use std::sync::Mutex;
+mod auth;
+
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
-use jsonwebtoken::{Algorithm, Validation};
 use rand::Rng as _;
-use serde::Deserialize;
 
 use crate::capture::CaptureKind;
 use crate::devices::Delivery;
-use crate::exchange::{bearer_token, response, unix_now, Addressed, Outcome, Response};
+use crate::exchange::{response, unix_now, Addressed, Outcome, Response};
 use crate::fault::table::Answer;
 use crate::platform::Platform;
-use crate::server::RequestBody;
+use crate::server::{RequestBody, StreamLimit};
 use crate::state::Shared;
+
+pub(crate) use auth::{provider_token_validation, ConnectionAuth};
 
 /// Largest payload for every push type but VoIP.
 const PAYLOAD_LIMIT: usize = 4096;
 /// Largest VoIP payload.
 const VOIP_PAYLOAD_LIMIT: usize = 5120;
-/// Provider tokens older than this are expired.
-const TOKEN_LIFETIME_SECS: i64 = 3600;
-/// Distinct provider tokens remembered per connection.
-const AUTH_CACHE_SIZE: usize = 4;
+/// MAX_CONCURRENT_STREAMS before the first accepted push and after every
+/// rejected one.
+const RESTRICTED_STREAMS: u32 = 1;
 
 const DEVICE_PATH: &str = "/3/device/";
 
@@ -44,6 +46,7 @@ static APNS_EXPIRATION: HeaderName = HeaderName::from_static("apns-expiration");
 /// Why APNs rejected a push: Apple's reason strings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Reason {
+    DuplicateHeaders,
     BadMessageId,
     MethodNotAllowed,
     MissingTopic,
@@ -57,6 +60,7 @@ pub(crate) enum Reason {
     MissingProviderToken,
     InvalidProviderToken,
     ExpiredProviderToken,
+    TooManyProviderTokenUpdates,
     DeviceTokenNotForTopic,
     PayloadEmpty,
     PayloadTooLarge,
@@ -67,6 +71,7 @@ pub(crate) enum Reason {
 impl Reason {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            Reason::DuplicateHeaders => "DuplicateHeaders",
             Reason::BadMessageId => "BadMessageId",
             Reason::MethodNotAllowed => "MethodNotAllowed",
             Reason::MissingTopic => "MissingTopic",
@@ -80,6 +85,7 @@ impl Reason {
             Reason::MissingProviderToken => "MissingProviderToken",
             Reason::InvalidProviderToken => "InvalidProviderToken",
             Reason::ExpiredProviderToken => "ExpiredProviderToken",
+            Reason::TooManyProviderTokenUpdates => "TooManyProviderTokenUpdates",
             Reason::DeviceTokenNotForTopic => "DeviceTokenNotForTopic",
             Reason::PayloadEmpty => "PayloadEmpty",
             Reason::PayloadTooLarge => "PayloadTooLarge",
@@ -96,6 +102,7 @@ impl Reason {
             | Reason::InvalidProviderToken
             | Reason::ExpiredProviderToken => StatusCode::FORBIDDEN,
             Reason::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Reason::TooManyProviderTokenUpdates => StatusCode::TOO_MANY_REQUESTS,
             Reason::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -149,64 +156,6 @@ impl PushType {
     }
 }
 
-/// JWT claims of an APNs provider token.
-#[derive(Deserialize)]
-struct ProviderClaims {
-    iss: String,
-    iat: i64,
-}
-
-/// The JWT validation rules for provider tokens: ES256, no `exp` (APNs
-/// tokens carry only `iss` and `iat`; age is checked by hand).
-pub(crate) fn provider_token_validation() -> Validation {
-    let mut validation = Validation::new(Algorithm::ES256);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation
-}
-
-/// Provider tokens verified on one connection, with their verdicts: a
-/// token's signature is checked once, not per push.
-#[derive(Default)]
-pub(crate) struct ConnectionAuth {
-    cache: Mutex<AuthCache>,
-}
-
-#[derive(Default)]
-struct AuthCache {
-    entries: Vec<(Box<str>, Result<i64, Reason>)>,
-    next_slot: usize,
-}
-
-impl ConnectionAuth {
-    /// The `iat` of a valid token, or the reason it is not valid.
-    fn check(
-        &self,
-        token: &str,
-        verify: impl FnOnce() -> Result<i64, Reason>,
-    ) -> Result<i64, Reason> {
-        {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, verdict)) = cache.entries.iter().find(|(t, _)| &**t == token) {
-                return *verdict;
-            }
-        }
-        // Verify outside the lock: concurrent streams of this connection
-        // may race to verify the same new token, which is harmless.
-        let verdict = verify();
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.entries.len() < AUTH_CACHE_SIZE {
-            cache.entries.push((token.into(), verdict));
-        } else {
-            let slot = cache.next_slot;
-            cache.entries[slot] = (token.into(), verdict);
-            cache.next_slot = (slot + 1) % AUTH_CACHE_SIZE;
-        }
-        verdict
-    }
-}
-
 /// Answers one request to the APNs gateway.
 pub(crate) fn handle(
     shared: &Shared,
@@ -216,7 +165,9 @@ pub(crate) fn handle(
 ) -> Outcome {
     let device = path_token(parts).map(str::to_owned);
     let apns_id = response_apns_id(parts);
-    match validate(shared, auth, parts, body) {
+    let verdict = validate(shared, auth, parts, body);
+    limit_streams(parts, verdict.is_ok());
+    match verdict {
         Ok(accepted) => {
             accepted.inbox.push(Delivery {
                 platform: Platform::Apns,
@@ -278,6 +229,9 @@ pub(crate) fn addressed(parts: &Parts) -> Addressed {
 /// A fault's answer in APNs's shape: `{"reason"}` (with the `timestamp` in
 /// milliseconds on a 410 `Unregistered`) and the `apns-id`.
 pub(crate) fn fault_outcome(parts: &Parts, answer: &Answer, device: Option<String>) -> Outcome {
+    // A fault answers as APNs rejecting the push, with the same effect on
+    // the connection's stream limit.
+    limit_streams(parts, false);
     let (status, reason, timestamp, retry_after) = match answer {
         Answer::Status {
             status,
@@ -339,6 +293,9 @@ fn validate(
     body: &RequestBody,
 ) -> Result<Accepted, Reason> {
     let headers = &parts.headers;
+    if has_duplicate_apns_header(headers) {
+        return Err(Reason::DuplicateHeaders);
+    }
     if let Some(id) = headers.get(&APNS_ID) {
         if !is_canonical_uuid(id.as_bytes()) {
             return Err(Reason::BadMessageId);
@@ -374,7 +331,7 @@ fn validate(
         }
     }
     let inbox = device_inbox(shared, parts.uri.path())?;
-    authorize(shared, auth, headers)?;
+    auth::authorize(shared, auth, headers, unix_now())?;
     if !topic_matches(topic.as_bytes(), &shared.config.apns_topic, push_type) {
         return Err(Reason::DeviceTokenNotForTopic);
     }
@@ -397,6 +354,12 @@ fn validate(
     };
     if payload.len() > limit {
         return Err(Reason::PayloadTooLarge);
+    }
+    if !is_json_object(payload) {
+        // APNs documents no reason for a body that is not a JSON
+        // dictionary; PayloadEmpty ("the message payload is empty") is the
+        // closest: such a body carries no notification payload.
+        return Err(Reason::PayloadEmpty);
     }
     Ok(Accepted {
         inbox,
@@ -426,37 +389,36 @@ fn device_inbox(shared: &Shared, path: &str) -> Result<crate::devices::Inbox, Re
     found.ok_or(Reason::BadDeviceToken)
 }
 
-fn authorize(shared: &Shared, auth: &ConnectionAuth, headers: &HeaderMap) -> Result<(), Reason> {
-    let value = headers
-        .get(AUTHORIZATION)
-        .filter(|v| !v.is_empty())
-        .ok_or(Reason::MissingProviderToken)?;
-    let token = bearer_token(value).ok_or(Reason::InvalidProviderToken)?;
-    let iat = auth.check(token, || verify_provider_token(shared, token))?;
-    if unix_now().saturating_sub(iat) > TOKEN_LIFETIME_SECS {
-        return Err(Reason::ExpiredProviderToken);
+/// APNs's stream limits: it announces MAX_CONCURRENT_STREAMS=1 until a
+/// request with a valid provider token arrives, drops back to 1 after a
+/// rejected push and restores the full limit after the next accepted one.
+/// The transport sends the SETTINGS frame when the value changes.
+fn limit_streams(parts: &Parts, accepted: bool) {
+    if let Some(limit) = parts.extensions.get::<Arc<StreamLimit>>() {
+        limit.set(if accepted {
+            limit.max()
+        } else {
+            RESTRICTED_STREAMS
+        });
     }
-    Ok(())
 }
 
-/// Verifies a provider token's header, signature and team; returns `iat`.
-fn verify_provider_token(shared: &Shared, token: &str) -> Result<i64, Reason> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| Reason::InvalidProviderToken)?;
-    if header.alg != Algorithm::ES256
-        || header.kid.as_deref() != Some(shared.config.apns_key_id.as_str())
-    {
-        return Err(Reason::InvalidProviderToken);
-    }
-    let data = jsonwebtoken::decode::<ProviderClaims>(
-        token,
-        &shared.credentials.apns.verifying,
-        &shared.apns_validation,
-    )
-    .map_err(|_| Reason::InvalidProviderToken)?;
-    if data.claims.iss != shared.config.apns_team_id {
-        return Err(Reason::InvalidProviderToken);
-    }
-    Ok(data.claims.iat)
+/// Whether an `apns-*` header appears more than once (`DuplicateHeaders`).
+/// Almost every request has no repeated header at all: one comparison.
+fn has_duplicate_apns_header(headers: &HeaderMap) -> bool {
+    headers.len() != headers.keys_len()
+        && headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("apns-"))
+            .any(|name| headers.get_all(name).iter().nth(1).is_some())
+}
+
+/// Whether a payload is a JSON object, as APNs requires (an `aps`
+/// dictionary plus custom keys). Parsed without building a value.
+fn is_json_object(payload: &[u8]) -> bool {
+    let start = payload.iter().position(|b| !b.is_ascii_whitespace());
+    start.is_some_and(|i| payload[i] == b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_ok()
 }
 
 /// Whether `topic` is the bundle id with the push type's suffix.
@@ -546,22 +508,22 @@ mod tests {
     }
 
     #[test]
-    fn auth_cache_verifies_each_token_once() {
-        let auth = ConnectionAuth::default();
-        let mut calls = 0;
-        for _ in 0..3 {
-            let verdict = auth.check("t1", || {
-                calls += 1;
-                Ok(7)
-            });
-            assert_eq!(verdict, Ok(7));
-        }
-        assert_eq!(calls, 1);
-        for t in ["a", "b", "c", "d", "e"] {
-            assert_eq!(
-                auth.check(t, || Err(Reason::InvalidProviderToken)),
-                Err(Reason::InvalidProviderToken)
-            );
-        }
+    fn duplicate_apns_headers_are_found() {
+        let mut headers = HeaderMap::new();
+        headers.append("apns-topic", HeaderValue::from_static("a"));
+        headers.append("accept", HeaderValue::from_static("a"));
+        headers.append("accept", HeaderValue::from_static("b"));
+        assert!(!has_duplicate_apns_header(&headers));
+        headers.append("apns-topic", HeaderValue::from_static("b"));
+        assert!(has_duplicate_apns_header(&headers));
+    }
+
+    #[test]
+    fn payload_must_be_a_json_object() {
+        assert!(is_json_object(br#" {"aps":{}} "#));
+        assert!(!is_json_object(b"[1]"));
+        assert!(!is_json_object(b"\"x\""));
+        assert!(!is_json_object(br#"{"aps":"#));
+        assert!(!is_json_object(b"xxxx"));
     }
 }

@@ -18,6 +18,11 @@ pub struct GatewayConfig {
     pub apns_topic: String,
     /// The 10-character Apple team id (the JWT `iss`).
     pub apns_team_id: String,
+    /// Further teams (JWT `iss`) whose provider tokens mock APNs accepts,
+    /// signed with the same key. A real key belongs to one team; these let
+    /// a test check that a backend serving several teams keeps one
+    /// connection per team, since APNs binds a connection to its first.
+    pub apns_extra_team_ids: Vec<String>,
     /// The 10-character id of the APNs signing key (the JWT `kid`).
     pub apns_key_id: String,
     /// The Firebase project id.
@@ -37,6 +42,7 @@ impl Default for GatewayConfig {
             capture_file: None,
             apns_topic: "com.example.pushproof".to_owned(),
             apns_team_id: "PPTEAM1234".to_owned(),
+            apns_extra_team_ids: Vec::new(),
             apns_key_id: "PPKEY12345".to_owned(),
             fcm_project_id: "pushproof-test".to_owned(),
             wns_client_id:

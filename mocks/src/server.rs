@@ -1,6 +1,10 @@
 //! Transport: the accept loop that serves one gateway on a listener the
 //! caller bound, speaking the HTTP versions the real service speaks over
 //! plaintext or TLS, and the bounded, timed reading of request bodies.
+//! APNs connections announce a stream limit the gateway changes as it goes
+//! (`streams`).
+
+mod streams;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +23,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+pub(crate) use streams::StreamLimit;
+use streams::{Linked, SettingsIo};
+
 /// The largest request body read; beyond it the request is answered with
 /// the platform's "too large" verdict.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -28,6 +35,14 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long open connections get to finish in-flight requests on shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The MAX_CONCURRENT_STREAMS real APNs announces once a connection is in
+/// use; also the most h2 lets an APNs client open.
+const APNS_MAX_STREAMS: u32 = 1000;
+
+/// APNs allows one stream until a request with a valid provider token
+/// arrives; the gateway raises the limit then (`apns::limit_streams`).
+const APNS_INITIAL_STREAMS: u32 = 1;
 
 /// How long a peer may take to complete the TLS handshake, so a client
 /// that connects and stays silent does not hold a task forever.
@@ -182,10 +197,17 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
-    let io = TokioIo::new(io);
     if mode == Mode::Apns {
-        let builder = http2_builder();
-        let conn = builder.serve_connection(io, service);
+        // h2 cannot change MAX_CONCURRENT_STREAMS after the handshake: it
+        // announces (and enforces) the full limit, and the I/O layer below
+        // it sends the limits APNs would.
+        let limit = Arc::new(StreamLimit::new(APNS_INITIAL_STREAMS, APNS_MAX_STREAMS));
+        let io = TokioIo::new(SettingsIo::new(io, limit.clone(), APNS_MAX_STREAMS));
+        let service = Linked {
+            inner: service,
+            limit,
+        };
+        let conn = http2_builder().serve_connection(io, service);
         tokio::pin!(conn);
         return tokio::select! {
             r = conn.as_mut() => r.map_err(Into::into),
@@ -195,6 +217,7 @@ where
             }
         };
     }
+    let io = TokioIo::new(io);
     let builder = match mode {
         Mode::Http2 => auto_builder().http2_only(),
         Mode::Http1 => auto_builder().http1_only(),
@@ -230,7 +253,7 @@ fn http2_builder() -> hyper::server::conn::http2::Builder<TokioExecutor> {
     // The SETTINGS real APNs has been observed to announce.
     builder
         .timer(TokioTimer::new())
-        .max_concurrent_streams(1000)
+        .max_concurrent_streams(APNS_MAX_STREAMS)
         .max_header_list_size(8000);
     builder
 }

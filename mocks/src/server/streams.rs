@@ -1,0 +1,473 @@
+//! Changing SETTINGS_MAX_CONCURRENT_STREAMS on a live HTTP/2 connection,
+//! which APNs does and neither hyper 1 nor h2 0.4 can: hyper's server
+//! connection exposes no h2 handle, and h2 applies a local
+//! MAX_CONCURRENT_STREAMS only at the handshake (its `Connection` can
+//! change only the window size and extended CONNECT after it).
+//!
+//! So the transport does it, between hyper and the socket: [`SettingsIo`]
+//! tracks frame boundaries in the bytes h2 writes and, when the service has
+//! asked for another limit ([`StreamLimit::set`]), slips a SETTINGS frame
+//! carrying only MAX_CONCURRENT_STREAMS in between two of h2's frames. The
+//! peer acknowledges every SETTINGS frame, in order; h2 would take an ACK
+//! for a frame it never sent as a protocol error, so the read side removes
+//! the ACKs that answer the injected frames and passes the rest on.
+//!
+//! What is exact: the peer sees the SETTINGS frames APNs sends, and a
+//! compliant client (hyper, Go, Netty, nghttp2) keeps to them. What is not:
+//! h2 keeps enforcing only the limit it was built with, so a client that
+//! ignores a lowered limit is not refused.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use hyper::body::Incoming;
+use hyper::service::Service;
+use hyper::Request;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Frame type SETTINGS (RFC 9113 §6.5).
+const SETTINGS: u8 = 0x4;
+/// Frame types that open a header block, which CONTINUATION frames must
+/// follow with nothing in between.
+const HEADERS: u8 = 0x1;
+const PUSH_PROMISE: u8 = 0x5;
+const CONTINUATION: u8 = 0x9;
+const FLAG_ACK: u8 = 0x1;
+const FLAG_END_HEADERS: u8 = 0x4;
+const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
+const FRAME_HEADER_LEN: usize = 9;
+/// `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`, which a client sends before frames.
+const CLIENT_PREFACE_LEN: usize = 24;
+/// A SETTINGS frame with one setting: header plus 6 bytes.
+const LIMIT_FRAME_LEN: usize = FRAME_HEADER_LEN + 6;
+const READ_BUFFER_LEN: usize = 16 * 1024;
+
+/// The MAX_CONCURRENT_STREAMS a connection should announce, set by the
+/// service (one atomic store, only when the value changes) and sent by the
+/// connection's [`SettingsIo`] at its next write.
+#[derive(Debug)]
+pub(crate) struct StreamLimit {
+    wanted: AtomicU32,
+    /// The limit the HTTP/2 server was built with: it enforces no more.
+    max: u32,
+}
+
+impl StreamLimit {
+    pub(crate) fn new(initial: u32, max: u32) -> StreamLimit {
+        StreamLimit {
+            wanted: AtomicU32::new(initial.min(max)),
+            max,
+        }
+    }
+
+    /// The limit h2 enforces, the most a connection can announce.
+    pub(crate) fn max(&self) -> u32 {
+        self.max
+    }
+
+    /// Asks for `limit` (at most [`StreamLimit::max`]) to be announced.
+    pub(crate) fn set(&self, limit: u32) {
+        let limit = limit.min(self.max);
+        // A load first: on the hot path the value rarely changes, and a
+        // store would bounce the cache line between workers.
+        if self.wanted.load(Ordering::Relaxed) != limit {
+            self.wanted.store(limit, Ordering::Relaxed);
+        }
+    }
+
+    fn wanted(&self) -> u32 {
+        self.wanted.load(Ordering::Relaxed)
+    }
+}
+
+/// A service that hands every request its connection's [`StreamLimit`]
+/// (as a request extension), so the gateway can change it.
+pub(crate) struct Linked<S> {
+    pub(crate) inner: S,
+    pub(crate) limit: Arc<StreamLimit>,
+}
+
+impl<S> Service<Request<Incoming>> for Linked<S>
+where
+    S: Service<Request<Incoming>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(self.limit.clone());
+        self.inner.call(request)
+    }
+}
+
+/// Where a byte stream is in its sequence of frames.
+#[derive(Default)]
+struct FrameCursor {
+    header: [u8; FRAME_HEADER_LEN],
+    header_len: usize,
+    payload_left: usize,
+    /// Inside a header block that CONTINUATION frames still have to end.
+    in_header_block: bool,
+}
+
+impl FrameCursor {
+    /// Whether a frame may be inserted here.
+    fn at_boundary(&self) -> bool {
+        self.header_len == 0 && self.payload_left == 0 && !self.in_header_block
+    }
+
+    /// Moves past `bytes`, calling `on_header` with each frame header
+    /// completed.
+    fn advance(&mut self, mut bytes: &[u8], mut on_header: impl FnMut(&[u8; FRAME_HEADER_LEN])) {
+        while !bytes.is_empty() {
+            if self.payload_left > 0 {
+                let n = self.payload_left.min(bytes.len());
+                self.payload_left -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (FRAME_HEADER_LEN - self.header_len).min(bytes.len());
+            self.header[self.header_len..self.header_len + n].copy_from_slice(&bytes[..n]);
+            self.header_len += n;
+            bytes = &bytes[n..];
+            if self.header_len == FRAME_HEADER_LEN {
+                self.header_len = 0;
+                let header = self.header;
+                self.payload_left = payload_len(&header);
+                let kind = header[3];
+                if matches!(kind, HEADERS | PUSH_PROMISE | CONTINUATION) {
+                    self.in_header_block = header[4] & FLAG_END_HEADERS == 0;
+                }
+                on_header(&header);
+            }
+        }
+    }
+}
+
+fn payload_len(header: &[u8]) -> usize {
+    usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2])
+}
+
+fn is_settings_ack(header: &[u8]) -> bool {
+    header[3] == SETTINGS && header[4] & FLAG_ACK != 0 && payload_len(header) == 0
+}
+
+/// The server side of an HTTP/2 connection's I/O, announcing the
+/// [`StreamLimit`] the service sets (see the module docs).
+pub(crate) struct SettingsIo<I> {
+    io: I,
+    limit: Arc<StreamLimit>,
+    /// The MAX_CONCURRENT_STREAMS the peer was last sent.
+    announced: u32,
+    written: FrameCursor,
+    /// Whether h2's own first SETTINGS frame (the server preface, which
+    /// must come first) is out.
+    preface_written: bool,
+    /// An injected SETTINGS frame, `inject[inject_pos..inject_len]` still
+    /// to write.
+    inject: [u8; LIMIT_FRAME_LEN],
+    inject_pos: usize,
+    inject_len: usize,
+    /// Who sent each SETTINGS frame the peer has yet to acknowledge, oldest
+    /// first: `true` for an injected one.
+    unacked: VecDeque<bool>,
+    /// Bytes read from the peer, `read_buf[read_start..read_end]` not yet
+    /// handed to h2.
+    read_buf: Box<[u8]>,
+    read_start: usize,
+    read_end: usize,
+    preface_left: usize,
+    /// Bytes of the current inbound frame still to hand over unexamined.
+    pass_left: usize,
+    eof: bool,
+}
+
+impl<I> SettingsIo<I> {
+    /// `announced` is the MAX_CONCURRENT_STREAMS h2's own SETTINGS frame
+    /// carries.
+    pub(crate) fn new(io: I, limit: Arc<StreamLimit>, announced: u32) -> SettingsIo<I> {
+        SettingsIo {
+            io,
+            limit,
+            announced,
+            written: FrameCursor::default(),
+            preface_written: false,
+            inject: [0; LIMIT_FRAME_LEN],
+            inject_pos: 0,
+            inject_len: 0,
+            unacked: VecDeque::new(),
+            read_buf: vec![0; READ_BUFFER_LEN].into_boxed_slice(),
+            read_start: 0,
+            read_end: 0,
+            preface_left: CLIENT_PREFACE_LEN,
+            pass_left: 0,
+            eof: false,
+        }
+    }
+
+    /// Records the bytes h2 wrote, noting its SETTINGS frames.
+    fn wrote(&mut self, bytes: &[u8]) {
+        let (unacked, preface_written) = (&mut self.unacked, &mut self.preface_written);
+        self.written.advance(bytes, |header| {
+            if header[3] == SETTINGS && header[4] & FLAG_ACK == 0 {
+                unacked.push_back(false);
+                *preface_written = true;
+            }
+        });
+    }
+
+    /// Prepares a SETTINGS frame if the wanted limit differs from the one
+    /// announced and a frame may go here.
+    fn queue_injection(&mut self) {
+        if self.inject_pos < self.inject_len || !self.preface_written || !self.written.at_boundary()
+        {
+            return;
+        }
+        let wanted = self.limit.wanted();
+        if wanted == self.announced {
+            return;
+        }
+        let frame = &mut self.inject;
+        frame[..FRAME_HEADER_LEN].copy_from_slice(&[0, 0, 6, SETTINGS, 0, 0, 0, 0, 0]);
+        frame[9..11].copy_from_slice(&SETTINGS_MAX_CONCURRENT_STREAMS.to_be_bytes());
+        frame[11..15].copy_from_slice(&wanted.to_be_bytes());
+        self.inject_pos = 0;
+        self.inject_len = LIMIT_FRAME_LEN;
+        self.announced = wanted;
+        self.unacked.push_back(true);
+        tracing::debug!(
+            max_concurrent_streams = wanted,
+            "announcing a new stream limit"
+        );
+    }
+
+    /// Hands h2 the buffered inbound bytes, minus the ACKs of injected
+    /// SETTINGS frames; whether anything was handed over.
+    fn deliver(&mut self, out: &mut ReadBuf<'_>) -> bool {
+        let before = out.filled().len();
+        while out.remaining() > 0 && self.read_start < self.read_end {
+            let available = self.read_end - self.read_start;
+            let pass = if self.preface_left > 0 {
+                &mut self.preface_left
+            } else {
+                &mut self.pass_left
+            };
+            if *pass > 0 {
+                let n = (*pass).min(available).min(out.remaining());
+                out.put_slice(&self.read_buf[self.read_start..self.read_start + n]);
+                self.read_start += n;
+                *pass -= n;
+                continue;
+            }
+            if available < FRAME_HEADER_LEN {
+                if !self.eof {
+                    // Wait for the whole header: an ACK to drop must not
+                    // be half handed over.
+                    break;
+                }
+                self.pass_left = available;
+                continue;
+            }
+            let header = &self.read_buf[self.read_start..self.read_start + FRAME_HEADER_LEN];
+            if is_settings_ack(header) && self.unacked.front() == Some(&true) {
+                self.unacked.pop_front();
+                self.read_start += FRAME_HEADER_LEN;
+                continue;
+            }
+            if is_settings_ack(header) {
+                self.unacked.pop_front();
+            }
+            self.pass_left = FRAME_HEADER_LEN + payload_len(header);
+        }
+        out.filled().len() > before
+    }
+}
+
+impl<I: AsyncWrite + Unpin> SettingsIo<I> {
+    /// Writes what is left of an injected frame.
+    fn poll_injection(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.inject_pos < self.inject_len {
+            let pending = &self.inject[self.inject_pos..self.inject_len];
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, pending))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.inject_pos += n;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Before h2's next bytes: finish an injected frame, and start one if
+    /// the service asked for a new limit since the last write (so a
+    /// push's SETTINGS goes out before its response).
+    fn poll_before_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_injection(cx))?;
+        self.queue_injection();
+        self.poll_injection(cx)
+    }
+
+    /// After h2's bytes: start a frame that had to wait for a boundary,
+    /// and send it now if the socket takes it (else the next write or
+    /// flush will, which h2 always does after writing).
+    fn after_write(&mut self, cx: &mut Context<'_>) {
+        self.queue_injection();
+        if self.inject_pos < self.inject_len {
+            // An error here shows up again at the next write or flush.
+            let _ = self.poll_injection(cx);
+        }
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for SettingsIo<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        ready!(this.poll_before_write(cx))?;
+        let n = ready!(Pin::new(&mut this.io).poll_write(cx, buf))?;
+        this.wrote(&buf[..n]);
+        this.after_write(cx);
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        ready!(this.poll_before_write(cx))?;
+        let n = ready!(Pin::new(&mut this.io).poll_write_vectored(cx, bufs))?;
+        let mut left = n;
+        for buf in bufs {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(buf.len());
+            this.wrote(&buf[..take]);
+            left -= take;
+        }
+        this.after_write(cx);
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        ready!(this.poll_before_write(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        ready!(this.poll_injection(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for SettingsIo<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if out.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            if this.deliver(out) || this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            if this.read_start > 0 {
+                this.read_buf.copy_within(this.read_start..this.read_end, 0);
+                this.read_end -= this.read_start;
+                this.read_start = 0;
+            }
+            let mut spare = ReadBuf::new(&mut this.read_buf[this.read_end..]);
+            ready!(Pin::new(&mut this.io).poll_read(cx, &mut spare))?;
+            let n = spare.filled().len();
+            if n == 0 {
+                // Loop once more to hand over a partial header, then EOF.
+                this.eof = true;
+                if this.deliver(out) {
+                    return Poll::Ready(Ok(()));
+                }
+                return Poll::Ready(Ok(()));
+            }
+            this.read_end += n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    fn frame(kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(payload.len()).unwrap().to_be_bytes();
+        let mut f = vec![len[1], len[2], len[3], kind, flags, 0, 0, 0, 1];
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// The injected frame follows h2's SETTINGS, never splits a frame,
+    /// and its ACK (only its) is removed from what h2 reads.
+    #[tokio::test]
+    async fn injects_settings_at_frame_boundaries_and_hides_their_acks() {
+        let (server, mut client) = tokio::io::duplex(4096);
+        let limit = Arc::new(StreamLimit::new(1, 1000));
+        let mut io = SettingsIo::new(server, limit.clone(), 1000);
+
+        let own_settings = frame(SETTINGS, 0, &[0, 3, 0, 0, 3, 232]);
+        let data = frame(0x0, 0, b"hello");
+        // The wanted limit (1) goes out right after h2's SETTINGS.
+        io.write_all(&own_settings).await.unwrap();
+        // A change in the middle of a frame waits for its end.
+        io.write_all(&data[..4]).await.unwrap();
+        limit.set(1000);
+        io.write_all(&data[4..]).await.unwrap();
+        io.flush().await.unwrap();
+
+        let mut expected = own_settings.clone();
+        expected.extend_from_slice(&[0, 0, 6, SETTINGS, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1]);
+        expected.extend_from_slice(&data);
+        expected.extend_from_slice(&[0, 0, 6, SETTINGS, 0, 0, 0, 0, 0, 0, 3, 0, 0, 3, 232]);
+        let mut wire = vec![0; expected.len()];
+        client.read_exact(&mut wire).await.unwrap();
+        assert_eq!(wire, expected);
+
+        // The client: preface, ACKs of h2's SETTINGS and of both of ours,
+        // split across writes, then a PING.
+        let ack = [0, 0, 0, SETTINGS, FLAG_ACK, 0, 0, 0, 0];
+        let ping = frame(0x6, 0, &[7; 8]);
+        let mut inbound = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        for _ in 0..3 {
+            inbound.extend_from_slice(&ack);
+        }
+        inbound.extend_from_slice(&ping);
+        for chunk in inbound.chunks(5) {
+            client.write_all(chunk).await.unwrap();
+        }
+        drop(client);
+        let mut seen = Vec::new();
+        io.read_to_end(&mut seen).await.unwrap();
+        let mut expected = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        expected.extend_from_slice(&ack);
+        expected.extend_from_slice(&ping);
+        assert_eq!(seen, expected);
+    }
+}
