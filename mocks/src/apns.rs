@@ -15,10 +15,11 @@ use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
 use rand::Rng as _;
 
-use crate::capture::CaptureKind;
-use crate::devices::Delivery;
+use crate::capture::{CaptureKind, DeviceRef};
+use crate::devices::Pending;
 use crate::exchange::{response, unix_now, Addressed, Outcome, Response};
 use crate::fault::table::Answer;
+use crate::packed::Packed;
 use crate::platform::Platform;
 use crate::server::{RequestBody, StreamLimit};
 use crate::state::Shared;
@@ -163,13 +164,13 @@ pub(crate) fn handle(
     parts: &Parts,
     body: &RequestBody,
 ) -> Outcome {
-    let device = path_token(parts).map(str::to_owned);
+    let device = path_token(parts).map(|t| DeviceRef::Handle(t.to_owned()));
     let apns_id = response_apns_id(parts);
     let verdict = validate(shared, auth, parts, body);
     limit_streams(parts, verdict.is_ok());
     match verdict {
         Ok(accepted) => {
-            accepted.inbox.push(Delivery {
+            accepted.inbox.push(Pending {
                 platform: Platform::Apns,
                 headers: apns_headers(&parts.headers),
                 body: accepted.payload,
@@ -222,13 +223,13 @@ pub(crate) fn addressed(parts: &Parts) -> Addressed {
     let device = path_token(parts);
     Addressed {
         key: device.map(str::to_ascii_lowercase),
-        device: device.map(str::to_owned),
+        device: device.map(|t| DeviceRef::Handle(t.to_owned())),
     }
 }
 
 /// A fault's answer in APNs's shape: `{"reason"}` (with the `timestamp` in
 /// milliseconds on a 410 `Unregistered`) and the `apns-id`.
-pub(crate) fn fault_outcome(parts: &Parts, answer: &Answer, device: Option<String>) -> Outcome {
+pub(crate) fn fault_outcome(parts: &Parts, answer: &Answer, device: Option<DeviceRef>) -> Outcome {
     // A fault answers as APNs rejecting the push, with the same effect on
     // the connection's stream limit.
     limit_streams(parts, false);
@@ -449,17 +450,13 @@ fn new_uuid_header() -> HeaderValue {
 }
 
 /// The `apns-*` headers of a request, as the app's delivery carries them.
-fn apns_headers(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .filter(|(name, _)| name.as_str().starts_with("apns-"))
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
+fn apns_headers(headers: &HeaderMap) -> Packed {
+    Packed::new("", || {
+        headers
+            .iter()
+            .filter(|(name, _)| name.as_str().starts_with("apns-"))
+            .map(|(name, value)| (name.as_str(), value.as_bytes()))
+    })
 }
 
 /// An error response: JSON `{"reason":…}` in one DATA frame, with apns-id.

@@ -9,10 +9,15 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::request::Parts;
+use http::uri::PathAndQuery;
+use http::{Method, Uri};
 use serde::Serialize;
 
+use crate::packed::Packed;
 use crate::platform::Platform;
 
 pub(crate) mod file;
@@ -68,49 +73,6 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Builds a capture from a request's parts; `seq` is assigned by the
-    /// store. The body is copied: the capture may outlive the request by
-    /// hours, and must not keep a larger read buffer (or an inbox's
-    /// delivery) alive with it.
-    pub(crate) fn from_request(
-        platform: Platform,
-        kind: CaptureKind,
-        parts: &Parts,
-        body: &[u8],
-        status: u16,
-        reason: Option<String>,
-        device: Option<String>,
-    ) -> Capture {
-        let headers = parts
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                let value = match value.to_str() {
-                    Ok(v) => v.to_owned(),
-                    Err(_) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                };
-                (name.as_str().to_owned(), value)
-            })
-            .collect();
-        let path = parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
-        Capture {
-            seq: 0,
-            platform,
-            kind,
-            at: SystemTime::now(),
-            method: parts.method.as_str().to_owned(),
-            path,
-            headers,
-            body: Bytes::copy_from_slice(body),
-            status,
-            reason,
-            device,
-        }
-    }
-
     /// The first value of a header, by lowercase name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -123,15 +85,204 @@ impl Capture {
     pub fn accepted(&self) -> bool {
         (200..300).contains(&self.status)
     }
+}
 
+/// A capture as the store keeps it: the method, the path and headers packed
+/// in one buffer ([`Packed`]: dropping an evicted capture frees a few blocks
+/// rather than two per header), the body as read, and the weight computed
+/// once. The public [`Capture`] is built from it only
+/// when someone reads the store.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    seq: u64,
+    platform: Platform,
+    kind: CaptureKind,
+    at: SystemTime,
+    method: Method,
+    /// The path and query, then the headers.
+    text: Packed,
+    body: Bytes,
+    status: u16,
+    reason: Option<String>,
+    device: Option<DeviceRef>,
     /// Approximate memory held, for the store's byte limit.
-    fn weight(&self) -> usize {
-        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
-        CAPTURE_OVERHEAD
-            + self.body.len()
-            + self.path.len()
-            + headers
-            + self.device.as_ref().map_or(0, String::len)
+    weight: usize,
+}
+
+impl Stored {
+    /// Builds a capture from a request's parts; `seq` is assigned by the
+    /// store. `body` must be a buffer of its own, as
+    /// [`crate::server::read_body`] returns: the capture may outlive the
+    /// request by hours and must not keep a larger read buffer alive.
+    pub(crate) fn new(
+        platform: Platform,
+        kind: CaptureKind,
+        parts: Parts,
+        body: Bytes,
+        status: u16,
+        reason: Option<String>,
+        device: Option<DeviceRef>,
+    ) -> Stored {
+        let headers = &parts.headers;
+        let text = Packed::new(path_of(&parts.uri), || {
+            headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()))
+        });
+        let weight =
+            CAPTURE_OVERHEAD + body.len() + text.len() + device.as_ref().map_or(0, DeviceRef::len);
+        Stored {
+            seq: 0,
+            platform,
+            kind,
+            at: SystemTime::now(),
+            method: parts.method,
+            text,
+            body,
+            status,
+            reason,
+            device,
+            weight,
+        }
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub(crate) fn platform(&self) -> Platform {
+        self.platform
+    }
+
+    pub(crate) fn kind(&self) -> CaptureKind {
+        self.kind
+    }
+
+    pub(crate) fn at(&self) -> SystemTime {
+        self.at
+    }
+
+    pub(crate) fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    /// Path and query, as sent.
+    pub(crate) fn path(&self) -> Cow<'_, str> {
+        self.text.prefix()
+    }
+
+    /// Headers in arrival order; values that are not UTF-8 are decoded
+    /// lossily.
+    pub(crate) fn headers(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
+        self.text.headers()
+    }
+
+    pub(crate) fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    pub(crate) fn status(&self) -> u16 {
+        self.status
+    }
+
+    pub(crate) fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    pub(crate) fn device(&self) -> Option<Cow<'_, str>> {
+        self.device.as_ref().map(DeviceRef::text)
+    }
+
+    fn accepted(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The public form, with headers as text.
+    pub(crate) fn to_capture(&self) -> Capture {
+        Capture {
+            seq: self.seq,
+            platform: self.platform,
+            kind: self.kind,
+            at: self.at,
+            method: self.method.as_str().to_owned(),
+            path: self.path().into_owned(),
+            headers: self.text.header_pairs(),
+            body: self.body.clone(),
+            status: self.status,
+            reason: self.reason.clone(),
+            device: self.device().map(Cow::into_owned),
+        }
+    }
+}
+
+/// Path and query of a request URI, as sent.
+fn path_of(uri: &Uri) -> &str {
+    uri.path_and_query()
+        .map_or_else(|| uri.path(), PathAndQuery::as_str)
+}
+
+/// The device a capture names, in the form the gateway already had: WNS
+/// channel URIs are built (the token re-encoded) only when a capture is
+/// read, not on every push.
+#[derive(Clone, Debug)]
+pub(crate) enum DeviceRef {
+    /// The handle as text (APNs token as sent, FCM registration token).
+    Handle(String),
+    /// A WNS channel, `{base}/?token=<token, form-encoded>`.
+    WnsChannel {
+        /// Origin of mock WNS, shared by every capture.
+        base: Arc<str>,
+        /// The decoded opaque token.
+        token: String,
+    },
+}
+
+/// What separates a WNS origin from the encoded token in a channel URI.
+const WNS_TOKEN_QUERY: &str = "/?token=";
+
+impl DeviceRef {
+    /// The handle as captures show it.
+    pub(crate) fn text(&self) -> Cow<'_, str> {
+        match self {
+            DeviceRef::Handle(handle) => Cow::Borrowed(handle),
+            DeviceRef::WnsChannel { base, token } => {
+                Cow::Owned(crate::devices::wns_channel_uri(base, token))
+            }
+        }
+    }
+
+    /// Whether the text form equals `text`, without building it.
+    fn text_eq(&self, text: &str) -> bool {
+        match self {
+            DeviceRef::Handle(handle) => handle == text,
+            DeviceRef::WnsChannel { base, token } => {
+                let Some(mut rest) = text
+                    .strip_prefix(&**base)
+                    .and_then(|r| r.strip_prefix(WNS_TOKEN_QUERY))
+                else {
+                    return false;
+                };
+                for chunk in form_urlencoded::byte_serialize(token.as_bytes()) {
+                    match rest.strip_prefix(chunk) {
+                        Some(r) => rest = r,
+                        None => return false,
+                    }
+                }
+                rest.is_empty()
+            }
+        }
+    }
+
+    /// Approximate bytes held.
+    fn len(&self) -> usize {
+        match self {
+            DeviceRef::Handle(handle) => handle.len(),
+            DeviceRef::WnsChannel { token, .. } => token.len(),
+        }
+    }
+}
+
+impl From<String> for DeviceRef {
+    fn from(handle: String) -> DeviceRef {
+        DeviceRef::Handle(handle)
     }
 }
 
@@ -189,25 +340,25 @@ pub(crate) struct Filter {
 }
 
 impl Filter {
-    fn matches(&self, c: &Capture) -> bool {
+    fn matches(&self, c: &Stored) -> bool {
         // `map_or(true, …)`: `Option::is_none_or` is newer than the MSRV.
         self.platform.map_or(true, |p| p == c.platform)
             && self.kind.map_or(true, |k| k == c.kind)
             && self.accepted.map_or(true, |a| a == c.accepted())
-            && self
-                .device
-                .as_deref()
-                .map_or(true, |d| match c.device.as_deref() {
-                    // Hex tokens are case-insensitive to APNs.
-                    Some(cd) if c.platform == Platform::Apns => cd.eq_ignore_ascii_case(d),
-                    cd => cd == Some(d),
-                })
+            && self.device.as_deref().map_or(true, |d| match &c.device {
+                // Hex tokens are case-insensitive to APNs.
+                Some(DeviceRef::Handle(cd)) if c.platform == Platform::Apns => {
+                    cd.eq_ignore_ascii_case(d)
+                }
+                Some(cd) => cd.text_eq(d),
+                None => false,
+            })
     }
 }
 
 /// One page of captures, oldest first.
 pub(crate) struct Page {
-    pub(crate) captures: Vec<Arc<Capture>>,
+    pub(crate) captures: Vec<Arc<Stored>>,
     /// The last `seq` looked at: the `after` of the next page.
     pub(crate) next: Option<u64>,
     /// Whether captures after `next` are kept.
@@ -215,7 +366,7 @@ pub(crate) struct Page {
 }
 
 struct Ring {
-    buf: VecDeque<Arc<Capture>>,
+    buf: VecDeque<Arc<Stored>>,
     next_seq: u64,
     evicted: u64,
     bytes: usize,
@@ -255,10 +406,13 @@ impl CaptureStore {
     }
 
     /// Records a capture and returns its sequence number.
-    pub(crate) fn record(&self, capture: Capture) -> u64 {
+    pub(crate) fn record(&self, capture: Stored) -> u64 {
         let mut capture = Arc::new(capture);
-        let weight = capture.weight();
-        let mut evicted = Vec::new();
+        let weight = capture.weight;
+        // Evictions are freed outside the lock; almost always there is at
+        // most one (by count), so no Vec is made for the common case.
+        let mut evicted_one = None;
+        let mut evicted_more = Vec::new();
         let seq = {
             let mut ring = self.lock();
             let seq = ring.next_seq;
@@ -284,33 +438,38 @@ impl CaptureStore {
                 let Some(old) = ring.buf.pop_front() else {
                     break;
                 };
-                ring.bytes -= old.weight();
+                ring.bytes -= old.weight;
                 ring.evicted += 1;
                 let counters = &mut ring.counters[old.platform.index()];
                 counters.captures_kept -= 1;
                 counters.captures_evicted += 1;
-                evicted.push(old);
+                if evicted_one.is_none() {
+                    evicted_one = Some(old);
+                } else {
+                    evicted_more.push(old);
+                }
             }
             seq
         };
-        // Free the evicted captures outside the lock.
-        drop(evicted);
+        drop(evicted_one);
+        drop(evicted_more);
         seq
     }
 
     /// A snapshot of the captures kept, oldest first.
     pub(crate) fn snapshot(&self) -> Vec<Capture> {
-        self.lock().buf.iter().map(|c| Capture::clone(c)).collect()
+        self.since(0)
     }
 
     /// The captures kept whose `seq` is at least `from`, oldest first.
     pub(crate) fn since(&self, from: u64) -> Vec<Capture> {
-        let ring = self.lock();
-        ring.buf
-            .iter()
-            .skip(ring.index_of(from))
-            .map(|c| Capture::clone(c))
-            .collect()
+        // Only the Arcs are cloned under the lock; the text forms are
+        // built after it is released, so readers do not stall pushes.
+        let kept: Vec<Arc<Stored>> = {
+            let ring = self.lock();
+            ring.buf.iter().skip(ring.index_of(from)).cloned().collect()
+        };
+        kept.iter().map(|c| c.to_capture()).collect()
     }
 
     /// Up to `limit` captures with `seq > after` that pass `filter`,
@@ -419,7 +578,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn capture_with(platform: Platform, status: u16, body: &[u8]) -> Capture {
+    fn capture_with(platform: Platform, status: u16, body: &[u8]) -> Stored {
         let (parts, ()) = http::Request::builder()
             .method("POST")
             .uri("/3/device/ab?x=1")
@@ -427,18 +586,18 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        Capture::from_request(
+        Stored::new(
             platform,
             CaptureKind::Push,
-            &parts,
-            body,
+            parts,
+            Bytes::copy_from_slice(body),
             status,
             None,
-            Some("AB".into()),
+            Some(DeviceRef::Handle("AB".into())),
         )
     }
 
-    fn capture(n: u8) -> Capture {
+    fn capture(n: u8) -> Stored {
         capture_with(Platform::Apns, 200, &[n])
     }
 
@@ -477,11 +636,56 @@ mod tests {
     }
 
     #[test]
-    fn captures_copy_the_body_they_keep() {
-        let buffer = Bytes::from(vec![1u8; 4096]);
-        let c = capture_with(Platform::Apns, 200, &buffer[..10]);
-        assert_eq!(c.body.len(), 10);
-        assert_ne!(c.body.as_ptr(), buffer.as_ptr());
+    fn the_public_form_has_text_headers_path_and_device() {
+        let store = CaptureStore::new(10, None);
+        store.record(capture(1));
+        let c = &store.snapshot()[0];
+        assert_eq!(
+            (c.method.as_str(), c.path.as_str()),
+            ("POST", "/3/device/ab?x=1")
+        );
+        assert_eq!(c.headers, [("apns-topic".to_owned(), "t".to_owned())]);
+        assert_eq!(c.header("apns-topic"), Some("t"));
+        assert_eq!(c.device.as_deref(), Some("AB"));
+        assert_eq!(c.body.as_ref(), &[1]);
+    }
+
+    #[test]
+    fn wns_channels_are_built_only_when_read_and_filter_without_building() {
+        let store = CaptureStore::new(10, None);
+        let (parts, ()) = http::Request::post("/?token=a%2Bb")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let device = DeviceRef::WnsChannel {
+            base: Arc::from("http://127.0.0.1:1"),
+            token: "a+b".into(),
+        };
+        store.record(Stored::new(
+            Platform::Wns,
+            CaptureKind::Push,
+            parts,
+            Bytes::new(),
+            200,
+            None,
+            Some(device),
+        ));
+        let uri = "http://127.0.0.1:1/?token=a%2Bb";
+        assert_eq!(store.snapshot()[0].device.as_deref(), Some(uri));
+        let filter = |d: &str| Filter {
+            device: Some(d.into()),
+            ..Filter::default()
+        };
+        let found = |d: &str| {
+            store
+                .page(None, &filter(d), 10, 10, usize::MAX)
+                .captures
+                .len()
+        };
+        assert_eq!(found(uri), 1);
+        assert_eq!(found("http://127.0.0.1:1/?token=a%2B"), 0);
+        assert_eq!(found("http://127.0.0.1:1/?token=a%2Bbc"), 0);
+        assert_eq!(found("http://127.0.0.1:2/?token=a%2Bb"), 0);
     }
 
     #[test]

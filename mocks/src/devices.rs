@@ -2,6 +2,7 @@
 //! (APNs device tokens, FCM registration tokens, WNS channel URIs) and each
 //! device's bounded inbox of accepted pushes.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -13,6 +14,7 @@ use bytes::Bytes;
 use rand::RngCore as _;
 use tokio::sync::Notify;
 
+use crate::packed::Packed;
 use crate::platform::Platform;
 
 /// A device as addressed by a backend: the platform and the handle the
@@ -51,8 +53,31 @@ impl Delivery {
     }
 }
 
+/// A delivery as an inbox holds it: the headers packed in one buffer
+/// ([`Packed`]), turned into text pairs only when the device side reads the
+/// inbox, so the gateway's request path makes two allocations rather than
+/// two per header.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) platform: Platform,
+    pub(crate) headers: Packed,
+    pub(crate) body: Bytes,
+    pub(crate) received_at: Instant,
+}
+
+impl Pending {
+    fn into_delivery(self) -> Delivery {
+        Delivery {
+            platform: self.platform,
+            headers: self.headers.header_pairs(),
+            body: self.body,
+            received_at: self.received_at,
+        }
+    }
+}
+
 struct InboxInner {
-    queue: Mutex<VecDeque<Delivery>>,
+    queue: Mutex<VecDeque<Pending>>,
     notify: Notify,
     capacity: usize,
     dropped: AtomicU64,
@@ -87,12 +112,12 @@ impl Inbox {
         }
     }
 
-    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Delivery>> {
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Pending>> {
         // Every mutation is one push/pop: a poisoned queue is still consistent.
         self.inner.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn push(&self, delivery: Delivery) {
+    pub(crate) fn push(&self, delivery: Pending) {
         let dropped = {
             let mut queue = self.queue();
             let dropped = if queue.len() >= self.inner.capacity {
@@ -126,7 +151,9 @@ impl Inbox {
 
     /// The next delivery, if one is waiting.
     pub fn try_recv(&self) -> Option<Delivery> {
-        self.queue().pop_front()
+        // Converted after the lock is released.
+        let pending = self.queue().pop_front();
+        pending.map(Pending::into_delivery)
     }
 
     /// Deliveries waiting.
@@ -146,9 +173,12 @@ impl Inbox {
 
     /// Takes up to `limit` waiting deliveries, oldest first.
     pub(crate) fn take(&self, limit: usize) -> Vec<Delivery> {
-        let mut queue = self.queue();
-        let n = limit.min(queue.len());
-        queue.drain(..n).collect()
+        let taken: Vec<Pending> = {
+            let mut queue = self.queue();
+            let n = limit.min(queue.len());
+            queue.drain(..n).collect()
+        };
+        taken.into_iter().map(Pending::into_delivery).collect()
     }
 
     /// Forgets every waiting delivery.
@@ -239,7 +269,7 @@ pub(crate) fn device_key(platform: Platform, handle: &str) -> Option<String> {
         Platform::Fcm => Some(handle.to_owned()),
         Platform::Wns => {
             let (_, query) = handle.split_once('?')?;
-            wns_token_from_query(query)
+            wns_token_from_query(query).map(Cow::into_owned)
         }
     }
 }
@@ -285,11 +315,28 @@ pub(crate) fn wns_channel_uri(wns_url: &str, opaque: &str) -> String {
     format!("{wns_url}/?token={encoded}")
 }
 
-/// The opaque token of a WNS channel URI's query (`token=<url-encoded>`).
-pub(crate) fn wns_token_from_query(query: &str) -> Option<String> {
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.into_owned())
+/// The opaque token of a WNS channel URI's query (`token=<url-encoded>`),
+/// decoded as `application/x-www-form-urlencoded` (the first `token`
+/// parameter wins). Only that one parameter is decoded, and only when it
+/// needs to be: a token without `%` or `+` is borrowed from the query.
+pub(crate) fn wns_token_from_query(query: &str) -> Option<Cow<'_, str>> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let plain = |s: &str| !s.contains(['%', '+']);
+        if plain(key) {
+            if key != "token" {
+                return None;
+            }
+            if plain(value) {
+                return Some(Cow::Borrowed(value));
+            }
+        }
+        // An encoded name or value: the form decoder, on this pair alone.
+        form_urlencoded::parse(pair.as_bytes())
+            .next()
+            .filter(|(k, _)| k == "token")
+            .map(|(_, v)| Cow::Owned(v.into_owned()))
+    })
 }
 
 #[cfg(test)]
@@ -297,10 +344,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn delivery(n: u8) -> Delivery {
-        Delivery {
+    fn delivery(n: u8) -> Pending {
+        Pending {
             platform: Platform::Wns,
-            headers: Vec::new(),
+            headers: Packed::default(),
             body: Bytes::from(vec![n]),
             received_at: Instant::now(),
         }
@@ -353,6 +400,13 @@ mod tests {
         let uri = wns_channel_uri("http://127.0.0.1:1", &key);
         let query = uri.split_once('?').unwrap().1;
         assert_eq!(wns_token_from_query(query).unwrap(), key);
+        assert!(matches!(
+            wns_token_from_query("a=1&token=abc&token=x"),
+            Some(Cow::Borrowed("abc"))
+        ));
+        assert_eq!(wns_token_from_query("%74oken=a%2Bb+c").unwrap(), "a+b c");
+        assert_eq!(wns_token_from_query("token").unwrap(), "");
+        assert!(wns_token_from_query("tokens=1&").is_none());
         assert!(!query.contains('+'), "'+' must be percent-encoded");
     }
 

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper::Request;
 use tracing::debug;
 
-use crate::capture::{Capture, CaptureKind};
+use crate::capture::{CaptureKind, DeviceRef, Stored};
 use crate::fault::table::Action;
 use crate::platform::Platform;
 use crate::server::{self, RequestBody, ResponseBody};
@@ -31,7 +31,7 @@ pub(crate) struct Outcome {
     /// The platform's reason for a rejection; `None` on success.
     pub(crate) reason: Option<String>,
     /// The device handle the request was addressed to.
-    pub(crate) device: Option<String>,
+    pub(crate) device: Option<DeviceRef>,
 }
 
 /// The device a push addresses, as fault rules look it up.
@@ -40,7 +40,7 @@ pub(crate) struct Addressed {
     /// token), if the request names a device.
     pub(crate) key: Option<String>,
     /// The handle as captures record it.
-    pub(crate) device: Option<String>,
+    pub(crate) device: Option<DeviceRef>,
 }
 
 /// State that lives as long as one client connection.
@@ -91,11 +91,11 @@ pub(crate) async fn serve(
                 path = parts.uri.path(),
                 "dropping the connection (fault)"
             );
-            shared.captures.record(Capture::from_request(
+            shared.captures.record(Stored::new(
                 platform,
                 CaptureKind::Push,
-                &parts,
-                body.bytes(),
+                parts,
+                body.bytes().clone(),
                 0,
                 Some("connection dropped (fault)".to_owned()),
                 device,
@@ -112,11 +112,13 @@ pub(crate) async fn serve(
         reason = outcome.reason.as_deref(),
         "request answered"
     );
-    shared.captures.record(Capture::from_request(
+    // The body is shared, not copied (`read_body` gave it a buffer of its
+    // own); path and headers are packed into one buffer.
+    shared.captures.record(Stored::new(
         platform,
         outcome.kind,
-        &parts,
-        body.bytes(),
+        parts,
+        body.bytes().clone(),
         status,
         outcome.reason,
         outcome.device,
@@ -132,7 +134,7 @@ async fn apply_faults(
     shared: &Shared,
     parts: &Parts,
     body: &RequestBody,
-) -> Option<(Action, Option<String>)> {
+) -> Option<(Action, Option<DeviceRef>)> {
     let addressed = match platform {
         Platform::Apns => apns::addressed(parts),
         Platform::Fcm => fcm::addressed(parts, body)?,

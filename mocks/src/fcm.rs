@@ -15,15 +15,17 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::capture::CaptureKind;
-use crate::devices::{Delivery, Inbox};
+use crate::capture::{CaptureKind, DeviceRef};
+use crate::devices::{Inbox, Pending};
 use crate::exchange::{bearer_token, response, Addressed, Outcome};
 use crate::oauth::{self, TokenState};
+use crate::packed::Packed;
 use crate::platform::Platform;
 use crate::server::RequestBody;
 use crate::state::Shared;
 
 mod error;
+mod fast;
 
 pub(crate) use error::fault_outcome;
 use error::GoogleError;
@@ -51,13 +53,17 @@ const MESSAGE_FIELDS: &[&str] = &[
     "condition",
 ];
 
-/// Data keys FCM reserves.
+/// Data keys FCM reserves (compared ASCII-case-insensitively).
 fn is_reserved_data_key(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
-    lower == "from"
-        || lower == "message_type"
-        || lower.starts_with("google")
-        || lower.starts_with("gcm")
+    let starts = |prefix: &str| {
+        key.as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+    };
+    key.eq_ignore_ascii_case("from")
+        || key.eq_ignore_ascii_case("message_type")
+        || starts("google")
+        || starts("gcm")
 }
 
 /// The device a send addresses, for the fault rules; `None` for token
@@ -83,7 +89,7 @@ pub(crate) fn addressed(parts: &Parts, body: &RequestBody) -> Option<Addressed> 
         .map(Cow::into_owned);
     Some(Addressed {
         key: token.clone(),
-        device: token,
+        device: token.map(DeviceRef::from),
     })
 }
 
@@ -103,7 +109,7 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: &RequestBody) -> Outc
     };
     match send(shared, parts, body, project) {
         Ok(sent) => sent,
-        Err((error, device)) => error.into_outcome(device),
+        Err((error, device)) => error.into_outcome(device.map(DeviceRef::from)),
     }
 }
 
@@ -204,21 +210,34 @@ fn send(
             None,
         )
     })?;
-    let message: Map<String, Value> = serde_json::from_str(raw.get()).map_err(|_| {
-        (
-            GoogleError::invalid_json(
-                "message",
-                "Invalid value at 'message' (type.googleapis.com/google.firebase.fcm.v1.Message)"
-                    .to_owned(),
-            ),
-            None,
-        )
-    })?;
-    let device = message
-        .get("token")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let target = validate_message(&message).map_err(|e| (e, device.clone()))?;
+    // Declared here so that a target found by the full validation can
+    // borrow from it.
+    let message: Map<String, Value>;
+    let target = match fast::validate(raw.get()) {
+        Some(target) => target,
+        None => {
+            message = serde_json::from_str(raw.get()).map_err(|_| {
+                (
+                    GoogleError::invalid_json(
+                        "message",
+                        "Invalid value at 'message' (type.googleapis.com/google.firebase.fcm.v1.Message)"
+                            .to_owned(),
+                    ),
+                    None,
+                )
+            })?;
+            let device = message
+                .get("token")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            validate_message(&message).map_err(|e| (e, device))?
+        }
+    };
+    // A valid message names a token exactly when its target is one.
+    let device = match target {
+        Target::Token(token) => Some(token.to_owned()),
+        Target::Topic | Target::Condition => None,
+    };
     let inbox = match target {
         Target::Token(token) => {
             Some(shared.devices.lookup(Platform::Fcm, token).ok_or_else(|| {
@@ -245,7 +264,7 @@ fn send(
         }
         format!("projects/{project}/messages/{}", new_message_id())
     };
-    let body = serde_json::json!({ "name": name }).to_string();
+    let body = send_response(&name);
     Ok(Outcome {
         kind: CaptureKind::Push,
         response: response(
@@ -257,8 +276,16 @@ fn send(
             body,
         ),
         reason: None,
-        device,
+        device: device.map(DeviceRef::from),
     })
+}
+
+/// The body of a successful send, `{"name":"…"}`.
+fn send_response(name: &str) -> String {
+    // The project comes from the path, so the name is escaped as JSON;
+    // serializing a string cannot fail, the fallback is for form's sake.
+    let quoted = serde_json::to_string(name).unwrap_or_else(|_| String::from("\"\""));
+    format!("{{\"name\":{quoted}}}")
 }
 
 /// Hands the `message` object, byte for byte as sent, to the device.
@@ -272,9 +299,9 @@ fn deliver(inbox: &Inbox, body: &Bytes, raw: &RawValue) {
     } else {
         Bytes::copy_from_slice(text)
     };
-    inbox.push(Delivery {
+    inbox.push(Pending {
         platform: Platform::Fcm,
-        headers: Vec::new(),
+        headers: Packed::default(),
         body: message,
         received_at: Instant::now(),
     });

@@ -74,7 +74,7 @@ impl Gateways {
             apns: origin(addrs[0]),
             fcm: origin(addrs[1]),
             fcm_token: format!("{}{}", origin(addrs[1]), fcm::TOKEN_PATH),
-            wns: origin(addrs[2]),
+            wns: origin(addrs[2]).into(),
             wns_token: format!("{}{}", origin(addrs[2]), wns::TOKEN_PATH),
         };
         // RSA key generation takes a moment: keep it off the async workers.
@@ -152,7 +152,7 @@ impl Gateways {
 
     /// Origin of mock WNS; channel URIs are `{wns_url}/?token=<opaque>`.
     pub fn wns_url(&self) -> String {
-        self.shared.urls.wns.clone()
+        self.shared.urls.wns.to_string()
     }
 
     /// The WNS OAuth endpoint, `{wns_url}/accesstoken.srf`.

@@ -30,6 +30,7 @@ mod fault;
 mod fcm;
 mod gateways;
 mod oauth;
+mod packed;
 mod platform;
 pub mod server;
 mod state;

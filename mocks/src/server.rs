@@ -296,6 +296,17 @@ impl RequestBody {
     }
 }
 
+/// The bytes of `buf` in a buffer exactly their size: captures keep the
+/// body as is, so it must not carry spare capacity. When the size hint
+/// was right (the usual case) this is the buffer itself, without a copy.
+fn own_buffer(buf: BytesMut) -> Bytes {
+    if buf.len() == buf.capacity() {
+        buf.freeze()
+    } else {
+        Bytes::copy_from_slice(&buf)
+    }
+}
+
 /// Reads a body up to `limit` bytes, within the body timeout.
 ///
 /// The bytes are copied into a buffer of their own so a capture kept for a
@@ -321,11 +332,31 @@ pub async fn read_body(mut body: Incoming, limit: usize) -> RequestBody {
         Ok(())
     };
     let outcome = tokio::time::timeout(BODY_TIMEOUT, read).await;
-    let bytes = buf.freeze();
+    let bytes = own_buffer(buf);
     match outcome {
         Ok(Ok(())) => RequestBody::Complete(bytes),
         Ok(Err(true)) => RequestBody::TooLarge(bytes),
         Ok(Err(false)) => RequestBody::Broken(bytes),
         Err(_) => RequestBody::TimedOut(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_get_a_buffer_exactly_their_size() {
+        let mut exact = BytesMut::with_capacity(4);
+        exact.extend_from_slice(b"abcd");
+        let ptr = exact.as_ptr();
+        assert_eq!(own_buffer(exact).as_ptr(), ptr, "no copy when exact");
+
+        let mut spare = BytesMut::with_capacity(4096);
+        spare.extend_from_slice(b"ab");
+        let ptr = spare.as_ptr();
+        let kept = own_buffer(spare);
+        assert_eq!(kept.as_ref(), b"ab");
+        assert_ne!(kept.as_ptr(), ptr, "a larger buffer is not kept");
     }
 }

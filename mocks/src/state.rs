@@ -19,7 +19,9 @@ pub(crate) struct Urls {
     pub(crate) apns: String,
     pub(crate) fcm: String,
     pub(crate) fcm_token: String,
-    pub(crate) wns: String,
+    /// An `Arc` because every WNS capture names its channel by this
+    /// origin (see [`crate::capture::DeviceRef`]).
+    pub(crate) wns: std::sync::Arc<str>,
     pub(crate) wns_token: String,
 }
 

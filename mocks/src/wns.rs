@@ -14,11 +14,12 @@ use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
 use rand::Rng as _;
 
-use crate::capture::CaptureKind;
-use crate::devices::{wns_channel_uri, wns_token_from_query, Delivery, Inbox};
+use crate::capture::{CaptureKind, DeviceRef};
+use crate::devices::{wns_token_from_query, Inbox, Pending};
 use crate::exchange::{bearer_token, header_value, response, Addressed, Outcome};
 use crate::fault::table::Answer;
 use crate::oauth::{self, TokenState};
+use crate::packed::Packed;
 use crate::platform::Platform;
 use crate::server::RequestBody;
 use crate::state::Shared;
@@ -102,13 +103,11 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: &RequestBody) -> Outc
     } else {
         None
     };
-    let device = opaque
-        .as_deref()
-        .map(|o| wns_channel_uri(&shared.urls.wns, o));
+    let device = opaque.as_deref().map(|o| wns_device(shared, o));
     let headers = &parts.headers;
     match validate(shared, parts, opaque.as_deref(), body) {
         Ok((inbox, payload)) => {
-            inbox.push(Delivery {
+            inbox.push(Pending {
                 platform: Platform::Wns,
                 headers: device_headers(headers),
                 body: payload,
@@ -153,7 +152,7 @@ impl Rejection {
         self,
         request_headers: &HeaderMap,
         mut out: Vec<(HeaderName, HeaderValue)>,
-        device: Option<String>,
+        device: Option<DeviceRef>,
     ) -> Outcome {
         out.push((
             X_WNS_ERROR_DESCRIPTION.clone(),
@@ -193,13 +192,25 @@ pub(crate) fn addressed(shared: &Shared, parts: &Parts) -> Option<Addressed> {
     } else {
         None
     };
-    let device = key.as_deref().map(|k| wns_channel_uri(&shared.urls.wns, k));
-    Some(Addressed { key, device })
+    let device = key.as_deref().map(|k| wns_device(shared, k));
+    Some(Addressed {
+        key: key.map(Cow::into_owned),
+        device,
+    })
+}
+
+/// The channel a push addresses, as captures name it; the URI itself is
+/// built only when a capture is read.
+fn wns_device(shared: &Shared, opaque: &str) -> DeviceRef {
+    DeviceRef::WnsChannel {
+        base: shared.urls.wns.clone(),
+        token: opaque.to_owned(),
+    }
 }
 
 /// A fault's answer in WNS's shape: the status with
 /// `X-WNS-Error-Description`; a throttle is 406 with `X-WNS-CONTINUE-AFTER`.
-pub(crate) fn fault_outcome(parts: &Parts, answer: &Answer, device: Option<String>) -> Outcome {
+pub(crate) fn fault_outcome(parts: &Parts, answer: &Answer, device: Option<DeviceRef>) -> Outcome {
     let mut out = Vec::new();
     let rejection = match answer {
         Answer::Status {
@@ -378,18 +389,17 @@ fn check_optional_headers(headers: &HeaderMap) -> Result<(), Rejection> {
 }
 
 /// What reaches the device: the content type and the notification type.
-fn device_headers(headers: &HeaderMap) -> Vec<(String, String)> {
-    [CONTENT_TYPE, X_WNS_TYPE.clone()]
+fn device_headers(headers: &HeaderMap) -> Packed {
+    let content_type = headers.get(CONTENT_TYPE);
+    let kind = headers.get(&X_WNS_TYPE);
+    Packed::new("", || {
+        [
+            content_type.map(|v| (CONTENT_TYPE.as_str(), v.as_bytes())),
+            kind.map(|v| (X_WNS_TYPE.as_str(), v.as_bytes())),
+        ]
         .into_iter()
-        .filter_map(|name| {
-            headers.get(&name).map(|v| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-        })
-        .collect()
+        .flatten()
+    })
 }
 
 fn echo_correlation_vector(headers: &HeaderMap, out: &mut Vec<(HeaderName, HeaderValue)>) {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-use super::{Capture, CaptureJson};
+use super::{CaptureJson, Stored};
 use crate::error::MockError;
 
 /// Captures waiting for the writer, at most.
@@ -22,7 +22,7 @@ const QUEUE_LINES: usize = 65_536;
 const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 
 enum Message {
-    Capture(Arc<Capture>, usize),
+    Capture(Arc<Stored>, usize),
     Flush(oneshot::Sender<()>),
 }
 
@@ -66,7 +66,7 @@ impl CaptureFile {
     }
 
     /// Queues a capture, or counts it dropped if the writer is behind.
-    pub(crate) fn send(&self, capture: &Arc<Capture>, weight: usize) {
+    pub(crate) fn send(&self, capture: &Arc<Stored>, weight: usize) {
         let queued = self.stats.queued_bytes.fetch_add(weight, Ordering::Relaxed);
         if queued + weight > QUEUE_BYTES
             || self
@@ -127,7 +127,7 @@ impl Writer {
         self.flush();
     }
 
-    fn write(&mut self, capture: &Capture) {
+    fn write(&mut self, capture: &Stored) {
         if self.failed {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -172,19 +172,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("captures.jsonl");
         let file = CaptureFile::create(&path).unwrap();
-        let (parts, ()) = http::Request::post("/x").body(()).unwrap().into_parts();
+        let store = crate::capture::CaptureStore::new(10, None);
         for n in 0..3u8 {
-            let mut c = Capture::from_request(
+            let (parts, ()) = http::Request::post("/x").body(()).unwrap().into_parts();
+            let c = Stored::new(
                 Platform::Fcm,
                 CaptureKind::Push,
-                &parts,
-                &[n],
+                parts,
+                bytes::Bytes::from(vec![n]),
                 200,
                 None,
                 None,
             );
-            c.seq = u64::from(n);
-            file.send(&Arc::new(c), 1);
+            // The store assigns `seq`; the file is fed the same Arcs.
+            store.record(c);
+        }
+        let page = store.page(None, &crate::capture::Filter::default(), 10, 10, usize::MAX);
+        for c in &page.captures {
+            file.send(c, 1);
         }
         file.flush().await;
         let text = std::fs::read_to_string(&path).unwrap();

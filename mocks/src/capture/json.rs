@@ -6,9 +6,9 @@ use std::time::UNIX_EPOCH;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-use super::{Capture, CaptureKind};
+use super::{CaptureKind, Stored};
 use crate::platform::Platform;
 
 /// A body as JSON text: UTF-8 as is, anything else in standard base64.
@@ -28,35 +28,45 @@ pub(crate) struct CaptureJson<'a> {
     kind: CaptureKind,
     at_unix_ms: u64,
     method: &'a str,
-    path: &'a str,
-    headers: &'a [(String, String)],
+    path: Cow<'a, str>,
+    headers: HeadersJson<'a>,
     body: Cow<'a, str>,
     encoding: &'static str,
     status: u16,
     reason: Option<&'a str>,
-    device: Option<&'a str>,
+    device: Option<Cow<'a, str>>,
 }
 
 impl<'a> CaptureJson<'a> {
-    pub(crate) fn new(c: &'a Capture) -> CaptureJson<'a> {
-        let (body, encoding) = body_text(&c.body);
+    pub(crate) fn new(c: &'a Stored) -> CaptureJson<'a> {
+        let (body, encoding) = body_text(c.body());
         CaptureJson {
-            seq: c.seq,
-            platform: c.platform,
-            kind: c.kind,
+            seq: c.seq(),
+            platform: c.platform(),
+            kind: c.kind(),
             at_unix_ms: c
-                .at
+                .at()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            method: &c.method,
-            path: &c.path,
-            headers: &c.headers,
+            method: c.method(),
+            path: c.path(),
+            headers: HeadersJson(c),
             body,
             encoding,
-            status: c.status,
-            reason: c.reason.as_deref(),
-            device: c.device.as_deref(),
+            status: c.status(),
+            reason: c.reason(),
+            device: c.device(),
         }
+    }
+}
+
+/// Headers as `[[name, value], …]` in arrival order, the shape of
+/// [`super::Capture::headers`], written straight from the kept buffer.
+struct HeadersJson<'a>(&'a Stored);
+
+impl Serialize for HeadersJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.headers())
     }
 }
 
@@ -67,16 +77,16 @@ mod tests {
 
     #[test]
     fn json_form_encodes_binary_bodies_in_base64() {
-        let c = Capture::from_request(
+        let c = Stored::new(
             Platform::Wns,
             CaptureKind::Push,
-            &http::Request::post("/")
+            http::Request::post("/")
                 .header("apns-topic", "t")
                 .body(())
                 .unwrap()
                 .into_parts()
                 .0,
-            &[0xff, 0x00],
+            bytes::Bytes::from_static(&[0xff, 0x00]),
             200,
             None,
             None,

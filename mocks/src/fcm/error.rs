@@ -8,7 +8,7 @@ use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::StatusCode;
 use serde_json::Value;
 
-use crate::capture::CaptureKind;
+use crate::capture::{CaptureKind, DeviceRef};
 use crate::exchange::{response, Outcome};
 use crate::fault::table::Answer;
 use crate::state::Shared;
@@ -89,7 +89,7 @@ impl GoogleError {
         self.fcm_error.as_deref().unwrap_or(self.code).to_owned()
     }
 
-    pub(super) fn into_outcome(self, device: Option<String>) -> Outcome {
+    pub(super) fn into_outcome(self, device: Option<DeviceRef>) -> Outcome {
         let mut details = Vec::new();
         if let Some(code) = &self.fcm_error {
             details.push(serde_json::json!({ "@type": FCM_ERROR, "errorCode": code }));
@@ -143,7 +143,11 @@ impl GoogleError {
 
 /// A fault's answer in FCM's shape: google.rpc.Status with an FcmError
 /// detail; a throttle adds a QuotaFailure detail and `Retry-After`.
-pub(crate) fn fault_outcome(shared: &Shared, answer: &Answer, device: Option<String>) -> Outcome {
+pub(crate) fn fault_outcome(
+    shared: &Shared,
+    answer: &Answer,
+    device: Option<DeviceRef>,
+) -> Outcome {
     let error = match answer {
         Answer::Status {
             status,
