@@ -10,15 +10,7 @@ use pushproof::conformance::Verdict;
 async fn sound_backend_passes_every_check_and_verifies_every_device() {
     let dir = tempfile::tempdir().expect("tempdir");
     let report = support::run(30, vec![], dir.path()).await;
-    for check in &report.checks {
-        assert_eq!(
-            check.verdict,
-            Verdict::Pass,
-            "{}: {}",
-            check.info.id,
-            check.summary
-        );
-    }
+    support::assert_every_check_passes(&report);
     assert_eq!(report.counts.verified, 30);
     assert_eq!(report.counts.pushed, 30, "one accepted push per device");
     assert_eq!(report.exit_code, 0);
@@ -63,14 +55,6 @@ async fn sound_backend_passes_over_tls_gateways() {
     let mut plan = support::plan(12, vec![], dir.path());
     plan.tls = Some(pushproof_mocks::TlsSettings::default());
     let report = support::run_plan(&plan).await;
-    for check in &report.checks {
-        assert_eq!(
-            check.verdict,
-            Verdict::Pass,
-            "{}: {}",
-            check.info.id,
-            check.summary
-        );
-    }
+    support::assert_every_check_passes(&report);
     assert_eq!(report.counts.verified, 12);
 }

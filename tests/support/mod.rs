@@ -45,3 +45,15 @@ pub fn check<'a>(report: &'a Report, id: &str) -> &'a CheckResult {
 pub fn verdict(report: &Report, id: &str) -> Verdict {
     check(report, id).verdict
 }
+
+pub fn assert_every_check_passes(report: &Report) {
+    for check in &report.checks {
+        assert_eq!(
+            check.verdict,
+            Verdict::Pass,
+            "{}: {}",
+            check.info.id,
+            check.summary
+        );
+    }
+}
