@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod apns;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
