@@ -225,7 +225,7 @@ pub struct Results {
 impl Results {
     pub fn all_met(&self) -> bool {
         self.platforms.iter().all(|p| p.meets_target)
-            && self.memory.as_ref().map_or(true, |m| m.meets_target)
+            && self.memory.as_ref().is_none_or(|m| m.meets_target)
     }
 
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {

@@ -342,10 +342,10 @@ pub(crate) struct Filter {
 impl Filter {
     fn matches(&self, c: &Stored) -> bool {
         // `map_or(true, …)`: `Option::is_none_or` is newer than the MSRV.
-        self.platform.map_or(true, |p| p == c.platform)
-            && self.kind.map_or(true, |k| k == c.kind)
-            && self.accepted.map_or(true, |a| a == c.accepted())
-            && self.device.as_deref().map_or(true, |d| match &c.device {
+        self.platform.is_none_or(|p| p == c.platform)
+            && self.kind.is_none_or(|k| k == c.kind)
+            && self.accepted.is_none_or(|a| a == c.accepted())
+            && self.device.as_deref().is_none_or(|d| match &c.device {
                 // Hex tokens are case-insensitive to APNs.
                 Some(DeviceRef::Handle(cd)) if c.platform == Platform::Apns => {
                     cd.eq_ignore_ascii_case(d)
