@@ -247,14 +247,7 @@ impl CertificateAuthority {
         &self,
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, CA_ORGANIZATION);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
+        let mut params = named_params("localhost");
         params.subject_alt_names = SERVER_NAMES
             .iter()
             .map(|name| Ok(SanType::DnsName((*name).try_into()?)))
@@ -326,9 +319,9 @@ impl CertificateAuthority {
     }
 }
 
-/// The CA's parameters. Only the name and key usages matter to rcgen when
-/// it signs, and those are fixed, so a kept CA signs identically.
-fn ca_params() -> CertificateParams {
+/// Certificate parameters named `common_name` under pushproof's
+/// organisation, the rest rcgen's defaults.
+fn named_params(common_name: &str) -> CertificateParams {
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
     params
@@ -336,7 +329,14 @@ fn ca_params() -> CertificateParams {
         .push(DnType::OrganizationName, CA_ORGANIZATION);
     params
         .distinguished_name
-        .push(DnType::CommonName, CA_COMMON_NAME);
+        .push(DnType::CommonName, common_name);
+    params
+}
+
+/// The CA's parameters. Only the name and key usages matter to rcgen when
+/// it signs, and those are fixed, so a kept CA signs identically.
+fn ca_params() -> CertificateParams {
+    let mut params = named_params(CA_COMMON_NAME);
     // Signs server certificates directly, never another CA.
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![
