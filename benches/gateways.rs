@@ -42,6 +42,11 @@ use crate::report::{Comparison, MemoryCheck, Results, Sample, TargetResult};
 use crate::targets::{BareServer, ServerThread, Target, Wire, Wiremock};
 use crate::usage::CpuClock;
 
+/// The allocator of the `pushproof` binary, so the mocks are measured as
+/// they run there; the bare server and wiremock share it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Captures the mock keeps by default: enough for a leak scan of a small
 /// run, and small enough that the ring is full (and evicting) during every
 /// round, the steady state of a long run.

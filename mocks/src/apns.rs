@@ -6,7 +6,6 @@
 
 mod auth;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -16,12 +15,13 @@ use http::{HeaderMap, Method, StatusCode};
 use rand::Rng as _;
 
 use crate::capture::{CaptureKind, DeviceRef};
+use crate::config::ApnsEnvironment;
 use crate::devices::Pending;
-use crate::exchange::{response, unix_now, Addressed, Outcome, Response};
+use crate::exchange::{response, unix_now, Addressed, ConnectionState, Outcome, Response};
 use crate::fault::table::Answer;
 use crate::packed::Packed;
 use crate::platform::Platform;
-use crate::server::{RequestBody, StreamLimit};
+use crate::server::RequestBody;
 use crate::state::Shared;
 
 pub(crate) use auth::{provider_token_validation, ConnectionAuth};
@@ -160,14 +160,14 @@ impl PushType {
 /// Answers one request to the APNs gateway.
 pub(crate) fn handle(
     shared: &Shared,
-    auth: &ConnectionAuth,
+    conn: &ConnectionState,
     parts: &Parts,
     body: &RequestBody,
 ) -> Outcome {
     let device = path_token(parts).map(|t| DeviceRef::Handle(t.to_owned()));
-    let apns_id = response_apns_id(parts);
-    let verdict = validate(shared, auth, parts, body);
-    limit_streams(parts, verdict.is_ok());
+    let apns_id = conn.one_off(response_apns_id(parts));
+    let verdict = validate(shared, &conn.apns, parts, body);
+    limit_streams(conn, verdict.is_ok());
     match verdict {
         Ok(accepted) => {
             accepted.inbox.push(Pending {
@@ -176,10 +176,9 @@ pub(crate) fn handle(
                 body: accepted.payload,
                 received_at: Instant::now(),
             });
-            let headers = [
-                (APNS_ID.clone(), apns_id),
-                (APNS_UNIQUE_ID.clone(), new_uuid_header()),
-            ];
+            let unique_id = (shared.config.apns_environment == ApnsEnvironment::Development)
+                .then(|| (APNS_UNIQUE_ID.clone(), conn.one_off(new_uuid_header())));
+            let headers = std::iter::once((APNS_ID.clone(), apns_id)).chain(unique_id);
             Outcome {
                 kind: CaptureKind::Push,
                 // An empty `Full` ends the stream on the HEADERS frame: no
@@ -229,10 +228,15 @@ pub(crate) fn addressed(parts: &Parts) -> Addressed {
 
 /// A fault's answer in APNs's shape: `{"reason"}` (with the `timestamp` in
 /// milliseconds on a 410 `Unregistered`) and the `apns-id`.
-pub(crate) fn fault_outcome(parts: &Parts, answer: &Answer, device: Option<DeviceRef>) -> Outcome {
+pub(crate) fn fault_outcome(
+    parts: &Parts,
+    conn: &ConnectionState,
+    answer: &Answer,
+    device: Option<DeviceRef>,
+) -> Outcome {
     // A fault answers as APNs rejecting the push, with the same effect on
     // the connection's stream limit.
-    limit_streams(parts, false);
+    limit_streams(conn, false);
     let (status, reason, timestamp, retry_after) = match answer {
         Answer::Status {
             status,
@@ -253,7 +257,7 @@ pub(crate) fn fault_outcome(parts: &Parts, answer: &Answer, device: Option<Devic
     }
     let mut headers = vec![
         (CONTENT_TYPE, HeaderValue::from_static("application/json")),
-        (APNS_ID.clone(), response_apns_id(parts)),
+        (APNS_ID.clone(), conn.one_off(response_apns_id(parts))),
     ];
     if let Some(secs) = retry_after {
         headers.push((RETRY_AFTER, HeaderValue::from(secs)));
@@ -394,8 +398,8 @@ fn device_inbox(shared: &Shared, path: &str) -> Result<crate::devices::Inbox, Re
 /// request with a valid provider token arrives, drops back to 1 after a
 /// rejected push and restores the full limit after the next accepted one.
 /// The transport sends the SETTINGS frame when the value changes.
-fn limit_streams(parts: &Parts, accepted: bool) {
-    if let Some(limit) = parts.extensions.get::<Arc<StreamLimit>>() {
+fn limit_streams(conn: &ConnectionState, accepted: bool) {
+    if let Some(limit) = &conn.stream_limit {
         limit.set(if accepted {
             limit.max()
         } else {

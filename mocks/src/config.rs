@@ -4,6 +4,18 @@
 
 use crate::tls::TlsSettings;
 
+/// The two APNs environments. They speak the same protocol; development
+/// (`api.sandbox.push.apple.com`) also answers a successful push with an
+/// `apns-unique-id`, the key to Apple's delivery log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ApnsEnvironment {
+    /// `api.push.apple.com`.
+    #[default]
+    Production,
+    /// `api.sandbox.push.apple.com`.
+    Development,
+}
+
 /// How the gateways are set up. `Default` gives a working configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GatewayConfig {
@@ -25,6 +37,9 @@ pub struct GatewayConfig {
     pub apns_extra_team_ids: Vec<String>,
     /// The 10-character id of the APNs signing key (the JWT `kid`).
     pub apns_key_id: String,
+    /// Which APNs host the mock stands for; it decides whether successful
+    /// pushes carry `apns-unique-id`, which only development does.
+    pub apns_environment: ApnsEnvironment,
     /// The Firebase project id.
     pub fcm_project_id: String,
     /// The WNS package SID (`ms-app://s-1-15-2-…`), the OAuth client id.
@@ -44,6 +59,7 @@ impl Default for GatewayConfig {
             apns_team_id: "PPTEAM1234".to_owned(),
             apns_extra_team_ids: Vec::new(),
             apns_key_id: "PPKEY12345".to_owned(),
+            apns_environment: ApnsEnvironment::default(),
             fcm_project_id: "pushproof-test".to_owned(),
             wns_client_id:
                 "ms-app://s-1-15-2-2972962901-2322836549-3722629029-1345238579-3987825745-2155616079-650196962"

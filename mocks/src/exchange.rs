@@ -5,6 +5,7 @@
 //! and a response (or answer a fault in its shape); record the capture;
 //! answer. Dispatched on [`Platform`].
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use http::header::{HeaderName, HeaderValue};
@@ -17,7 +18,7 @@ use tracing::debug;
 use crate::capture::{CaptureKind, DeviceRef, Stored};
 use crate::fault::table::Action;
 use crate::platform::Platform;
-use crate::server::{self, RequestBody, ResponseBody};
+use crate::server::{self, RequestBody, ResponseBody, StreamLimit};
 use crate::state::Shared;
 use crate::{apns, control, fcm, wns};
 
@@ -47,6 +48,40 @@ pub(crate) struct Addressed {
 #[derive(Default)]
 pub(crate) struct ConnectionState {
     pub(crate) apns: apns::ConnectionAuth,
+    /// The MAX_CONCURRENT_STREAMS an APNs connection announces; `None` on
+    /// the other gateways.
+    pub(crate) stream_limit: Option<Arc<StreamLimit>>,
+    /// Header values that never repeat sent so far (see
+    /// [`ConnectionState::one_off`]).
+    one_offs: AtomicU32,
+}
+
+/// One in this many never-repeating header values is entered into the
+/// HPACK table, which keeps its name there (see
+/// [`ConnectionState::one_off`]).
+const ONE_OFF_INDEXED_EVERY: u32 = 1024;
+
+impl ConnectionState {
+    pub(crate) fn new(stream_limit: Option<Arc<StreamLimit>>) -> ConnectionState {
+        ConnectionState {
+            stream_limit,
+            ..ConnectionState::default()
+        }
+    }
+
+    /// Prepares a response header value that never repeats (a fresh
+    /// `apns-id`) for HTTP/2's header compression. Entering each such value
+    /// into the HPACK dynamic table, as h2 does by default, costs both ends
+    /// an insert and an eviction per response and pushes out entries that
+    /// do repeat. So the value goes as a literal on the indexed name, not
+    /// entered (marked sensitive: h2's only way to say so), except one in
+    /// [`ONE_OFF_INDEXED_EVERY`], which enters name and value and so keeps
+    /// the name in the table however long the connection lives.
+    pub(crate) fn one_off(&self, mut value: HeaderValue) -> HeaderValue {
+        let n = self.one_offs.fetch_add(1, Ordering::Relaxed);
+        value.set_sensitive(!n.is_multiple_of(ONE_OFF_INDEXED_EVERY));
+        value
+    }
 }
 
 /// The service error that makes hyper close an HTTP/1.1 connection, or
@@ -57,32 +92,52 @@ pub(crate) struct Dropped;
 
 /// Answers one request on `platform`'s gateway and records it; `Err` when a
 /// drop fault says to close without answering.
-pub(crate) async fn serve(
+///
+/// The future is every request's task, so it is kept small: an async block
+/// keeps the request's parts once (an async fn would move its arguments
+/// into a second copy), the rare paths' futures (control API, faults) are
+/// boxed, and the rest is synchronous.
+pub(crate) fn serve(
     platform: Platform,
     shared: Arc<Shared>,
     conn: Arc<ConnectionState>,
     request: Request<Incoming>,
-) -> Result<Response, Dropped> {
+) -> impl std::future::Future<Output = Result<Response, Dropped>> + Send {
     let (parts, body) = request.into_parts();
-    let body = server::read_body(body, server::BODY_LIMIT).await;
-    if control::is_control_path(parts.uri.path()) {
-        // The control API is the mock's own: not a push, never captured.
-        return Ok(control::handle(&shared, &parts, &body).await);
+    async move {
+        let body = server::read_body(body, server::BODY_LIMIT).await;
+        if control::is_control_path(parts.uri.path()) {
+            // The control API is the mock's own: not a push, never captured.
+            return Ok(Box::pin(control::handle(&shared, &parts, &body)).await);
+        }
+        let fault = if shared.faults.any(platform) {
+            Box::pin(apply_faults(platform, &shared, &parts, &body)).await
+        } else {
+            None
+        };
+        answer(platform, &shared, &conn, parts, &body, fault)
     }
-    let fault = if shared.faults.any(platform) {
-        apply_faults(platform, &shared, &parts, &body).await
-    } else {
-        None
-    };
+}
+
+/// The gateway's answer to a push or token request, or the fault's that
+/// replaces it; records the capture.
+fn answer(
+    platform: Platform,
+    shared: &Shared,
+    conn: &ConnectionState,
+    parts: Parts,
+    body: &RequestBody,
+    fault: Option<(Action, Option<DeviceRef>)>,
+) -> Result<Response, Dropped> {
     let outcome = match fault {
         None => match platform {
-            Platform::Apns => apns::handle(&shared, &conn.apns, &parts, &body),
-            Platform::Fcm => fcm::handle(&shared, &parts, &body),
-            Platform::Wns => wns::handle(&shared, &parts, &body),
+            Platform::Apns => apns::handle(shared, conn, &parts, body),
+            Platform::Fcm => fcm::handle(shared, &parts, body),
+            Platform::Wns => wns::handle(shared, &parts, body),
         },
         Some((Action::Answer(answer), device)) => match platform {
-            Platform::Apns => apns::fault_outcome(&parts, &answer, device),
-            Platform::Fcm => fcm::fault_outcome(&shared, &answer, device),
+            Platform::Apns => apns::fault_outcome(&parts, conn, &answer, device),
+            Platform::Fcm => fcm::fault_outcome(shared, &answer, device),
             Platform::Wns => wns::fault_outcome(&parts, &answer, device),
         },
         Some((Action::Drop, device)) => {

@@ -1,7 +1,8 @@
 //! Mock Firebase Cloud Messaging HTTP v1: `POST
 //! /v1/projects/{project}/messages:send` with OAuth2 bearer tokens from the
-//! mock token endpoint, FCM's message validation, and google.rpc.Status
-//! error bodies carrying FcmError and BadRequest details.
+//! mock token endpoint, FCM's message validation (with the `android` and
+//! `webpush` checks of [`blocks`]), and google.rpc.Status error bodies
+//! carrying FcmError and BadRequest details.
 
 use std::borrow::Cow;
 use std::time::Instant;
@@ -24,6 +25,7 @@ use crate::platform::Platform;
 use crate::server::RequestBody;
 use crate::state::Shared;
 
+mod blocks;
 mod error;
 mod fast;
 
@@ -383,36 +385,7 @@ fn validate_message(message: &Map<String, Value>) -> Result<Target<'_>, GoogleEr
             Target::Condition
         }
     };
-    let mut size = 0;
-    match message.get("data") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(data)) => {
-            for (index, (key, value)) in data.iter().enumerate() {
-                let Value::String(text) = value else {
-                    let description = format!("Invalid value at 'message.data[{index}].value' (TYPE_STRING), {value}");
-                    let mut error = GoogleError::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", description.clone());
-                    error
-                        .violations
-                        .push((format!("message.data[{index}].value").into(), description.into()));
-                    return Err(error);
-                };
-                if is_reserved_data_key(key) {
-                    return Err(GoogleError::invalid_argument(
-                        "Request contains an invalid argument.",
-                        "message.data",
-                        format!("Invalid data payload key: {key}"),
-                    ));
-                }
-                size += key.len() + text.len();
-            }
-        }
-        Some(other) => {
-            return Err(GoogleError::invalid_json(
-                "message.data",
-                format!("Invalid value at 'message.data' (type.googleapis.com/google.firebase.fcm.v1.Message.DataEntry), {other}"),
-            ))
-        }
-    }
+    let mut size = check_data(&MESSAGE_DATA, message.get("data"))?;
     match message.get("notification") {
         None | Some(Value::Null) => {}
         Some(Value::Object(notification)) => {
@@ -428,6 +401,7 @@ fn validate_message(message: &Map<String, Value>) -> Result<Target<'_>, GoogleEr
             ))
         }
     }
+    blocks::validate(message)?;
     let limit = if matches!(target, Target::Topic) {
         TOPIC_MESSAGE_LIMIT
     } else {
@@ -443,6 +417,64 @@ fn validate_message(message: &Map<String, Value>) -> Result<Target<'_>, GoogleEr
         return Err(error);
     }
     Ok(target)
+}
+
+/// A data map (`map<string, string>` in the API) and where it sits.
+struct DataField {
+    /// The field path errors name, e.g. `message.data`.
+    path: &'static str,
+    /// The map entry's message type, as Google's JSON errors name it.
+    entry_type: &'static str,
+}
+
+const MESSAGE_DATA: DataField = DataField {
+    path: "message.data",
+    entry_type: "google.firebase.fcm.v1.Message.DataEntry",
+};
+
+/// Checks a data map: an object of strings without reserved keys. Returns
+/// the sum of key and value lengths, which counts toward the size limit.
+fn check_data(field: &DataField, data: Option<&Value>) -> Result<usize, GoogleError> {
+    let path = field.path;
+    let mut size = 0;
+    match data {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(data)) => {
+            for (index, (key, value)) in data.iter().enumerate() {
+                let Value::String(text) = value else {
+                    let description =
+                        format!("Invalid value at '{path}[{index}].value' (TYPE_STRING), {value}");
+                    let mut error = GoogleError::new(
+                        StatusCode::BAD_REQUEST,
+                        "INVALID_ARGUMENT",
+                        description.clone(),
+                    );
+                    error
+                        .violations
+                        .push((format!("{path}[{index}].value").into(), description.into()));
+                    return Err(error);
+                };
+                if is_reserved_data_key(key) {
+                    return Err(GoogleError::invalid_argument(
+                        "Request contains an invalid argument.",
+                        path,
+                        format!("Invalid data payload key: {key}"),
+                    ));
+                }
+                size += key.len() + text.len();
+            }
+        }
+        Some(other) => {
+            return Err(GoogleError::invalid_json(
+                path,
+                format!(
+                    "Invalid value at '{path}' (type.googleapis.com/{}), {other}",
+                    field.entry_type
+                ),
+            ))
+        }
+    }
+    Ok(size)
 }
 
 /// A message id in FCM's `0:<millis>%<hex>` shape.

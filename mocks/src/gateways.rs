@@ -96,9 +96,9 @@ impl Gateways {
                 Platform::Fcm | Platform::Wns => Protocol::Auto,
             };
             let shared = shared.clone();
-            let make_service = move |_peer: SocketAddr| {
+            let make_service = move |_peer: SocketAddr, stream_limit| {
                 let shared = shared.clone();
-                let conn = Arc::new(ConnectionState::default());
+                let conn = Arc::new(ConnectionState::new(stream_limit));
                 service_fn(move |request| {
                     exchange::serve(platform, shared.clone(), conn.clone(), request)
                 })
@@ -158,6 +158,14 @@ impl Gateways {
     /// The WNS OAuth endpoint, `{wns_url}/accesstoken.srf`.
     pub fn wns_token_url(&self) -> String {
         self.shared.urls.wns_token.clone()
+    }
+
+    /// The Azure AD token endpoint for WNS (Windows App SDK style),
+    /// `{wns_url}/{tenant}/oauth2/v2.0/token`. Any non-empty `tenant`
+    /// without `/` is served; client id and secret are the same as for
+    /// [`Gateways::wns_token_url`].
+    pub fn wns_aad_token_url(&self, tenant: &str) -> String {
+        format!("{}/{tenant}{}", self.shared.urls.wns, wns::AAD_TOKEN_SUFFIX)
     }
 
     /// The socket address of a gateway.

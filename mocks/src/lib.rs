@@ -38,7 +38,7 @@ mod tls;
 mod wns;
 
 pub use capture::{Capture, CaptureKind, CaptureStats, Counters, PlatformCounters};
-pub use config::GatewayConfig;
+pub use config::{ApnsEnvironment, GatewayConfig};
 pub use credentials::BackendEnv;
 pub use devices::{Delivery, DeviceHandle, Inbox};
 pub use error::MockError;

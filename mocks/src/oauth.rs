@@ -1,6 +1,8 @@
 //! The OAuth token endpoints: Google's service-account flow for FCM (an
 //! RS256 JWT assertion exchanged for an access token) and the WNS
-//! client-credentials flow; and the store of the access tokens they issued.
+//! client-credentials flow, both Live's (`/accesstoken.srf`) and Azure AD's
+//! (`/{tenant}/oauth2/v2.0/token`, what the Windows App SDK uses); and the
+//! store of the access tokens they issued.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -23,6 +25,10 @@ use crate::state::Shared;
 pub(crate) const FCM_TOKEN_TTL: Duration = Duration::from_secs(3599);
 /// Lifetime of a WNS access token (24 h).
 pub(crate) const WNS_TOKEN_TTL: Duration = Duration::from_secs(86_400);
+/// Lifetime of an Azure AD access token: AAD answers `expires_in` 3599 for
+/// client-credentials tokens, so a backend that caches by it refreshes
+/// hourly, as it would against the real endpoint.
+pub(crate) const AAD_TOKEN_TTL: Duration = Duration::from_secs(3599);
 
 const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const FCM_SCOPES: [&str; 2] = [
@@ -30,6 +36,8 @@ const FCM_SCOPES: [&str; 2] = [
     "https://www.googleapis.com/auth/cloud-platform",
 ];
 const WNS_SCOPES: [&str; 2] = ["notify.windows.com", "s.notify.live.net"];
+/// The only scope the AAD endpoint grants WNS access for.
+const AAD_WNS_SCOPE: &str = "https://wns.windows.com/.default";
 /// Longest assertion lifetime Google accepts (`exp - iat`).
 const MAX_ASSERTION_LIFETIME: i64 = 3600;
 /// Clock skew tolerated on `iat`.
@@ -135,9 +143,13 @@ fn form(parts: &Parts, body: &RequestBody) -> Result<HashMap<String, String>, Bo
             "Request body could not be read.".into(),
         )));
     };
-    Ok(form_urlencoded::parse(bytes)
+    Ok(form_fields(bytes))
+}
+
+fn form_fields(bytes: &[u8]) -> HashMap<String, String> {
+    form_urlencoded::parse(bytes)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect())
+        .collect()
 }
 
 /// Claims of a Google service-account assertion.
@@ -333,6 +345,176 @@ pub(crate) fn wns_token(shared: &Shared, parts: &Parts, body: &RequestBody) -> O
     )
 }
 
+/// An Azure AD error: `{"error", "error_description", "error_codes",
+/// "timestamp", "trace_id", "correlation_id", "error_uri"}`, the
+/// description prefixed with its `AADSTS` code and followed by the trace
+/// lines AAD appends (clients log it whole, so it should read like AAD's).
+fn aad_error(error: &'static str, code: u32, description: &str) -> Outcome {
+    // AAD answers 401 for a client it cannot authenticate, 400 otherwise.
+    let status = if error == "invalid_client" {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let trace_id = uuid::Uuid::new_v4().hyphenated().to_string();
+    let correlation_id = uuid::Uuid::new_v4().hyphenated().to_string();
+    let timestamp = aad_timestamp(time::OffsetDateTime::now_utc());
+    token_outcome(
+        status,
+        serde_json::json!({
+            "error": error,
+            "error_description": format!(
+                "AADSTS{code}: {description}\r\nTrace ID: {trace_id}\r\nCorrelation ID: \
+                 {correlation_id}\r\nTimestamp: {timestamp}"
+            ),
+            "error_codes": [code],
+            "timestamp": timestamp,
+            "trace_id": trace_id,
+            "correlation_id": correlation_id,
+            "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+        }),
+        Some(error.to_owned()),
+    )
+}
+
+/// AAD's timestamp shape, `2024-05-01 12:34:56Z`. Built by hand: the
+/// `time` crate's formatting feature is not enabled for this crate.
+fn aad_timestamp(now: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token` on the WNS gateway: Azure AD's
+/// client-credentials flow, as the Windows App SDK's push API needs. It
+/// takes the same client id and secret as `/accesstoken.srf` and issues
+/// tokens into the same store, so the push endpoint treats both alike.
+pub(crate) fn wns_aad_token(
+    shared: &Shared,
+    parts: &Parts,
+    body: &RequestBody,
+    tenant: &str,
+) -> Outcome {
+    if parts.method != Method::POST {
+        return aad_error(
+            "invalid_request",
+            900_561,
+            &format!(
+                "The endpoint only accepts POST, OPTIONS requests. Received a {} request.",
+                parts.method
+            ),
+        );
+    }
+    // An unreadable body is, to AAD, one without parameters.
+    let fields = match body {
+        RequestBody::Complete(bytes) => form_fields(bytes),
+        _ => HashMap::new(),
+    };
+    let field = |name: &str| fields.get(name).map(String::as_str);
+    let missing = |name: &str| {
+        aad_error(
+            "invalid_request",
+            900_144,
+            &format!("The request body must contain the following parameter: '{name}'."),
+        )
+    };
+    match field("grant_type") {
+        Some("client_credentials") => {}
+        Some(grant) => {
+            return aad_error(
+                "unsupported_grant_type",
+                70_003,
+                &format!("The app requested an unsupported grant type '{grant}'."),
+            )
+        }
+        None => return missing("grant_type"),
+    }
+    let Some(client_id) = field("client_id") else {
+        return missing("client_id");
+    };
+    let Some(scope) = field("scope") else {
+        return missing("scope");
+    };
+    if client_id != shared.config.wns_client_id {
+        // Not invalid_client: AAD cannot tell the app exists at all.
+        return aad_error(
+            "unauthorized_client",
+            700_016,
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory \
+                 '{tenant}'. This can happen if the application has not been installed by the \
+                 administrator of the tenant or consented to by any user in the tenant. You may \
+                 have sent your authentication request to the wrong tenant."
+            ),
+        );
+    }
+    match field("client_secret") {
+        Some(secret) if secret == shared.credentials.wns_client_secret => {}
+        Some(_) => {
+            return aad_error(
+                "invalid_client",
+                7_000_215,
+                &format!(
+                    "Invalid client secret provided. Ensure the secret being sent in the request \
+                     is the client secret value, not the client secret ID, for a secret added to \
+                     app '{client_id}'."
+                ),
+            )
+        }
+        None => {
+            return aad_error(
+                "invalid_client",
+                7_000_218,
+                "The request body must contain the following parameter: 'client_assertion' or \
+                 'client_secret'.",
+            )
+        }
+    }
+    if scope != AAD_WNS_SCOPE {
+        // A Live-style scope (`notify.windows.com`) is the usual mistake
+        // when moving to AAD; AAD names the missing `/.default` for it.
+        return if scope.ends_with("/.default") {
+            aad_error(
+                "invalid_scope",
+                70_011,
+                &format!(
+                    "The provided value for the input parameter 'scope' is not valid. The scope \
+                     {scope} is not valid."
+                ),
+            )
+        } else {
+            aad_error(
+                "invalid_scope",
+                1_002_012,
+                &format!(
+                    "The provided value for scope {scope} is not valid. Client credential flows \
+                     must have a scope value with /.default suffixed to the resource identifier \
+                     (application ID URI)."
+                ),
+            )
+        };
+    }
+    let token = shared
+        .wns_tokens
+        .issue("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.", AAD_TOKEN_TTL);
+    token_outcome(
+        StatusCode::OK,
+        serde_json::json!({
+            "token_type": "Bearer",
+            "expires_in": AAD_TOKEN_TTL.as_secs(),
+            "ext_expires_in": AAD_TOKEN_TTL.as_secs(),
+            "access_token": token,
+        }),
+        None,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,5 +527,12 @@ mod tests {
         assert_eq!(store.check("nope"), TokenState::Unknown);
         store.expire_all();
         assert_eq!(store.check(&token), TokenState::Expired);
+    }
+
+    #[test]
+    fn aad_timestamp_has_aads_shape() {
+        let at = time::OffsetDateTime::from_unix_timestamp(1_714_566_896)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(aad_timestamp(at), "2024-05-01 12:34:56Z");
     }
 }

@@ -6,8 +6,10 @@
 
 mod streams;
 
+use std::future::Future as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -23,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use streams::SettingsIo;
 pub(crate) use streams::StreamLimit;
-use streams::{Linked, SettingsIo};
 
 /// The largest request body read; beyond it the request is answered with
 /// the platform's "too large" verdict.
@@ -97,17 +99,20 @@ pub type ResponseBody = Full<Bytes>;
 ///
 /// `make_service` is called once per connection, so a service can keep
 /// per-connection state (APNs caches verified provider tokens per
-/// connection, as the real service binds a connection to a team).
+/// connection, as the real service binds a connection to a team). It gets
+/// the peer and, on an HTTP/2-only listener (APNs), the connection's
+/// [`StreamLimit`], through which the service changes the
+/// MAX_CONCURRENT_STREAMS the connection announces.
 /// A service error ends the exchange without an answer: hyper closes an
 /// HTTP/1.1 connection and resets an HTTP/2 stream (a "drop" fault).
-pub async fn run<F, S>(
+pub(crate) async fn run<F, S>(
     listener: TcpListener,
     protocol: Protocol,
     tls: Option<Arc<rustls::ServerConfig>>,
     make_service: F,
     shutdown: CancellationToken,
 ) where
-    F: Fn(SocketAddr) -> S,
+    F: Fn(SocketAddr, Option<Arc<StreamLimit>>) -> S,
     S: Service<Request<Incoming>, Response = Response<ResponseBody>> + Send + 'static,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
@@ -131,18 +136,22 @@ pub async fn run<F, S>(
         };
         // Latency matters more than packet count for a mock on loopback.
         let _ = stream.set_nodelay(true);
-        let service = make_service(peer);
+        // An HTTP/2-only listener serves every connection in APNs mode,
+        // whatever ALPN says, so the limit is known before the handshake.
+        let limit = (protocol == Protocol::Http2)
+            .then(|| Arc::new(StreamLimit::new(APNS_INITIAL_STREAMS, APNS_MAX_STREAMS)));
+        let service = make_service(peer, limit.clone());
         let shutdown = shutdown.clone();
         let acceptor = acceptor.clone();
         connections.spawn(async move {
             let result = match acceptor {
-                None => serve(stream, Mode::new(protocol, None), service, &shutdown).await,
+                None => serve(stream, Mode::new(protocol, None), limit, service, &shutdown).await,
                 Some(acceptor) => {
                     let Some(stream) = handshake(&acceptor, stream, peer, &shutdown).await else {
                         return;
                     };
                     let mode = Mode::new(protocol, stream.get_ref().1.alpn_protocol());
-                    serve(stream, mode, service, &shutdown).await
+                    serve(stream, mode, limit, service, &shutdown).await
                 }
             };
             if let Err(error) = result {
@@ -185,9 +194,11 @@ async fn handshake(
 
 /// Serves HTTP on one connection, plaintext or TLS, until the peer leaves
 /// or `shutdown` is cancelled (then in-flight requests drain briefly).
+/// `limit` is the APNs stream limit, present in [`Mode::Apns`].
 async fn serve<I, S>(
     io: I,
     mode: Mode,
+    limit: Option<Arc<StreamLimit>>,
     service: S,
     shutdown: &CancellationToken,
 ) -> Result<(), BoxError>
@@ -197,16 +208,11 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
-    if mode == Mode::Apns {
+    if let (Mode::Apns, Some(limit)) = (mode, limit) {
         // h2 cannot change MAX_CONCURRENT_STREAMS after the handshake: it
         // announces (and enforces) the full limit, and the I/O layer below
         // it sends the limits APNs would.
-        let limit = Arc::new(StreamLimit::new(APNS_INITIAL_STREAMS, APNS_MAX_STREAMS));
-        let io = TokioIo::new(SettingsIo::new(io, limit.clone(), APNS_MAX_STREAMS));
-        let service = Linked {
-            inner: service,
-            limit,
-        };
+        let io = TokioIo::new(SettingsIo::new(io, limit, APNS_MAX_STREAMS));
         let conn = http2_builder().serve_connection(io, service);
         tokio::pin!(conn);
         return tokio::select! {
@@ -331,7 +337,15 @@ pub async fn read_body(mut body: Incoming, limit: usize) -> RequestBody {
         }
         Ok(())
     };
-    let outcome = tokio::time::timeout(BODY_TIMEOUT, read).await;
+    let mut read = std::pin::pin!(read);
+    // Usually the body came in with the headers and the first poll reads
+    // it whole: the timer (a clock read, and a timer-wheel entry when
+    // armed) is set only when the peer is still sending.
+    let first = std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await;
+    let outcome = match first {
+        Poll::Ready(outcome) => Ok(outcome),
+        Poll::Pending => tokio::time::timeout(BODY_TIMEOUT, read).await,
+    };
     let bytes = own_buffer(buf);
     match outcome {
         Ok(Ok(())) => RequestBody::Complete(bytes),

@@ -1,7 +1,8 @@
 //! Mock Windows Push Notification Services: pushes are POSTed straight to a
 //! channel URI `/?token=<opaque>` with a bearer token from the mock
-//! `/accesstoken.srf`; WNS's header rules, size limit, status codes and
-//! `X-WNS-*` response headers.
+//! `/accesstoken.srf` or the mock Azure AD `/{tenant}/oauth2/v2.0/token`;
+//! WNS's header rules, size limit, status codes and `X-WNS-*` response
+//! headers.
 
 use std::borrow::Cow;
 use std::time::Instant;
@@ -26,6 +27,9 @@ use crate::state::Shared;
 
 /// Path of the mock OAuth token endpoint on the WNS server.
 pub(crate) const TOKEN_PATH: &str = "/accesstoken.srf";
+/// What follows the tenant in the path of the mock Azure AD token endpoint,
+/// `/{tenant}/oauth2/v2.0/token`.
+pub(crate) const AAD_TOKEN_SUFFIX: &str = "/oauth2/v2.0/token";
 
 /// Largest notification body.
 const PAYLOAD_LIMIT: usize = 5000;
@@ -43,6 +47,7 @@ static X_WNS_CACHE_POLICY: HeaderName = HeaderName::from_static("x-wns-cache-pol
 static X_WNS_TAG: HeaderName = HeaderName::from_static("x-wns-tag");
 static X_WNS_GROUP: HeaderName = HeaderName::from_static("x-wns-group");
 static X_WNS_TTL: HeaderName = HeaderName::from_static("x-wns-ttl");
+static X_WNS_SUPPRESS_POPUP: HeaderName = HeaderName::from_static("x-wns-suppresspopup");
 static MS_CV: HeaderName = HeaderName::from_static("ms-cv");
 static X_WNS_CONTINUE_AFTER: HeaderName = HeaderName::from_static("x-wns-continue-after");
 
@@ -97,6 +102,9 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: &RequestBody) -> Outc
     let path = parts.uri.path();
     if path == TOKEN_PATH {
         return oauth::wns_token(shared, parts, body);
+    }
+    if let Some(tenant) = aad_tenant(path) {
+        return oauth::wns_aad_token(shared, parts, body, tenant);
     }
     let opaque = if path == "/" {
         parts.uri.query().and_then(wns_token_from_query)
@@ -184,7 +192,7 @@ impl Rejection {
 /// requests, which faults leave alone.
 pub(crate) fn addressed(shared: &Shared, parts: &Parts) -> Option<Addressed> {
     let path = parts.uri.path();
-    if path == TOKEN_PATH {
+    if path == TOKEN_PATH || aad_tenant(path).is_some() {
         return None;
     }
     let key = if path == "/" {
@@ -197,6 +205,14 @@ pub(crate) fn addressed(shared: &Shared, parts: &Parts) -> Option<Addressed> {
         key: key.map(Cow::into_owned),
         device,
     })
+}
+
+/// The tenant of an Azure AD token path, `/{tenant}/oauth2/v2.0/token`:
+/// any non-empty segment (a GUID, a domain, `common`), as the mock has one
+/// directory. `None` for every other path, at once for a push's `/`.
+fn aad_tenant(path: &str) -> Option<&str> {
+    let tenant = path.strip_suffix(AAD_TOKEN_SUFFIX)?.strip_prefix('/')?;
+    (!tenant.is_empty() && !tenant.contains('/')).then_some(tenant)
 }
 
 /// The channel a push addresses, as captures name it; the URI itself is
@@ -317,7 +333,7 @@ fn validate(
             "The Content-Type header does not match the X-WNS-Type.",
         ));
     }
-    check_optional_headers(headers)?;
+    check_optional_headers(headers, kind)?;
     let payload = match body {
         RequestBody::Complete(bytes) if bytes.len() <= PAYLOAD_LIMIT => bytes.clone(),
         RequestBody::Complete(_) | RequestBody::TooLarge(_) => {
@@ -343,7 +359,7 @@ fn validate(
 }
 
 /// The optional `X-WNS-*` request headers whose values WNS checks.
-fn check_optional_headers(headers: &HeaderMap) -> Result<(), Rejection> {
+fn check_optional_headers(headers: &HeaderMap, kind: NotificationType) -> Result<(), Rejection> {
     if let Some(policy) = headers.get(&X_WNS_CACHE_POLICY) {
         let p = policy.as_bytes();
         if !(p.eq_ignore_ascii_case(b"cache") || p.eq_ignore_ascii_case(b"no-cache")) {
@@ -371,6 +387,23 @@ fn check_optional_headers(headers: &HeaderMap) -> Result<(), Rejection> {
                     "The X-WNS-Tag or X-WNS-Group header value is not valid.",
                 ));
             }
+        }
+    }
+    if let Some(flag) = headers.get(&X_WNS_SUPPRESS_POPUP) {
+        let f = flag.as_bytes();
+        if !(f.eq_ignore_ascii_case(b"true") || f.eq_ignore_ascii_case(b"false")) {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "The X-WNS-SuppressPopup header value is not valid.",
+            ));
+        }
+        // Only a toast pops up: the header means nothing on other types,
+        // and WNS refuses it there rather than ignore it.
+        if kind != NotificationType::Toast {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "The X-WNS-SuppressPopup header is only valid for toast notifications.",
+            ));
         }
     }
     if let Some(ttl) = headers.get(&X_WNS_TTL) {
@@ -430,6 +463,20 @@ mod tests {
         );
         assert_eq!(NotificationType::parse(b"wns/popup"), None);
         assert_eq!(NotificationType::parse(&[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn aad_token_paths_name_a_tenant() {
+        assert_eq!(aad_tenant("/common/oauth2/v2.0/token"), Some("common"));
+        assert_eq!(
+            aad_tenant("/contoso.onmicrosoft.com/oauth2/v2.0/token"),
+            Some("contoso.onmicrosoft.com")
+        );
+        assert_eq!(aad_tenant("/oauth2/v2.0/token"), None);
+        assert_eq!(aad_tenant("//oauth2/v2.0/token"), None);
+        assert_eq!(aad_tenant("/a/b/oauth2/v2.0/token"), None);
+        assert_eq!(aad_tenant("/"), None);
+        assert_eq!(aad_tenant(TOKEN_PATH), None);
     }
 
     #[test]

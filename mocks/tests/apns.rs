@@ -6,7 +6,7 @@
 mod support;
 
 use http::{Request, StatusCode};
-use pushproof_mocks::{CaptureKind, Platform};
+use pushproof_mocks::{ApnsEnvironment, CaptureKind, GatewayConfig, Platform};
 use support::apns::*;
 use support::*;
 
@@ -26,7 +26,8 @@ async fn apns_accepts_valid_push_and_delivers_to_device() {
     assert!(reply.ended_on_headers, "a success must be HEADERS only");
     assert!(reply.body.is_empty());
     assert_eq!(reply.header("apns-id"), Some(APNS_ID));
-    assert_eq!(reply.header("apns-unique-id").map(str::len), Some(36));
+    // Production, the default, has no delivery log to point into.
+    assert_eq!(reply.header("apns-unique-id"), None);
 
     let delivery = h.gw.inbox(&device).unwrap().try_recv().unwrap();
     assert_eq!(delivery.platform, Platform::Apns);
@@ -55,6 +56,24 @@ async fn apns_generates_a_canonical_apns_id_when_absent() {
     assert_eq!(reply.status, StatusCode::OK);
     let id = reply.header("apns-id").unwrap();
     assert!(uuid::Uuid::try_parse(id).is_ok() && id.len() == 36, "{id}");
+}
+
+#[tokio::test]
+async fn apns_development_answers_with_an_apns_unique_id() {
+    let h = Harness::with_config(GatewayConfig {
+        apns_environment: ApnsEnvironment::Development,
+        ..GatewayConfig::default()
+    })
+    .await;
+    let device = h.gw.register_device(Platform::Apns);
+    let reply = push(&h, apns_request(&h, &device.handle, &apns_jwt(&h)), ALERT).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let unique = reply.header("apns-unique-id").unwrap();
+    assert!(
+        uuid::Uuid::try_parse(unique).is_ok() && unique.len() == 36,
+        "{unique}"
+    );
+    assert_ne!(Some(unique), reply.header("apns-id"));
 }
 
 #[tokio::test]

@@ -469,3 +469,165 @@ async fn fcm_serves_http2_prior_knowledge() {
     assert_eq!(h2_send(&mut client, request).await.status, StatusCode::OK);
     assert_eq!(h.gw.inbox(&device).unwrap().len(), 1);
 }
+
+// ------------------------------------------------------------ android, webpush
+
+/// A send to a fresh device of `message` plus the device's token.
+async fn send_with(
+    h: &Harness,
+    extra: serde_json::Value,
+) -> (Reply, pushproof_mocks::DeviceHandle) {
+    let device = h.gw.register_device(Platform::Fcm);
+    let token = fcm_access_token(h).await;
+    let mut request = message_to(&device.handle);
+    for (key, value) in extra.as_object().unwrap() {
+        request["message"][key] = value.clone();
+    }
+    (fcm_send(h, &token, &request).await, device)
+}
+
+/// Asserts a 400 INVALID_ARGUMENT whose field violation names `field`;
+/// returns the violation's description.
+fn assert_violation(reply: &Reply, field: &str) -> String {
+    assert_google_error(reply, StatusCode::BAD_REQUEST, "INVALID_ARGUMENT");
+    let (got, description) = fcm_violation(reply).unwrap();
+    assert_eq!(got, field);
+    description
+}
+
+#[tokio::test]
+async fn fcm_accepts_valid_android_block() {
+    let h = Harness::start().await;
+    let (reply, device) = send_with(
+        &h,
+        json!({"android": {
+            "ttl": "3.5s",
+            "priority": "HIGH",
+            "collapse_key": "chat",
+            "data": {"secureId": "42"},
+        }}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(h.gw.inbox(&device).unwrap().len(), 1);
+    for ttl in ["0s", "2419200s", "86400.000000001s"] {
+        let (reply, _) =
+            send_with(&h, json!({"android": {"ttl": ttl, "priority": "NORMAL"}})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{ttl}: {:?}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn fcm_rejects_android_block_that_is_not_an_object() {
+    let h = Harness::start().await;
+    let (reply, device) = send_with(&h, json!({"android": "HIGH"})).await;
+    let description = assert_violation(&reply, "message.android");
+    assert!(description.contains("AndroidConfig"), "{description}");
+    assert_eq!(h.gw.inbox(&device).unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn fcm_rejects_malformed_android_ttl() {
+    let h = Harness::start().await;
+    for ttl in [
+        json!("3600"),
+        json!("1.5 s"),
+        json!("1.0000000001s"),
+        json!(3600),
+    ] {
+        let (reply, device) = send_with(&h, json!({"android": {"ttl": ttl}})).await;
+        let description = assert_violation(&reply, "message.android.ttl");
+        assert_eq!(
+            description,
+            format!(
+                "Invalid value at 'message.android.ttl' (type.googleapis.com/google.protobuf.Duration), {ttl}"
+            )
+        );
+        assert_eq!(reply.json()["error"]["message"], description.as_str());
+        assert_eq!(fcm_error_code(&reply), None, "{ttl}");
+        assert_eq!(h.gw.inbox(&device).unwrap().len(), 0);
+    }
+}
+
+#[tokio::test]
+async fn fcm_rejects_android_ttl_outside_four_weeks() {
+    let h = Harness::start().await;
+    for ttl in ["-1s", "2419200.5s", "2419201s"] {
+        let (reply, device) = send_with(&h, json!({"android": {"ttl": ttl}})).await;
+        let description = assert_violation(&reply, "message.android.ttl");
+        assert!(description.contains("4 weeks"), "{ttl}: {description}");
+        assert_eq!(
+            reply.json()["error"]["message"],
+            "Request contains an invalid argument."
+        );
+        assert_eq!(fcm_error_code(&reply).as_deref(), Some("INVALID_ARGUMENT"));
+        assert_eq!(h.gw.inbox(&device).unwrap().len(), 0);
+    }
+}
+
+#[tokio::test]
+async fn fcm_rejects_invalid_android_priority() {
+    let h = Harness::start().await;
+    for priority in [json!("high"), json!("PRIORITY_HIGH"), json!(1)] {
+        let (reply, device) = send_with(&h, json!({"android": {"priority": priority}})).await;
+        let description = assert_violation(&reply, "message.android.priority");
+        assert_eq!(
+            description,
+            format!(
+                "Invalid value at 'message.android.priority' \
+                 (type.googleapis.com/google.firebase.fcm.v1.AndroidMessagePriority), {priority}"
+            )
+        );
+        assert_eq!(h.gw.inbox(&device).unwrap().len(), 0);
+    }
+}
+
+#[tokio::test]
+async fn fcm_rejects_non_string_android_data_values() {
+    let h = Harness::start().await;
+    let (reply, _) = send_with(&h, json!({"android": {"data": {"secureId": 42}}})).await;
+    let description = assert_violation(&reply, "message.android.data[0].value");
+    assert!(description.contains("TYPE_STRING"), "{description}");
+    let (reply, _) = send_with(&h, json!({"android": {"data": {"from": "x"}}})).await;
+    assert_violation(&reply, "message.android.data");
+}
+
+#[tokio::test]
+async fn fcm_rejects_webpush_link_that_is_not_https() {
+    let h = Harness::start().await;
+    for key in ["fcm_options", "fcmOptions"] {
+        let (reply, device) = send_with(
+            &h,
+            json!({"webpush": {key: {"link": "http://example.com/open"}}}),
+        )
+        .await;
+        let description = assert_violation(&reply, "message.webpush.fcm_options.link");
+        assert!(description.contains("HTTPS"), "{description}");
+        assert_eq!(fcm_error_code(&reply).as_deref(), Some("INVALID_ARGUMENT"));
+        assert_eq!(h.gw.inbox(&device).unwrap().len(), 0);
+    }
+    let (reply, _) = send_with(
+        &h,
+        json!({"webpush": {"fcm_options": {"link": "https://example.com/open"}}}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+}
+
+#[tokio::test]
+async fn fcm_checks_android_block_spelled_with_escapes() {
+    // The fast path decodes escaped keys; the check must see them too.
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Fcm);
+    let token = fcm_access_token(&h).await;
+    let request = Request::post(fcm_send_url(&h))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(body(format!(
+            r#"{{"message":{{"token":"{}","\u0061ndroid":{{"priority":"LOW"}}}}}}"#,
+            device.handle
+        )))
+        .unwrap();
+    let reply = http1_send(request).await;
+    assert_violation(&reply, "message.android.priority");
+}

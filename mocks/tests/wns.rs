@@ -1,12 +1,13 @@
-//! Mock WNS and its OAuth endpoint: client credentials, pushes to channel
-//! URIs, and each rejection with WNS's status and error description.
+//! Mock WNS and its OAuth endpoints (Live's and Azure AD's): client
+//! credentials, pushes to channel URIs, and each rejection with WNS's status
+//! and error description.
 
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
 use http::{Request, StatusCode};
-use pushproof_mocks::{CaptureKind, Platform};
+use pushproof_mocks::{CaptureKind, Fault, FaultRule, Platform};
 use support::*;
 
 #[tokio::test]
@@ -64,6 +65,274 @@ async fn wns_token_endpoint_rejects_wrong_scope() {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.json()["error"], "invalid_scope");
 }
+
+// ------------------------------------------------------------ Azure AD
+
+const AAD_SCOPE: &str = "https://wns.windows.com/.default";
+const TENANT: &str = "contoso.onmicrosoft.com";
+
+/// A POST of `form` to the mock Azure AD token endpoint.
+async fn aad_token_request(h: &Harness, form: &str) -> Reply {
+    let request = Request::post(h.gw.wns_aad_token_url(TENANT))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body(form.to_owned()))
+        .unwrap();
+    http1_send(request).await
+}
+
+fn aad_form(h: &Harness) -> String {
+    wns_form(
+        h.var("PUSHPROOF_WNS_CLIENT_ID"),
+        h.var("PUSHPROOF_WNS_CLIENT_SECRET"),
+        AAD_SCOPE,
+    )
+}
+
+/// Asserts an Azure AD error body: the OAuth error, the AADSTS code
+/// leading the description and in `error_codes`, and the trace fields.
+fn assert_aad_error(h: &Harness, reply: &Reply, status: StatusCode, error: &str, code: u64) {
+    assert_eq!(reply.status, status, "{:?}", reply.body);
+    let json = reply.json();
+    assert_eq!(json["error"], error);
+    assert_eq!(json["error_codes"], serde_json::json!([code]));
+    let description = json["error_description"].as_str().unwrap();
+    assert!(
+        description.starts_with(&format!("AADSTS{code}: ")),
+        "{description}"
+    );
+    for field in ["timestamp", "trace_id", "correlation_id"] {
+        assert!(
+            json[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field}"
+        );
+    }
+    let capture = h.gw.captures().pop().unwrap();
+    assert_eq!(capture.kind, CaptureKind::Token);
+    assert_eq!(capture.reason.as_deref(), Some(error));
+}
+
+#[tokio::test]
+async fn wns_aad_token_endpoint_issues_bearer_token_accepted_by_push() {
+    let h = Harness::start().await;
+    assert_eq!(
+        h.gw.wns_aad_token_url(TENANT),
+        format!("{}/{TENANT}/oauth2/v2.0/token", h.gw.wns_url())
+    );
+    let reply = aad_token_request(&h, &aad_form(&h)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let json = reply.json();
+    assert_eq!(json["token_type"], "Bearer");
+    assert_eq!(json["expires_in"], 3599);
+    assert_eq!(json["ext_expires_in"], 3599);
+    let token = json["access_token"].as_str().unwrap().to_owned();
+    let capture = h.gw.captures().pop().unwrap();
+    assert_eq!(
+        (capture.platform, capture.kind, capture.status),
+        (Platform::Wns, CaptureKind::Token, 200)
+    );
+
+    let device = h.gw.register_device(Platform::Wns);
+    let reply = http1_send(wns_raw(&device.handle, &token).body(body("42")).unwrap()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(h.gw.inbox(&device).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn wns_aad_token_endpoint_serves_any_tenant() {
+    let h = Harness::start().await;
+    for tenant in ["common", "72f988bf-86f1-41af-91ab-2d7cd011db47"] {
+        let request = Request::post(h.gw.wns_aad_token_url(tenant))
+            .body(body(aad_form(&h)))
+            .unwrap();
+        assert_eq!(http1_send(request).await.status, StatusCode::OK, "{tenant}");
+    }
+}
+
+#[tokio::test]
+async fn wns_aad_token_expires_like_a_live_token() {
+    let h = Harness::start().await;
+    let token = aad_token_request(&h, &aad_form(&h)).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let device = h.gw.register_device(Platform::Wns);
+    h.gw.expire_access_tokens(Platform::Wns);
+    let reply = http1_send(wns_raw(&device.handle, &token).body(body("42")).unwrap()).await;
+    assert_wns_error(&reply, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.header("x-wns-error-description"),
+        Some("Token expired")
+    );
+}
+
+#[tokio::test]
+async fn wns_aad_token_endpoint_rejects_wrong_scope() {
+    let h = Harness::start().await;
+    let id = h.var("PUSHPROOF_WNS_CLIENT_ID");
+    let secret = h.var("PUSHPROOF_WNS_CLIENT_SECRET");
+    // Another resource's `.default`.
+    let reply = aad_token_request(
+        &h,
+        &wns_form(id, secret, "https://graph.microsoft.com/.default"),
+    )
+    .await;
+    assert_aad_error(&h, &reply, StatusCode::BAD_REQUEST, "invalid_scope", 70011);
+    // The Live scope, the usual mistake when moving to Azure AD.
+    let reply = aad_token_request(&h, &wns_form(id, secret, "notify.windows.com")).await;
+    assert_aad_error(
+        &h,
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        1_002_012,
+    );
+}
+
+#[tokio::test]
+async fn wns_aad_token_endpoint_rejects_wrong_client_secret() {
+    let h = Harness::start().await;
+    let form = wns_form(h.var("PUSHPROOF_WNS_CLIENT_ID"), "wrong", AAD_SCOPE);
+    let reply = aad_token_request(&h, &form).await;
+    assert_aad_error(
+        &h,
+        &reply,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        7_000_215,
+    );
+}
+
+#[tokio::test]
+async fn wns_aad_token_endpoint_rejects_missing_client_secret() {
+    let h = Harness::start().await;
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("client_id", h.var("PUSHPROOF_WNS_CLIENT_ID"))
+        .append_pair("scope", AAD_SCOPE)
+        .finish();
+    let reply = aad_token_request(&h, &form).await;
+    assert_aad_error(
+        &h,
+        &reply,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        7_000_218,
+    );
+}
+
+#[tokio::test]
+async fn wns_aad_token_endpoint_rejects_unknown_client_id() {
+    let h = Harness::start().await;
+    let form = wns_form(
+        "00000000-0000-0000-0000-000000000000",
+        h.var("PUSHPROOF_WNS_CLIENT_SECRET"),
+        AAD_SCOPE,
+    );
+    let reply = aad_token_request(&h, &form).await;
+    assert_aad_error(
+        &h,
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "unauthorized_client",
+        700_016,
+    );
+    assert!(reply.json()["error_description"]
+        .as_str()
+        .unwrap()
+        .contains(TENANT));
+}
+
+#[tokio::test]
+async fn wns_aad_token_endpoint_rejects_unsupported_grant_type() {
+    let h = Harness::start().await;
+    let form = aad_form(&h).replace("client_credentials", "password");
+    let reply = aad_token_request(&h, &form).await;
+    assert_aad_error(
+        &h,
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "unsupported_grant_type",
+        70003,
+    );
+}
+
+#[tokio::test]
+async fn wns_aad_token_endpoint_rejects_missing_parameters() {
+    let h = Harness::start().await;
+    for missing in ["grant_type", "client_id", "scope"] {
+        let form = form_urlencoded::parse(aad_form(&h).as_bytes())
+            .filter(|(k, _)| k != missing)
+            .fold(
+                form_urlencoded::Serializer::new(String::new()),
+                |mut form, (k, v)| {
+                    form.append_pair(&k, &v);
+                    form
+                },
+            )
+            .finish();
+        let reply = aad_token_request(&h, &form).await;
+        assert_aad_error(
+            &h,
+            &reply,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900_144,
+        );
+        assert!(
+            reply.json()["error_description"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("'{missing}'")),
+            "{missing}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wns_aad_token_endpoint_rejects_methods_other_than_post() {
+    let h = Harness::start().await;
+    let request = Request::get(h.gw.wns_aad_token_url(TENANT))
+        .body(body(""))
+        .unwrap();
+    let reply = http1_send(request).await;
+    assert_aad_error(
+        &h,
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900_561,
+    );
+}
+
+#[tokio::test]
+async fn wns_aad_token_requests_are_not_faulted() {
+    let h = Harness::start().await;
+    h.gw.set_fault(FaultRule::gateway(
+        Platform::Wns,
+        Fault::Status {
+            status: 503,
+            reason: None,
+            retry_after_secs: None,
+        },
+    ))
+    .unwrap();
+    let reply = aad_token_request(&h, &aad_form(&h)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+}
+
+#[tokio::test]
+async fn wns_aad_token_path_needs_a_tenant() {
+    let h = Harness::start().await;
+    let request = Request::post(format!("{}/oauth2/v2.0/token", h.gw.wns_url()))
+        .body(body(aad_form(&h)))
+        .unwrap();
+    // Not a token endpoint: a push to an unknown path, without a token.
+    let reply = http1_send(request).await;
+    assert_wns_error(&reply, StatusCode::NOT_FOUND);
+    assert_eq!(h.gw.captures().pop().unwrap().kind, CaptureKind::Push);
+}
+
+// ------------------------------------------------------------ pushes
 
 #[tokio::test]
 async fn wns_accepts_raw_push_and_delivers_to_channel() {
@@ -281,4 +550,78 @@ async fn wns_rejects_invalid_tag() {
         .body(body("42"))
         .unwrap();
     assert_wns_error(&http1_send(request).await, StatusCode::BAD_REQUEST);
+}
+
+/// A toast to `channel`, ready to adjust.
+fn wns_toast(channel: &str, access_token: &str) -> http::request::Builder {
+    Request::post(channel)
+        .header("authorization", format!("Bearer {access_token}"))
+        .header("x-wns-type", "wns/toast")
+        .header("content-type", "text/xml")
+}
+
+const TOAST: &str =
+    "<toast><visual><binding template=\"ToastGeneric\"><text>Hi</text></binding></visual></toast>";
+
+#[tokio::test]
+async fn wns_accepts_suppress_popup_true_or_false_on_toast() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Wns);
+    let token = wns_access_token(&h).await;
+    for value in ["true", "false", "TRUE", "False"] {
+        let request = wns_toast(&device.handle, &token)
+            .header("x-wns-suppresspopup", value)
+            .body(body(TOAST))
+            .unwrap();
+        assert_eq!(http1_send(request).await.status, StatusCode::OK, "{value}");
+    }
+    assert_eq!(h.gw.inbox(&device).unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn wns_rejects_invalid_suppress_popup_value() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Wns);
+    let token = wns_access_token(&h).await;
+    for value in ["yes", "1", ""] {
+        let request = wns_toast(&device.handle, &token)
+            .header("x-wns-suppresspopup", value)
+            .body(body(TOAST))
+            .unwrap();
+        let reply = http1_send(request).await;
+        assert_wns_error(&reply, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            reply.header("x-wns-error-description"),
+            Some("The X-WNS-SuppressPopup header value is not valid."),
+            "{value:?}"
+        );
+    }
+    assert_eq!(h.gw.inbox(&device).unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn wns_rejects_suppress_popup_on_non_toast() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Wns);
+    let token = wns_access_token(&h).await;
+    let raw = wns_raw(&device.handle, &token)
+        .header("x-wns-suppresspopup", "true")
+        .body(body("42"))
+        .unwrap();
+    let tile = Request::post(&device.handle)
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-wns-type", "wns/tile")
+        .header("content-type", "text/xml")
+        .header("x-wns-suppresspopup", "false")
+        .body(body("<tile/>"))
+        .unwrap();
+    for request in [raw, tile] {
+        let reply = http1_send(request).await;
+        assert_wns_error(&reply, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            reply.header("x-wns-error-description"),
+            Some("The X-WNS-SuppressPopup header is only valid for toast notifications.")
+        );
+    }
+    assert_eq!(h.gw.inbox(&device).unwrap().len(), 0);
 }

@@ -9,7 +9,8 @@
 //! and every error text stays in one place, [`super::validate_message`].
 //! What this accepts, that accepts too: it checks the same rules, and where
 //! keys repeat its sizes are sums over every entry, never less than the
-//! full validation's last-one-wins sizes.
+//! full validation's last-one-wins sizes. The `android` and `webpush`
+//! blocks are checked in the same parse by [`super::blocks`]' probes.
 
 use std::fmt;
 
@@ -17,6 +18,7 @@ use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use super::blocks::{Android, Webpush};
 use super::{is_reserved_data_key, Target, MESSAGE_LIMIT, TOPIC_MESSAGE_LIMIT};
 
 /// A `Message` with the fields the validation reads; `Option<&str>` takes
@@ -36,9 +38,9 @@ struct Message<'a> {
     #[allow(dead_code)]
     name: Option<IgnoredAny>,
     #[allow(dead_code)]
-    android: Option<IgnoredAny>,
+    android: Option<Android>,
     #[allow(dead_code)]
-    webpush: Option<IgnoredAny>,
+    webpush: Option<Webpush>,
     #[allow(dead_code)]
     apns: Option<IgnoredAny>,
     #[allow(dead_code)]

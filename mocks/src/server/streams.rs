@@ -24,9 +24,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use hyper::body::Incoming;
-use hyper::service::Service;
-use hyper::Request;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Frame type SETTINGS (RFC 9113 §6.5).
@@ -81,27 +78,6 @@ impl StreamLimit {
 
     fn wanted(&self) -> u32 {
         self.wanted.load(Ordering::Relaxed)
-    }
-}
-
-/// A service that hands every request its connection's [`StreamLimit`]
-/// (as a request extension), so the gateway can change it.
-pub(crate) struct Linked<S> {
-    pub(crate) inner: S,
-    pub(crate) limit: Arc<StreamLimit>,
-}
-
-impl<S> Service<Request<Incoming>> for Linked<S>
-where
-    S: Service<Request<Incoming>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
-        request.extensions_mut().insert(self.limit.clone());
-        self.inner.call(request)
     }
 }
 

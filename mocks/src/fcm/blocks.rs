@@ -1,0 +1,414 @@
+//! The platform blocks of a message that the mock checks: `android`
+//! (`ttl`, `priority`, `data`) and `webpush.fcm_options.link`. Other keys
+//! in these blocks are left alone.
+//!
+//! [`validate`] holds the rules and error texts, on the parsed message.
+//! [`Android`] and [`Webpush`] are probes the fast path ([`super::fast`])
+//! parses these blocks with, borrowing and allocating nothing (`android` is
+//! in most real sends, so falling back to the full validation for it would
+//! cost every push). Like the fast path they only say "valid": on anything
+//! off or unusual they fail, and the full validation decides and builds the
+//! error.
+
+use std::fmt;
+
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use super::{check_data, is_reserved_data_key, DataField, GoogleError};
+
+/// Longest TTL FCM accepts: 4 weeks.
+const MAX_TTL_SECS: u64 = 2_419_200;
+/// Largest magnitude of a google.protobuf.Duration (10,000 years).
+const MAX_DURATION_SECS: u64 = 315_576_000_000;
+
+const ANDROID_DATA: DataField = DataField {
+    path: "message.android.data",
+    entry_type: "google.firebase.fcm.v1.AndroidConfig.DataEntry",
+};
+
+/// Checks `message.android` and `message.webpush`, when present.
+pub(super) fn validate(message: &Map<String, Value>) -> Result<(), GoogleError> {
+    match message.get("android") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(android)) => check_android(android)?,
+        Some(other) => {
+            return Err(GoogleError::invalid_json(
+                "message.android",
+                format!(
+                    "Invalid value at 'message.android' \
+                     (type.googleapis.com/google.firebase.fcm.v1.AndroidConfig), {other}"
+                ),
+            ))
+        }
+    }
+    match message.get("webpush") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(webpush)) => check_webpush(webpush)?,
+        Some(other) => {
+            return Err(GoogleError::invalid_json(
+                "message.webpush",
+                format!(
+                    "Invalid value at 'message.webpush' \
+                     (type.googleapis.com/google.firebase.fcm.v1.WebpushConfig), {other}"
+                ),
+            ))
+        }
+    }
+    Ok(())
+}
+
+fn check_android(android: &Map<String, Value>) -> Result<(), GoogleError> {
+    match android.get("ttl") {
+        None | Some(Value::Null) => {}
+        Some(value) => {
+            let ttl = value.as_str().and_then(parse_duration).ok_or_else(|| {
+                GoogleError::invalid_json(
+                    "message.android.ttl",
+                    format!(
+                        "Invalid value at 'message.android.ttl' \
+                         (type.googleapis.com/google.protobuf.Duration), {value}"
+                    ),
+                )
+            })?;
+            if !ttl.within_four_weeks() {
+                return Err(GoogleError::invalid_argument(
+                    "Request contains an invalid argument.",
+                    "message.android.ttl",
+                    "TTL must be between 0 and 4 weeks (2419200s).",
+                ));
+            }
+        }
+    }
+    match android.get("priority") {
+        None | Some(Value::Null) => {}
+        Some(value) if value.as_str().is_some_and(is_priority) => {}
+        Some(value) => {
+            return Err(GoogleError::invalid_json(
+                "message.android.priority",
+                format!(
+                    "Invalid value at 'message.android.priority' \
+                     (type.googleapis.com/google.firebase.fcm.v1.AndroidMessagePriority), {value}"
+                ),
+            ))
+        }
+    }
+    // `android.data` replaces `data` on Android devices; its size is not
+    // added to the message's.
+    check_data(&ANDROID_DATA, android.get("data"))?;
+    Ok(())
+}
+
+fn check_webpush(webpush: &Map<String, Value>) -> Result<(), GoogleError> {
+    // Google's JSON parser takes both spellings of a field.
+    for key in ["fcm_options", "fcmOptions"] {
+        match webpush.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(options)) => match options.get("link") {
+                None | Some(Value::Null) => {}
+                Some(Value::String(link)) if is_https_link(link) => {}
+                Some(Value::String(_)) => {
+                    return Err(GoogleError::invalid_argument(
+                        "Request contains an invalid argument.",
+                        "message.webpush.fcm_options.link",
+                        "Link must be an HTTPS URL.",
+                    ))
+                }
+                Some(other) => {
+                    return Err(GoogleError::invalid_json(
+                        "message.webpush.fcm_options.link",
+                        format!(
+                            "Invalid value at 'message.webpush.fcm_options.link' (TYPE_STRING), {other}"
+                        ),
+                    ))
+                }
+            },
+            Some(other) => {
+                return Err(GoogleError::invalid_json(
+                    "message.webpush.fcm_options",
+                    format!(
+                        "Invalid value at 'message.webpush.fcm_options' \
+                         (type.googleapis.com/google.firebase.fcm.v1.WebpushFcmOptions), {other}"
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_priority(value: &str) -> bool {
+    value == "NORMAL" || value == "HIGH"
+}
+
+/// An empty link is proto3's unset string, so it passes.
+fn is_https_link(link: &str) -> bool {
+    if link.is_empty() {
+        return true;
+    }
+    link.len() > 8
+        && link
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+}
+
+/// A parsed google.protobuf.Duration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ProtoDuration {
+    negative: bool,
+    secs: u64,
+    nanos: u32,
+}
+
+impl ProtoDuration {
+    fn within_four_weeks(self) -> bool {
+        let zero = self.secs == 0 && self.nanos == 0;
+        if self.negative {
+            zero
+        } else {
+            self.secs < MAX_TTL_SECS || (self.secs == MAX_TTL_SECS && self.nanos == 0)
+        }
+    }
+}
+
+/// A Duration in protobuf's JSON form: decimal seconds, optionally negative,
+/// with up to 9 fractional digits, then `s` (`"3.5s"`, `"0s"`,
+/// `"-1.000000001s"`); `None` when malformed or beyond a Duration's range.
+fn parse_duration(text: &str) -> Option<ProtoDuration> {
+    let number = text.strip_suffix('s')?;
+    let (negative, number) = match number.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, number),
+    };
+    let (whole, fraction) = match number.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (number, None),
+    };
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(whole) {
+        return None;
+    }
+    // At most 12 digits fit the range; longer cannot parse into it anyway.
+    let secs: u64 = whole.parse().ok()?;
+    let nanos = match fraction {
+        None => 0,
+        Some(fraction) if all_digits(fraction) && fraction.len() <= 9 => {
+            let digits: u32 = fraction.parse().ok()?;
+            // 9 - len ≤ 8, so the power fits and the product stays < 10⁹.
+            digits * 10u32.pow(9 - u32::try_from(fraction.len()).ok()?)
+        }
+        Some(_) => return None,
+    };
+    if secs > MAX_DURATION_SECS || (secs == MAX_DURATION_SECS && nanos > 0) {
+        return None;
+    }
+    Some(ProtoDuration {
+        negative,
+        secs,
+        nanos,
+    })
+}
+
+/// A visitor of JSON objects only (a derived struct would take arrays
+/// too), with unescaped keys (others cannot be borrowed: they fail). The
+/// body reads the value of `$key` and says whether it passes.
+macro_rules! object_probe {
+    ($name:ident, $expecting:literal, |$map:ident, $key:ident| $body:expr) => {
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut $map: A) -> Result<$name, A::Error> {
+                        while let Some($key) = $map.next_key::<&'de str>()? {
+                            if !$body {
+                                return Err(de::Error::custom($expecting));
+                            }
+                        }
+                        Ok($name)
+                    }
+                }
+                deserializer.deserialize_map(V)
+            }
+        }
+    };
+}
+
+/// `message.android`: `ttl`, `priority` and `data` checked, other keys
+/// skipped.
+pub(super) struct Android;
+
+object_probe!(
+    Android,
+    "a valid AndroidConfig object",
+    |map, key| match key {
+        "ttl" => map
+            .next_value::<Option<&str>>()?
+            .is_none_or(|ttl| parse_duration(ttl).is_some_and(ProtoDuration::within_four_weeks)),
+        "priority" => map.next_value::<Option<&str>>()?.is_none_or(is_priority),
+        "data" => map.next_value::<Option<Data>>().map(|_| true)?,
+        _ => map.next_value::<IgnoredAny>().map(|_| true)?,
+    }
+);
+
+/// `android.data`: unescaped string values under unreserved keys.
+struct Data;
+
+object_probe!(Data, "an object of unescaped strings", |map, key| {
+    map.next_value::<&str>()?;
+    !is_reserved_data_key(key)
+});
+
+/// `message.webpush`: `fcm_options.link` (either spelling) checked.
+pub(super) struct Webpush;
+
+object_probe!(Webpush, "a WebpushConfig object", |map, key| match key {
+    "fcm_options" | "fcmOptions" => map.next_value::<Option<FcmOptions>>().map(|_| true)?,
+    _ => map.next_value::<IgnoredAny>().map(|_| true)?,
+});
+
+struct FcmOptions;
+
+object_probe!(
+    FcmOptions,
+    "a valid WebpushFcmOptions object",
+    |map, key| match key {
+        "link" => map.next_value::<Option<&str>>()?.is_none_or(is_https_link),
+        _ => map.next_value::<IgnoredAny>().map(|_| true)?,
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn duration(negative: bool, secs: u64, nanos: u32) -> Option<ProtoDuration> {
+        Some(ProtoDuration {
+            negative,
+            secs,
+            nanos,
+        })
+    }
+
+    #[test]
+    fn durations_parse_as_protobuf_json() {
+        assert_eq!(parse_duration("3.5s"), duration(false, 3, 500_000_000));
+        assert_eq!(parse_duration("0s"), duration(false, 0, 0));
+        assert_eq!(parse_duration("2419200s"), duration(false, 2_419_200, 0));
+        assert_eq!(parse_duration("-1.000000001s"), duration(true, 1, 1));
+        assert_eq!(
+            parse_duration("0.123456789s"),
+            duration(false, 0, 123_456_789)
+        );
+        for bad in [
+            "",
+            "s",
+            "3",
+            "3.s",
+            ".5s",
+            "3.5",
+            "3.0000000001s",
+            "+3s",
+            "3 s",
+            " 3s",
+            "3S",
+            "1e3s",
+            "-s",
+            "--1s",
+            "3.5.1s",
+            "315576000001s",
+            "99999999999999999999999s",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ttl_range_is_zero_to_four_weeks() {
+        let within = |s| parse_duration(s).unwrap().within_four_weeks();
+        assert!(within("0s"));
+        assert!(within("-0s"));
+        assert!(within("2419200s"));
+        assert!(within("2419199.999999999s"));
+        assert!(!within("2419200.000000001s"));
+        assert!(!within("-0.5s"));
+        assert!(!within("315576000000s"));
+    }
+
+    #[test]
+    fn links_must_be_https() {
+        assert!(is_https_link("https://example.com/open"));
+        assert!(is_https_link("HTTPS://example.com"));
+        assert!(is_https_link(""));
+        assert!(!is_https_link("http://example.com"));
+        assert!(!is_https_link("https://"));
+        assert!(!is_https_link("/relative"));
+        assert!(!is_https_link("é"));
+    }
+
+    /// The fast path's verdict, for a message with a token target.
+    fn fast_ok(raw: &str) -> bool {
+        super::super::fast::validate(raw).is_some()
+    }
+
+    fn full_ok(raw: &str) -> bool {
+        let message: Map<String, Value> = serde_json::from_str(raw).unwrap();
+        validate(&message).is_ok()
+    }
+
+    /// The fast check never accepts what the full validation refuses, and
+    /// decides the common blocks itself.
+    #[test]
+    fn fast_check_agrees_with_full_validation() {
+        let decided_fast = [
+            r#"{"token":"t","data":{"k":"v"}}"#,
+            r#"{"token":"t","android":{"priority":"HIGH"}}"#,
+            r#"{"token":"t","android":{"ttl":"3.5s","priority":"NORMAL","collapse_key":"c"}}"#,
+            r#"{"token":"t","android":{"data":{"k":"v"},"notification":{"title":"x"}}}"#,
+            r#"{"token":"t","android":null,"webpush":null}"#,
+            r#"{"token":"t","webpush":{"fcm_options":{"link":"https://example.com"}}}"#,
+            r#"{"token":"t","webpush":{"fcmOptions":{"link":"https://example.com"},"headers":{}}}"#,
+            r#"{"token":"t","data":{"os":"android"}}"#,
+        ];
+        for raw in decided_fast {
+            assert!(fast_ok(raw), "{raw}");
+            assert!(full_ok(raw), "{raw}");
+        }
+        let refused = [
+            r#"{"token":"t","android":"HIGH"}"#,
+            r#"{"token":"t","android":[]}"#,
+            r#"{"token":"t","android":{"ttl":"3600"}}"#,
+            r#"{"token":"t","android":{"ttl":3600}}"#,
+            r#"{"token":"t","android":{"ttl":"2419201s"}}"#,
+            r#"{"token":"t","android":{"ttl":"-1s"}}"#,
+            r#"{"token":"t","android":{"priority":"high"}}"#,
+            r#"{"token":"t","android":{"priority":1}}"#,
+            r#"{"token":"t","android":{"data":{"k":1}}}"#,
+            r#"{"token":"t","android":{"data":{"from":"x"}}}"#,
+            r#"{"token":"t","android":{"data":[]}}"#,
+            r#"{"token":"t","android":{"priority":"HIGH"},"android":{"priority":"LOW"}}"#,
+            r#"{"token":"t","\u0061ndroid":{"priority":"LOW"}}"#,
+            r#"{"token":"t","android":{"pr\u0069ority":"LOW"}}"#,
+            r#"{"token":"t","webpush":1}"#,
+            r#"{"token":"t","webpush":{"fcm_options":{"link":"http://example.com"}}}"#,
+            r#"{"token":"t","webpush":{"fcmOptions":{"link":"http://example.com"}}}"#,
+            r#"{"token":"t","webpush":{"fcm_options":{"link":1}}}"#,
+            r#"{"token":"t","webpush":{"fcm_options":"x"}}"#,
+        ];
+        for raw in refused {
+            assert!(!fast_ok(raw), "{raw}");
+            assert!(!full_ok(raw), "{raw}");
+        }
+        // A repeated key falls back in either order; the full validation
+        // then goes by the last one.
+        let last_valid =
+            r#"{"token":"t","android":{"priority":"LOW"},"android":{"priority":"HIGH"}}"#;
+        assert!(!fast_ok(last_valid));
+        assert!(full_ok(last_valid));
+    }
+}
