@@ -164,7 +164,10 @@ pub(crate) fn handle(
     parts: &Parts,
     body: &RequestBody,
 ) -> Outcome {
-    let device = path_token(parts).map(|t| DeviceRef::Handle(t.to_owned()));
+    let device = path_token(parts).map(|token| DeviceRef::InPath {
+        start: DEVICE_PATH.len(),
+        end: DEVICE_PATH.len() + token.len(),
+    });
     let apns_id = conn.one_off(response_apns_id(parts));
     let verdict = validate(shared, &conn.apns, parts, body);
     limit_streams(conn, verdict.is_ok());

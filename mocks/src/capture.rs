@@ -188,7 +188,19 @@ impl Stored {
     }
 
     pub(crate) fn device(&self) -> Option<Cow<'_, str>> {
-        self.device.as_ref().map(DeviceRef::text)
+        match self.device.as_ref()? {
+            DeviceRef::InPath { start, end } => {
+                let path = self.text.prefix();
+                Some(match path {
+                    Cow::Borrowed(p) => Cow::Borrowed(p.get(*start..*end).unwrap_or_default()),
+                    Cow::Owned(p) => Cow::Owned(p.get(*start..*end).unwrap_or_default().to_owned()),
+                })
+            }
+            DeviceRef::InBody { start, end } => Some(String::from_utf8_lossy(
+                self.body.get(*start..*end).unwrap_or_default(),
+            )),
+            device => Some(device.text()),
+        }
     }
 
     fn accepted(&self) -> bool {
@@ -226,6 +238,11 @@ fn path_of(uri: &Uri) -> &str {
 pub(crate) enum DeviceRef {
     /// The handle as text (APNs token as sent, FCM registration token).
     Handle(String),
+    /// `path[start..end]` of the capture's own request path (an APNs
+    /// token), which the capture keeps anyway: no copy per push.
+    InPath { start: usize, end: usize },
+    /// `body[start..end]` of the capture's own body (an FCM token).
+    InBody { start: usize, end: usize },
     /// A WNS channel, `{base}/?token=<token, form-encoded>`.
     WnsChannel {
         /// Origin of mock WNS, shared by every capture.
@@ -240,9 +257,12 @@ const WNS_TOKEN_QUERY: &str = "/?token=";
 
 impl DeviceRef {
     /// The handle as captures show it.
+    /// The handle as captures show it; `InPath` needs its capture's path
+    /// (see [`Stored::device`]) and is empty here.
     pub(crate) fn text(&self) -> Cow<'_, str> {
         match self {
             DeviceRef::Handle(handle) => Cow::Borrowed(handle),
+            DeviceRef::InPath { .. } | DeviceRef::InBody { .. } => Cow::Borrowed(""),
             DeviceRef::WnsChannel { base, token } => {
                 Cow::Owned(crate::devices::wns_channel_uri(base, token))
             }
@@ -253,6 +273,7 @@ impl DeviceRef {
     fn text_eq(&self, text: &str) -> bool {
         match self {
             DeviceRef::Handle(handle) => handle == text,
+            DeviceRef::InPath { .. } | DeviceRef::InBody { .. } => false,
             DeviceRef::WnsChannel { base, token } => {
                 let Some(mut rest) = text
                     .strip_prefix(&**base)
@@ -275,7 +296,24 @@ impl DeviceRef {
     fn len(&self) -> usize {
         match self {
             DeviceRef::Handle(handle) => handle.len(),
+            DeviceRef::InPath { .. } | DeviceRef::InBody { .. } => 0,
             DeviceRef::WnsChannel { token, .. } => token.len(),
+        }
+    }
+}
+
+impl DeviceRef {
+    /// `handle` as a range of `body` when it is a slice of it (a token
+    /// read without copying from the request body), else a copy.
+    pub(crate) fn in_body(body: &[u8], handle: &str) -> DeviceRef {
+        let offset = (handle.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+        if offset <= body.len() && handle.len() <= body.len() - offset {
+            DeviceRef::InBody {
+                start: offset,
+                end: offset + handle.len(),
+            }
+        } else {
+            DeviceRef::Handle(handle.to_owned())
         }
     }
 }
@@ -347,8 +385,13 @@ impl Filter {
             && self.accepted.is_none_or(|a| a == c.accepted())
             && self.device.as_deref().is_none_or(|d| match &c.device {
                 // Hex tokens are case-insensitive to APNs.
-                Some(DeviceRef::Handle(cd)) if c.platform == Platform::Apns => {
-                    cd.eq_ignore_ascii_case(d)
+                Some(DeviceRef::Handle(_) | DeviceRef::InPath { .. })
+                    if c.platform == Platform::Apns =>
+                {
+                    c.device().is_some_and(|cd| cd.eq_ignore_ascii_case(d))
+                }
+                Some(DeviceRef::InPath { .. } | DeviceRef::InBody { .. }) => {
+                    c.device().is_some_and(|cd| cd == d)
                 }
                 Some(cd) => cd.text_eq(d),
                 None => false,
@@ -633,6 +676,21 @@ mod tests {
         let stats = store.stats();
         assert!(stats.kept < 300 && stats.kept > 200, "{stats:?}");
         assert_eq!(stats.evicted, 300 - stats.kept as u64);
+    }
+
+    #[test]
+    fn a_handle_inside_the_body_is_kept_as_a_range() {
+        let body = b"{\"token\":\"abc\"}";
+        let token = std::str::from_utf8(&body[10..13]).unwrap();
+        assert!(matches!(
+            DeviceRef::in_body(body, token),
+            DeviceRef::InBody { start: 10, end: 13 }
+        ));
+        let elsewhere = String::from("abc");
+        assert!(matches!(
+            DeviceRef::in_body(body, &elsewhere),
+            DeviceRef::Handle(h) if h == "abc"
+        ));
     }
 
     #[test]

@@ -212,7 +212,10 @@ pub(crate) fn response(
 ) -> Response {
     let mut response = http::Response::new(ResponseBody::new(body.into()));
     *response.status_mut() = status;
+    let headers = headers.into_iter();
     let map = response.headers_mut();
+    // Sized once, not grown header by header.
+    map.reserve(headers.size_hint().0);
     for (name, value) in headers {
         map.append(name, value);
     }

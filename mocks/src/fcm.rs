@@ -237,7 +237,7 @@ fn send(
     };
     // A valid message names a token exactly when its target is one.
     let device = match target {
-        Target::Token(token) => Some(token.to_owned()),
+        Target::Token(token) => Some(DeviceRef::in_body(bytes, token)),
         Target::Topic | Target::Condition => None,
     };
     let inbox = match target {
@@ -249,7 +249,7 @@ fn send(
                     "Invalid registration token",
                 );
                 error.fcm_error = Some(Cow::Borrowed("INVALID_ARGUMENT"));
-                (error, device.clone())
+                (error, Some(token.to_owned()))
             })?)
         }
         Target::Topic | Target::Condition => None,
@@ -258,15 +258,14 @@ fn send(
         .validate_only
         .or(request.validate_only_camel)
         .unwrap_or(false);
-    let name = if validate_only {
-        format!("projects/{project}/messages/fake_message_id")
+    let body = if validate_only {
+        send_response(project, None)
     } else {
         if let Some(inbox) = inbox {
             deliver(&inbox, bytes, raw);
         }
-        format!("projects/{project}/messages/{}", new_message_id())
+        send_response(project, Some(MessageId::new()))
     };
-    let body = send_response(&name);
     Ok(Outcome {
         kind: CaptureKind::Push,
         response: response(
@@ -278,16 +277,37 @@ fn send(
             body,
         ),
         reason: None,
-        device: device.map(DeviceRef::from),
+        device,
     })
 }
 
-/// The body of a successful send, `{"name":"…"}`.
-fn send_response(name: &str) -> String {
-    // The project comes from the path, so the name is escaped as JSON;
-    // serializing a string cannot fail, the fallback is for form's sake.
-    let quoted = serde_json::to_string(name).unwrap_or_else(|_| String::from("\"\""));
-    format!("{{\"name\":{quoted}}}")
+/// The body of a successful send, `{"name":"projects/…/messages/<id>"}`;
+/// a dry run (`validate_only`) names `fake_message_id`, as FCM does. Built
+/// in one buffer: it is every accepted push's answer.
+fn send_response(project: &str, id: Option<MessageId>) -> String {
+    use std::fmt::Write as _;
+    let mut body = String::with_capacity(64 + project.len());
+    body.push_str("{\"name\":\"projects/");
+    if project
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    {
+        body.push_str(project);
+    } else {
+        // The project comes from the path: escaped as JSON when it needs
+        // it. Serializing a string cannot fail.
+        let quoted = serde_json::to_string(project).unwrap_or_default();
+        body.push_str(quoted.trim_matches('"'));
+    }
+    body.push_str("/messages/");
+    match id {
+        Some(MessageId { millis, tag }) => {
+            let _ = write!(body, "0:{millis}%{tag:016x}");
+        }
+        None => body.push_str("fake_message_id"),
+    }
+    body.push_str("\"}");
+    body
 }
 
 /// Hands the `message` object, byte for byte as sent, to the device.
@@ -478,18 +498,45 @@ fn check_data(field: &DataField, data: Option<&Value>) -> Result<usize, GoogleEr
 }
 
 /// A message id in FCM's `0:<millis>%<hex>` shape.
-fn new_message_id() -> String {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let tag: u64 = rand::thread_rng().gen();
-    format!("0:{millis}%{tag:016x}")
+struct MessageId {
+    millis: u128,
+    tag: u64,
+}
+
+impl MessageId {
+    fn new() -> MessageId {
+        MessageId {
+            millis: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis()),
+            tag: rand::thread_rng().gen(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn send_response_names_the_message_as_json() {
+        let id = MessageId {
+            millis: 1_700_000_000_000,
+            tag: 0xab,
+        };
+        let body: Value = serde_json::from_str(&send_response("p-1", Some(id))).unwrap();
+        assert_eq!(
+            body["name"],
+            "projects/p-1/messages/0:1700000000000%00000000000000ab"
+        );
+        let odd = "a\"b\\c";
+        let body: Value = serde_json::from_str(&send_response(odd, None)).unwrap();
+        assert_eq!(
+            body["name"],
+            format!("projects/{odd}/messages/fake_message_id")
+        );
+    }
 
     #[test]
     fn send_path_yields_the_project() {

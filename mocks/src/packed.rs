@@ -5,46 +5,50 @@
 //! read buffer, and while any is alive hyper cannot reuse that buffer, so
 //! every read allocates afresh (and the kept requests pin whole buffers).
 //! Why not a `String` per name and value: two allocations per header to
-//! make and to free. This is two allocations in all, whatever the count.
+//! make and to free. This is one allocation, whatever the count: kept
+//! requests are many and long-lived, so each allocation is memory the cache
+//! has long forgotten, and the fewer touched per request the better.
 
 use std::borrow::Cow;
 
 #[cfg(test)]
 use http::HeaderValue;
 
+/// Bytes that frame one header: the name's and the value's lengths.
+const FRAME: usize = 8;
+
 /// A prefix (the path, or nothing) and headers, packed.
 #[derive(Debug, Default)]
 pub(crate) struct Packed {
-    /// The prefix, then each header's name and value, back to back.
+    /// The prefix, then per header the name's and the value's lengths (u32,
+    /// little-endian), the name and the value.
     buf: Box<[u8]>,
     prefix_len: usize,
-    /// Per header, where its name and its value end in `buf`.
-    ends: Box<[(usize, usize)]>,
 }
 
 impl Packed {
     /// Packs `prefix` and the (name, value) pairs `headers()` yields, in
-    /// order; it is called twice, to size the buffers exactly first.
+    /// order; it is called twice, to size the buffer exactly first.
     pub(crate) fn new<'a, I>(prefix: &str, headers: impl Fn() -> I) -> Packed
     where
         I: Iterator<Item = (&'a str, &'a [u8])>,
     {
-        let (count, bytes) = headers().fold((0, prefix.len()), |(n, b), (k, v)| {
-            (n + 1, b + k.len() + v.len())
-        });
+        let bytes = headers().fold(prefix.len(), |b, (k, v)| b + FRAME + k.len() + v.len());
         let mut buf = Vec::with_capacity(bytes);
         buf.extend_from_slice(prefix.as_bytes());
-        let mut ends = Vec::with_capacity(count);
         for (name, value) in headers() {
+            // Header lists are bounded far below 4 GiB by the servers; a
+            // length that did not fit would be clamped, never wrap.
+            let name_len = u32::try_from(name.len()).unwrap_or(u32::MAX);
+            let value_len = u32::try_from(value.len()).unwrap_or(u32::MAX);
+            buf.extend_from_slice(&name_len.to_le_bytes());
+            buf.extend_from_slice(&value_len.to_le_bytes());
             buf.extend_from_slice(name.as_bytes());
-            let name_end = buf.len();
             buf.extend_from_slice(value);
-            ends.push((name_end, buf.len()));
         }
         Packed {
             buf: buf.into_boxed_slice(),
             prefix_len: prefix.len(),
-            ends: ends.into_boxed_slice(),
         }
     }
 
@@ -55,12 +59,19 @@ impl Packed {
 
     /// The headers in order; values that are not UTF-8 are decoded lossily.
     pub(crate) fn headers(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
-        let mut start = self.prefix_len;
-        self.ends.iter().map(move |&(name_end, value_end)| {
-            let name = String::from_utf8_lossy(&self.buf[start..name_end]);
-            let value = String::from_utf8_lossy(&self.buf[name_end..value_end]);
-            start = value_end;
-            (name, value)
+        let mut rest = &self.buf[self.prefix_len..];
+        std::iter::from_fn(move || {
+            let (frame, after) = rest.split_first_chunk::<FRAME>()?;
+            let [n0, n1, n2, n3, v0, v1, v2, v3] = *frame;
+            let name_len = u32::from_le_bytes([n0, n1, n2, n3]) as usize;
+            let value_len = u32::from_le_bytes([v0, v1, v2, v3]) as usize;
+            let name = after.get(..name_len)?;
+            let value = after.get(name_len..name_len + value_len)?;
+            rest = &after[name_len + value_len..];
+            Some((
+                String::from_utf8_lossy(name),
+                String::from_utf8_lossy(value),
+            ))
         })
     }
 
@@ -107,7 +118,7 @@ mod tests {
             .collect();
         assert_eq!(pairs, expected);
         assert_eq!(pairs[3].1, "\u{fffd}");
-        assert_eq!(packed.len(), 4 + 2 * 4);
+        assert_eq!(packed.len(), 4 + 4 * (FRAME + 2));
         assert!(Packed::new("", std::iter::empty).header_pairs().is_empty());
     }
 }

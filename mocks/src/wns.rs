@@ -442,14 +442,31 @@ fn echo_correlation_vector(headers: &HeaderMap, out: &mut Vec<(HeaderName, Heade
 }
 
 /// A message id: 16 hex characters, the most WNS sends.
+/// A fresh `X-WNS-Msg-ID`: 16 uppercase hex digits, formatted in place
+/// (one per accepted push).
 fn new_msg_id() -> HeaderValue {
     let id: u64 = rand::thread_rng().gen();
-    header_value(&format!("{id:016X}"))
+    let mut text = [0u8; 16];
+    for (i, digit) in text.iter_mut().enumerate() {
+        *digit = b"0123456789ABCDEF"[((id >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("0000000000000000"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn msg_ids_are_16_uppercase_hex_digits() {
+        let id = new_msg_id();
+        let text = id.to_str().unwrap_or_default();
+        assert_eq!(text.len(), 16);
+        assert!(text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)));
+        assert_ne!(new_msg_id(), id);
+    }
 
     #[test]
     fn notification_type_names_map_to_content_types() {
