@@ -34,12 +34,10 @@ pub(super) fn validate(message: &Map<String, Value>) -> Result<(), GoogleError> 
         None | Some(Value::Null) => {}
         Some(Value::Object(android)) => check_android(android)?,
         Some(other) => {
-            return Err(GoogleError::invalid_json(
+            return Err(invalid_value(
                 "message.android",
-                format!(
-                    "Invalid value at 'message.android' \
-                     (type.googleapis.com/google.firebase.fcm.v1.AndroidConfig), {other}"
-                ),
+                "google.firebase.fcm.v1.AndroidConfig",
+                other,
             ))
         }
     }
@@ -47,12 +45,10 @@ pub(super) fn validate(message: &Map<String, Value>) -> Result<(), GoogleError> 
         None | Some(Value::Null) => {}
         Some(Value::Object(webpush)) => check_webpush(webpush)?,
         Some(other) => {
-            return Err(GoogleError::invalid_json(
+            return Err(invalid_value(
                 "message.webpush",
-                format!(
-                    "Invalid value at 'message.webpush' \
-                     (type.googleapis.com/google.firebase.fcm.v1.WebpushConfig), {other}"
-                ),
+                "google.firebase.fcm.v1.WebpushConfig",
+                other,
             ))
         }
     }
@@ -64,13 +60,7 @@ fn check_android(android: &Map<String, Value>) -> Result<(), GoogleError> {
         None | Some(Value::Null) => {}
         Some(value) => {
             let ttl = value.as_str().and_then(parse_duration).ok_or_else(|| {
-                GoogleError::invalid_json(
-                    "message.android.ttl",
-                    format!(
-                        "Invalid value at 'message.android.ttl' \
-                         (type.googleapis.com/google.protobuf.Duration), {value}"
-                    ),
-                )
+                invalid_value("message.android.ttl", "google.protobuf.Duration", value)
             })?;
             if !ttl.within_four_weeks() {
                 return Err(GoogleError::invalid_argument(
@@ -85,12 +75,10 @@ fn check_android(android: &Map<String, Value>) -> Result<(), GoogleError> {
         None | Some(Value::Null) => {}
         Some(value) if value.as_str().is_some_and(is_priority) => {}
         Some(value) => {
-            return Err(GoogleError::invalid_json(
+            return Err(invalid_value(
                 "message.android.priority",
-                format!(
-                    "Invalid value at 'message.android.priority' \
-                     (type.googleapis.com/google.firebase.fcm.v1.AndroidMessagePriority), {value}"
-                ),
+                "google.firebase.fcm.v1.AndroidMessagePriority",
+                value,
             ))
         }
     }
@@ -125,17 +113,20 @@ fn check_webpush(webpush: &Map<String, Value>) -> Result<(), GoogleError> {
                 }
             },
             Some(other) => {
-                return Err(GoogleError::invalid_json(
-                    "message.webpush.fcm_options",
-                    format!(
-                        "Invalid value at 'message.webpush.fcm_options' \
-                         (type.googleapis.com/google.firebase.fcm.v1.WebpushFcmOptions), {other}"
-                    ),
-                ))
+                return Err(invalid_value("message.webpush.fcm_options", "google.firebase.fcm.v1.WebpushFcmOptions", other))
             }
         }
     }
     Ok(())
+}
+
+/// Google's answer to a value of the wrong type at `path`, whose type is
+/// `type_url` (after `type.googleapis.com/`).
+fn invalid_value(path: &'static str, type_url: &str, value: &Value) -> GoogleError {
+    GoogleError::invalid_json(
+        path,
+        format!("Invalid value at '{path}' (type.googleapis.com/{type_url}), {value}"),
+    )
 }
 
 fn is_priority(value: &str) -> bool {
