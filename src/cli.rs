@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use pushproof_mocks::{FaultPlan, GatewayConfig, Gateways, Platform, TlsSettings};
+use pushproof_mocks::{ApnsEnvironment, FaultPlan, GatewayConfig, Gateways, Platform, TlsSettings};
 
 use crate::backend::{self, Flaw};
 use crate::report;
@@ -118,8 +118,26 @@ pub struct MocksArgs {
     /// Stream every captured request to this JSON-lines file.
     #[arg(long, value_name = "FILE")]
     pub capture_file: Option<PathBuf>,
+    /// Answer as APNs's development host (api.sandbox.push.apple.com):
+    /// successful pushes also carry `apns-unique-id`.
+    #[arg(long)]
+    pub apns_sandbox: bool,
     #[command(flatten)]
     pub tls: TlsArgs,
+}
+
+/// The gateways `pushproof mocks` starts.
+fn mocks_config(args: &MocksArgs) -> GatewayConfig {
+    GatewayConfig {
+        tls: args.tls.settings(),
+        capture_file: args.capture_file.clone(),
+        apns_environment: if args.apns_sandbox {
+            ApnsEnvironment::Development
+        } else {
+            ApnsEnvironment::Production
+        },
+        ..GatewayConfig::default()
+    }
 }
 
 fn positive_seconds(text: &str) -> Result<f64, String> {
@@ -178,12 +196,7 @@ async fn serve_backend(args: BackendArgs) -> anyhow::Result<i32> {
 async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
     // A bad fault file is a usage error, found before anything listens.
     let faults = args.faults.as_deref().map(FaultPlan::load).transpose()?;
-    let gateways = Gateways::start(GatewayConfig {
-        tls: args.tls.settings(),
-        capture_file: args.capture_file.clone(),
-        ..GatewayConfig::default()
-    })
-    .await?;
+    let gateways = Gateways::start(mocks_config(&args)).await?;
     if let Some(plan) = faults {
         gateways.set_faults(plan.rules)?;
     }
@@ -224,5 +237,27 @@ async fn shutdown_signal() {
     if tokio::signal::ctrl_c().await.is_err() {
         // No signal handler available: run until killed.
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn mocks_args(argv: &[&str]) -> MocksArgs {
+        let cli = Cli::try_parse_from(argv).unwrap();
+        match cli.command {
+            Command::Mocks(args) => args,
+            _ => panic!("not the mocks command"),
+        }
+    }
+
+    #[test]
+    fn mocks_answer_as_apns_production_unless_asked_for_the_sandbox() {
+        let production = mocks_config(&mocks_args(&["pushproof", "mocks"]));
+        assert_eq!(production.apns_environment, ApnsEnvironment::Production);
+        let sandbox = mocks_config(&mocks_args(&["pushproof", "mocks", "--apns-sandbox"]));
+        assert_eq!(sandbox.apns_environment, ApnsEnvironment::Development);
     }
 }

@@ -17,23 +17,21 @@
 //! the tests fail, naming what to install: skipping would let a mock that
 //! breaks real clients pass unnoticed.
 
-use std::collections::BTreeMap;
+mod interop_support;
+
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use pushproof_mocks::{
-    BackendEnv, CaptureKind, Delivery, DeviceHandle, GatewayConfig, Gateways, Platform, TlsSettings,
+use interop_support::{
+    body_json, entry, output_of, read_json, start_mocks, Libraries, Mocks, Report, Script,
+    SCRIPT_TIMEOUT,
 };
+use pushproof_mocks::Platform;
 use serde_json::Value;
-use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 /// node-apn 8 supports Node 20, 22 and 24; firebase-admin 13 needs ≥ 18.
 const MIN_NODE_MAJOR: u32 = 20;
-/// A script does a handful of requests on loopback in well under a second
-/// once Node has loaded; this only bounds a hung library.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// `npm ci` downloads ~190 packages (about 75 MB unpacked) on a fresh
 /// machine; seconds from the npm cache.
 const NPM_CI_TIMEOUT: Duration = Duration::from_secs(300);
@@ -50,9 +48,6 @@ fn interop_dir() -> PathBuf {
 
 // ------------------------------------------------------------------ Node
 
-/// The pinned libraries, as installed: `name -> version`.
-type Libraries = BTreeMap<String, String>;
-
 /// Checks Node once per test binary and installs the pinned libraries if
 /// needed; every test waits for the first one's check.
 async fn node_ready() -> &'static Libraries {
@@ -61,7 +56,14 @@ async fn node_ready() -> &'static Libraries {
 }
 
 async fn prepare_node() -> Libraries {
-    let version = output_of("node", &["--version"], Path::new("."), SCRIPT_TIMEOUT).await;
+    let version = output_of(
+        "node",
+        &["--version"],
+        Path::new("."),
+        SCRIPT_TIMEOUT,
+        INSTALL_HINT,
+    )
+    .await;
     let major = version
         .trim()
         .trim_start_matches('v')
@@ -83,6 +85,7 @@ async fn prepare_node() -> Libraries {
             &["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
             &dir,
             NPM_CI_TIMEOUT,
+            INSTALL_HINT,
         )
         .await;
     }
@@ -118,231 +121,28 @@ fn installed_pins(dir: &Path) -> Result<Libraries, String> {
     Ok(libraries)
 }
 
-fn read_json(path: &Path) -> std::io::Result<Value> {
-    let text = std::fs::read_to_string(path)?;
-    serde_json::from_str(&text).map_err(std::io::Error::other)
-}
-
-/// Runs a tool to completion within `limit` (killed past it) and returns
-/// its stdout; fails the test if it is missing or fails.
-async fn output_of(program: &str, args: &[&str], dir: &Path, limit: Duration) -> String {
-    let command = format!("{program} {}", args.join(" "));
-    let child = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => panic!("`{program}` not found: {INSTALL_HINT}"),
-            _ => panic!("starting `{command}`: {e}"),
-        });
-    let output = tokio::time::timeout(limit, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("`{command}` did not finish within {limit:?} (killed)"))
-        .unwrap_or_else(|e| panic!("waiting for `{command}`: {e}"));
-    assert!(
-        output.status.success(),
-        "`{command}` failed ({}) in {}:\n{}{}",
-        output.status,
-        dir.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-// ------------------------------------------------------------------ mocks
-
-/// A captured request: `(device, status, reason)`; the device is empty
-/// when the gateway named none (token requests).
-type Seen = (String, u16, Option<String>);
-
-/// The gateways over TLS, with credentials and the CA written out.
-struct Mocks {
-    gw: Gateways,
-    env: BackendEnv,
-    /// Unique per test: every payload a script sends carries it.
-    nonce: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn start_mocks() -> Mocks {
-    let gw = Gateways::start(GatewayConfig {
-        tls: Some(TlsSettings::default()),
-        ..GatewayConfig::default()
-    })
-    .await
-    .expect("the gateways start");
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let env = gw
-        .write_credentials(dir.path())
-        .expect("credentials are written");
-    Mocks {
-        gw,
-        env,
-        nonce: uuid::Uuid::new_v4().simple().to_string(),
-        _dir: dir,
-    }
-}
-
 impl Mocks {
-    fn var(&self, name: &str) -> &str {
-        self.env
-            .get(name)
-            .unwrap_or_else(|| panic!("{name} missing from the backend env"))
-    }
-
     /// Runs `tests/interop/{script}` against the gateways with `inputs`
     /// besides the backend contract, and returns its report.
     async fn run_script(&self, script: &str, inputs: &[(&str, &str)]) -> Report {
         let libraries = node_ready().await;
-        let mut command = Command::new("node");
-        command
-            .arg(script)
-            .current_dir(interop_dir())
-            .envs(self.env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .envs(inputs.iter().copied())
-            .env("INTEROP_NONCE", &self.nonce)
-            // Node adds this PEM to its default trust store: how a user
-            // points an unmodified Node client at the mocks.
-            .env("NODE_EXTRA_CA_CERTS", self.var("PUSHPROOF_CA_FILE"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        // A developer's proxy or Node flags must not reroute or change the
-        // libraries: every connection goes to the loopback mocks.
-        for name in [
-            "NODE_OPTIONS",
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "NO_PROXY",
-            "http_proxy",
-            "https_proxy",
-            "no_proxy",
-        ] {
-            command.env_remove(name);
-        }
-        let child = command.spawn().unwrap_or_else(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => panic!("`node` not found: {INSTALL_HINT}"),
-            _ => panic!("starting node {script}: {e}"),
-        });
-        // Dropping the wait on timeout drops the child, which kills it.
-        let output = tokio::time::timeout(SCRIPT_TIMEOUT, child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| {
-                panic!("{script} did not finish within {SCRIPT_TIMEOUT:?} (killed)")
-            })
-            .unwrap_or_else(|e| panic!("waiting for {script}: {e}"));
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success(),
-            "{script} failed ({}):\n{stdout}{stderr}",
-            output.status
-        );
-        let line = stdout.lines().rev().find(|l| !l.trim().is_empty());
-        let json: Value = line
-            .and_then(|l| serde_json::from_str(l).ok())
-            .unwrap_or_else(|| panic!("{script} printed no JSON report:\n{stdout}{stderr}"));
-        let library = json["library"]
-            .as_str()
-            .expect("the report names its library");
-        assert_eq!(
-            json["version"].as_str(),
-            libraries.get(library).map(String::as_str),
-            "{script} ran another {library} than the one pinned"
-        );
-        Report {
-            script: script.to_owned(),
-            json,
-        }
+        let mut env = inputs.to_vec();
+        // Node adds this PEM to its default trust store: how a user points
+        // an unmodified Node client at the mocks.
+        env.push(("NODE_EXTRA_CA_CERTS", self.var("PUSHPROOF_CA_FILE")));
+        let dir = interop_dir();
+        self.run(Script {
+            name: script,
+            program: "node",
+            args: &[script],
+            dir: &dir,
+            env: &env,
+            env_remove: &["NODE_OPTIONS"],
+            install_hint: INSTALL_HINT,
+            libraries,
+        })
+        .await
     }
-
-    /// Every push the gateway captured, in order.
-    fn pushes(&self, platform: Platform) -> Vec<Seen> {
-        self.captured(platform, CaptureKind::Push)
-    }
-
-    /// Every token request the gateway captured, in order.
-    fn token_requests(&self, platform: Platform) -> Vec<Seen> {
-        self.captured(platform, CaptureKind::Token)
-    }
-
-    fn captured(&self, platform: Platform, kind: CaptureKind) -> Vec<Seen> {
-        self.gw
-            .captures()
-            .into_iter()
-            .filter(|c| c.platform == platform && c.kind == kind)
-            .map(|c| (c.device.unwrap_or_default(), c.status, c.reason))
-            .collect()
-    }
-
-    /// Everything delivered to a device, oldest first.
-    fn drain(&self, device: &DeviceHandle) -> Vec<Delivery> {
-        let inbox = self.gw.inbox(device).expect("a registered device");
-        std::iter::from_fn(|| inbox.try_recv()).collect()
-    }
-}
-
-/// What a script's library reported, case by case.
-struct Report {
-    script: String,
-    json: Value,
-}
-
-impl Report {
-    fn case(&self, name: &str) -> &Value {
-        let case = &self.json["cases"][name];
-        assert!(
-            !case.is_null(),
-            "{}: no case {name}: {}",
-            self.script,
-            self.json
-        );
-        case
-    }
-
-    /// Asserts the library reported success for `name`.
-    fn success(&self, name: &str) -> &Value {
-        let case = self.case(name);
-        assert_eq!(
-            case["ok"], true,
-            "{}: the library reported a failure for `{name}`: {case}",
-            self.script
-        );
-        case
-    }
-
-    /// Asserts the library reported a failure for `name` with these
-    /// fields (each compared as JSON).
-    fn failure(&self, name: &str, fields: &[(&str, Value)]) -> &Value {
-        let case = self.case(name);
-        assert_eq!(
-            case["ok"], false,
-            "{}: the library reported success for `{name}`: {case}",
-            self.script
-        );
-        for (field, expected) in fields {
-            assert_eq!(
-                &case[field], expected,
-                "{}: `{name}`: {field} differs: {case}",
-                self.script
-            );
-        }
-        case
-    }
-}
-
-fn entry(device: &str, status: u16, reason: Option<&str>) -> Seen {
-    (device.to_owned(), status, reason.map(str::to_owned))
-}
-
-fn body_json(delivery: &Delivery) -> Value {
-    serde_json::from_slice(&delivery.body).expect("a JSON payload")
 }
 
 // ------------------------------------------------------------------ tests
@@ -412,19 +212,6 @@ async fn fcm_through_firebase_admin() {
         )
         .await;
 
-    let project = m.var("PUSHPROOF_FCM_PROJECT_ID");
-    let success = report.success("success");
-    let name = success["name"].as_str().unwrap_or_default();
-    assert!(
-        name.starts_with(&format!("projects/{project}/messages/")),
-        "{success}"
-    );
-    let dry_run = report.success("dry_run");
-    assert_eq!(
-        dry_run["name"],
-        format!("projects/{project}/messages/fake_message_id"),
-        "{dry_run}"
-    );
     // firebase-admin maps the FcmError detail to its own error codes.
     let messaging_error = |code: &str| {
         vec![
@@ -441,36 +228,7 @@ async fn fcm_through_firebase_admin() {
         &messaging_error("messaging/mismatched-credential"),
     );
 
-    // How often the library fetches a token is its own business (it
-    // caches them); every fetch must have been granted.
-    let token_requests = m.token_requests(Platform::Fcm);
-    assert!(
-        !token_requests.is_empty() && token_requests.iter().all(|(_, s, _)| *s == 200),
-        "{token_requests:?}"
-    );
-    let token = device.handle.as_str();
-    let mut pushes = m.pushes(Platform::Fcm);
-    // The wrong project is refused from the URL, before the message (and
-    // so the device) is read: the capture may not name the device.
-    if let Some(last) = pushes.last_mut().filter(|(d, ..)| d.is_empty()) {
-        last.0 = token.to_owned();
-    }
-    assert_eq!(
-        pushes,
-        [
-            entry(token, 200, None),
-            entry(token, 200, None),
-            entry(&unknown, 400, Some("INVALID_ARGUMENT")),
-            entry(token, 403, Some("SENDER_ID_MISMATCH")),
-        ]
-    );
-    // The dry run is validated, not delivered.
-    let delivered = m.drain(&device);
-    assert_eq!(delivered.len(), 1, "only the accepted push is delivered");
-    let message = body_json(&delivered[0]);
-    assert_eq!(message["token"], token, "{message}");
-    assert_eq!(message["notification"]["body"], "accepted", "{message}");
-    assert_eq!(message["data"]["nonce"], m.nonce.as_str(), "{message}");
+    m.assert_fcm_round(&report, &device, &unknown);
 }
 
 #[tokio::test]
