@@ -228,7 +228,7 @@ async fn fcm_through_firebase_admin() {
         &messaging_error("messaging/mismatched-credential"),
     );
 
-    m.assert_fcm_round(&report, &device, &unknown);
+    m.assert_fcm_round(&report, &device, &unknown, "token");
 }
 
 #[tokio::test]

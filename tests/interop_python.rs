@@ -396,7 +396,7 @@ async fn fcm_through_firebase_admin_python() {
         &firebase_error("SenderIdMismatchError", "PERMISSION_DENIED", 403),
     );
 
-    m.assert_fcm_round(&report, &device, &unknown);
+    m.assert_fcm_round(&report, &device, &unknown, "fid");
 }
 
 #[tokio::test]

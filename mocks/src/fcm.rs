@@ -53,6 +53,7 @@ const MESSAGE_FIELDS: &[&str] = &[
     "token",
     "topic",
     "condition",
+    "fid",
 ];
 
 /// Data keys FCM reserves (compared ASCII-case-insensitively).
@@ -81,13 +82,15 @@ pub(crate) fn addressed(parts: &Parts, body: &RequestBody) -> Option<Addressed> 
     struct ProbeMessage<'a> {
         #[serde(borrow)]
         token: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        fid: Option<Cow<'a, str>>,
     }
     if parts.uri.path() == TOKEN_PATH {
         return None;
     }
     let token = serde_json::from_slice::<Probe<'_>>(body.bytes())
         .ok()
-        .and_then(|probe| probe.message?.token)
+        .and_then(|probe| probe.message.and_then(|m| m.token.or(m.fid)))
         .map(Cow::into_owned);
     Some(Addressed {
         key: token.clone(),
@@ -228,30 +231,29 @@ fn send(
                     None,
                 )
             })?;
-            let device = message
-                .get("token")
-                .and_then(Value::as_str)
+            let device = ["token", "fid"]
+                .into_iter()
+                .find_map(|field| message.get(field).and_then(Value::as_str))
                 .map(str::to_owned);
             validate_message(&message).map_err(|e| (e, device))?
         }
     };
-    // A valid message names a token exactly when its target is one.
+    // A valid message names a device exactly when its target is one.
     let device = match target {
-        Target::Token(token) => Some(DeviceRef::in_body(bytes, token)),
+        Target::Device(handle, _) => Some(DeviceRef::in_body(bytes, handle)),
         Target::Topic | Target::Condition => None,
     };
     let inbox = match target {
-        Target::Token(token) => {
-            Some(shared.devices.lookup(Platform::Fcm, token).ok_or_else(|| {
-                let mut error = GoogleError::invalid_argument(
-                    "The registration token is not a valid FCM registration token",
-                    "message.token",
-                    "Invalid registration token",
-                );
-                error.fcm_error = Some(Cow::Borrowed("INVALID_ARGUMENT"));
-                (error, Some(token.to_owned()))
-            })?)
-        }
+        Target::Device(handle, key) => Some(
+            shared
+                .devices
+                .lookup(Platform::Fcm, handle)
+                .ok_or_else(|| {
+                    let mut error = key.unknown();
+                    error.fcm_error = Some(Cow::Borrowed("INVALID_ARGUMENT"));
+                    (error, Some(handle.to_owned()))
+                })?,
+        ),
         Target::Topic | Target::Condition => None,
     };
     let validate_only = request
@@ -331,9 +333,39 @@ fn deliver(inbox: &Inbox, body: &Bytes, raw: &RawValue) {
 
 /// Where a message goes.
 enum Target<'a> {
-    Token(&'a str),
+    /// One device, by registration token or installation id.
+    Device(&'a str, DeviceKey),
     Topic,
     Condition,
+}
+
+/// How a message names its device. A mock device's handle works as
+/// either: to the gateway both are opaque ids of one app instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DeviceKey {
+    /// `message.token`, a registration token.
+    Token,
+    /// `message.fid`, a Firebase installation id, which the v1 API takes
+    /// in place of a token (newer Admin SDKs send it, and deprecate tokens).
+    Fid,
+}
+
+impl DeviceKey {
+    /// The answer to a device FCM does not know.
+    fn unknown(self) -> GoogleError {
+        match self {
+            DeviceKey::Token => GoogleError::invalid_argument(
+                "The registration token is not a valid FCM registration token",
+                "message.token",
+                "Invalid registration token",
+            ),
+            DeviceKey::Fid => GoogleError::invalid_argument(
+                "The Firebase installation ID is not valid",
+                "message.fid",
+                "Invalid Firebase installation ID",
+            ),
+        }
+    }
 }
 
 fn validate_message(message: &Map<String, Value>) -> Result<Target<'_>, GoogleError> {
@@ -347,7 +379,7 @@ fn validate_message(message: &Map<String, Value>) -> Result<Target<'_>, GoogleEr
         ));
     }
     let mut target = None;
-    for field in ["token", "topic", "condition"] {
+    for field in ["token", "topic", "condition", "fid"] {
         match message.get(field) {
             None | Some(Value::Null) => {}
             Some(Value::String(value)) => {
@@ -378,7 +410,8 @@ fn validate_message(message: &Map<String, Value>) -> Result<Target<'_>, GoogleEr
         ));
     };
     let target = match kind {
-        "token" => Target::Token(value),
+        "token" => Target::Device(value, DeviceKey::Token),
+        "fid" => Target::Device(value, DeviceKey::Fid),
         "topic" => {
             let valid = !value.is_empty()
                 && value.len() <= 900

@@ -7,7 +7,7 @@ mod support;
 
 use http::{Request, StatusCode};
 use pushproof_mocks::{CaptureKind, Platform};
-use serde_json::json;
+use serde_json::{json, Value};
 use support::*;
 
 // ------------------------------------------------------------ token endpoint
@@ -441,6 +441,49 @@ async fn fcm_rejects_unknown_registration_token() {
         capture.device.as_deref(),
         Some("dGhpcyBpcyBub3QgYSB0b2tlbg:APA91bXYZ")
     );
+}
+
+#[tokio::test]
+async fn fcm_accepts_fid_target_and_delivers_to_device() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Fcm);
+    let token = fcm_access_token(&h).await;
+    let message = json!({"message": {"fid": device.handle, "data": {"secureId": "42"}}});
+    let reply = fcm_send(&h, &token, &message).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let delivery = h.gw.inbox(&device).unwrap().try_recv().unwrap();
+    let delivered: Value = serde_json::from_slice(&delivery.body).unwrap();
+    assert_eq!(delivered["data"]["secureId"], "42");
+    let capture = h.gw.captures().pop().unwrap();
+    assert_eq!(capture.device.as_deref(), Some(device.handle.as_str()));
+}
+
+#[tokio::test]
+async fn fcm_rejects_unknown_fid() {
+    let h = Harness::start().await;
+    let token = fcm_access_token(&h).await;
+    let reply = fcm_send(&h, &token, &json!({"message": {"fid": "cR_unknown-fid"}})).await;
+    assert_google_error(&reply, StatusCode::BAD_REQUEST, "INVALID_ARGUMENT");
+    assert_eq!(fcm_violation(&reply).unwrap().0, "message.fid".to_owned());
+}
+
+#[tokio::test]
+async fn fcm_rejects_token_and_fid_together() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Fcm);
+    let token = fcm_access_token(&h).await;
+    let message = json!({"message": {"token": device.handle, "fid": device.handle}});
+    let reply = fcm_send(&h, &token, &message).await;
+    assert_google_error(&reply, StatusCode::BAD_REQUEST, "INVALID_ARGUMENT");
+    assert!(
+        reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Oneof field 'target' is already set"),
+        "{:?}",
+        reply.body
+    );
+    assert_eq!(h.gw.inbox(&device).unwrap().len(), 0);
 }
 
 #[tokio::test]

@@ -240,7 +240,15 @@ impl Mocks {
     /// names its errors: the `success` and `dry_run` cases' message names,
     /// granted token requests, the sends (accepted, dry run, `unknown`
     /// device, wrong project) as captured, and one delivery.
-    pub fn assert_fcm_round(&self, report: &Report, device: &DeviceHandle, unknown: &str) {
+    /// `target` is the message field the library names the device with:
+    /// `token`, or `fid` (a Firebase installation id) in newer SDKs.
+    pub fn assert_fcm_round(
+        &self,
+        report: &Report,
+        device: &DeviceHandle,
+        unknown: &str,
+        target: &str,
+    ) {
         let project = self.var("PUSHPROOF_FCM_PROJECT_ID");
         let success = report.success("success");
         let name = success["name"].as_str().unwrap_or_default();
@@ -282,7 +290,7 @@ impl Mocks {
         let delivered = self.drain(device);
         assert_eq!(delivered.len(), 1, "only the accepted push is delivered");
         let message = body_json(&delivered[0]);
-        assert_eq!(message["token"], token, "{message}");
+        assert_eq!(message[target], token, "{message}");
         assert_eq!(message["notification"]["body"], "accepted", "{message}");
         assert_eq!(message["data"]["nonce"], self.nonce.as_str(), "{message}");
     }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::blocks::{Android, Webpush};
-use super::{is_reserved_data_key, Target, MESSAGE_LIMIT, TOPIC_MESSAGE_LIMIT};
+use super::{is_reserved_data_key, DeviceKey, Target, MESSAGE_LIMIT, TOPIC_MESSAGE_LIMIT};
 
 /// A `Message` with the fields the validation reads; `Option<&str>` takes
 /// `null` as absent, as the full validation does, and fails (falls back)
@@ -33,6 +33,8 @@ struct Message<'a> {
     topic: Option<&'a str>,
     #[serde(borrow)]
     condition: Option<&'a str>,
+    #[serde(borrow)]
+    fid: Option<&'a str>,
     data: Option<DataSize>,
     notification: Option<NotificationSize>,
     #[allow(dead_code)]
@@ -59,9 +61,10 @@ pub(super) fn validate(raw: &str) -> Option<Target<'_>> {
         return None;
     }
     let message: Message<'_> = serde_json::from_str(raw).ok()?;
-    let target = match (message.token, message.topic, message.condition) {
-        (Some(token), None, None) => Target::Token(token),
-        (None, Some(topic), None) => {
+    let target = match (message.token, message.topic, message.condition, message.fid) {
+        (Some(token), None, None, None) => Target::Device(token, DeviceKey::Token),
+        (None, None, None, Some(fid)) => Target::Device(fid, DeviceKey::Fid),
+        (None, Some(topic), None, None) => {
             let valid = !topic.is_empty()
                 && topic.len() <= 900
                 && topic
@@ -72,7 +75,7 @@ pub(super) fn validate(raw: &str) -> Option<Target<'_>> {
             }
             Target::Topic
         }
-        (None, None, Some(condition)) if !condition.trim().is_empty() => Target::Condition,
+        (None, None, Some(condition), None) if !condition.trim().is_empty() => Target::Condition,
         _ => return None,
     };
     let size = message.data.map_or(0, |d| d.0) + message.notification.map_or(0, |n| n.0);
@@ -154,7 +157,8 @@ mod tests {
 
     fn target(json: &str) -> Option<&'static str> {
         validate(Box::leak(json.to_owned().into_boxed_str())).map(|t| match t {
-            Target::Token(_) => "token",
+            Target::Device(_, DeviceKey::Token) => "token",
+            Target::Device(_, DeviceKey::Fid) => "fid",
             Target::Topic => "topic",
             Target::Condition => "condition",
         })
@@ -171,6 +175,7 @@ mod tests {
             target(r#"{"condition":"'a' in topics"}"#),
             Some("condition")
         );
+        assert_eq!(target(r#"{"fid":"f","data":{"k":"v"}}"#), Some("fid"));
     }
 
     #[test]
@@ -178,6 +183,7 @@ mod tests {
         for json in [
             r#"[]"#,
             r#"{"token":"t","topic":"x"}"#,
+            r#"{"token":"t","fid":"f"}"#,
             r#"{"token":"t\u0041"}"#,
             r#"{"token":"t","token":"u"}"#,
             r#"{"token":"t","extra":1}"#,

@@ -16,16 +16,13 @@ authorization and error mapping as they are. (Its HTTP adapter with retries
 is mounted for fcm.googleapis.com only, so sends to the mock are not
 retried; no case here is retried by FCM's rules anyway.)
 
-Devices are addressed with `Message.token`, which firebase-admin 7.7.0
-deprecates in favour of `Message.fid` (Firebase installation ids): the mock
-issues registration tokens and answers a message with `fid` as one with an
-unknown field, 400 INVALID_ARGUMENT.
+Devices are addressed with `Message.fid` (Firebase installation ids),
+which firebase-admin 7.7.0 prefers to the deprecated `Message.token`; a
+mock device's handle works as either.
 
 Inputs: PUSHPROOF_FCM_{URL,PROJECT_ID,CREDENTIALS}, INTEROP_NONCE,
 INTEROP_FCM_DEVICE (registered), INTEROP_FCM_UNKNOWN_DEVICE (never issued).
 """
-
-import warnings
 
 import firebase_admin
 from firebase_admin import credentials, exceptions, messaging
@@ -34,14 +31,9 @@ from common import env, error_outcome, report, run
 
 LIBRARY = "firebase-admin"
 
-warnings.filterwarnings(
-    "ignore", message="Message.token is deprecated", category=DeprecationWarning
-)
-
-
-def message(token, text):
+def message(fid, text):
     return messaging.Message(
-        token=token,
+        fid=fid,
         notification=messaging.Notification(title="pushproof", body=text),
         data={"nonce": env("INTEROP_NONCE")},
     )
