@@ -330,6 +330,9 @@ pub(crate) fn wns_token_from_query(query: &str) -> Option<Cow<'_, str>> {
             if plain(value) {
                 return Some(Cow::Borrowed(value));
             }
+            // The usual case for a real channel: a base64 token with `%2B`,
+            // `%2F`, `%3D`. Decoded in one pass into one buffer.
+            return Some(Cow::Owned(form_decode(value)));
         }
         // An encoded name or value: the form decoder, on this pair alone.
         form_urlencoded::parse(pair.as_bytes())
@@ -339,10 +342,57 @@ pub(crate) fn wns_token_from_query(query: &str) -> Option<Cow<'_, str>> {
     })
 }
 
+/// An `application/x-www-form-urlencoded` value decoded: `+` is a space,
+/// `%XX` a byte, a `%` without two hex digits itself; bytes that are not
+/// UTF-8 become U+FFFD, as the form decoder does.
+fn form_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |at: usize| bytes.get(at).and_then(|&h| char::from(h).to_digit(16));
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => match (hex(i + 1), hex(i + 2)) {
+                (Some(hi), Some(lo)) => {
+                    // Two hex digits: at most 0xFF.
+                    out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'%'));
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn form_values_decode_as_the_form_decoder_does() {
+        for value in [
+            "AwYAAAD%2bB%2fc%3d",
+            "a+b",
+            "%",
+            "%4",
+            "%zz1",
+            "%41%42",
+            "%FF%fe",
+            "%C3%A9t%C3%A9",
+            "100%25",
+        ] {
+            let expected: String = form_urlencoded::parse(format!("k={value}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap();
+            assert_eq!(form_decode(value), expected, "{value}");
+        }
+    }
 
     fn delivery(n: u8) -> Pending {
         Pending {

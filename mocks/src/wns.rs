@@ -111,9 +111,11 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: &RequestBody) -> Outc
     } else {
         None
     };
-    let device = opaque.as_deref().map(|o| wns_device(shared, o));
+    let verdict = validate(shared, parts, opaque.as_deref(), body);
+    // The decoded token moves into the capture (no second copy).
+    let device = opaque.map(|o| wns_device(shared, o));
     let headers = &parts.headers;
-    match validate(shared, parts, opaque.as_deref(), body) {
+    match verdict {
         Ok((inbox, payload)) => {
             inbox.push(Pending {
                 platform: Platform::Wns,
@@ -200,7 +202,7 @@ pub(crate) fn addressed(shared: &Shared, parts: &Parts) -> Option<Addressed> {
     } else {
         None
     };
-    let device = key.as_deref().map(|k| wns_device(shared, k));
+    let device = key.as_deref().map(|k| wns_device(shared, Cow::Borrowed(k)));
     Some(Addressed {
         key: key.map(Cow::into_owned),
         device,
@@ -217,10 +219,10 @@ fn aad_tenant(path: &str) -> Option<&str> {
 
 /// The channel a push addresses, as captures name it; the URI itself is
 /// built only when a capture is read.
-fn wns_device(shared: &Shared, opaque: &str) -> DeviceRef {
+fn wns_device(shared: &Shared, opaque: Cow<'_, str>) -> DeviceRef {
     DeviceRef::WnsChannel {
         base: shared.urls.wns.clone(),
-        token: opaque.to_owned(),
+        token: opaque.into_owned(),
     }
 }
 
