@@ -310,6 +310,18 @@ mod tests {
     }
 
     #[test]
+    fn one_off_values_enter_the_hpack_table_once_in_a_while() {
+        let conn = ConnectionState::default();
+        let sensitive: Vec<bool> = (0..=ONE_OFF_INDEXED_EVERY)
+            .map(|_| conn.one_off(HeaderValue::from_static("x")).is_sensitive())
+            .collect();
+        // The first keeps the name in the table; the rest are literals on it.
+        assert!(!sensitive[0]);
+        assert!(sensitive[1..sensitive.len() - 1].iter().all(|&s| s));
+        assert!(!sensitive[sensitive.len() - 1]);
+    }
+
+    #[test]
     fn bearer_scheme_is_case_insensitive() {
         assert_eq!(
             bearer_token(&HeaderValue::from_static("bearer abc")),

@@ -359,6 +359,55 @@ pub async fn read_body(mut body: Incoming, limit: usize) -> RequestBody {
 mod tests {
     use super::*;
 
+    /// Serves one HTTP/1.1 connection whose service reads the body with
+    /// [`read_body`], writes `raw` as the client, and returns what was read.
+    async fn body_read_from(raw: &'static [u8]) -> RequestBody {
+        use tokio::io::AsyncWriteExt as _;
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let tx = std::sync::Mutex::new(Some(tx));
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let tx = tx.lock().ok().and_then(|mut t| t.take());
+            async move {
+                let body = read_body(request.into_body(), BODY_LIMIT).await;
+                if let Some(tx) = tx {
+                    let _ = tx.send(body);
+                }
+                Ok::<_, std::convert::Infallible>(Response::new(ResponseBody::default()))
+            }
+        });
+        tokio::spawn(
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(server), service),
+        );
+        client.write_all(raw).await.unwrap_or_default();
+        let body = rx.await;
+        drop(client);
+        body.unwrap_or(RequestBody::Broken(Bytes::new()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_sent_with_its_headers_is_read_whole() {
+        let body =
+            body_read_from(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc").await;
+        assert!(
+            matches!(&body, RequestBody::Complete(b) if b.as_ref() == b"abc"),
+            "{body:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_body_times_out_with_what_arrived() {
+        let started = tokio::time::Instant::now();
+        let body =
+            body_read_from(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nabc").await;
+        assert!(
+            matches!(&body, RequestBody::TimedOut(b) if b.as_ref() == b"abc"),
+            "{body:?}"
+        );
+        assert!(started.elapsed() >= BODY_TIMEOUT);
+    }
+
     #[test]
     fn bodies_get_a_buffer_exactly_their_size() {
         let mut exact = BytesMut::with_capacity(4);
