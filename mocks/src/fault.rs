@@ -61,6 +61,12 @@ pub enum Fault {
         /// Bucket size (default: the rate rounded up, at least 1).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         burst: Option<u32>,
+        /// One bucket per device instead of one for the whole gateway, as
+        /// the services limit each device token (APNs `TooManyRequests` is
+        /// "too many requests to the same device token"). Pushes that name
+        /// no device share one bucket.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        per_device: bool,
     },
     /// Close the connection without answering (HTTP/2: reset the stream).
     Drop,
@@ -218,6 +224,7 @@ impl FaultRule {
             Fault::Throttle {
                 rate_per_sec,
                 burst,
+                ..
             } => {
                 if !(rate_per_sec.is_finite() && *rate_per_sec > 0.0 && *rate_per_sec <= MAX_RATE) {
                     return invalid(format!(
@@ -388,6 +395,12 @@ mod tests {
             Fault::Throttle {
                 rate_per_sec: 2.5,
                 burst: Some(3),
+                per_device: false,
+            },
+            Fault::Throttle {
+                rate_per_sec: 1.0,
+                burst: None,
+                per_device: true,
             },
             Fault::Drop,
             Fault::Expire {
@@ -477,6 +490,7 @@ mod tests {
                 Fault::Throttle {
                     rate_per_sec: f64::NAN,
                     burst: None,
+                    per_device: false,
                 },
             ),
             FaultRule::gateway(

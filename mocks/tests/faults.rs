@@ -72,6 +72,7 @@ fn throttle() -> Fault {
     Fault::Throttle {
         rate_per_sec: 0.5,
         burst: Some(1),
+        per_device: false,
     }
 }
 
@@ -197,6 +198,31 @@ async fn wns_throttle_answers_406_with_continue_after() {
         .unwrap();
     assert!(wait >= 1);
     assert!(reply.header("x-wns-error-description").is_some());
+}
+
+#[tokio::test]
+async fn apns_per_device_throttle_limits_each_device_token_alone() {
+    let h = Harness::start().await;
+    let s = Sender::new(&h).await;
+    let (first, second) = (
+        h.gw.register_device(Platform::Apns),
+        h.gw.register_device(Platform::Apns),
+    );
+    h.gw.set_fault(FaultRule::gateway(
+        Platform::Apns,
+        Fault::Throttle {
+            rate_per_sec: 0.5,
+            burst: Some(1),
+            per_device: true,
+        },
+    ))
+    .unwrap();
+    assert_eq!(s.push(&h, &first).await.status, StatusCode::OK);
+    let reply = s.push(&h, &first).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(reply.reason(), "TooManyRequests");
+    // Another device token is not held back by the first one's pushes.
+    assert_eq!(s.push(&h, &second).await.status, StatusCode::OK);
 }
 
 // ---------------------------------------------------------------- expiry

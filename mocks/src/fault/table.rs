@@ -55,8 +55,15 @@ pub(crate) struct Decision {
 enum Effect {
     Answer(Action),
     Latency(Sampler),
-    Throttle { rate: f64, capacity: f64 },
-    Expire { at: SystemTime, at_unix_ms: u64 },
+    Throttle {
+        rate: f64,
+        capacity: f64,
+        per_device: bool,
+    },
+    Expire {
+        at: SystemTime,
+        at_unix_ms: u64,
+    },
 }
 
 /// A latency distribution, built once.
@@ -96,13 +103,78 @@ impl Sampler {
     }
 }
 
+/// Device buckets a per-device throttle keeps at most. Beyond it, buckets
+/// that have refilled (the same as a fresh one) are forgotten, and if that
+/// is not enough, all of them: memory stays bounded whatever the handles.
+const MAX_DEVICE_BUCKETS: usize = 100_000;
+
+/// `key`'s bucket in `buckets`, a full one for a device not seen yet (after
+/// making room, see [`MAX_DEVICE_BUCKETS`]).
+fn device_bucket<'a>(
+    buckets: &'a mut HashMap<String, Bucket>,
+    key: &str,
+    clock: Instant,
+    rate: f64,
+    capacity: f64,
+) -> Option<&'a mut Bucket> {
+    // Looked up before inserting: the key is copied only for a new device.
+    if !buckets.contains_key(key) {
+        if buckets.len() >= MAX_DEVICE_BUCKETS {
+            buckets.retain(|_, bucket| !bucket.refilled_by(clock, rate, capacity));
+            if buckets.len() >= MAX_DEVICE_BUCKETS {
+                buckets.clear();
+            }
+        }
+        buckets.insert(key.to_owned(), Bucket::full(capacity, clock));
+    }
+    buckets.get_mut(key)
+}
+
 /// What changes as a rule is applied.
 struct State {
     rng: ChaCha8Rng,
     remaining: Option<u64>,
-    /// Throttle tokens, and when they were last topped up.
+    /// The throttle's bucket (shared by pushes naming no device when the
+    /// throttle is per device).
+    bucket: Bucket,
+    /// A per-device throttle's buckets, by device key.
+    devices: HashMap<String, Bucket>,
+}
+
+/// A token bucket: tokens, and when they were last topped up.
+#[derive(Clone, Copy)]
+struct Bucket {
     tokens: f64,
     refilled: Instant,
+}
+
+impl Bucket {
+    fn full(capacity: f64, clock: Instant) -> Bucket {
+        Bucket {
+            tokens: capacity,
+            refilled: clock,
+        }
+    }
+
+    /// Tops the bucket up to `clock` and takes a token: `None` when there
+    /// was one, else the seconds until there will be.
+    fn take(&mut self, clock: Instant, rate: f64, capacity: f64) -> Option<u64> {
+        let elapsed = clock.saturating_duration_since(self.refilled);
+        self.refilled = clock;
+        self.tokens = (self.tokens + elapsed.as_secs_f64() * rate).min(capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return None;
+        }
+        let wait = ((1.0 - self.tokens) / rate).ceil();
+        Some((wait as u64).clamp(1, MAX_RETRY_AFTER_SECS))
+    }
+
+    /// Whether the bucket would be full at `clock`.
+    fn refilled_by(&self, clock: Instant, rate: f64, capacity: f64) -> bool {
+        let elapsed = clock.saturating_duration_since(self.refilled);
+        self.tokens + elapsed.as_secs_f64() * rate >= capacity
+    }
 }
 
 struct Rule {
@@ -130,9 +202,11 @@ impl Rule {
             Fault::Throttle {
                 rate_per_sec,
                 burst,
+                per_device,
             } => Effect::Throttle {
                 rate: *rate_per_sec,
                 capacity: burst.map_or(rate_per_sec.ceil().max(1.0), f64::from),
+                per_device: *per_device,
             },
             Fault::Expire {
                 after_ms,
@@ -155,8 +229,8 @@ impl Rule {
         let state = State {
             rng: ChaCha8Rng::seed_from_u64(rule.seed.unwrap_or(id)),
             remaining: rule.count,
-            tokens: capacity,
-            refilled: Instant::now(),
+            bucket: Bucket::full(capacity, Instant::now()),
+            devices: HashMap::new(),
         };
         Ok(Rule {
             id,
@@ -170,7 +244,7 @@ impl Rule {
     /// What the rule does to one matching request, if anything: first
     /// whether it would take effect (an expiry's moment has come, a
     /// throttle's bucket is empty), then its count, then its probability.
-    fn apply(&self, now: SystemTime, clock: Instant) -> Option<Applied> {
+    fn apply(&self, now: SystemTime, clock: Instant, device: Option<&str>) -> Option<Applied> {
         if let Effect::Expire { at, .. } = self.effect {
             if now < at {
                 return None;
@@ -178,16 +252,17 @@ impl Rule {
         }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let throttled = match self.effect {
-            Effect::Throttle { rate, capacity } => {
-                let elapsed = clock.saturating_duration_since(state.refilled);
-                state.refilled = clock;
-                state.tokens = (state.tokens + elapsed.as_secs_f64() * rate).min(capacity);
-                if state.tokens >= 1.0 {
-                    state.tokens -= 1.0;
-                    return None;
-                }
-                let wait = ((1.0 - state.tokens) / rate).ceil();
-                Some((wait as u64).clamp(1, MAX_RETRY_AFTER_SECS))
+            Effect::Throttle {
+                rate,
+                capacity,
+                per_device,
+            } => {
+                let state = &mut *state;
+                let bucket = device
+                    .filter(|_| per_device)
+                    .and_then(|key| device_bucket(&mut state.devices, key, clock, rate, capacity))
+                    .unwrap_or(&mut state.bucket);
+                Some(bucket.take(clock, rate, capacity)?)
             }
             _ => None,
         };
@@ -341,7 +416,7 @@ impl FaultTable {
         let (now, clock) = (SystemTime::now(), Instant::now());
         let mut decision = Decision::default();
         for rule in device_rules.into_iter().flatten().chain(&gateway.gateway) {
-            match rule.apply(now, clock) {
+            match rule.apply(now, clock, device) {
                 None => {}
                 Some(Applied::Wait(delay)) => decision.delay += delay,
                 Some(Applied::Act(action)) => {
@@ -493,6 +568,7 @@ mod tests {
                 Fault::Throttle {
                     rate_per_sec: 0.5,
                     burst: Some(2),
+                    per_device: false,
                 },
             )])
             .unwrap();
@@ -507,6 +583,57 @@ mod tests {
                 retry_after_secs: 2
             }))
         );
+    }
+
+    #[test]
+    fn a_per_device_throttle_keeps_a_bucket_for_each_device() {
+        let table = FaultTable::default();
+        table
+            .add([FaultRule::gateway(
+                Platform::Apns,
+                Fault::Throttle {
+                    rate_per_sec: 0.5,
+                    burst: Some(1),
+                    per_device: true,
+                },
+            )])
+            .unwrap();
+        let throttled =
+            |device: Option<&str>| table.decide(Platform::Apns, device).action.is_some();
+        assert!(!throttled(Some("aa")));
+        assert!(throttled(Some("aa")), "aa's one token is spent");
+        assert!(!throttled(Some("bb")), "bb has a bucket of its own");
+        assert!(!throttled(None), "no device: the shared bucket");
+        assert!(throttled(None));
+    }
+
+    #[test]
+    fn device_buckets_stay_bounded() {
+        let clock = Instant::now();
+        let spent = |buckets: &mut HashMap<String, Bucket>, at: Instant| {
+            for n in 0..MAX_DEVICE_BUCKETS {
+                let bucket = device_bucket(buckets, &n.to_string(), at, 1.0, 1.0).unwrap();
+                assert_eq!(bucket.take(at, 1.0, 1.0), None);
+            }
+            assert_eq!(buckets.len(), MAX_DEVICE_BUCKETS);
+        };
+        let mut buckets = HashMap::new();
+        spent(&mut buckets, clock);
+        // Two seconds on, every bucket has refilled: all are forgotten.
+        device_bucket(
+            &mut buckets,
+            "new",
+            clock + Duration::from_secs(2),
+            1.0,
+            1.0,
+        )
+        .unwrap();
+        assert_eq!(buckets.len(), 1);
+        // None refilled yet: all are forgotten anyway, to stay bounded.
+        let mut buckets = HashMap::new();
+        spent(&mut buckets, clock);
+        device_bucket(&mut buckets, "new", clock, 1.0, 1.0).unwrap();
+        assert_eq!(buckets.len(), 1);
     }
 
     #[test]
