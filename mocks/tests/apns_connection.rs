@@ -258,6 +258,32 @@ impl RawClient {
     }
 }
 
+/// The server's first frame, read off the wire: SETTINGS announcing one
+/// stream, never more, as APNs does before a valid provider token.
+#[tokio::test]
+async fn apns_first_settings_frame_announces_one_stream() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let h = Harness::start().await;
+    let mut stream = tokio::net::TcpStream::connect(h.gw.addr(Platform::Apns))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut header = [0u8; 9];
+    stream.read_exact(&mut header).await.unwrap();
+    assert_eq!(header[3], 0x4, "the first frame is SETTINGS");
+    let len = usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).await.unwrap();
+    let limit = payload
+        .chunks_exact(6)
+        .find(|entry| entry[..2] == [0, 3])
+        .map(|entry| u32::from_be_bytes([entry[2], entry[3], entry[4], entry[5]]));
+    assert_eq!(limit, Some(1));
+}
+
 #[tokio::test]
 async fn apns_allows_one_stream_until_a_valid_token() {
     let h = Harness::start().await;

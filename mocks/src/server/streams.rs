@@ -12,6 +12,11 @@
 //! for a frame it never sent as a protocol error, so the read side removes
 //! the ACKs that answer the injected frames and passes the rest on.
 //!
+//! The first limit needs no frame of its own: h2's handshake SETTINGS
+//! (the server preface) goes out with the wanted value written over h2's
+//! in place, so a new connection announces 1 from its first frame, as
+//! APNs does.
+//!
 //! What is exact: the peer sees the SETTINGS frames APNs sends, and a
 //! compliant client (hyper, Go, Netty, nghttp2) keeps to them. What is not:
 //! h2 keeps enforcing only the limit it was built with, so a client that
@@ -133,6 +138,35 @@ fn is_settings_ack(header: &[u8]) -> bool {
     header[3] == SETTINGS && header[4] & FLAG_ACK != 0 && payload_len(header) == 0
 }
 
+/// The rewriting of the MAX_CONCURRENT_STREAMS value in h2's first
+/// SETTINGS frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Preface {
+    /// Nothing written yet: the first write is examined.
+    Unseen,
+    /// The value's 4 bytes start at this offset of the outbound stream and
+    /// go out as `value`.
+    Patch { at: u64, value: [u8; 4] },
+    /// Written, or not found (the limit then follows in a frame of its own).
+    Done,
+}
+
+/// Where the MAX_CONCURRENT_STREAMS value of the SETTINGS frame that
+/// `first` starts with begins, if `first` holds that frame whole.
+fn limit_value_offset(first: &[u8]) -> Option<u64> {
+    let header = first.get(..FRAME_HEADER_LEN)?;
+    if header[3] != SETTINGS || header[4] & FLAG_ACK != 0 {
+        return None;
+    }
+    let payload = first.get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + payload_len(header))?;
+    payload
+        .chunks_exact(6)
+        .position(|entry| {
+            u16::from_be_bytes([entry[0], entry[1]]) == SETTINGS_MAX_CONCURRENT_STREAMS
+        })
+        .map(|k| (FRAME_HEADER_LEN + 6 * k + 2) as u64)
+}
+
 /// The server side of an HTTP/2 connection's I/O, announcing the
 /// [`StreamLimit`] the service sets (see the module docs).
 pub(crate) struct SettingsIo<I> {
@@ -144,6 +178,10 @@ pub(crate) struct SettingsIo<I> {
     /// Whether h2's own first SETTINGS frame (the server preface, which
     /// must come first) is out.
     preface_written: bool,
+    /// Where the preface's MAX_CONCURRENT_STREAMS value is rewritten.
+    preface: Preface,
+    /// Bytes written to the peer so far (h2's, not counting injected ones).
+    written_total: u64,
     /// An injected SETTINGS frame, `inject[inject_pos..inject_len]` still
     /// to write.
     inject: [u8; LIMIT_FRAME_LEN],
@@ -173,6 +211,8 @@ impl<I> SettingsIo<I> {
             announced,
             written: FrameCursor::default(),
             preface_written: false,
+            preface: Preface::Unseen,
+            written_total: 0,
             inject: [0; LIMIT_FRAME_LEN],
             inject_pos: 0,
             inject_len: 0,
@@ -183,6 +223,53 @@ impl<I> SettingsIo<I> {
             preface_left: CLIENT_PREFACE_LEN,
             pass_left: 0,
             eof: false,
+        }
+    }
+
+    /// The bytes to write for h2's `bufs`: `Some` copy with the preface's
+    /// limit rewritten when they hold (part of) that value, else `None`
+    /// (write them as they are). Copies at most once or twice per
+    /// connection, at its start.
+    fn patched(&mut self, bufs: &[&[u8]]) -> Option<Vec<u8>> {
+        if self.preface == Preface::Unseen {
+            let first: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            self.preface = match limit_value_offset(&first) {
+                Some(at) => {
+                    let wanted = self.limit.wanted();
+                    self.announced = wanted;
+                    Preface::Patch {
+                        at,
+                        value: wanted.to_be_bytes(),
+                    }
+                }
+                None => Preface::Done,
+            };
+        }
+        let Preface::Patch { at, value } = self.preface else {
+            return None;
+        };
+        let len: usize = bufs.iter().map(|b| b.len()).sum();
+        let (start, end) = (self.written_total, self.written_total + len as u64);
+        if end <= at || start >= at + 4 {
+            return None;
+        }
+        let mut copy: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+        for (i, byte) in value.iter().enumerate() {
+            let offset = at + i as u64;
+            if (start..end).contains(&offset) {
+                copy[(offset - start) as usize] = *byte;
+            }
+        }
+        Some(copy)
+    }
+
+    /// Counts `n` bytes of h2's as written.
+    fn advance_total(&mut self, n: usize) {
+        self.written_total += n as u64;
+        if let Preface::Patch { at, .. } = self.preface {
+            if self.written_total >= at + 4 {
+                self.preface = Preface::Done;
+            }
         }
     }
 
@@ -307,7 +394,11 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for SettingsIo<I> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         ready!(this.poll_before_write(cx))?;
-        let n = ready!(Pin::new(&mut this.io).poll_write(cx, buf))?;
+        let n = match this.patched(&[buf]) {
+            Some(copy) => ready!(Pin::new(&mut this.io).poll_write(cx, &copy))?,
+            None => ready!(Pin::new(&mut this.io).poll_write(cx, buf))?,
+        };
+        this.advance_total(n);
         this.wrote(&buf[..n]);
         this.after_write(cx);
         Poll::Ready(Ok(n))
@@ -320,7 +411,16 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for SettingsIo<I> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         ready!(this.poll_before_write(cx))?;
-        let n = ready!(Pin::new(&mut this.io).poll_write_vectored(cx, bufs))?;
+        let slices: Vec<&[u8]> = if this.preface == Preface::Done {
+            Vec::new()
+        } else {
+            bufs.iter().map(|b| &b[..]).collect()
+        };
+        let n = match this.patched(&slices) {
+            Some(copy) => ready!(Pin::new(&mut this.io).poll_write(cx, &copy))?,
+            None => ready!(Pin::new(&mut this.io).poll_write_vectored(cx, bufs))?,
+        };
+        this.advance_total(n);
         let mut left = n;
         for buf in bufs {
             if left == 0 {
@@ -400,17 +500,18 @@ mod tests {
         f
     }
 
-    /// The injected frame follows h2's SETTINGS, never splits a frame,
-    /// and its ACK (only its) is removed from what h2 reads.
+    /// h2's SETTINGS go out carrying the wanted limit; a later change is
+    /// a frame of its own that never splits one of h2's, and its ACK (only
+    /// its) is removed from what h2 reads.
     #[tokio::test]
-    async fn injects_settings_at_frame_boundaries_and_hides_their_acks() {
+    async fn announces_limits_at_frame_boundaries_and_hides_their_acks() {
         let (server, mut client) = tokio::io::duplex(4096);
         let limit = Arc::new(StreamLimit::new(1, 1000));
         let mut io = SettingsIo::new(server, limit.clone(), 1000);
 
-        let own_settings = frame(SETTINGS, 0, &[0, 3, 0, 0, 3, 232]);
+        // h2's preface: initial window size, then MAX_CONCURRENT_STREAMS 1000.
+        let own_settings = frame(SETTINGS, 0, &[0, 4, 0, 1, 0, 0, 0, 3, 0, 0, 3, 232]);
         let data = frame(0x0, 0, b"hello");
-        // The wanted limit (1) goes out right after h2's SETTINGS.
         io.write_all(&own_settings).await.unwrap();
         // A change in the middle of a frame waits for its end.
         io.write_all(&data[..4]).await.unwrap();
@@ -418,20 +519,19 @@ mod tests {
         io.write_all(&data[4..]).await.unwrap();
         io.flush().await.unwrap();
 
-        let mut expected = own_settings.clone();
-        expected.extend_from_slice(&[0, 0, 6, SETTINGS, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1]);
+        let mut expected = frame(SETTINGS, 0, &[0, 4, 0, 1, 0, 0, 0, 3, 0, 0, 0, 1]);
         expected.extend_from_slice(&data);
         expected.extend_from_slice(&[0, 0, 6, SETTINGS, 0, 0, 0, 0, 0, 0, 3, 0, 0, 3, 232]);
         let mut wire = vec![0; expected.len()];
         client.read_exact(&mut wire).await.unwrap();
         assert_eq!(wire, expected);
 
-        // The client: preface, ACKs of h2's SETTINGS and of both of ours,
-        // split across writes, then a PING.
+        // The client: preface, ACKs of h2's SETTINGS and of ours, split
+        // across writes, then a PING.
         let ack = [0, 0, 0, SETTINGS, FLAG_ACK, 0, 0, 0, 0];
         let ping = frame(0x6, 0, &[7; 8]);
         let mut inbound = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-        for _ in 0..3 {
+        for _ in 0..2 {
             inbound.extend_from_slice(&ack);
         }
         inbound.extend_from_slice(&ping);
@@ -445,5 +545,39 @@ mod tests {
         expected.extend_from_slice(&ack);
         expected.extend_from_slice(&ping);
         assert_eq!(seen, expected);
+    }
+
+    /// A socket that takes the preface in pieces, splitting the value:
+    /// what is left of it still goes out rewritten.
+    #[tokio::test]
+    async fn the_preface_value_is_rewritten_across_partial_writes() {
+        let (server, mut client) = tokio::io::duplex(19);
+        let mut io = SettingsIo::new(server, Arc::new(StreamLimit::new(1, 1000)), 1000);
+        let own_settings = frame(SETTINGS, 0, &[0, 4, 0, 1, 0, 0, 0, 3, 0, 0, 3, 232]);
+        let expected = frame(SETTINGS, 0, &[0, 4, 0, 1, 0, 0, 0, 3, 0, 0, 0, 1]);
+        let reader = tokio::spawn(async move {
+            let mut wire = vec![0; 21];
+            client.read_exact(&mut wire).await.unwrap();
+            wire
+        });
+        io.write_all(&own_settings).await.unwrap();
+        io.flush().await.unwrap();
+        assert_eq!(reader.await.unwrap(), expected);
+    }
+
+    #[test]
+    fn the_limit_is_found_only_in_a_whole_settings_frame() {
+        let settings = frame(SETTINGS, 0, &[0, 4, 0, 1, 0, 0, 0, 3, 0, 0, 3, 232]);
+        assert_eq!(limit_value_offset(&settings), Some(17));
+        assert_eq!(limit_value_offset(&settings[..15]), None, "cut short");
+        assert_eq!(limit_value_offset(&frame(SETTINGS, FLAG_ACK, &[])), None);
+        assert_eq!(
+            limit_value_offset(&frame(SETTINGS, 0, &[0, 4, 0, 1, 0, 0])),
+            None
+        );
+        assert_eq!(
+            limit_value_offset(&frame(0x0, 0, &[0, 3, 0, 0, 3, 232])),
+            None
+        );
     }
 }
