@@ -24,7 +24,7 @@ use crate::platform::Platform;
 use crate::server::RequestBody;
 use crate::state::Shared;
 
-pub(crate) use auth::{provider_token_validation, ConnectionAuth};
+pub(crate) use auth::ConnectionAuth;
 
 /// Largest payload for every push type but VoIP.
 const PAYLOAD_LIMIT: usize = 4096;

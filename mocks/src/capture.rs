@@ -187,19 +187,34 @@ impl Stored {
         self.reason.as_deref()
     }
 
+    /// The device handle as captures show it.
     pub(crate) fn device(&self) -> Option<Cow<'_, str>> {
-        match self.device.as_ref()? {
-            DeviceRef::InPath { start, end } => {
-                let path = self.text.prefix();
-                Some(match path {
-                    Cow::Borrowed(p) => Cow::Borrowed(p.get(*start..*end).unwrap_or_default()),
-                    Cow::Owned(p) => Cow::Owned(p.get(*start..*end).unwrap_or_default().to_owned()),
-                })
+        Some(match self.device.as_ref()? {
+            DeviceRef::Handle(handle) => Cow::Borrowed(handle.as_str()),
+            DeviceRef::InPath { start, end } => match self.text.prefix() {
+                Cow::Borrowed(p) => Cow::Borrowed(p.get(*start..*end).unwrap_or_default()),
+                Cow::Owned(p) => Cow::Owned(p.get(*start..*end).unwrap_or_default().to_owned()),
+            },
+            DeviceRef::InBody { start, end } => {
+                String::from_utf8_lossy(self.body.get(*start..*end).unwrap_or_default())
             }
-            DeviceRef::InBody { start, end } => Some(String::from_utf8_lossy(
-                self.body.get(*start..*end).unwrap_or_default(),
-            )),
-            device => Some(device.text()),
+            DeviceRef::WnsChannel { base, token } => {
+                Cow::Owned(crate::devices::wns_channel_uri(base, token))
+            }
+        })
+    }
+
+    /// Whether the capture names `handle`: APNs tokens compared
+    /// case-insensitively (so does APNs), WNS channels without building
+    /// their URI.
+    fn names_device(&self, handle: &str) -> bool {
+        match &self.device {
+            None => false,
+            Some(DeviceRef::WnsChannel { base, token }) => channel_uri_eq(base, token, handle),
+            Some(_) if self.platform == Platform::Apns => self
+                .device()
+                .is_some_and(|d| d.eq_ignore_ascii_case(handle)),
+            Some(_) => self.device().is_some_and(|d| d == handle),
         }
     }
 
@@ -255,43 +270,25 @@ pub(crate) enum DeviceRef {
 /// What separates a WNS origin from the encoded token in a channel URI.
 const WNS_TOKEN_QUERY: &str = "/?token=";
 
+/// Whether `text` is the channel URI `{base}/?token=<token, form-encoded>`,
+/// without building it.
+fn channel_uri_eq(base: &str, token: &str, text: &str) -> bool {
+    let Some(mut rest) = text
+        .strip_prefix(base)
+        .and_then(|r| r.strip_prefix(WNS_TOKEN_QUERY))
+    else {
+        return false;
+    };
+    for chunk in form_urlencoded::byte_serialize(token.as_bytes()) {
+        match rest.strip_prefix(chunk) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
 impl DeviceRef {
-    /// The handle as captures show it.
-    /// The handle as captures show it; `InPath` needs its capture's path
-    /// (see [`Stored::device`]) and is empty here.
-    pub(crate) fn text(&self) -> Cow<'_, str> {
-        match self {
-            DeviceRef::Handle(handle) => Cow::Borrowed(handle),
-            DeviceRef::InPath { .. } | DeviceRef::InBody { .. } => Cow::Borrowed(""),
-            DeviceRef::WnsChannel { base, token } => {
-                Cow::Owned(crate::devices::wns_channel_uri(base, token))
-            }
-        }
-    }
-
-    /// Whether the text form equals `text`, without building it.
-    fn text_eq(&self, text: &str) -> bool {
-        match self {
-            DeviceRef::Handle(handle) => handle == text,
-            DeviceRef::InPath { .. } | DeviceRef::InBody { .. } => false,
-            DeviceRef::WnsChannel { base, token } => {
-                let Some(mut rest) = text
-                    .strip_prefix(&**base)
-                    .and_then(|r| r.strip_prefix(WNS_TOKEN_QUERY))
-                else {
-                    return false;
-                };
-                for chunk in form_urlencoded::byte_serialize(token.as_bytes()) {
-                    match rest.strip_prefix(chunk) {
-                        Some(r) => rest = r,
-                        None => return false,
-                    }
-                }
-                rest.is_empty()
-            }
-        }
-    }
-
     /// Approximate bytes held.
     fn len(&self) -> usize {
         match self {
@@ -300,9 +297,7 @@ impl DeviceRef {
             DeviceRef::WnsChannel { token, .. } => token.len(),
         }
     }
-}
 
-impl DeviceRef {
     /// `handle` as a range of `body` when it is a slice of it (a token
     /// read without copying from the request body), else a copy.
     pub(crate) fn in_body(body: &[u8], handle: &str) -> DeviceRef {
@@ -379,23 +374,10 @@ pub(crate) struct Filter {
 
 impl Filter {
     fn matches(&self, c: &Stored) -> bool {
-        // `map_or(true, …)`: `Option::is_none_or` is newer than the MSRV.
         self.platform.is_none_or(|p| p == c.platform)
             && self.kind.is_none_or(|k| k == c.kind)
             && self.accepted.is_none_or(|a| a == c.accepted())
-            && self.device.as_deref().is_none_or(|d| match &c.device {
-                // Hex tokens are case-insensitive to APNs.
-                Some(DeviceRef::Handle(_) | DeviceRef::InPath { .. })
-                    if c.platform == Platform::Apns =>
-                {
-                    c.device().is_some_and(|cd| cd.eq_ignore_ascii_case(d))
-                }
-                Some(DeviceRef::InPath { .. } | DeviceRef::InBody { .. }) => {
-                    c.device().is_some_and(|cd| cd == d)
-                }
-                Some(cd) => cd.text_eq(d),
-                None => false,
-            })
+            && self.device.as_deref().is_none_or(|d| c.names_device(d))
     }
 }
 

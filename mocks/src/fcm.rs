@@ -339,6 +339,30 @@ enum Target<'a> {
     Condition,
 }
 
+impl Target<'_> {
+    /// The largest message (data and notification text) FCM takes for it.
+    fn size_limit(&self) -> usize {
+        match self {
+            Target::Topic => TOPIC_MESSAGE_LIMIT,
+            Target::Device(..) | Target::Condition => MESSAGE_LIMIT,
+        }
+    }
+}
+
+/// A topic name FCM accepts: 1 to 900 of `[a-zA-Z0-9-_.~%]`.
+fn is_valid_topic(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic.len() <= 900
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b))
+}
+
+/// A condition FCM would parse; the mock only refuses a blank one.
+fn is_valid_condition(condition: &str) -> bool {
+    !condition.trim().is_empty()
+}
+
 /// How a message names its device. A mock device's handle works as
 /// either: to the gateway both are opaque ids of one app instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -413,12 +437,7 @@ fn validate_message(message: &Map<String, Value>) -> Result<Target<'_>, GoogleEr
         "token" => Target::Device(value, DeviceKey::Token),
         "fid" => Target::Device(value, DeviceKey::Fid),
         "topic" => {
-            let valid = !value.is_empty()
-                && value.len() <= 900
-                && value
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b));
-            if !valid {
+            if !is_valid_topic(value) {
                 return Err(GoogleError::invalid_argument(
                     "Request contains an invalid argument.",
                     "message.topic",
@@ -428,7 +447,7 @@ fn validate_message(message: &Map<String, Value>) -> Result<Target<'_>, GoogleEr
             Target::Topic
         }
         _ => {
-            if value.trim().is_empty() {
+            if !is_valid_condition(value) {
                 return Err(GoogleError::invalid_argument(
                     "Request contains an invalid argument.",
                     "message.condition",
@@ -455,11 +474,7 @@ fn validate_message(message: &Map<String, Value>) -> Result<Target<'_>, GoogleEr
         }
     }
     blocks::validate(message)?;
-    let limit = if matches!(target, Target::Topic) {
-        TOPIC_MESSAGE_LIMIT
-    } else {
-        MESSAGE_LIMIT
-    };
+    let limit = target.size_limit();
     if size > limit {
         let mut error = GoogleError::new(
             StatusCode::BAD_REQUEST,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::request::Parts;
 use http::{Method, StatusCode};
-use jsonwebtoken::{Algorithm, Validation};
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 use crate::capture::CaptureKind;
@@ -160,16 +160,6 @@ struct AssertionClaims {
     scope: Option<String>,
     iat: Option<i64>,
     exp: Option<i64>,
-}
-
-/// The JWT validation rules for service-account assertions: RS256; the
-/// claims are checked by hand to answer with Google's messages.
-pub(crate) fn assertion_validation() -> Validation {
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation
 }
 
 /// `POST {fcm_token_url}`: exchanges a signed service-account assertion for

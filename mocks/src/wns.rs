@@ -360,25 +360,29 @@ fn validate(
     Ok((inbox, payload))
 }
 
+/// Whether header `name` is absent or one of `choices`, compared
+/// ASCII-case-insensitively.
+fn choice_or_absent(headers: &HeaderMap, name: &HeaderName, choices: &[&str]) -> bool {
+    headers.get(name).is_none_or(|value| {
+        choices
+            .iter()
+            .any(|choice| value.as_bytes().eq_ignore_ascii_case(choice.as_bytes()))
+    })
+}
+
 /// The optional `X-WNS-*` request headers whose values WNS checks.
 fn check_optional_headers(headers: &HeaderMap, kind: NotificationType) -> Result<(), Rejection> {
-    if let Some(policy) = headers.get(&X_WNS_CACHE_POLICY) {
-        let p = policy.as_bytes();
-        if !(p.eq_ignore_ascii_case(b"cache") || p.eq_ignore_ascii_case(b"no-cache")) {
-            return Err(reject(
-                StatusCode::BAD_REQUEST,
-                "The X-WNS-Cache-Policy header value is not valid.",
-            ));
-        }
+    if !choice_or_absent(headers, &X_WNS_CACHE_POLICY, &["cache", "no-cache"]) {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "The X-WNS-Cache-Policy header value is not valid.",
+        ));
     }
-    if let Some(flag) = headers.get(&X_WNS_REQUEST_FOR_STATUS) {
-        let f = flag.as_bytes();
-        if !(f.eq_ignore_ascii_case(b"true") || f.eq_ignore_ascii_case(b"false")) {
-            return Err(reject(
-                StatusCode::BAD_REQUEST,
-                "The X-WNS-RequestForStatus header value is not valid.",
-            ));
-        }
+    if !choice_or_absent(headers, &X_WNS_REQUEST_FOR_STATUS, &["true", "false"]) {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "The X-WNS-RequestForStatus header value is not valid.",
+        ));
     }
     for name in [&X_WNS_TAG, &X_WNS_GROUP] {
         if let Some(value) = headers.get(name) {
@@ -391,9 +395,8 @@ fn check_optional_headers(headers: &HeaderMap, kind: NotificationType) -> Result
             }
         }
     }
-    if let Some(flag) = headers.get(&X_WNS_SUPPRESS_POPUP) {
-        let f = flag.as_bytes();
-        if !(f.eq_ignore_ascii_case(b"true") || f.eq_ignore_ascii_case(b"false")) {
+    if headers.contains_key(&X_WNS_SUPPRESS_POPUP) {
+        if !choice_or_absent(headers, &X_WNS_SUPPRESS_POPUP, &["true", "false"]) {
             return Err(reject(
                 StatusCode::BAD_REQUEST,
                 "The X-WNS-SuppressPopup header value is not valid.",

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
-use jsonwebtoken::{Algorithm, Validation};
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 use super::Reason;
@@ -34,16 +34,6 @@ struct ProviderClaims {
 pub(super) struct Verified {
     team: Arc<str>,
     iat: i64,
-}
-
-/// The JWT validation rules for provider tokens: ES256, no `exp` (APNs
-/// tokens carry only `iss` and `iat`; age is checked by hand).
-pub(crate) fn provider_token_validation() -> Validation {
-    let mut validation = Validation::new(Algorithm::ES256);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation
 }
 
 /// The provider-token state of one connection.

@@ -30,29 +30,30 @@ const ANDROID_DATA: DataField = DataField {
 
 /// Checks `message.android` and `message.webpush`, when present.
 pub(super) fn validate(message: &Map<String, Value>) -> Result<(), GoogleError> {
-    match message.get("android") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(android)) => check_android(android)?,
-        Some(other) => {
-            return Err(invalid_value(
-                "message.android",
-                "google.firebase.fcm.v1.AndroidConfig",
-                other,
-            ))
-        }
+    let android = "google.firebase.fcm.v1.AndroidConfig";
+    if let Some(android) = optional_object(message, "android", "message.android", android)? {
+        check_android(android)?;
     }
-    match message.get("webpush") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(webpush)) => check_webpush(webpush)?,
-        Some(other) => {
-            return Err(invalid_value(
-                "message.webpush",
-                "google.firebase.fcm.v1.WebpushConfig",
-                other,
-            ))
-        }
+    let webpush = "google.firebase.fcm.v1.WebpushConfig";
+    if let Some(webpush) = optional_object(message, "webpush", "message.webpush", webpush)? {
+        check_webpush(webpush)?;
     }
     Ok(())
+}
+
+/// The object at `map[key]`; `None` when absent or null; Google's answer
+/// for `path` (of type `type_url`) when it is not an object.
+fn optional_object<'a>(
+    map: &'a Map<String, Value>,
+    key: &str,
+    path: &'static str,
+    type_url: &str,
+) -> Result<Option<&'a Map<String, Value>>, GoogleError> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(object)) => Ok(Some(object)),
+        Some(other) => Err(invalid_value(path, type_url, other)),
+    }
 }
 
 fn check_android(android: &Map<String, Value>) -> Result<(), GoogleError> {
@@ -89,31 +90,29 @@ fn check_android(android: &Map<String, Value>) -> Result<(), GoogleError> {
 }
 
 fn check_webpush(webpush: &Map<String, Value>) -> Result<(), GoogleError> {
+    const PATH: &str = "message.webpush.fcm_options";
+    const LINK: &str = "message.webpush.fcm_options.link";
     // Google's JSON parser takes both spellings of a field.
     for key in ["fcm_options", "fcmOptions"] {
-        match webpush.get(key) {
+        let options_type = "google.firebase.fcm.v1.WebpushFcmOptions";
+        let Some(options) = optional_object(webpush, key, PATH, options_type)? else {
+            continue;
+        };
+        match options.get("link") {
             None | Some(Value::Null) => {}
-            Some(Value::Object(options)) => match options.get("link") {
-                None | Some(Value::Null) => {}
-                Some(Value::String(link)) if is_https_link(link) => {}
-                Some(Value::String(_)) => {
-                    return Err(GoogleError::invalid_argument(
-                        "Request contains an invalid argument.",
-                        "message.webpush.fcm_options.link",
-                        "Link must be an HTTPS URL.",
-                    ))
-                }
-                Some(other) => {
-                    return Err(GoogleError::invalid_json(
-                        "message.webpush.fcm_options.link",
-                        format!(
-                            "Invalid value at 'message.webpush.fcm_options.link' (TYPE_STRING), {other}"
-                        ),
-                    ))
-                }
-            },
+            Some(Value::String(link)) if is_https_link(link) => {}
+            Some(Value::String(_)) => {
+                return Err(GoogleError::invalid_argument(
+                    "Request contains an invalid argument.",
+                    LINK,
+                    "Link must be an HTTPS URL.",
+                ))
+            }
             Some(other) => {
-                return Err(invalid_value("message.webpush.fcm_options", "google.firebase.fcm.v1.WebpushFcmOptions", other))
+                return Err(GoogleError::invalid_json(
+                    LINK,
+                    format!("Invalid value at '{LINK}' (TYPE_STRING), {other}"),
+                ))
             }
         }
     }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::blocks::{Android, Webpush};
-use super::{is_reserved_data_key, DeviceKey, Target, MESSAGE_LIMIT, TOPIC_MESSAGE_LIMIT};
+use super::{is_reserved_data_key, is_valid_condition, is_valid_topic, DeviceKey, Target};
 
 /// A `Message` with the fields the validation reads; `Option<&str>` takes
 /// `null` as absent, as the full validation does, and fails (falls back)
@@ -64,27 +64,12 @@ pub(super) fn validate(raw: &str) -> Option<Target<'_>> {
     let target = match (message.token, message.topic, message.condition, message.fid) {
         (Some(token), None, None, None) => Target::Device(token, DeviceKey::Token),
         (None, None, None, Some(fid)) => Target::Device(fid, DeviceKey::Fid),
-        (None, Some(topic), None, None) => {
-            let valid = !topic.is_empty()
-                && topic.len() <= 900
-                && topic
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b));
-            if !valid {
-                return None;
-            }
-            Target::Topic
-        }
-        (None, None, Some(condition), None) if !condition.trim().is_empty() => Target::Condition,
+        (None, Some(topic), None, None) if is_valid_topic(topic) => Target::Topic,
+        (None, None, Some(condition), None) if is_valid_condition(condition) => Target::Condition,
         _ => return None,
     };
     let size = message.data.map_or(0, |d| d.0) + message.notification.map_or(0, |n| n.0);
-    let limit = if matches!(target, Target::Topic) {
-        TOPIC_MESSAGE_LIMIT
-    } else {
-        MESSAGE_LIMIT
-    };
-    (size <= limit).then_some(target)
+    (size <= target.size_limit()).then_some(target)
 }
 
 /// `message.data`: an object of strings without reserved keys; the sum of
