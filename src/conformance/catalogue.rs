@@ -5,10 +5,10 @@
 //! meaning gets a new id. The level says what a failure means for a CI gate:
 //! a MUST that fails is FAIL, a SHOULD is WARN, INFO never fails.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// RFC 2119 strength of the requirement a check enforces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Level {
     Must,
@@ -17,7 +17,7 @@ pub enum Level {
 }
 
 /// How bad a failure is for the users of the backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Severity {
     Critical,
     High,

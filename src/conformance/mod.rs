@@ -11,14 +11,14 @@ pub mod catalogue;
 pub mod flow;
 pub mod leak;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use catalogue::{CheckInfo, Level, Severity};
 
 /// At most this many pieces of evidence are kept per check.
 const MAX_EVIDENCE: usize = 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Verdict {
     Pass,

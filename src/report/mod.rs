@@ -2,6 +2,7 @@
 //! summary (and later JUnit, Markdown and HTML) are views of it.
 
 pub mod json;
+pub mod suite;
 pub mod summary;
 
 use std::collections::BTreeMap;
