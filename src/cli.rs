@@ -10,9 +10,9 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use pushproof_mocks::{ApnsEnvironment, FaultPlan, GatewayConfig, Gateways, Platform, TlsSettings};
 
-use crate::backend::{self, Flaw};
 use crate::report;
 use crate::runner::{self, RunPlan};
+use pushproof_backend::{self as backend, Flaw};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,18 +89,32 @@ impl TlsArgs {
 
 #[derive(Debug, Args)]
 pub struct BackendArgs {
-    /// Address to listen on.
-    #[arg(long, env = "PUSHPROOF_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address to listen on [default: $PUSHPROOF_LISTEN, else 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
     /// SQLite database file (created if missing).
     #[arg(long, default_value = "pushproof-backend.db")]
     pub db: PathBuf,
-    /// Deliberate flaw to switch on (repeatable): leak-payload, no-authz.
+    /// Deliberate flaw to switch on (repeatable): leak-payload, no-authz,
+    /// logout-keeps-token.
     #[arg(long = "flaw", value_name = "NAME")]
     pub flaws: Vec<Flaw>,
     /// Lifetime of login tokens, in seconds.
     #[arg(long, default_value_t = 3600.0, value_parser = positive_seconds)]
     pub token_ttl: f64,
+}
+
+/// Where `pushproof backend` listens: `--listen`, else `PUSHPROOF_LISTEN`,
+/// else the default; a bad value names where it came from.
+fn listen_address(flag: Option<&str>, env: Option<String>) -> anyhow::Result<SocketAddr> {
+    let (source, text) = match (flag, env) {
+        (Some(text), _) => ("--listen", text.to_owned()),
+        (None, Some(text)) if !text.trim().is_empty() => ("PUSHPROOF_LISTEN", text),
+        _ => return Ok(SocketAddr::from(([127, 0, 0, 1], 8080))),
+    };
+    text.trim().parse().map_err(|_| {
+        anyhow::anyhow!("{source}={text:?} is not a host:port address such as 127.0.0.1:8080")
+    })
 }
 
 #[derive(Debug, Args)]
@@ -177,19 +191,40 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
 }
 
 async fn serve_backend(args: BackendArgs) -> anyhow::Result<i32> {
+    let listen = listen_address(
+        args.listen.as_deref(),
+        std::env::var("PUSHPROOF_LISTEN").ok(),
+    )?;
     let mut config = backend::Config::from_vars(args.db.clone(), |name| std::env::var(name).ok())
         .context("reading the PUSHPROOF_* environment")?;
+    let platforms = config.platforms();
+    if platforms.is_empty() {
+        anyhow::bail!(
+            "no push platform is configured: set the PUSHPROOF_APNS_*, PUSHPROOF_FCM_* or \
+             PUSHPROOF_WNS_* variables (`pushproof mocks --env-file FILE` writes them)"
+        );
+    }
     config.flaws = args.flaws;
     config.token_ttl = Duration::from_secs_f64(args.token_ttl);
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let flaws = backend::Flaws(&config.flaws).to_string();
+    // Open the database and build the push clients before binding, so a
+    // bad --db fails before anything is announced.
+    let server = backend::Backend::open(config).await.with_context(|| {
+        format!(
+            "starting the reference backend with --db {}",
+            args.db.display()
+        )
+    })?;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding {}", args.listen))?;
+        .with_context(|| format!("binding {listen}"))?;
     eprintln!(
-        "pushproof reference backend on http://{} (database {})",
+        "pushproof reference backend on http://{} (database {}, platforms {}, flaws {flaws})",
         listener.local_addr()?,
-        args.db.display()
+        args.db.display(),
+        platforms.join(", "),
     );
-    backend::serve(listener, config, shutdown_signal()).await?;
+    server.serve(listener, shutdown_signal()).await?;
     Ok(0)
 }
 
@@ -259,5 +294,21 @@ mod tests {
         assert_eq!(production.apns_environment, ApnsEnvironment::Production);
         let sandbox = mocks_config(&mocks_args(&["pushproof", "mocks", "--apns-sandbox"]));
         assert_eq!(sandbox.apns_environment, ApnsEnvironment::Development);
+    }
+
+    #[test]
+    fn listen_address_names_where_a_bad_value_came_from() {
+        let env = listen_address(None, Some("bad".into())).unwrap_err();
+        assert!(
+            env.to_string().contains("PUSHPROOF_LISTEN=\"bad\""),
+            "{env}"
+        );
+        let flag = listen_address(Some("nope"), Some("127.0.0.1:1".into())).unwrap_err();
+        assert!(flag.to_string().contains("--listen=\"nope\""), "{flag}");
+        assert_eq!(
+            listen_address(None, Some("127.0.0.1:9".into())).unwrap(),
+            "127.0.0.1:9".parse().unwrap()
+        );
+        assert_eq!(listen_address(None, None).unwrap().port(), 8080);
     }
 }

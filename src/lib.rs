@@ -3,11 +3,11 @@
 //!
 //! The library holds everything the `pushproof` binary does, so tests and
 //! other tools can drive a run in-process. Floors, top to bottom:
-//! `cli` → `runner` → `report` → `conformance`, `device` → `backend`,
-//! `profile`, `pushproof_mocks`, `metrics`. No module reaches back up, and
-//! `backend` imports nothing of the rest.
+//! `cli` → `runner` → `report` → `conformance`, `device` → `target`,
+//! `profile`, `pushproof_mocks`, `metrics`. No module reaches back up. The
+//! reference backend is its own crate, `pushproof_backend`, which imports
+//! nothing of the harness or the mocks.
 
-pub mod backend;
 pub mod cli;
 pub mod conformance;
 pub mod device;

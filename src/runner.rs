@@ -14,13 +14,13 @@ use pushproof_mocks::{CaptureKind, GatewayConfig, Gateways, Platform, TlsSetting
 use rand::SeedableRng;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{self, Flaw};
 use crate::conformance::{self, authz, canary, flow, leak};
 use crate::device::device::Context;
 use crate::device::{BackendClient, Fleet, FleetPlan, Outcome};
 use crate::metrics::Stages;
 use crate::profile::Profile;
 use crate::report::{self, CaptureCounts, Counts, Report, RunInfo, Throughput};
+use pushproof_backend::{self as backend, Flaw};
 
 /// What one `pushproof run` does, validated.
 #[derive(Debug, Clone)]

@@ -3,8 +3,8 @@
 
 mod support;
 
-use pushproof::backend::Flaw;
 use pushproof::conformance::Verdict;
+use pushproof_backend::Flaw;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sound_backend_passes_every_check_and_verifies_every_device() {

@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use pushproof::backend::Flaw;
 use pushproof::conformance::{CheckResult, Verdict};
 use pushproof::report::Report;
 use pushproof::runner::{self, RunPlan};
+use pushproof_backend::Flaw;
 
 /// The plan of a small embedded run with reports under `dir`.
 pub fn plan(devices: usize, flaws: Vec<Flaw>, dir: &Path) -> RunPlan {

@@ -19,7 +19,7 @@ use serde_json::json;
 use super::auth::{self, Auth, Caller, Clock};
 use super::config::Config;
 use super::dispatch::Dispatcher;
-use super::flaw::Flaw;
+use super::flaw::{Flaw, Flaws};
 use super::push::{Platform, Pushers};
 use super::store::{RegistrationUpdate, Store, StoreError};
 use super::BackendError;
@@ -112,6 +112,11 @@ pub(crate) struct App {
 struct Credentials {
     username: String,
     password: String,
+    /// On login: a shorter token lifetime, in seconds, than the backend's
+    /// (a client that wants its token to die sooner may ask; longer is
+    /// never granted).
+    #[serde(default)]
+    expires_in: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -140,11 +145,15 @@ impl App {
             })?;
         let leak = config.flaws.contains(&Flaw::LeakPayload);
         let no_authz = config.flaws.contains(&Flaw::NoAuthz);
+        let keep_tokens = config.flaws.contains(&Flaw::LogoutKeepsToken);
         if !config.flaws.is_empty() {
-            tracing::warn!(flaws = ?config.flaws, "deliberate flaws are ON: this backend is unsafe");
+            tracing::warn!(
+                flaws = %Flaws(&config.flaws),
+                "deliberate flaws are ON: this backend is unsafe"
+            );
         }
         Ok(App {
-            auth: Auth::new(store.clone(), clock.clone(), config.token_ttl),
+            auth: Auth::new(store.clone(), clock.clone(), config.token_ttl, keep_tokens),
             dispatch: Dispatcher::new(store.clone(), Pushers::new(&config), clock.clone(), leak),
             store,
             clock,
@@ -268,7 +277,11 @@ impl App {
         let credentials: Credentials = json_body(request).await?;
         let session = self
             .auth
-            .login(&credentials.username, &credentials.password)
+            .login(
+                &credentials.username,
+                &credentials.password,
+                credentials.expires_in.map(std::time::Duration::from_secs),
+            )
             .await?
             .ok_or(ApiError::Unauthorized)?;
         Ok(json_response(

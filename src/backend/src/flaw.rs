@@ -17,18 +17,49 @@ pub enum Flaw {
     /// required). Exists to make SP-AUTHZ-03 (object-level authorization)
     /// fail.
     NoAuthz,
+    /// `logout-keeps-token`: `POST /api/logout` answers 204 and drops the
+    /// registrations made with the token, but the token itself stays
+    /// valid. Exists to make SP-TOK-02 (logout and revocation honoured)
+    /// fail, and nothing else: a logged-out device still stops getting
+    /// pushes.
+    LogoutKeepsToken,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 2] = [Flaw::LeakPayload, Flaw::NoAuthz];
+    pub const ALL: [Flaw; 3] = [Flaw::LeakPayload, Flaw::NoAuthz, Flaw::LogoutKeepsToken];
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
             Flaw::LeakPayload => "leak-payload",
             Flaw::NoAuthz => "no-authz",
+            Flaw::LogoutKeepsToken => "logout-keeps-token",
         }
+    }
+
+    /// Every flaw's name, comma-separated, for messages.
+    pub fn names() -> String {
+        Flaws(&Flaw::ALL).to_string()
+    }
+}
+
+/// A list of flaws as people read it: `leak-payload, no-authz`, or `none`.
+#[derive(Debug, Clone, Copy)]
+pub struct Flaws<'a>(pub &'a [Flaw]);
+
+impl fmt::Display for Flaws<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, flaw) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(flaw.name())?;
+        }
+        Ok(())
     }
 }
 
@@ -40,7 +71,7 @@ impl fmt::Display for Flaw {
 
 /// A flaw name that is not one of [`Flaw::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown flaw {0:?} (known: leak-payload, no-authz)")]
+#[error("unknown flaw {0:?} (known: {known})", known = Flaw::names())]
 pub struct UnknownFlaw(pub String);
 
 impl FromStr for Flaw {
@@ -65,6 +96,11 @@ mod tests {
         }
         assert_eq!("leak-payload".parse::<Flaw>(), Ok(Flaw::LeakPayload));
         assert_eq!("no-authz".parse::<Flaw>(), Ok(Flaw::NoAuthz));
+        assert_eq!(
+            Flaws(&[Flaw::LeakPayload, Flaw::NoAuthz]).to_string(),
+            "leak-payload, no-authz"
+        );
+        assert_eq!(Flaws(&[]).to_string(), "none");
     }
 
     #[test]

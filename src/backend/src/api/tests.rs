@@ -16,7 +16,7 @@ use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
-use crate::backend::config::WnsConfig;
+use crate::config::WnsConfig;
 
 struct Server {
     addr: SocketAddr,
@@ -74,7 +74,7 @@ async fn start(flaws: &[Flaw]) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(crate::backend::run(listener, app, async {
+    tokio::spawn(crate::run(listener, app, async {
         let _ = stopped.await;
     }));
     Server {
@@ -309,10 +309,7 @@ async fn secure_push_round_trip_and_no_existence_oracle() {
     let pushed = server.pushed_to("bob1").await;
     assert_eq!(pushed.len(), 1);
     let id = pushed[0].clone();
-    assert!(
-        crate::backend::auth::is_id(&id),
-        "the push is the id only: {id:?}"
-    );
+    assert!(crate::auth::is_id(&id), "the push is the id only: {id:?}");
 
     let first = server
         .call("GET", &format!("/api/notifications/{id}"), Some(&bob), None)
@@ -541,6 +538,46 @@ async fn logout_revokes_the_token_and_its_registrations() {
     let after = server.call("POST", "/api/register", Some(&bob), None).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
     assert_eq!(server.send(&alice, "bob", "m").await["pushed"], 0);
+}
+
+#[tokio::test]
+async fn flaw_logout_keeps_token_drops_registrations_but_not_the_token() {
+    let server = start(&[Flaw::LogoutKeepsToken]).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    server.register(&bob, "b1").await;
+    let logout = server.call("POST", "/api/logout", Some(&bob), None).await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    let after = server.call("POST", "/api/register", Some(&bob), None).await;
+    assert_eq!(after.status, StatusCode::OK, "the old token still works");
+    assert_eq!(server.send(&alice, "bob", "m").await["pushed"], 0);
+}
+
+#[tokio::test]
+async fn login_may_ask_for_a_shorter_token_never_a_longer_one() {
+    let server = start(&[]).await;
+    server.user("carol").await;
+    let ask = |secs: u64| json!({ "username": "carol", "password": "lorac", "expires_in": secs });
+    let short = server.call("POST", "/api/login", None, Some(ask(2))).await;
+    assert_eq!(short.json()["expires_in"], 2);
+    let token = short.json()["token"].as_str().unwrap().to_owned();
+    let long = server
+        .call("POST", "/api/login", None, Some(ask(86_400)))
+        .await;
+    assert_eq!(
+        long.json()["expires_in"],
+        60,
+        "capped at the backend's lifetime"
+    );
+    let fine = server
+        .call("POST", "/api/register", Some(&token), None)
+        .await;
+    assert_eq!(fine.status, StatusCode::OK);
+    server.clock.advance(Duration::from_secs(2));
+    let expired = server
+        .call("POST", "/api/register", Some(&token), None)
+        .await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::http::HttpClient;
 use super::token::{self, TokenCache};
 use super::{unix_now, Push, PushError, PushOutcome};
-use crate::backend::config::{FcmConfig, Trust};
+use crate::config::{FcmConfig, Trust};
 
 const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -154,7 +154,7 @@ fn error_of(body: &[u8]) -> (String, String) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::backend::config::{test_keys, ServiceAccount, SigningKey};
+    use crate::config::{test_keys, ServiceAccount, SigningKey};
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 

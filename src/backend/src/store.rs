@@ -275,6 +275,20 @@ impl Store {
         .await
     }
 
+    /// Removes the registrations made with a session and keeps the session
+    /// (the `logout-keeps-token` flaw's logout).
+    pub(crate) async fn delete_session_registrations(
+        &self,
+        token_hash: String,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM registrations WHERE session_hash = ?1")?
+                .execute([&token_hash])?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Reserves a registration id for `owner`. With a handle the owner
     /// already registered, returns that registration's id instead (never
     /// another user's).

@@ -265,6 +265,21 @@ impl Config {
         }
     }
 
+    /// The platforms configured, by name (`apns`, `fcm`, `wns`).
+    pub fn platforms(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.apns.is_some() {
+            names.push("apns");
+        }
+        if self.fcm.is_some() {
+            names.push("fcm");
+        }
+        if self.wns.is_some() {
+            names.push("wns");
+        }
+        names
+    }
+
     /// Reads the PUSHPROOF_* variables of the backend contract through `var`
     /// (so callers can pass a map instead of the process env). A platform
     /// whose variables are all absent is disabled; partially present → error

@@ -15,7 +15,7 @@ use http_body_util::Full;
 use super::http::HttpClient;
 use super::token::{self, TokenCache};
 use super::{Push, PushError, PushOutcome};
-use crate::backend::config::{Trust, WnsConfig};
+use crate::config::{Trust, WnsConfig};
 
 pub(crate) struct Wns {
     http: HttpClient,

@@ -21,8 +21,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::backend::config::{test_keys, Config};
-use crate::backend::push::{Platform, Push, PushError, PushOutcome, Pushers};
+use crate::config::{test_keys, Config};
+use crate::push::{Platform, Push, PushError, PushOutcome, Pushers};
 
 /// A CA that can issue server certificates.
 struct TestCa {

@@ -134,11 +134,18 @@ pub(crate) struct Auth {
     store: Store,
     clock: Clock,
     ttl: Duration,
+    /// The `logout-keeps-token` flaw.
+    keep_tokens: bool,
 }
 
 impl Auth {
-    pub(crate) fn new(store: Store, clock: Clock, ttl: Duration) -> Auth {
-        Auth { store, clock, ttl }
+    pub(crate) fn new(store: Store, clock: Clock, ttl: Duration, keep_tokens: bool) -> Auth {
+        Auth {
+            store,
+            clock,
+            ttl,
+            keep_tokens,
+        }
     }
 
     /// Creates a user; `false` if the name is taken. Inputs are validated by
@@ -157,11 +164,13 @@ impl Auth {
     }
 
     /// Checks the password and opens a session; `None` on bad credentials
-    /// (unknown user and wrong password are not told apart).
+    /// (unknown user and wrong password are not told apart). `shorter`
+    /// asks for a lifetime below the configured one (at least a second).
     pub(crate) async fn login(
         &self,
         username: &str,
         password: &str,
+        shorter: Option<Duration>,
     ) -> Result<Option<Session>, StoreError> {
         let stored = if valid_username(username) {
             self.store.credentials(username.to_owned()).await?
@@ -184,7 +193,10 @@ impl Auth {
         rand::thread_rng().fill_bytes(&mut bytes);
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let now = self.clock.now_ms();
-        let ttl_ms = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
+        let ttl = shorter.map_or(self.ttl, |asked| {
+            asked.clamp(Duration::from_secs(1), self.ttl.max(Duration::from_secs(1)))
+        });
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         self.store
             .create_session(
                 token_hash(&token),
@@ -195,7 +207,7 @@ impl Auth {
             .await?;
         Ok(Some(Session {
             token,
-            expires_in: self.ttl,
+            expires_in: ttl,
         }))
     }
 
@@ -221,8 +233,14 @@ impl Auth {
         }))
     }
 
-    /// Ends the caller's session.
+    /// Ends the caller's session and drops the registrations made with it.
     pub(crate) async fn logout(&self, caller: &Caller) -> Result<(), StoreError> {
+        if self.keep_tokens {
+            return self
+                .store
+                .delete_session_registrations(caller.token_hash.clone())
+                .await;
+        }
         self.store.delete_session(caller.token_hash.clone()).await
     }
 }
@@ -278,7 +296,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("a.db")).unwrap();
         let clock = Clock::manual(1_700_000_000_000);
-        (dir, Auth::new(store, clock.clone(), ttl), clock)
+        (dir, Auth::new(store, clock.clone(), ttl, false), clock)
     }
 
     #[tokio::test]
@@ -286,11 +304,11 @@ mod tests {
         let (_dir, auth, clock) = auth(Duration::from_secs(60)).await;
         assert!(auth.create_user("alice", "pw").await.unwrap());
         assert!(!auth.create_user("alice", "other").await.unwrap());
-        assert!(auth.login("alice", "wrong").await.unwrap().is_none());
-        assert!(auth.login("nobody", "pw").await.unwrap().is_none());
-        assert!(auth.login("bad name", "pw").await.unwrap().is_none());
+        assert!(auth.login("alice", "wrong", None).await.unwrap().is_none());
+        assert!(auth.login("nobody", "pw", None).await.unwrap().is_none());
+        assert!(auth.login("bad name", "pw", None).await.unwrap().is_none());
 
-        let session = auth.login("alice", "pw").await.unwrap().unwrap();
+        let session = auth.login("alice", "pw", None).await.unwrap().unwrap();
         assert_eq!(session.expires_in, Duration::from_secs(60));
         let header = format!("Bearer {}", session.token);
         let caller = auth.authenticate(Some(&header)).await.unwrap().unwrap();
@@ -309,11 +327,19 @@ mod tests {
         auth.create_user("alice", "pw").await.unwrap();
         let one = format!(
             "Bearer {}",
-            auth.login("alice", "pw").await.unwrap().unwrap().token
+            auth.login("alice", "pw", None)
+                .await
+                .unwrap()
+                .unwrap()
+                .token
         );
         let two = format!(
             "Bearer {}",
-            auth.login("alice", "pw").await.unwrap().unwrap().token
+            auth.login("alice", "pw", None)
+                .await
+                .unwrap()
+                .unwrap()
+                .token
         );
         let caller = auth.authenticate(Some(&one)).await.unwrap().unwrap();
         auth.logout(&caller).await.unwrap();

@@ -9,17 +9,20 @@
 //! on so that every conformance check is shown to fail on the flaw it exists
 //! to catch.
 //!
-//! The module knows nothing of the rest of the crate nor of the mock
-//! gateways: it reads the `PUSHPROOF_*` variables of the backend contract
-//! ([`Config::from_vars`]) and talks to the gateways over HTTP with its own
-//! types.
+//! The crate knows nothing of the harness nor of the mock gateways (it
+//! depends on neither): it reads the `PUSHPROOF_*` variables of the backend
+//! contract ([`Config::from_vars`]) and talks to the gateways over HTTP with
+//! its own types.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use pushproof::backend::{serve, Config};
+//! use pushproof_backend::{Backend, Config};
 //! let config = Config::from_vars("backend.db".into(), |name| std::env::var(name).ok())?;
+//! // Opening the database and building the push clients can fail; nothing
+//! // listens until they have worked.
+//! let backend = Backend::open(config).await?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! serve(listener, config, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! backend.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -65,7 +68,7 @@ use tokio::task::JoinSet;
 pub use config::{
     ApnsConfig, Config, ConfigError, FcmConfig, ServiceAccount, SigningKey, Trust, WnsConfig,
 };
-pub use flaw::{Flaw, UnknownFlaw};
+pub use flaw::{Flaw, Flaws, UnknownFlaw};
 
 use api::App;
 use auth::Clock;
@@ -91,19 +94,49 @@ pub enum BackendError {
     Accept(#[source] std::io::Error),
 }
 
-/// Serves the backend's HTTP API (HTTP/1.1, and HTTP/2 prior knowledge) on
-/// `listener` until `shutdown` completes, then lets open connections finish
-/// (up to a few seconds) and returns.
-///
-/// The caller binds the listener (`PUSHPROOF_LISTEN`), so tests can bind port
-/// 0 and read the address back.
+/// A backend whose database is open and whose push clients are built,
+/// ready to serve. Opening first lets a caller report a bad database before
+/// it announces an address.
+pub struct Backend {
+    app: App,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend").finish_non_exhaustive()
+    }
+}
+
+impl Backend {
+    /// Opens (or creates) the database and builds the push clients.
+    pub async fn open(config: Config) -> Result<Backend, BackendError> {
+        Ok(Backend {
+            app: App::open(config, Clock::system()).await?,
+        })
+    }
+
+    /// Serves the backend's HTTP API (HTTP/1.1, and HTTP/2 prior knowledge)
+    /// on `listener` until `shutdown` completes, then lets open connections
+    /// finish (up to a few seconds) and returns.
+    ///
+    /// The caller binds the listener (`PUSHPROOF_LISTEN`), so tests can
+    /// bind port 0 and read the address back.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), BackendError> {
+        run(listener, self.app, shutdown).await
+    }
+}
+
+/// [`Backend::open`] then [`Backend::serve`].
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BackendError> {
-    let app = App::open(config, Clock::system()).await?;
-    run(listener, app, shutdown).await
+    Backend::open(config).await?.serve(listener, shutdown).await
 }
 
 /// The accept loop, shared by [`serve`] and the tests (which bring an `App`

@@ -22,7 +22,7 @@ use rustls::{ClientConfig, RootCertStore};
 use tracing::warn;
 
 use super::PushError;
-use crate::backend::config::Trust;
+use crate::config::Trust;
 
 /// How push clients reach the gateways: TCP, wrapped in TLS for `https://`.
 pub(crate) type Connector = HttpsConnector<HttpConnector>;

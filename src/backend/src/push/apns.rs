@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::http::HttpClient;
 use super::{reason_of, unix_now, Push, PushError, PushOutcome};
-use crate::backend::config::{ApnsConfig, Trust};
+use crate::config::{ApnsConfig, Trust};
 
 /// Renew the provider token once it is this old.
 const RENEW_AFTER: u64 = 40 * 60;
@@ -138,7 +138,7 @@ impl JwtCache {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::backend::config::{test_keys, SigningKey};
+    use crate::config::{test_keys, SigningKey};
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
