@@ -8,11 +8,18 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use pushproof_mocks::{ApnsEnvironment, FaultPlan, GatewayConfig, Gateways, Platform, TlsSettings};
+use pushproof_mocks::{ApnsEnvironment, FaultPlan, GatewayConfig, Gateways, TlsSettings};
 
-use crate::report;
-use crate::runner::{self, RunPlan};
 use pushproof_backend::{self as backend, Flaw};
+
+mod check;
+mod common;
+mod profile;
+mod run;
+
+pub use check::CheckArgs;
+pub use profile::ProfileArgs;
+pub use run::RunArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,41 +36,20 @@ pub struct Cli {
 pub enum Command {
     /// The main job on embedded defaults: mock gateways, the reference
     /// backend and a device fleet; runs the conformance checks and writes
-    /// reports/<run>/report.json. Exit 0 pass, 1 a check failed, 2 harness error.
-    Run(RunArgs),
+    /// reports/<run>/ (report.json, index.json, evidence/). Exit 0 pass, 1
+    /// a check failed or erred, 2 harness or usage error.
+    Run(Box<RunArgs>),
+    /// The conformance gate on any backend: --backend-cmd, --backend-url,
+    /// or (by default) the embedded reference backend. Exit 0 pass, 1 any
+    /// FAIL or ERROR (WARN too with --strict), 2 harness or usage error.
+    Check(Box<CheckArgs>),
+    /// Work with backend profiles (`pushproof profile check FILE`).
+    Profile(ProfileArgs),
     /// Run the reference backend standalone, configured by the PUSHPROOF_*
     /// environment (see `pushproof mocks --env-file`).
     Backend(BackendArgs),
     /// Run the mock APNs, FCM and WNS gateways standalone until Ctrl-C.
     Mocks(MocksArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Number of simulated devices, spread over the platforms.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=200_000))]
-    pub devices: u32,
-    /// Platforms the devices use, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = Platform::ALL.to_vec())]
-    pub platforms: Vec<Platform>,
-    /// Start the reference backend with a deliberate flaw (repeatable):
-    /// leak-payload, no-authz.
-    #[arg(long = "flaw", value_name = "NAME")]
-    pub flaws: Vec<Flaw>,
-    /// Seed for canaries and user names; a run with the same seed replays them.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Where reports are written.
-    #[arg(long, default_value = "reports")]
-    pub reports: PathBuf,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub concurrency: u32,
-    /// Seconds a device waits for its push (and any request for an answer).
-    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
-    pub timeout: f64,
-    #[command(flatten)]
-    pub tls: TlsArgs,
 }
 
 /// TLS for the mock gateways.
@@ -80,7 +66,7 @@ pub struct TlsArgs {
 }
 
 impl TlsArgs {
-    fn settings(&self) -> Option<TlsSettings> {
+    pub(crate) fn settings(&self) -> Option<TlsSettings> {
         (self.tls || self.ca_dir.is_some()).then(|| TlsSettings {
             ca_dir: self.ca_dir.clone(),
         })
@@ -154,7 +140,7 @@ fn mocks_config(args: &MocksArgs) -> GatewayConfig {
     }
 }
 
-fn positive_seconds(text: &str) -> Result<f64, String> {
+pub(crate) fn positive_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(s),
         _ => Err(format!("{text:?} is not a number of seconds in (0, 86400]")),
@@ -164,30 +150,12 @@ fn positive_seconds(text: &str) -> Result<f64, String> {
 /// Runs the parsed command; returns the process exit code.
 pub async fn execute(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => run::run(*args).await,
+        Command::Check(args) => check::check(*args).await,
+        Command::Profile(args) => profile::execute(args),
         Command::Backend(args) => serve_backend(args).await,
         Command::Mocks(args) => serve_mocks(args).await,
     }
-}
-
-async fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let mut platforms = args.platforms;
-    platforms.dedup();
-    let plan = RunPlan {
-        devices: args.devices as usize,
-        platforms,
-        flaws: args.flaws,
-        seed: args.seed.unwrap_or_else(rand::random),
-        reports_dir: args.reports,
-        concurrency: args.concurrency as usize,
-        timeout: Duration::from_secs_f64(args.timeout),
-        tls: args.tls.settings(),
-        ..RunPlan::default()
-    };
-    let outcome = runner::run(&plan).await?;
-    print!("{}", report::summary::render(&outcome.report));
-    println!("report    {}", outcome.report_path.display());
-    Ok(outcome.report.exit_code)
 }
 
 async fn serve_backend(args: BackendArgs) -> anyhow::Result<i32> {
