@@ -228,7 +228,18 @@ pub fn judge(info: &CheckInfo, findings: Findings, duration_ms: f64) -> CheckRec
         }
         _ => default_summary,
     };
-    let evidence_total = evidence.len();
+    CheckRecord {
+        duration_ms,
+        sample: Some(sample),
+        skip,
+        evidence_total: evidence.len(),
+        evidence,
+        ..record(info, verdict, summary)
+    }
+}
+
+/// A record of `info` with a verdict and summary and nothing else.
+fn record(info: &CheckInfo, verdict: Verdict, summary: String) -> CheckRecord {
     CheckRecord {
         id: info.id.to_owned(),
         title: info.title.to_owned(),
@@ -238,12 +249,12 @@ pub fn judge(info: &CheckInfo, findings: Findings, duration_ms: f64) -> CheckRec
         sources: info.sources.iter().map(|s| (*s).to_owned()).collect(),
         verdict,
         summary,
-        duration_ms,
-        sample: Some(sample),
-        skip,
+        duration_ms: 0.0,
+        sample: None,
+        skip: None,
         expected_failure: None,
-        evidence,
-        evidence_total,
+        evidence: Vec::new(),
+        evidence_total: 0,
         evidence_file: None,
     }
 }
@@ -252,31 +263,17 @@ pub fn judge(info: &CheckInfo, findings: Findings, duration_ms: f64) -> CheckRec
 /// or needing a capability the profile does not declare.
 pub fn skipped(info: &CheckInfo, reason: String, enable: Option<String>) -> CheckRecord {
     CheckRecord {
-        id: info.id.to_owned(),
-        title: info.title.to_owned(),
-        level: info.level,
-        severity: info.severity,
-        method: info.method.to_owned(),
-        sources: info.sources.iter().map(|s| (*s).to_owned()).collect(),
-        verdict: Verdict::Skip,
-        summary: format!("skipped: {reason}"),
-        duration_ms: 0.0,
-        sample: None,
-        skip: Some(SkipReason { reason, enable }),
-        expected_failure: None,
-        evidence: Vec::new(),
-        evidence_total: 0,
-        evidence_file: None,
+        skip: Some(SkipReason {
+            reason: reason.clone(),
+            enable,
+        }),
+        ..record(info, Verdict::Skip, format!("skipped: {reason}"))
     }
 }
 
 /// The record of a check that could not run because the backend is gone.
 pub fn not_run(info: &CheckInfo, why: &str) -> CheckRecord {
-    let mut record = skipped(info, String::new(), None);
-    record.verdict = Verdict::Fail;
-    record.skip = None;
-    record.summary = format!("not run: {why}");
-    record
+    record(info, Verdict::Fail, format!("not run: {why}"))
 }
 
 #[cfg(test)]
