@@ -273,3 +273,37 @@ fn a_flawed_check_exits_1_and_strict_fails_on_warn_only() {
         text(&out)
     );
 }
+
+#[test]
+fn a_basic_auth_backend_in_the_tutorials_shape_passes_through_the_tutorial_profile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tutorial_wns.py");
+    let tutorial = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tutorial.toml");
+    let report = dir.path().join("r");
+    let out = pushproof(
+        &[
+            "check",
+            "--profile",
+            tutorial.to_str().expect("utf-8"),
+            "--backend-cmd",
+            &format!("python3 {}", fixture.display()),
+            "--platforms",
+            "wns",
+            "--devices",
+            "4",
+            "--report-dir",
+            report.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let index = index(&report);
+    let tok = index["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == "SP-TOK-02")
+        .expect("SP-TOK-02");
+    assert_eq!(tok["verdict"], "SKIP");
+    assert_eq!(tok["skip"]["enable"], "requests.logout");
+}

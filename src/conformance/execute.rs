@@ -41,7 +41,7 @@ pub async fn run(
         if let Some(missing) = info.needs.iter().find(|c| !suite.profile().has(**c)) {
             let record = skipped(
                 info,
-                format!("the profile declares no {}", missing.what()),
+                format!("the profile does not declare {}", missing.what()),
                 Some(missing.key().to_owned()),
             );
             progress(&record);

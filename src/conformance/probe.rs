@@ -24,23 +24,34 @@ pub struct Probed {
     pub delivered: Delivered,
 }
 
-/// Up to `per_platform` baseline devices per platform whose baseline round
-/// trip verified (a path known to work), spread over users.
-pub fn proven_devices(suite: &Suite, per_platform: usize) -> Vec<Arc<Device>> {
+/// Baseline devices whose baseline round trip verified (a path known to
+/// work): at least `total`, and one on every such platform, taken round
+/// by round over the platforms, a new user's device first.
+pub fn proven_devices(suite: &Suite, total: usize) -> Vec<Arc<Device>> {
+    let verified: Vec<Arc<Device>> = suite.verified().iter().map(|v| v.device.clone()).collect();
+    let platforms = proven_platforms(suite);
     let mut chosen: Vec<Arc<Device>> = Vec::new();
-    for platform in &suite.options.platforms {
-        let mut users = BTreeSet::new();
-        for verified in suite.verified() {
-            let device = verified.device;
-            if device.platform == *platform
-                && chosen.iter().filter(|d| d.platform == *platform).count() < per_platform
-                && users.insert(device.user.clone())
-            {
+    loop {
+        let before = chosen.len();
+        for platform in &platforms {
+            let fresh_user = |d: &&Arc<Device>| !chosen.iter().any(|c| c.user == d.user);
+            let unused: Vec<&Arc<Device>> = verified
+                .iter()
+                .filter(|d| d.platform == *platform && !chosen.iter().any(|c| c.index == d.index))
+                .collect();
+            let next = unused
+                .iter()
+                .copied()
+                .find(fresh_user)
+                .or_else(|| unused.first().copied());
+            if let Some(device) = next {
                 chosen.push(device.clone());
             }
         }
+        if chosen.len() >= total || chosen.len() == before {
+            return chosen;
+        }
     }
-    chosen
 }
 
 /// The platforms on which the baseline verified at least one notification:

@@ -31,7 +31,7 @@ pub const INFO: CheckInfo = CheckInfo {
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
-    let owners = probe::proven_devices(suite, 2);
+    let owners = probe::proven_devices(suite, INFO.sample.min);
     let probed = probe::deliver_fresh(suite, &owners, INFO.id, &mut f).await;
     let mut refused = 0;
     for p in &probed {

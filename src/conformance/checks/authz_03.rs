@@ -37,10 +37,11 @@ pub const INFO: CheckInfo = CheckInfo {
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
-    let proven = probe::proven_devices(suite, 2);
-    // Callers: proven devices of other users, preferring other platforms.
+    let proven = probe::proven_devices(suite, INFO.sample.min.div_ceil(CALLERS) + 1);
+    // Callers: any verified device of another user, other platforms first.
+    let verified: Vec<_> = suite.verified().iter().map(|v| v.device.clone()).collect();
     let callers_for = |owner: &crate::device::Device| {
-        let mut others: Vec<_> = proven.iter().filter(|d| d.user != owner.user).collect();
+        let mut others: Vec<_> = verified.iter().filter(|d| d.user != owner.user).collect();
         others.sort_by_key(|d| (d.platform == owner.platform, d.index));
         let mut users = BTreeSet::new();
         others
