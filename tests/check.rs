@@ -54,6 +54,7 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
         (Flaw::LeakPayload, &["SP-FLOW-01", "SP-LEAK-01"][..]),
         (Flaw::NoAuthz, &["SP-AUTHZ-03"][..]),
         (Flaw::LogoutKeepsToken, &["SP-TOK-02"][..]),
+        (Flaw::AnonymousFetch, &["SP-AUTHZ-01"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

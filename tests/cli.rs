@@ -152,3 +152,24 @@ fn mocks_with_a_bad_fault_file_exits_2_naming_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn backend_with_a_bad_database_fails_before_any_banner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_pushproof"))
+        .args(["backend", "--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.path())
+        .env(
+            "PUSHPROOF_WNS_TOKEN_URL",
+            "http://127.0.0.1:9/accesstoken.srf",
+        )
+        .env("PUSHPROOF_WNS_CLIENT_ID", "ms-app://s-1")
+        .env("PUSHPROOF_WNS_CLIENT_SECRET", "s")
+        .current_dir(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--db"), "{stderr}");
+    assert!(!stderr.contains("reference backend on"), "{stderr}");
+}

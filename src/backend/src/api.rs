@@ -106,6 +106,8 @@ pub(crate) struct App {
     clock: Clock,
     /// The `no-authz` flaw.
     no_authz: bool,
+    /// The `anonymous-fetch` flaw.
+    anonymous_fetch: bool,
 }
 
 #[derive(Deserialize)]
@@ -158,6 +160,7 @@ impl App {
             store,
             clock,
             no_authz,
+            anonymous_fetch: config.flaws.contains(&Flaw::AnonymousFetch),
         })
     }
 
@@ -224,6 +227,9 @@ impl App {
             ["api", "notifications", id] => {
                 allow(&method, &Method::GET, "GET")?;
                 let id = (*id).to_owned();
+                if self.anonymous_fetch && !request.headers().contains_key(header::AUTHORIZATION) {
+                    return self.fetch_unchecked(id).await;
+                }
                 let caller = self.caller(&request).await?;
                 self.fetch(&caller, id).await
             }
@@ -403,10 +409,20 @@ impl App {
     }
 
     async fn fetch(&self, caller: &Caller, id: String) -> Reply {
+        let recipient = (!self.no_authz).then(|| caller.username.clone());
+        self.fetch_for(id, recipient).await
+    }
+
+    /// The `anonymous-fetch` flaw's fetch: no caller, no recipient check.
+    async fn fetch_unchecked(&self, id: String) -> Reply {
+        self.fetch_for(id, None).await
+    }
+
+    /// The notification, to `recipient` only (anyone with `None`).
+    async fn fetch_for(&self, id: String, recipient: Option<String>) -> Reply {
         if !auth::is_id(&id) {
             return Err(ApiError::NotFound);
         }
-        let recipient = (!self.no_authz).then(|| caller.username.clone());
         let notification = self
             .store
             .fetch_notification(id, recipient)
