@@ -96,6 +96,8 @@ pub enum RunError {
     Target(String),
     #[error("{0}")]
     Usage(String),
+    #[error("interrupted; the backend was stopped")]
+    Interrupted,
     #[error("writing the report under {dir}: {source}")]
     Report { dir: String, source: std::io::Error },
 }
@@ -214,7 +216,12 @@ pub async fn run(plan: &Plan) -> Result<Finished, RunError> {
             )
         }
         Ok(target) => {
-            let result = test(plan, &target, plane.clone(), &id).await;
+            // Ctrl-C still stops a started backend (it runs in a process
+            // group of its own, so the terminal's SIGINT does not reach it).
+            let result = tokio::select! {
+                result = test(plan, &target, plane.clone(), &id) => result,
+                _ = tokio::signal::ctrl_c() => Err(RunError::Interrupted),
+            };
             let info = target.stop(&dir).await;
             let (checks, measured) = result?;
             (checks, info, measured)
