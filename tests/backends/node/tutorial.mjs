@@ -55,6 +55,8 @@ const APNS_DEVICE_TOKEN = /^[0-9A-Fa-f]{1,400}$/; // goes into a URL path: hex o
 function log(line) {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 }
+// A closed log pipe (EPIPE) must not take the server down with it.
+process.stderr.on('error', () => {});
 
 // Text from outside (a gateway's reason code) made safe for one log line.
 function printable(text, max = 80) {
@@ -602,11 +604,19 @@ function createMemoryStore() {
   const registrations = new Map(); // id → { id, owner, platform, handle, tags }
   const byOwner = new Map(); // owner → Set of registration ids
   const byHandle = new Map(); // handle → Set of registration ids
-  const notifications = new Map(); // id → { id, recipient, sender, payload, expiresAt, read }
+  // id → { id, recipient, sender, payload, expiresAt, read }; `sender` is
+  // kept for an audit trail and never shown to the recipient.
+  const notifications = new Map();
   let storedBytes = 0;
 
-  const index = (map, key, id) => { if (!map.has(key)) map.set(key, new Set()); map.get(key).add(id); };
-  const unindex = (map, key, id) => { map.get(key)?.delete(id); if (map.get(key)?.size === 0) map.delete(key); };
+  const index = (map, key, id) => {
+    if (!map.has(key)) map.set(key, new Set());
+    map.get(key).add(id);
+  };
+  const unindex = (map, key, id) => {
+    map.get(key)?.delete(id);
+    if (map.get(key)?.size === 0) map.delete(key);
+  };
   const removeRegistration = (registration) => {
     registrations.delete(registration.id);
     unindex(byOwner, registration.owner, registration.id);
@@ -627,13 +637,19 @@ function createMemoryStore() {
       return id;
     },
 
-    // The tutorial's clean-up of stale registrations of one device handle,
-    // limited to the caller's own: no one can remove another user's device.
-    async deleteOwnRegistrationsWithHandle(owner, handle) {
+    // The tutorial's clean-up for a device that registers again: keep the
+    // first registration of this handle, delete the stale rest, return the
+    // kept id (or null). Only the caller's own: another user's registration
+    // is neither handed out nor touched.
+    async ownRegistrationWithHandle(owner, handle) {
+      let kept = null;
       for (const id of [...(byHandle.get(handle) ?? [])]) {
         const registration = registrations.get(id);
-        if (registration.owner === owner) removeRegistration(registration);
+        if (registration.owner !== owner) continue;
+        if (kept === null) kept = id;
+        else removeRegistration(registration);
       }
+      return kept;
     },
 
     // → 'updated', 'not-found' (unknown or someone else's: the same answer),
@@ -826,14 +842,13 @@ function validHandle(platform, handle, config) {
 }
 
 function makeApi({ store, pushers, config }) {
-  // POST /api/register?handle=H → a new registration id, as a JSON string.
+  // POST /api/register?handle=H → a registration id, as a JSON string: the
+  // caller's existing one for this device handle, or a new one.
   async function createRegistration(request, response, { user, query }) {
     const handle = query.get('handle');
-    if (handle !== null) {
-      if (!plausibleHandle(handle)) throw new HttpError(400, 'bad handle');
-      await store.deleteOwnRegistrationsWithHandle(user, handle);
-    }
-    const id = await store.createRegistration(user);
+    if (handle !== null && !plausibleHandle(handle)) throw new HttpError(400, 'bad handle');
+    const id = (handle !== null && await store.ownRegistrationWithHandle(user, handle))
+      || await store.createRegistration(user);
     if (!id) throw new HttpError(409, 'too many registrations: delete some first');
     reply(response, 200, id);
   }
@@ -990,7 +1005,12 @@ function main() {
   const handle = makeApi({ store, pushers, config });
   let shuttingDown = false;
 
-  const server = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (request, response) => {
+  // Slow clients get 10 s for their headers and 30 s for the whole request.
+  // Idle keep-alive connections stay open for 65 s rather than Node's 5 s:
+  // pooling clients (and load balancers) keep theirs longer, and a request
+  // sent just as the server closes its side would fail.
+  const options = { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 65_000 };
+  const server = http.createServer(options, (request, response) => {
     const started = process.hrtime.bigint();
     response.on('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
@@ -1013,17 +1033,18 @@ function main() {
     });
   });
 
-  // Requests Node's parser refuses (bad request line, huge headers) get a
-  // bare 400 or 431, never Node's default error text.
+  // Requests Node refuses (a bad request line, huge headers, too slow) get
+  // a bare 400, 431 or 408.
   server.on('clientError', (error, socket) => {
     if (!socket.writable || socket.writableEnded) {
       socket.destroy(); // the client is gone (a reset, a timeout)
       return;
     }
-    const status = error.code === 'HPE_HEADER_OVERFLOW'
-      ? '431 Request Header Fields Too Large'
-      : '400 Bad Request';
-    log(`- (unparsable request: ${printable(error.code ?? 'error', 40)}) ${status.slice(0, 3)}`);
+    const status = {
+      HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+      ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout', // headers or body too slow
+    }[error.code] ?? '400 Bad Request';
+    log(`- (refused by the HTTP parser: ${printable(error.code ?? 'error', 40)}) ${status.slice(0, 3)}`);
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
 
