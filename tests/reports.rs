@@ -689,12 +689,3 @@ fn chart_page_is_self_contained_svg() {
     assert!(!page.contains("<script"));
     let _: &SuiteReport = &fixture::report();
 }
-
-#[test]
-#[ignore]
-fn dump_pages() {
-    std::fs::write("/tmp/report.html", html::render(&fixture::report())).expect("write");
-    std::fs::write("/tmp/report.md", markdown::render(&fixture::report())).expect("write");
-    std::fs::write("/tmp/report.xml", junit::render(&fixture::report())).expect("write");
-    std::fs::write("/tmp/report.sarif", sarif::render(&fixture::report())).expect("write");
-}

@@ -26,7 +26,9 @@
 //! - [`latency_distribution`]: the percentile spectrum, from `(percentile,
 //!   value_ms)` points as an HDR histogram's percentile iterator yields
 //!   them, on a log-ish x axis (`-log10(1 - p/100)`: 0 %, 90 %, 99 %,
-//!   99.9 % … equally spaced) so the tail is readable;
+//!   99.9 % … equally spaced) so the tail is readable; the axis ends at
+//!   the decade of the last percentile below 100, and the 100th (the
+//!   maximum) is drawn at its right edge;
 //! - [`find_max`]: offered rate against achieved rate (left axis) and p99
 //!   (right axis), one marker per step.
 //!
@@ -46,7 +48,7 @@ const HEIGHT: f64 = 360.0;
 const TOP: f64 = 56.0;
 const BOTTOM: f64 = 52.0;
 const LEFT: f64 = 68.0;
-const RIGHT_SINGLE: f64 = 24.0;
+const RIGHT_SINGLE: f64 = 40.0;
 const RIGHT_DUAL: f64 = 68.0;
 const COLOURS: [&str; 6] = [
     "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
@@ -406,8 +408,15 @@ struct Range {
 impl Range {
     fn of(scale: Scale, values: impl Iterator<Item = f64>, from_zero: bool) -> Range {
         if scale == Scale::Percentile {
-            // Rounding error must not add a decade: 99.9 % is 3 nines, not 4.
-            let top = (values.map(nines).fold(2.0_f64, f64::max) - 1e-9).ceil();
+            // The axis ends at the decade of the last percentile below 100
+            // (the maximum is drawn at the right edge); rounding error must
+            // not add a decade: 99.9 % is 3 nines, not 4.
+            let top = (values
+                .filter(|p| *p < 100.0)
+                .map(nines)
+                .fold(2.0_f64, f64::max)
+                - 1e-9)
+                .ceil();
             return Range {
                 scale,
                 lo: 0.0,
@@ -562,7 +571,12 @@ mod tests {
         assert!((nines(90.0) - 1.0).abs() < 1e-9);
         assert!((nines(99.9) - 3.0).abs() < 1e-9);
         assert_eq!(nines(100.0), MAX_NINES);
-        let r = Range::of(Scale::Percentile, [50.0, 99.0, 99.9].into_iter(), false);
+        let r = Range::of(
+            Scale::Percentile,
+            [50.0, 99.0, 99.9, 100.0].into_iter(),
+            false,
+        );
+        assert_eq!(r.unit(100.0), 1.0, "the maximum at the right edge");
         let labels: Vec<String> = r.ticks().into_iter().map(|t| t.1).collect();
         assert_eq!(labels, ["0%", "50%", "90%", "99%", "99.9%"]);
     }

@@ -5,7 +5,7 @@
 //! A page is one file with its stylesheet and script inline: it fetches
 //! nothing and opens offline from a `file://` URL. Its Content Security
 //! Policy allows only that one stylesheet and that one script (by hash),
-//! no network, no frames and no forms, so that even a mistake in escaping
+//! no network, no plugins and no forms, so that even a mistake in escaping
 //! could not run a script a backend slipped into its evidence; the
 //! escaping itself ([`Markup`]) is the first line of defence.
 
@@ -46,7 +46,7 @@ pub(crate) fn document(title: &str, body: &Markup, script: bool) -> String {
     };
     let policy = format!(
         "default-src 'none'; style-src '{}'; script-src {script_src}; img-src data:; \
-         base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+         base-uri 'none'; form-action 'none'",
         hash(STYLE)
     );
     let mut out = String::with_capacity(body.as_str().len() + STYLE.len() + SCRIPT.len() + 1024);
