@@ -148,11 +148,7 @@ fn testcase(
         push_attr(out, path);
         out.push('"');
     }
-    let _ = write!(
-        out,
-        " time=\"{:.3}\">\n",
-        check.duration_ms.max(0.0) / 1000.0
-    );
+    let _ = writeln!(out, " time=\"{:.3}\">", check.duration_ms.max(0.0) / 1000.0);
 
     let details = case_text(report, check);
     let level = view::level_word(check.level);

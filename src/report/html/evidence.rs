@@ -327,7 +327,7 @@ fn hex_dump(out: &mut String, evidence: &Evidence, request: bool, bytes: &[u8]) 
         .collect();
     let shown = &bytes[..bytes.len().min(BODY_LIMIT)];
     out.push_str("<span class=\"binary\">binary body, ");
-    let _ = write!(out, "{} bytes</span>\n", bytes.len());
+    let _ = writeln!(out, "{} bytes</span>", bytes.len());
     for (line, chunk) in shown.chunks(16).enumerate() {
         let base = line * 16;
         let _ = write!(out, "{base:08x}  ");

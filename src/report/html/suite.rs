@@ -85,9 +85,9 @@ fn class(verdict: Verdict) -> &'static str {
 
 fn header(out: &mut String, report: &SuiteReport) {
     let run = &report.run;
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<header class=\"run {}\"><h1>pushproof check: <span class=\"verdict {}\" id=\"verdict\">{}</span></h1>\n",
+        "<header class=\"run {}\"><h1>pushproof check: <span class=\"verdict {}\" id=\"verdict\">{}</span></h1>",
         class(report.verdict),
         class(report.verdict),
         report.verdict
