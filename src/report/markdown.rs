@@ -82,7 +82,6 @@ pub fn render(report: &SuiteReport) -> String {
 }
 
 fn headline(out: &mut String, report: &SuiteReport) {
-    let t = &report.totals;
     let _ = writeln!(
         out,
         "# pushproof check: {} (exit {})\n",
@@ -90,22 +89,12 @@ fn headline(out: &mut String, report: &SuiteReport) {
     );
     let _ = writeln!(
         out,
-        "**{}**: {} passed, {} failed, {} warnings, {} errors, {} skipped, {} info \
-         (of {} checks).\n",
+        "**{}**: {}.\n",
         verdict_sentence(report),
-        t.pass,
-        t.fail,
-        t.warn,
-        t.error,
-        t.skip,
-        t.info,
-        report.checks.len()
+        view::counts_sentence(report)
     );
     let run = &report.run;
-    let profile = match &run.profile.path {
-        Some(path) => format!("{} ({})", run.profile.name, path),
-        None => format!("{} (embedded)", run.profile.name),
-    };
+    let profile = view::profile_text(run);
     let rows = [
         ("Target", report.target.description.as_str()),
         ("Profile", profile.as_str()),

@@ -148,6 +148,30 @@ pub fn describe_hit(hit: &Hit) -> String {
     )
 }
 
+/// `2 passed, 4 failed, 1 warnings, 1 errors, 1 skipped, 1 info, of 10
+/// checks`.
+pub fn counts_sentence(report: &SuiteReport) -> String {
+    let t = &report.totals;
+    format!(
+        "{} passed, {} failed, {} warnings, {} errors, {} skipped, {} info, of {} checks",
+        t.pass,
+        t.fail,
+        t.warn,
+        t.error,
+        t.skip,
+        t.info,
+        report.checks.len()
+    )
+}
+
+/// The profile by name, with its file or `(embedded)`.
+pub fn profile_text(run: &SuiteRun) -> String {
+    match &run.profile.path {
+        Some(path) => format!("{} ({path})", run.profile.name),
+        None => format!("{} (embedded)", run.profile.name),
+    }
+}
+
 /// The skip reason with the key that would enable the check.
 pub fn skip_text(check: &CheckRecord) -> Option<String> {
     let skip = check.skip.as_ref()?;

@@ -92,23 +92,13 @@ fn header(out: &mut String, report: &SuiteReport) {
         class(report.verdict),
         report.verdict
     );
-    let t = &report.totals;
     let _ = writeln!(
         out,
-        "<p class=\"sentence\">Exit code {}: {} passed, {} failed, {} warnings, {} errors, {} skipped, {} info, of {} checks.</p>",
+        "<p class=\"sentence\">Exit code {}: {}.</p>",
         report.exit_code,
-        t.pass,
-        t.fail,
-        t.warn,
-        t.error,
-        t.skip,
-        t.info,
-        report.checks.len()
+        view::counts_sentence(report)
     );
-    let profile = match &run.profile.path {
-        Some(path) => format!("{} ({path})", run.profile.name),
-        None => format!("{} (embedded)", run.profile.name),
-    };
+    let profile = view::profile_text(run);
     let mode = format!(
         "{}{}, {} devices, concurrency {}, timeout {} s",
         if run.tls { "TLS" } else { "plaintext" },
