@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::capture::{body_text, CaptureJson, CaptureKind, Filter};
 use crate::devices::{device_key, Delivery, DeviceHandle};
-use crate::exchange::{response, Response};
+use crate::reply::{response, Response};
 use crate::fault::{FaultError, FaultRule};
 use crate::platform::Platform;
 use crate::server::RequestBody;

@@ -5,7 +5,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::platform::Platform;
+use crate::platform::{Platform, UnknownPlatform};
 
 /// Errors returned by the public API of `pushproof-mocks`.
 #[derive(Debug, thiserror::Error)]
@@ -39,4 +39,10 @@ pub enum MockError {
     /// A platform name that is none of apns, fcm (gcm) or wns.
     #[error("unknown platform {0:?} (expected apns, fcm or wns)")]
     UnknownPlatform(String),
+}
+
+impl From<UnknownPlatform> for MockError {
+    fn from(error: UnknownPlatform) -> MockError {
+        MockError::UnknownPlatform(error.0)
+    }
 }

@@ -18,8 +18,9 @@ use serde_json::{Map, Value};
 
 use crate::capture::{CaptureKind, DeviceRef};
 use crate::devices::{Inbox, Pending};
-use crate::exchange::{bearer_token, response, Addressed, Outcome};
-use crate::oauth::{self, TokenState};
+use crate::reply::{bearer_token, response, Addressed, Outcome};
+use crate::oauth;
+use crate::tokens::TokenState;
 use crate::packed::Packed;
 use crate::platform::Platform;
 use crate::server::RequestBody;

@@ -23,7 +23,7 @@ use crate::platform::Platform;
 use crate::server::{self, Protocol};
 use crate::state::{Shared, Urls};
 use crate::tls::Tls;
-use crate::{fcm, wns};
+use crate::{apns, fcm, wns};
 
 /// Mock APNs, FCM and WNS, each on its own `127.0.0.1` port. They stop when
 /// [`Gateways::shutdown`] is awaited or when the value is dropped.
@@ -98,7 +98,9 @@ impl Gateways {
             let shared = shared.clone();
             let make_service = move |_peer: SocketAddr, stream_limit| {
                 let shared = shared.clone();
-                let conn = Arc::new(ConnectionState::new(stream_limit));
+                let conn = Arc::new(ConnectionState {
+                    apns: apns::Connection::new(stream_limit, None),
+                });
                 service_fn(move |request| {
                     exchange::serve(platform, shared.clone(), conn.clone(), request)
                 })

@@ -32,9 +32,11 @@ mod gateways;
 mod oauth;
 mod packed;
 mod platform;
+mod reply;
 pub mod server;
 mod state;
 mod tls;
+mod tokens;
 mod wns;
 
 pub use capture::{Capture, CaptureKind, CaptureStats, Counters, PlatformCounters};
@@ -44,5 +46,5 @@ pub use devices::{Delivery, DeviceHandle, Inbox};
 pub use error::MockError;
 pub use fault::{ActiveFault, Delay, Fault, FaultError, FaultPlan, FaultRule, MAX_RULES};
 pub use gateways::Gateways;
-pub use platform::Platform;
+pub use platform::{Platform, UnknownPlatform};
 pub use tls::TlsSettings;

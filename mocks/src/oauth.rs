@@ -6,8 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::request::Parts;
@@ -16,8 +15,7 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 use crate::capture::CaptureKind;
-use crate::credentials::random_token;
-use crate::exchange::{response, unix_now, Outcome};
+use crate::reply::{response, unix_now, Outcome};
 use crate::server::RequestBody;
 use crate::state::Shared;
 
@@ -42,62 +40,6 @@ const AAD_WNS_SCOPE: &str = "https://wns.windows.com/.default";
 const MAX_ASSERTION_LIFETIME: i64 = 3600;
 /// Clock skew tolerated on `iat`.
 const CLOCK_SKEW: i64 = 300;
-/// Beyond this many live tokens, expired ones are pruned on issue.
-const PRUNE_THRESHOLD: usize = 4096;
-
-/// Whether an access token may be used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TokenState {
-    Valid,
-    Expired,
-    Unknown,
-}
-
-/// Access tokens issued by one token endpoint, with their expiry.
-#[derive(Default)]
-pub(crate) struct TokenStore {
-    tokens: RwLock<HashMap<String, Instant>>,
-}
-
-impl TokenStore {
-    /// Issues a new token valid for `ttl`.
-    pub(crate) fn issue(&self, prefix: &str, ttl: Duration) -> String {
-        let token = format!("{prefix}{}", random_token(96));
-        let now = Instant::now();
-        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
-        if tokens.len() >= PRUNE_THRESHOLD {
-            tokens.retain(|_, expires| *expires > now);
-        }
-        tokens.insert(token.clone(), now + ttl);
-        token
-    }
-
-    pub(crate) fn check(&self, token: &str) -> TokenState {
-        match self
-            .tokens
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(token)
-        {
-            None => TokenState::Unknown,
-            Some(expires) if *expires <= Instant::now() => TokenState::Expired,
-            Some(_) => TokenState::Valid,
-        }
-    }
-
-    /// Makes every token issued so far expired, as if a day had passed.
-    pub(crate) fn expire_all(&self) {
-        let now = Instant::now();
-        for expires in self
-            .tokens
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .values_mut()
-        {
-            *expires = now;
-        }
-    }
-}
 
 /// A token endpoint's answer: a JSON body, a status and, on failure, the
 /// OAuth error code recorded as the capture's reason.
@@ -508,16 +450,6 @@ pub(crate) fn wns_aad_token(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn store_tells_valid_expired_and_unknown_tokens_apart() {
-        let store = TokenStore::default();
-        let token = store.issue("t.", Duration::from_secs(60));
-        assert_eq!(store.check(&token), TokenState::Valid);
-        assert_eq!(store.check("nope"), TokenState::Unknown);
-        store.expire_all();
-        assert_eq!(store.check(&token), TokenState::Expired);
-    }
 
     #[test]
     fn aad_timestamp_has_aads_shape() {

@@ -11,7 +11,7 @@ use crate::credentials::Credentials;
 use crate::devices::{device_key, wns_channel_uri, DeviceHandle, Devices, Inbox};
 use crate::error::MockError;
 use crate::fault::table::FaultTable;
-use crate::oauth::TokenStore;
+use crate::tokens::TokenStore;
 use crate::platform::Platform;
 
 /// The gateways' public addresses.

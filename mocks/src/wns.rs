@@ -17,9 +17,10 @@ use rand::Rng as _;
 
 use crate::capture::{CaptureKind, DeviceRef};
 use crate::devices::{wns_token_from_query, Inbox, Pending};
-use crate::exchange::{bearer_token, header_value, response, Addressed, Outcome};
+use crate::reply::{bearer_token, header_value, response, Addressed, Outcome};
 use crate::fault::table::Answer;
-use crate::oauth::{self, TokenState};
+use crate::oauth;
+use crate::tokens::TokenState;
 use crate::packed::Packed;
 use crate::platform::Platform;
 use crate::server::RequestBody;

@@ -11,7 +11,7 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 use super::Reason;
-use crate::exchange::bearer_token;
+use crate::reply::bearer_token;
 use crate::state::Shared;
 
 /// Provider tokens older than this are expired.
@@ -38,7 +38,7 @@ pub(super) struct Verified {
 
 /// The provider-token state of one connection.
 #[derive(Default)]
-pub(crate) struct ConnectionAuth {
+pub(super) struct ConnectionAuth {
     state: Mutex<AuthState>,
 }
 

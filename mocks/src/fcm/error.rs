@@ -9,7 +9,7 @@ use http::StatusCode;
 use serde_json::Value;
 
 use crate::capture::{CaptureKind, DeviceRef};
-use crate::exchange::{response, Outcome};
+use crate::reply::{response, Outcome};
 use crate::fault::table::Answer;
 use crate::state::Shared;
 
