@@ -64,7 +64,6 @@ pub(crate) enum Reason {
     PayloadEmpty,
     PayloadTooLarge,
     IdleTimeout,
-    InternalServerError,
 }
 
 impl Reason {
@@ -89,7 +88,6 @@ impl Reason {
             Reason::PayloadEmpty => "PayloadEmpty",
             Reason::PayloadTooLarge => "PayloadTooLarge",
             Reason::IdleTimeout => "IdleTimeout",
-            Reason::InternalServerError => "InternalServerError",
         }
     }
 
@@ -102,7 +100,6 @@ impl Reason {
             | Reason::ExpiredProviderToken => StatusCode::FORBIDDEN,
             Reason::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reason::TooManyProviderTokenUpdates => StatusCode::TOO_MANY_REQUESTS,
-            Reason::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -348,7 +345,12 @@ fn validate(
         RequestBody::Complete(bytes) => bytes,
         RequestBody::TooLarge(_) => return Err(Reason::PayloadTooLarge),
         RequestBody::TimedOut(_) => return Err(Reason::IdleTimeout),
-        RequestBody::Broken(_) => return Err(Reason::InternalServerError),
+        // The client reset the stream mid-upload, or sent more or fewer
+        // bytes than its content-length (h2 resets such a stream): APNs has
+        // no payload to take, and nothing reaches the client. The capture
+        // says so as a 400 with APNs's reason for a missing payload, as FCM
+        // and WNS record such an upload, not as a fault of the gateway.
+        RequestBody::Broken(_) => return Err(Reason::PayloadEmpty),
     };
     if payload.is_empty() {
         return Err(Reason::PayloadEmpty);

@@ -29,6 +29,7 @@ use crate::state::Shared;
 mod blocks;
 mod error;
 mod fast;
+mod request;
 
 pub(crate) use error::fault_outcome;
 use error::GoogleError;
@@ -130,17 +131,6 @@ fn send_path_project(path: &str) -> Option<&str> {
     (!project.is_empty() && !project.contains('/')).then_some(project)
 }
 
-/// The request body of `messages:send`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SendRequest<'a> {
-    #[serde(borrow)]
-    message: Option<&'a RawValue>,
-    validate_only: Option<bool>,
-    #[serde(rename = "validateOnly")]
-    validate_only_camel: Option<bool>,
-}
-
 type Rejection = (GoogleError, Option<String>);
 
 fn send(
@@ -200,12 +190,7 @@ fn send(
             ))
         }
     };
-    let request: SendRequest<'_> = serde_json::from_slice(bytes).map_err(|e| {
-        (
-            GoogleError::invalid_json("", format!("Invalid JSON payload received. {e}")),
-            None,
-        )
-    })?;
+    let request = request::parse(bytes).map_err(|e| (e, None))?;
     let raw = request.message.ok_or_else(|| {
         (
             GoogleError::invalid_argument(
@@ -257,10 +242,7 @@ fn send(
         ),
         Target::Topic | Target::Condition => None,
     };
-    let validate_only = request
-        .validate_only
-        .or(request.validate_only_camel)
-        .unwrap_or(false);
+    let validate_only = request.validate_only.unwrap_or(false);
     let body = if validate_only {
         send_response(project, None)
     } else {

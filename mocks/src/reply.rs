@@ -79,9 +79,45 @@ pub(crate) fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// A JWT NumericDate (RFC 7519 §2: "A JSON numeric value representing the
+/// number of seconds from 1970-01-01T00:00:00Z UTC … non-integer values
+/// can be represented") as whole seconds, rounded down; `None` for a value
+/// that is not a JSON number, or beyond `i64`.
+pub(crate) fn numeric_date(value: &serde_json::Value) -> Option<i64> {
+    let number = value.as_number()?;
+    if let Some(secs) = number.as_i64() {
+        return Some(secs);
+    }
+    let secs = number.as_f64()?.floor();
+    // `as` saturates; the range check keeps out what would saturate.
+    (secs.is_finite() && secs >= i64::MIN as f64 && secs < i64::MAX as f64)
+        .then_some(secs as i64)
+}
+
+/// [`numeric_date`] as a serde field deserializer.
+pub(crate) fn deserialize_numeric_date<'de, D>(deserializer: D) -> Result<i64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let value = <serde_json::Value as serde::Deserialize>::deserialize(deserializer)?;
+    numeric_date(&value).ok_or_else(|| serde::de::Error::custom("a NumericDate"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeric_dates_take_fractions_and_refuse_strings() {
+        let date = |json: &str| numeric_date(&serde_json::from_str(json).unwrap_or_default());
+        assert_eq!(date("1796114635"), Some(1_796_114_635));
+        assert_eq!(date("1796114635.771"), Some(1_796_114_635));
+        assert_eq!(date("1.7e9"), Some(1_700_000_000));
+        assert_eq!(date("-1.5"), Some(-2));
+        assert_eq!(date("\"1796114635\""), None);
+        assert_eq!(date("1e300"), None);
+        assert_eq!(date("null"), None);
+    }
 
     #[test]
     fn bearer_scheme_is_case_insensitive() {

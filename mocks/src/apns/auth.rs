@@ -11,7 +11,7 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 use super::Reason;
-use crate::reply::bearer_token;
+use crate::reply::{bearer_token, deserialize_numeric_date};
 use crate::state::Shared;
 
 /// Provider tokens older than this are expired.
@@ -22,10 +22,13 @@ const MIN_REFRESH_SECS: i64 = 20 * 60;
 /// Distinct provider tokens remembered per connection.
 const AUTH_CACHE_SIZE: usize = 4;
 
-/// JWT claims of an APNs provider token.
+/// JWT claims of an APNs provider token. `iat` is a NumericDate: a JSON
+/// number, fractions included, as clients that sign `time.time()` send it
+/// (PyAPNs2, pyapns-client) and APNs accepts.
 #[derive(Deserialize)]
 struct ProviderClaims {
     iss: String,
+    #[serde(deserialize_with = "deserialize_numeric_date")]
     iat: i64,
 }
 
