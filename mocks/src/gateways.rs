@@ -241,7 +241,7 @@ impl Gateways {
 
     /// Verdict counters per gateway, and the capture store's.
     pub fn counters(&self) -> Counters {
-        self.shared.captures.counters()
+        self.shared.counters()
     }
 
     /// Waits until every capture so far is written to

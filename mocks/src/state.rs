@@ -2,10 +2,12 @@
 //! captures, fault rules and issued access tokens. Built once per
 //! [`crate::Gateways`]; both the public API and the control API work on it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use jsonwebtoken::{Algorithm, Validation};
 
 use crate::capture::file::CaptureFile;
-use crate::capture::CaptureStore;
+use crate::capture::{CaptureStore, Counters};
 use crate::config::GatewayConfig;
 use crate::credentials::Credentials;
 use crate::devices::{device_key, wns_channel_uri, DeviceHandle, Devices, Inbox};
@@ -34,6 +36,9 @@ pub(crate) struct Shared {
     pub(crate) faults: FaultTable,
     pub(crate) fcm_tokens: TokenStore,
     pub(crate) wns_tokens: TokenStore,
+    /// APNs provider tokens verified (once per token per connection),
+    /// since start or the last reset.
+    pub(crate) apns_tokens_verified: AtomicU64,
     /// Built once: a `Validation` holds sets that are costly to rebuild.
     pub(crate) apns_validation: Validation,
     pub(crate) fcm_validation: Validation,
@@ -60,6 +65,7 @@ impl Shared {
             urls,
             fcm_tokens: TokenStore::default(),
             wns_tokens: TokenStore::default(),
+            apns_tokens_verified: AtomicU64::new(0),
             // ES256 provider tokens carry only `iss` and `iat`.
             apns_validation: signature_only(Algorithm::ES256),
             // RS256 service-account assertions.
@@ -95,7 +101,17 @@ impl Shared {
     pub(crate) fn reset(&self) {
         self.faults.clear();
         self.captures.reset();
+        self.apns_tokens_verified.store(0, Ordering::Relaxed);
         self.devices.clear_inboxes();
+    }
+}
+
+impl Shared {
+    /// The verdict counters of every gateway and the capture store's.
+    pub(crate) fn counters(&self) -> Counters {
+        let mut counters = self.captures.counters();
+        counters.apns.tokens_issued = self.apns_tokens_verified.load(Ordering::Relaxed);
+        counters
     }
 }
 

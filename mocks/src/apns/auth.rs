@@ -156,6 +156,9 @@ pub(super) fn authorize(
 
 /// Verifies a provider token's header, signature and team.
 fn verify_provider_token(shared: &Shared, token: &str) -> Result<Verified, Reason> {
+    shared
+        .apns_tokens_verified
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let header = jsonwebtoken::decode_header(token).map_err(|_| Reason::InvalidProviderToken)?;
     if header.alg != Algorithm::ES256
         || header.kid.as_deref() != Some(shared.config.apns_key_id.as_str())
