@@ -18,10 +18,10 @@ use rand::Rng as _;
 use crate::capture::{CaptureKind, DeviceRef};
 use crate::config::ApnsEnvironment;
 use crate::devices::Pending;
-use crate::reply::{response, unix_now, Addressed, Outcome, Response};
 use crate::fault::table::Answer;
 use crate::packed::Packed;
 use crate::platform::Platform;
+use crate::reply::{response, unix_now, Addressed, Outcome, Response};
 use crate::server::RequestBody;
 use crate::state::Shared;
 
@@ -174,7 +174,8 @@ pub(crate) fn handle(
                 body: accepted.payload,
                 received_at: Instant::now(),
             });
-            let unique_id = (conn.environment(shared.config.apns_environment) == ApnsEnvironment::Development)
+            let unique_id = (conn.environment(shared.config.apns_environment)
+                == ApnsEnvironment::Development)
                 .then(|| (APNS_UNIQUE_ID.clone(), conn.one_off(new_uuid_header())));
             let headers = std::iter::once((APNS_ID.clone(), apns_id)).chain(unique_id);
             Outcome {

@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 
 use crate::capture::{body_text, CaptureJson, CaptureKind, Filter};
 use crate::devices::{device_key, Delivery, DeviceHandle};
-use crate::reply::{response, Response};
 use crate::fault::{FaultError, FaultRule};
 use crate::platform::Platform;
+use crate::reply::{response, Response};
 use crate::server::RequestBody;
 use crate::state::Shared;
 

@@ -18,13 +18,13 @@ use serde_json::{Map, Value};
 
 use crate::capture::{CaptureKind, DeviceRef};
 use crate::devices::{Inbox, Pending};
-use crate::reply::{bearer_token, response, Addressed, Outcome};
 use crate::oauth;
-use crate::tokens::TokenState;
 use crate::packed::Packed;
 use crate::platform::Platform;
+use crate::reply::{bearer_token, response, Addressed, Outcome};
 use crate::server::RequestBody;
 use crate::state::Shared;
+use crate::tokens::TokenState;
 
 mod blocks;
 mod error;

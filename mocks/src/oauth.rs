@@ -315,7 +315,11 @@ fn aad_error(error: &'static str, code: u32, description: &str) -> Outcome {
 /// form-decoded as RFC 6749 §2.3.1 has clients encode them.
 fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
     use base64::Engine as _;
-    let value = parts.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = parts
+        .headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;

@@ -90,8 +90,7 @@ pub(crate) fn numeric_date(value: &serde_json::Value) -> Option<i64> {
     }
     let secs = number.as_f64()?.floor();
     // `as` saturates; the range check keeps out what would saturate.
-    (secs.is_finite() && secs >= i64::MIN as f64 && secs < i64::MAX as f64)
-        .then_some(secs as i64)
+    (secs.is_finite() && secs >= i64::MIN as f64 && secs < i64::MAX as f64).then_some(secs as i64)
 }
 
 /// [`numeric_date`] as a serde field deserializer.

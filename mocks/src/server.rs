@@ -4,6 +4,8 @@
 //! APNs connections announce a stream limit the gateway changes as it goes
 //! (`streams`).
 
+mod inbound;
+mod scheme;
 mod streams;
 
 use std::future::Future as _;
@@ -25,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use inbound::H2Io;
 use streams::SettingsIo;
 pub(crate) use streams::StreamLimit;
 
@@ -223,13 +226,34 @@ where
             }
         };
     }
-    let io = TokioIo::new(io);
-    let builder = match mode {
-        Mode::Http2 => auto_builder().http2_only(),
-        Mode::Http1 => auto_builder().http1_only(),
-        Mode::Detect | Mode::Apns => auto_builder(),
-    };
-    let conn = builder.serve_connection(io, service);
+    match mode {
+        // HTTP/2 by ALPN, or maybe (h2c prior knowledge): `:scheme` fixed.
+        Mode::Http2 => {
+            let io = H2Io::new(io, true);
+            serve_auto(io, auto_builder().http2_only(), service, shutdown).await
+        }
+        Mode::Detect | Mode::Apns => {
+            let io = H2Io::new(io, false);
+            serve_auto(io, auto_builder(), service, shutdown).await
+        }
+        Mode::Http1 => serve_auto(io, auto_builder().http1_only(), service, shutdown).await,
+    }
+}
+
+/// Serves one connection with hyper-util's automatic builder.
+async fn serve_auto<I, S>(
+    io: I,
+    builder: hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    service: S,
+    shutdown: &CancellationToken,
+) -> Result<(), BoxError>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<ResponseBody>> + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         r = conn.as_mut() => r,

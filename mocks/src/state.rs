@@ -13,8 +13,8 @@ use crate::credentials::Credentials;
 use crate::devices::{device_key, wns_channel_uri, DeviceHandle, Devices, Inbox};
 use crate::error::MockError;
 use crate::fault::table::FaultTable;
-use crate::tokens::TokenStore;
 use crate::platform::Platform;
+use crate::tokens::TokenStore;
 
 /// The gateways' public addresses.
 pub(crate) struct Urls {

@@ -17,14 +17,14 @@ use rand::Rng as _;
 
 use crate::capture::{CaptureKind, DeviceRef};
 use crate::devices::{wns_token_from_query, Inbox, Pending};
-use crate::reply::{bearer_token, header_value, response, Addressed, Outcome};
 use crate::fault::table::Answer;
 use crate::oauth;
-use crate::tokens::TokenState;
 use crate::packed::Packed;
 use crate::platform::Platform;
+use crate::reply::{bearer_token, header_value, response, Addressed, Outcome};
 use crate::server::RequestBody;
 use crate::state::Shared;
+use crate::tokens::TokenState;
 
 /// Path of the mock OAuth token endpoint on the WNS server.
 pub(crate) const TOKEN_PATH: &str = "/accesstoken.srf";

@@ -490,7 +490,13 @@ async fn control_refuses_an_unencoded_device_handle_with_a_400_that_says_so() {
     let h = Harness::start().await;
     let device = create_device(&h, "wns").await;
     // The WNS handle as is: `http://…/?token=…` in the path.
-    let reply = control(&h, "GET", &format!("/devices/{}/inbox", device.handle), None).await;
+    let reply = control(
+        &h,
+        "GET",
+        &format!("/devices/{}/inbox", device.handle),
+        None,
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.body);
     let message = reply.json()["error"].as_str().unwrap().to_owned();
     assert!(message.contains("percent-encoded"), "{message}");

@@ -179,8 +179,14 @@ async fn fcm_token_endpoint_names_claims_of_the_wrong_type_not_the_signature() {
     claims["iat"] = json!(now().to_string());
     let reply = fcm_token_request(&h, &assertion_form(&fcm_assertion(&h, &claims))).await;
     assert_eq!(reply.json()["error"], "invalid_grant");
-    let description = reply.json()["error_description"].as_str().unwrap().to_owned();
-    assert!(description.contains("Check your iat and exp"), "{description}");
+    let description = reply.json()["error_description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        description.contains("Check your iat and exp"),
+        "{description}"
+    );
 }
 
 // ------------------------------------------------------------ send
@@ -687,7 +693,12 @@ async fn fcm_accepts_android_priority_in_any_case_as_admin_sdks_send_it() {
 #[tokio::test]
 async fn fcm_rejects_invalid_android_priority() {
     let h = Harness::start().await;
-    for priority in [json!("urgent"), json!("PRIORITY_HIGH"), json!(2), json!("1")] {
+    for priority in [
+        json!("urgent"),
+        json!("PRIORITY_HIGH"),
+        json!(2),
+        json!("1"),
+    ] {
         let (reply, device) = send_with(&h, json!({"android": {"priority": priority}})).await;
         let description = assert_violation(&reply, "message.android.priority");
         assert_eq!(

@@ -159,17 +159,21 @@ async fn wns_aad_token_endpoint_takes_client_secret_basic() {
     let reply = http1_send(request).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     // A wrong secret in the header is refused as one in the body would be.
-    let wrong = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:nope",
-        encode(h.var("PUSHPROOF_WNS_CLIENT_ID"))
-    ));
+    let wrong = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:nope", encode(h.var("PUSHPROOF_WNS_CLIENT_ID"))));
     let request = Request::post(h.gw.wns_aad_token_url(TENANT))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("authorization", format!("Basic {wrong}"))
         .body(body(form))
         .unwrap();
     let reply = http1_send(request).await;
-    assert_aad_error(&h, &reply, StatusCode::UNAUTHORIZED, "invalid_client", 7_000_215);
+    assert_aad_error(
+        &h,
+        &reply,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        7_000_215,
+    );
 }
 
 #[tokio::test]

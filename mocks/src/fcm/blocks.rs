@@ -429,6 +429,8 @@ mod tests {
             assert!(full_ok(raw), "{raw}");
         }
         assert!(fast_ok(r#"{"token":"t","android":{"priority":"high"}}"#));
-        assert!(!full_ok(r#"{"token":"t","android":{"priority":"PRIORITY_HIGH"}}"#));
+        assert!(!full_ok(
+            r#"{"token":"t","android":{"priority":"PRIORITY_HIGH"}}"#
+        ));
     }
 }

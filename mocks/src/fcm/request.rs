@@ -32,7 +32,9 @@ pub(super) fn parse(bytes: &[u8]) -> Result<SendRequest<'_>, GoogleError> {
     let parsed: Parsed<'_> = serde_json::from_slice(bytes).map_err(|e| {
         let text = match e.classify() {
             // The body is JSON, but not an object.
-            serde_json::error::Category::Data => "Unknown name \"\": Root element must be a message.",
+            serde_json::error::Category::Data => {
+                "Unknown name \"\": Root element must be a message."
+            }
             serde_json::error::Category::Eof => "Unexpected end of string.",
             _ => "Unexpected token.",
         };
@@ -164,7 +166,10 @@ mod tests {
             error_of("{\"message\":"),
             "Invalid JSON payload received. Unexpected end of string."
         );
-        assert_eq!(error_of("{x}"), "Invalid JSON payload received. Unexpected token.");
+        assert_eq!(
+            error_of("{x}"),
+            "Invalid JSON payload received. Unexpected token."
+        );
     }
 
     #[test]
