@@ -260,7 +260,7 @@ pub(crate) enum DeviceRef {
     InBody { start: usize, end: usize },
     /// A WNS channel, `{base}/?token=<token, form-encoded>`.
     WnsChannel {
-        /// Origin of mock WNS, shared by every capture.
+        /// Origin of the issued channel URIs, shared by every capture.
         base: Arc<str>,
         /// The decoded opaque token.
         token: String,

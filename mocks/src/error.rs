@@ -19,6 +19,18 @@ pub enum MockError {
         #[source]
         source: io::Error,
     },
+    /// The host-impersonation listener could not be bound.
+    #[error(
+        "binding the host-impersonation listener on {addr} (port 443 needs root or \
+         CAP_NET_BIND_SERVICE; or bind another port and forward 443 to it)"
+    )]
+    BindImpersonation {
+        /// The address it was to listen on.
+        addr: std::net::SocketAddr,
+        /// The underlying socket error.
+        #[source]
+        source: io::Error,
+    },
     /// A signing key could not be generated or encoded.
     #[error("generating the {what}: {message}")]
     KeyGeneration {

@@ -14,6 +14,7 @@ use tracing::debug;
 
 use crate::capture::{CaptureKind, DeviceRef, Stored};
 use crate::fault::table::Action;
+use crate::hosts::{self, Route};
 use crate::platform::Platform;
 use crate::reply::Response;
 use crate::server::{self, RequestBody};
@@ -60,6 +61,46 @@ pub(crate) fn serve(
         };
         answer(platform, &shared, &conn, parts, &body, fault)
     }
+}
+
+/// Answers one request on the host-impersonation listener: the request's
+/// host (`:authority`, or `Host` in HTTP/1.1) picks the gateway, else the
+/// connection's TLS server name (`route`); a host no gateway serves gets
+/// 421 Misdirected Request (RFC 9110 §15.5.20). The control API answers
+/// whatever the host.
+pub(crate) fn serve_routed(
+    route: Option<Route>,
+    shared: Arc<Shared>,
+    conn: Arc<ConnectionState>,
+    request: Request<Incoming>,
+) -> impl std::future::Future<Output = Result<Response, Dropped>> + Send {
+    let host = request.uri().host().map(str::to_owned).or_else(|| {
+        let value = request.headers().get(http::header::HOST)?.to_str().ok()?;
+        Some(hosts::host_of(value).to_owned())
+    });
+    let by_host = host.as_deref().and_then(hosts::route);
+    let platform = by_host
+        .or(route)
+        .map(Route::platform)
+        .or_else(|| control::is_control_path(request.uri().path()).then_some(Platform::Fcm));
+    async move {
+        match platform {
+            Some(platform) => serve(platform, shared, conn, request).await,
+            None => Ok(misdirected(host.as_deref().unwrap_or(""))),
+        }
+    }
+}
+
+/// 421: the request named a host this listener does not serve.
+fn misdirected(host: &str) -> Response {
+    crate::reply::response(
+        http::StatusCode::MISDIRECTED_REQUEST,
+        [(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        format!("no mock gateway serves the host {host:?}\n"),
+    )
 }
 
 /// The gateway's answer to a push or token request, or the fault's that

@@ -29,6 +29,7 @@ mod exchange;
 mod fault;
 mod fcm;
 mod gateways;
+mod hosts;
 mod oauth;
 mod packed;
 mod platform;
@@ -40,7 +41,7 @@ mod tokens;
 mod wns;
 
 pub use capture::{Capture, CaptureKind, CaptureStats, Counters, PlatformCounters};
-pub use config::{ApnsEnvironment, GatewayConfig};
+pub use config::{ApnsEnvironment, GatewayConfig, Impersonation};
 pub use credentials::BackendEnv;
 pub use devices::{Delivery, DeviceHandle, Inbox};
 pub use error::MockError;

@@ -25,6 +25,23 @@ pub(crate) struct Urls {
     /// origin (see [`crate::capture::DeviceRef`]).
     pub(crate) wns: std::sync::Arc<str>,
     pub(crate) wns_token: String,
+    /// The origin of the channel URIs the mock issues, which captures name
+    /// them by: mock WNS's own, or in impersonation mode a host under
+    /// `notify.windows.com` (an `Arc`, shared by every WNS capture).
+    pub(crate) wns_channels: std::sync::Arc<str>,
+    /// The URLs the backend contract names: these same origins, or in
+    /// impersonation mode the services' real ones.
+    pub(crate) backend: BackendUrls,
+    /// The listener of the services' real hosts, in impersonation mode.
+    pub(crate) impersonation: Option<std::net::SocketAddr>,
+}
+
+/// The URLs a backend is given.
+pub(crate) struct BackendUrls {
+    pub(crate) apns: String,
+    pub(crate) fcm: String,
+    pub(crate) fcm_token: String,
+    pub(crate) wns_token: String,
 }
 
 pub(crate) struct Shared {
@@ -78,7 +95,7 @@ impl Shared {
         let key = self.devices.register(platform);
         let handle = match platform {
             Platform::Apns | Platform::Fcm => key,
-            Platform::Wns => wns_channel_uri(&self.urls.wns, &key),
+            Platform::Wns => wns_channel_uri(&self.urls.wns_channels, &key),
         };
         DeviceHandle { platform, handle }
     }
@@ -112,6 +129,23 @@ impl Shared {
         let mut counters = self.captures.counters();
         counters.apns.tokens_issued = self.apns_tokens_verified.load(Ordering::Relaxed);
         counters
+    }
+}
+
+impl BackendUrls {
+    /// The services' own URLs, which the impersonation listener answers
+    /// for through hosts entries.
+    pub(crate) fn impersonated(apns: crate::config::ApnsEnvironment) -> BackendUrls {
+        let apns = match apns {
+            crate::config::ApnsEnvironment::Production => "https://api.push.apple.com",
+            crate::config::ApnsEnvironment::Development => "https://api.sandbox.push.apple.com",
+        };
+        BackendUrls {
+            apns: apns.to_owned(),
+            fcm: "https://fcm.googleapis.com".to_owned(),
+            fcm_token: "https://oauth2.googleapis.com/token".to_owned(),
+            wns_token: "https://login.live.com/accesstoken.srf".to_owned(),
+        }
     }
 }
 

@@ -222,7 +222,7 @@ fn aad_tenant(path: &str) -> Option<&str> {
 /// built only when a capture is read.
 fn wns_device(shared: &Shared, opaque: Cow<'_, str>) -> DeviceRef {
     DeviceRef::WnsChannel {
-        base: shared.urls.wns.clone(),
+        base: shared.urls.wns_channels.clone(),
         token: opaque.into_owned(),
     }
 }

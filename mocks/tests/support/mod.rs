@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod apns;
+pub mod tls;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
