@@ -11,7 +11,8 @@
 //! library saw success and the right error type for each rejection, and
 //! that the mock's captures and inboxes hold exactly the pushes it sent.
 //!
-//! Needs Node.js ≥ 20 with npm. When `tests/interop/node_modules` is
+//! Needs Node.js ≥ 20 with npm (firebase-admin 14 declares Node ≥ 22 but
+//! runs on 20, which these tests prove). When `tests/interop/node_modules` is
 //! missing or does not hold the pinned versions, the first test runs
 //! `npm ci` there (registry access needed once). Without `node` or `npm`
 //! the tests fail, naming what to install: skipping would let a mock that
@@ -30,7 +31,8 @@ use pushproof_mocks::{GatewayConfig, Impersonation, Platform};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-/// node-apn 8 supports Node 20, 22 and 24; firebase-admin 13 needs ≥ 18.
+/// node-apn 8 supports Node 20, 22 and 24; firebase-admin 14 declares ≥ 22
+/// and runs on 20, which the FCM tests show.
 const MIN_NODE_MAJOR: u32 = 20;
 /// `npm ci` downloads ~190 packages (about 75 MB unpacked) on a fresh
 /// machine; seconds from the npm cache.
