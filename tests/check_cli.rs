@@ -54,10 +54,26 @@ fn the_reference_backend_started_by_command_passes_with_its_logs_in_the_report()
             report.to_str().expect("utf-8"),
             "--platforms",
             "apns fcm wns",
+            "--junit",
+            "junit.xml",
+            "--sarif",
+            "results.sarif",
         ],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for view in ["summary.md", "report.html"] {
+        assert!(
+            report.join(view).is_file(),
+            "{view} in the report directory"
+        );
+    }
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).expect("junit.xml");
+    assert!(junit.contains("SP-AUTHZ-03"), "{junit}");
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.sarif")).expect("sarif"))
+            .expect("SARIF is JSON");
+    assert_eq!(sarif["version"], "2.1.0");
     let index = index(&report);
     assert_eq!(index["target"]["kind"], "command");
     assert_eq!(index["verdict"], "PASS");
@@ -306,4 +322,33 @@ fn a_basic_auth_backend_in_the_tutorials_shape_passes_through_the_tutorial_profi
         .expect("SP-TOK-02");
     assert_eq!(tok["verdict"], "SKIP");
     assert_eq!(tok["skip"]["enable"], "requests.logout");
+}
+
+#[test]
+fn the_node_example_backend_passes_through_the_tutorial_profile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let backend = root.join("tests/backends/node/tutorial.mjs");
+    let tutorial = root.join("scenarios/tutorial.toml");
+    let report = dir.path().join("r");
+    let out = pushproof(
+        &[
+            "check",
+            "--profile",
+            tutorial.to_str().expect("utf-8"),
+            "--backend-cmd",
+            &format!("node {}", backend.display()),
+            "--report-dir",
+            report.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let index = index(&report);
+    assert_eq!(index["run"]["profile"]["name"], "tutorial");
+    for check in index["checks"].as_array().expect("checks") {
+        let fine = check["verdict"] == "PASS"
+            || (check["verdict"] == "SKIP" && check["skip"]["reason"].as_str().is_some());
+        assert!(fine, "{check}");
+    }
 }

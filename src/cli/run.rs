@@ -83,6 +83,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     match (&finished.index, written) {
         (Ok(_), Ok(path)) => {
             println!("report    {}", path.display());
+            report::views::write(
+                &report.suite,
+                &finished.dir,
+                &report::views::ViewPaths::default(),
+            )?;
             Ok(report.suite.exit_code)
         }
         (Err(e), _) => anyhow::bail!("{e}"),

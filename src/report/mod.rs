@@ -1,14 +1,21 @@
 //! Reports. A conformance run's truth is `index.json` ([`suite`], written
 //! by [`index`]); the console summary, JUnit, SARIF, Markdown and HTML are
-//! views of it ([`console`], [`views`]). `pushproof run` also writes
+//! views of it ([`console`], [`junit`], [`sarif`], [`markdown`], [`html`],
+//! written by [`views`], sharing [`view`]). `pushproof run` also writes
 //! `report.json`, the run's counts, latencies and throughput ([`json`]).
 
 pub mod console;
+pub mod escape;
 pub mod expected;
+pub mod html;
 pub mod index;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod sarif;
 pub mod suite;
 pub mod summary;
+pub mod view;
 pub mod views;
 
 use std::collections::BTreeMap;

@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use super::suite::SuiteReport;
+use super::{html, junit, markdown, sarif};
 
-/// Where the views go.
+/// Where the views go besides the report directory.
 #[derive(Debug, Clone, Default)]
 pub struct ViewPaths {
     pub junit: Option<PathBuf>,
@@ -21,20 +22,33 @@ pub struct ViewError {
     pub source: std::io::Error,
 }
 
-/// Writes every view the renderers in this build support and returns the
-/// files written. The JUnit, SARIF, Markdown and HTML renderers plug in
-/// here, each as `render(&SuiteReport) -> String` written to its path.
+fn put(path: &Path, text: &str) -> Result<PathBuf, ViewError> {
+    let error = |source| ViewError {
+        path: path.display().to_string(),
+        source,
+    };
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, text).map_err(error)?;
+    std::fs::rename(&partial, path).map_err(error)?;
+    Ok(path.to_path_buf())
+}
+
+/// Writes `summary.md` and `report.html` into `dir`, and the JUnit and
+/// SARIF files where asked; returns the files written.
 pub fn write(
     report: &SuiteReport,
     dir: &Path,
     paths: &ViewPaths,
 ) -> Result<Vec<PathBuf>, ViewError> {
-    let written = Vec::new();
-    let _ = (report, dir);
-    for (flag, path) in [("--junit", &paths.junit), ("--sarif", &paths.sarif)] {
-        if let Some(path) = path {
-            tracing::warn!(flag, path = %path.display(), "this build has no renderer for the format yet; nothing written");
-        }
+    let mut written = vec![
+        put(&dir.join("summary.md"), &markdown::render(report))?,
+        put(&dir.join("report.html"), &html::render(report))?,
+    ];
+    if let Some(path) = &paths.junit {
+        written.push(put(path, &junit::render(report))?);
+    }
+    if let Some(path) = &paths.sarif {
+        written.push(put(path, &sarif::render(report))?);
     }
     Ok(written)
 }
