@@ -47,6 +47,8 @@ pub struct GatewayConfig {
     /// `Some`: the gateways speak TLS only, with a certificate signed by a
     /// CA clients are given (see [`TlsSettings`]). `None`: plaintext.
     pub tls: Option<TlsSettings>,
+    /// The mock Notification Hub served beside the gateways.
+    pub hub: crate::hub::HubConfig,
 }
 
 impl Default for GatewayConfig {
@@ -65,6 +67,7 @@ impl Default for GatewayConfig {
                 "ms-app://s-1-15-2-2972962901-2322836549-3722629029-1345238579-3987825745-2155616079-650196962"
                     .to_owned(),
             tls: None,
+            hub: crate::hub::HubConfig::default(),
         }
     }
 }

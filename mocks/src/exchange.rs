@@ -119,6 +119,24 @@ pub(crate) fn serve(
     }
 }
 
+/// Serves a push that did not come over a socket: the mock Notification
+/// Hub's fan-out hands each native push to the gateway's own path (fault
+/// rules, validation, delivery, capture) as if it had arrived on `conn`.
+pub(crate) async fn forward(
+    platform: Platform,
+    shared: &Shared,
+    conn: &ConnectionState,
+    parts: Parts,
+    body: RequestBody,
+) -> Result<Response, Dropped> {
+    let fault = if shared.faults.any(platform) {
+        Box::pin(apply_faults(platform, shared, &parts, &body)).await
+    } else {
+        None
+    };
+    answer(platform, shared, conn, parts, &body, fault)
+}
+
 /// The gateway's answer to a push or token request, or the fault's that
 /// replaces it; records the capture.
 fn answer(

@@ -19,6 +19,7 @@ use crate::devices::{DeviceHandle, Inbox};
 use crate::error::MockError;
 use crate::exchange::{self, ConnectionState};
 use crate::fault::{ActiveFault, FaultError, FaultRule};
+use crate::hub::Hub;
 use crate::platform::Platform;
 use crate::server::{self, Protocol};
 use crate::state::{Shared, Urls};
@@ -34,6 +35,8 @@ pub struct Gateways {
     tasks: TaskTracker,
     /// The PEM of the CA clients must trust, in TLS mode.
     ca_pem: Option<String>,
+    /// The mock Notification Hub, on a port of its own.
+    hub: Hub,
 }
 
 impl std::fmt::Debug for Gateways {
@@ -59,6 +62,12 @@ impl Gateways {
             listeners.push(listener);
         }
         let addrs: [SocketAddr; 3] = [addrs[0], addrs[1], addrs[2]];
+        let hub_listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|source| MockError::Bind {
+                platform: Platform::Apns,
+                source,
+            })?;
         // A P-256 CA and certificate take well under a millisecond (plus
         // two small files with a CA folder): fine on this thread.
         let tls = match &config.tls {
@@ -111,8 +120,16 @@ impl Gateways {
                 shutdown.clone(),
             ));
         }
+        let hub = Hub::spawn(
+            hub_listener,
+            shared.clone(),
+            tls.as_ref().map(|tls| tls.server_config(Protocol::Auto)),
+            &tasks,
+            shutdown.clone(),
+        )?;
         tasks.close();
         info!(
+            hub = %hub.url(),
             apns = %shared.urls.apns,
             fcm = %shared.urls.fcm,
             wns = %shared.urls.wns,
@@ -124,6 +141,7 @@ impl Gateways {
             shutdown,
             tasks,
             ca_pem: tls.map(Tls::into_ca_pem),
+            hub,
         })
     }
 
@@ -186,7 +204,8 @@ impl Gateways {
     /// Writes the APNs key (`AuthKey_<kid>.p8`), the FCM service-account
     /// JSON and, in TLS mode, the CA (`ca.pem`) into `dir` and returns the
     /// backend-contract variables (every `PUSHPROOF_*` except
-    /// `PUSHPROOF_LISTEN`; `PUSHPROOF_CA_FILE` in TLS mode only).
+    /// `PUSHPROOF_LISTEN`; `PUSHPROOF_CA_FILE` in TLS mode only), and the
+    /// hub's `PUSHPROOF_NH_CONNECTION_STRING` and `PUSHPROOF_NH_HUB`.
     pub fn write_credentials(&self, dir: &Path) -> Result<BackendEnv, MockError> {
         let urls = &self.shared.urls;
         let endpoints = Endpoints {
@@ -196,9 +215,17 @@ impl Gateways {
             wns_token_url: &urls.wns_token,
             ca_pem: self.ca_pem.as_deref(),
         };
-        self.shared
+        let mut env = self
+            .shared
             .credentials
-            .write(&self.shared.config, &endpoints, dir)
+            .write(&self.shared.config, &endpoints, dir)?;
+        env.vars.extend(self.hub.env_vars());
+        Ok(env)
+    }
+
+    /// The mock Notification Hub that fans out to these gateways.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
     }
 
     /// Issues a fresh device handle on `platform`, with an empty inbox.
