@@ -466,7 +466,9 @@ impl CaptureStore {
             let counters = &mut ring.counters[slot(&capture)];
             match capture.kind {
                 CaptureKind::Token => counters.token_requests += 1,
-                CaptureKind::Push | CaptureKind::Hub if capture.accepted() => counters.accepted += 1,
+                CaptureKind::Push | CaptureKind::Hub if capture.accepted() => {
+                    counters.accepted += 1
+                }
                 CaptureKind::Push | CaptureKind::Hub => {
                     *counters.rejected.entry(capture.status).or_default() += 1
                 }

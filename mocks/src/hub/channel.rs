@@ -20,7 +20,8 @@ pub(crate) enum Channel {
 }
 
 impl Channel {
-    pub(crate) const ALL: [Channel; 4] = [Channel::Apns, Channel::FcmV1, Channel::Gcm, Channel::Wns];
+    pub(crate) const ALL: [Channel; 4] =
+        [Channel::Apns, Channel::FcmV1, Channel::Gcm, Channel::Wns];
 
     /// The mock gateway that delivers it.
     pub(crate) fn gateway(self) -> Platform {
@@ -126,7 +127,14 @@ impl Format {
         {
             return Ok(Format::Native(c));
         }
-        let known = ["baidu", "adm", "browser", "xiaomi", "windowsphone", "nokiax"];
+        let known = [
+            "baidu",
+            "adm",
+            "browser",
+            "xiaomi",
+            "windowsphone",
+            "nokiax",
+        ];
         Err(HubError::bad_request(
             if known.iter().any(|k| value.eq_ignore_ascii_case(k)) {
                 format!(
@@ -156,11 +164,17 @@ mod tests {
     #[test]
     fn names_round_trip_case_insensitively() {
         for c in Channel::ALL {
-            assert_eq!(Channel::from_installation(&c.installation_name().to_uppercase()).unwrap(), c);
+            assert_eq!(
+                Channel::from_installation(&c.installation_name().to_uppercase()).unwrap(),
+                c
+            );
             assert_eq!(Format::parse(c.format()).unwrap(), Format::Native(c));
         }
         assert_eq!(Format::parse("Template").unwrap(), Format::Template);
-        assert!(Format::parse("baidu").unwrap_err().detail.contains("not served"));
+        assert!(Format::parse("baidu")
+            .unwrap_err()
+            .detail
+            .contains("not served"));
         assert!(Format::parse("nope").is_err());
         assert!(Channel::from_installation("browser").is_err());
     }

@@ -180,17 +180,23 @@ impl Forwarder {
 
     /// The native request for one target.
     fn native(&self, target: &Target, message: &Message) -> Result<(Parts, Bytes), String> {
-        let (payload, template_headers): (Bytes, &[(String, String)]) = match (&target.template, &message.properties) {
-            (Some((body, headers)), Some(props)) => (Bytes::from(expand(body, props)), headers),
-            _ => (message.payload.clone(), &[]),
-        };
+        let (payload, template_headers): (Bytes, &[(String, String)]) =
+            match (&target.template, &message.properties) {
+                (Some((body, headers)), Some(props)) => (Bytes::from(expand(body, props)), headers),
+                _ => (message.payload.clone(), &[]),
+            };
         let mut headers: Vec<(HeaderName, HeaderValue)> = message.headers.clone();
         for (name, value) in template_headers {
-            if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::from_str(value),
+            ) {
                 headers.push((n, v));
             }
         }
-        let has = |headers: &[(HeaderName, HeaderValue)], name: &str| headers.iter().any(|(n, _)| n == name);
+        let has = |headers: &[(HeaderName, HeaderValue)], name: &str| {
+            headers.iter().any(|(n, _)| n == name)
+        };
         let config = &self.shared.config;
         let (uri, body) = match target.channel {
             Channel::Apns => {
@@ -214,8 +220,13 @@ impl Forwarder {
             }
             Channel::FcmV1 | Channel::Gcm => {
                 let body = fcm_body(target.channel, &payload, target.handle.trim())?;
-                headers.retain(|(n, _)| !n.as_str().starts_with("apns-") && !n.as_str().starts_with("x-wns-"));
-                headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8")));
+                headers.retain(|(n, _)| {
+                    !n.as_str().starts_with("apns-") && !n.as_str().starts_with("x-wns-")
+                });
+                headers.push((
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/json; charset=UTF-8"),
+                ));
                 let token = self.access_token(Platform::Fcm)?;
                 headers.push((AUTHORIZATION, hv(&format!("Bearer {token}"))));
                 (
@@ -235,19 +246,28 @@ impl Forwarder {
                     .ok_or_else(|| "the channel URI has no path".to_owned())?;
                 headers.retain(|(n, _)| !n.as_str().starts_with("apns-"));
                 if !has(&headers, "x-wns-type") {
-                    headers.push((hn("x-wns-type"), HeaderValue::from_static(guess_wns_type(&payload))));
+                    headers.push((
+                        hn("x-wns-type"),
+                        HeaderValue::from_static(guess_wns_type(&payload)),
+                    ));
                 }
-                let raw = headers
-                    .iter()
-                    .any(|(n, v)| n == "x-wns-type" && v.as_bytes().eq_ignore_ascii_case(b"wns/raw"));
-                let content_type = if raw { "application/octet-stream" } else { "text/xml" };
+                let raw = headers.iter().any(|(n, v)| {
+                    n == "x-wns-type" && v.as_bytes().eq_ignore_ascii_case(b"wns/raw")
+                });
+                let content_type = if raw {
+                    "application/octet-stream"
+                } else {
+                    "text/xml"
+                };
                 headers.push((CONTENT_TYPE, HeaderValue::from_static(content_type)));
                 let token = self.access_token(Platform::Wns)?;
                 headers.push((AUTHORIZATION, hv(&format!("Bearer {token}"))));
                 (path, payload)
             }
         };
-        let mut builder = http::Request::builder().method(Method::POST).uri(uri.as_str());
+        let mut builder = http::Request::builder()
+            .method(Method::POST)
+            .uri(uri.as_str());
         for (name, value) in headers {
             builder = builder.header(name, value);
         }
@@ -282,8 +302,18 @@ impl Forwarder {
     /// as its token endpoint would and kept until near its expiry.
     fn access_token(&self, platform: Platform) -> Result<Arc<str>, String> {
         let (cache, store, prefix, ttl) = match platform {
-            Platform::Fcm => (&self.fcm_token, &self.shared.fcm_tokens, "ya29.c.", FCM_TOKEN_TTL),
-            _ => (&self.wns_token, &self.shared.wns_tokens, "EgA", WNS_TOKEN_TTL),
+            Platform::Fcm => (
+                &self.fcm_token,
+                &self.shared.fcm_tokens,
+                "ya29.c.",
+                FCM_TOKEN_TTL,
+            ),
+            _ => (
+                &self.wns_token,
+                &self.shared.wns_tokens,
+                "EgA",
+                WNS_TOKEN_TTL,
+            ),
         };
         let mut cached = lock(cache);
         if let Some((token, renew)) = cached.as_ref() {
@@ -292,7 +322,10 @@ impl Forwarder {
             }
         }
         let token: Arc<str> = store.issue(prefix, ttl).into();
-        *cached = Some((token.clone(), Instant::now() + ttl.saturating_sub(TOKEN_MARGIN)));
+        *cached = Some((
+            token.clone(),
+            Instant::now() + ttl.saturating_sub(TOKEN_MARGIN),
+        ));
         Ok(token)
     }
 }
@@ -311,12 +344,12 @@ fn hv(text: &str) -> HeaderValue {
 
 /// Whether the gateway said the handle is gone.
 fn gone(channel: Channel, delivery: &Delivery) -> bool {
-    match (channel.gateway(), delivery) {
-        (Platform::Apns, Delivery::Answered(410)) => true,
-        (Platform::Fcm, Delivery::Answered(404)) => true,
-        (Platform::Wns, Delivery::Answered(404 | 410)) => true,
-        _ => false,
-    }
+    matches!(
+        (channel.gateway(), delivery),
+        (Platform::Apns, Delivery::Answered(410))
+            | (Platform::Fcm, Delivery::Answered(404))
+            | (Platform::Wns, Delivery::Answered(404 | 410))
+    )
 }
 
 /// The push type the hub picks when a send names none, as the service
@@ -329,7 +362,9 @@ fn guess_push_type(payload: &[u8]) -> &'static str {
     match aps {
         Some(Value::Object(aps))
             if aps.get("content-available").is_some()
-                && !["alert", "badge", "sound"].iter().any(|k| aps.contains_key(*k)) =>
+                && !["alert", "badge", "sound"]
+                    .iter()
+                    .any(|k| aps.contains_key(*k)) =>
         {
             "background"
         }
@@ -358,7 +393,8 @@ fn guess_wns_type(payload: &[u8]) -> &'static str {
 /// (values as strings, as v1 requires) and `notification` are moved into
 /// a v1 message, as the service does since GCM's retirement.
 fn fcm_body(channel: Channel, payload: &[u8], token: &str) -> Result<Vec<u8>, String> {
-    let value: Value = serde_json::from_slice(payload).map_err(|_| "the payload is not JSON".to_owned())?;
+    let value: Value =
+        serde_json::from_slice(payload).map_err(|_| "the payload is not JSON".to_owned())?;
     let Value::Object(mut outer) = value else {
         return Err("the payload is not a JSON object".to_owned());
     };
@@ -385,7 +421,9 @@ fn fcm_body(channel: Channel, payload: &[u8], token: &str) -> Result<Vec<u8>, St
             if let Some(Value::Object(n)) = outer.remove("notification") {
                 let n: Map<String, Value> = n
                     .into_iter()
-                    .filter(|(k, v)| ["title", "body", "image"].contains(&k.as_str()) && v.is_string())
+                    .filter(|(k, v)| {
+                        ["title", "body", "image"].contains(&k.as_str()) && v.is_string()
+                    })
                     .collect();
                 m.insert("notification".to_owned(), Value::Object(n));
             }
@@ -407,7 +445,12 @@ mod tests {
 
     #[test]
     fn fcm_bodies_get_the_token_and_legacy_ones_become_v1() {
-        let v1 = fcm_body(Channel::FcmV1, br#"{"message":{"data":{"a":"b"},"topic":"t"}}"#, "tok").unwrap();
+        let v1 = fcm_body(
+            Channel::FcmV1,
+            br#"{"message":{"data":{"a":"b"},"topic":"t"}}"#,
+            "tok",
+        )
+        .unwrap();
         let v: Value = serde_json::from_slice(&v1).unwrap();
         assert_eq!(v["message"]["token"], "tok");
         assert!(v["message"].get("topic").is_none());
@@ -420,7 +463,10 @@ mod tests {
 
     #[test]
     fn push_types_and_wns_types_are_guessed() {
-        assert_eq!(guess_push_type(br#"{"aps":{"content-available":1},"secureId":"1"}"#), "background");
+        assert_eq!(
+            guess_push_type(br#"{"aps":{"content-available":1},"secureId":"1"}"#),
+            "background"
+        );
         assert_eq!(guess_push_type(br#"{"aps":{"alert":"x"}}"#), "alert");
         assert_eq!(guess_wns_type(b" <toast/>"), "wns/toast");
         assert_eq!(guess_wns_type(b"12"), "wns/raw");

@@ -77,7 +77,9 @@ impl Installation {
                 )));
             }
         }
-        let platform = body.platform.ok_or_else(|| invalid("platform is required."))?;
+        let platform = body
+            .platform
+            .ok_or_else(|| invalid("platform is required."))?;
         let channel = Channel::from_installation(&platform)?;
         let push_channel = push_channel(body.push_channel)?;
         let mut installation = Installation {
@@ -97,7 +99,9 @@ impl Installation {
     /// Checks ids and tags, sorts tags.
     fn normalize(&mut self) -> Result<(), HubError> {
         if self.id.is_empty() || self.id.len() > MAX_ID_LEN {
-            return Err(invalid(format!("the installation id must be 1 to {MAX_ID_LEN} characters.")));
+            return Err(invalid(format!(
+                "the installation id must be 1 to {MAX_ID_LEN} characters."
+            )));
         }
         if self.push_channel.trim().is_empty() {
             return Err(invalid("pushChannel is required."));
@@ -106,7 +110,9 @@ impl Installation {
         self.tags.dedup();
         tags::validate(&self.tags, "Installation")?;
         if self.templates.len() > MAX_TEMPLATES {
-            return Err(invalid(format!("at most {MAX_TEMPLATES} templates are allowed.")));
+            return Err(invalid(format!(
+                "at most {MAX_TEMPLATES} templates are allowed."
+            )));
         }
         for template in self.templates.values_mut() {
             template.tags.sort();
@@ -192,15 +198,13 @@ impl Installation {
             .collect();
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         match (op.op, segments.as_slice()) {
-            (PatchKind::Add, ["tags"]) => {
-                match op.value {
-                    Some(Value::String(tag)) => self.tags.push(tag),
-                    Some(Value::Array(values)) => {
-                        self.tags.extend(strings(values, &op.path)?);
-                    }
-                    _ => return Err(needs(&op.path, "a tag or an array of tags")),
+            (PatchKind::Add, ["tags"]) => match op.value {
+                Some(Value::String(tag)) => self.tags.push(tag),
+                Some(Value::Array(values)) => {
+                    self.tags.extend(strings(values, &op.path)?);
                 }
-            }
+                _ => return Err(needs(&op.path, "a tag or an array of tags")),
+            },
             (PatchKind::Add, ["tags", tag]) => self.tags.push((*tag).to_owned()),
             (PatchKind::Replace, ["tags"]) => match op.value {
                 Some(Value::Array(values)) => self.tags = strings(values, &op.path)?,
@@ -295,8 +299,11 @@ fn strings(values: Vec<Value>, path: &str) -> Result<Vec<String>, HubError> {
 
 fn value<T: serde::de::DeserializeOwned>(value: Option<Value>, path: &str) -> Result<T, HubError> {
     let value = value.ok_or_else(|| needs(path, "present"))?;
-    serde_json::from_value(value)
-        .map_err(|e| HubError::bad_request(format!("The JSON Patch value at {path:?} is not valid: {e}")))
+    serde_json::from_value(value).map_err(|e| {
+        HubError::bad_request(format!(
+            "The JSON Patch value at {path:?} is not valid: {e}"
+        ))
+    })
 }
 
 /// A `pushChannel`: a string for every platform the mock serves.
@@ -360,7 +367,8 @@ mod tests {
         assert_eq!(i.tags, vec!["b", "c"]);
         assert_eq!(i.push_channel, "tok2");
         assert!(i.templates.contains_key("w") && !i.templates.contains_key("t"));
-        i.patch(br#"[{"op":"replace","path":"/tags","value":["z"]}]"#).unwrap();
+        i.patch(br#"[{"op":"replace","path":"/tags","value":["z"]}]"#)
+            .unwrap();
         assert_eq!(i.tags, vec!["z"]);
         for bad in [
             &br#"[{"op":"add","path":"/platform","value":"apns"}]"#[..],

@@ -137,7 +137,13 @@ impl Hub {
             let state = serving.clone();
             service_fn(move |request| serve(state.clone(), request))
         };
-        tasks.spawn(server::run(listener, Protocol::Auto, tls, make_service, shutdown));
+        tasks.spawn(server::run(
+            listener,
+            Protocol::Auto,
+            tls,
+            make_service,
+            shutdown,
+        ));
         Ok(Hub {
             state,
             addr,
@@ -170,19 +176,26 @@ impl Hub {
     /// The host name of the namespace a real connection string would
     /// name, `{namespace}.servicebus.windows.net`.
     pub fn namespace_host(&self) -> String {
-        format!("{}.servicebus.windows.net", self.state.shared.config.hub.namespace)
+        format!(
+            "{}.servicebus.windows.net",
+            self.state.shared.config.hub.namespace
+        )
     }
 
     /// The connection string of `DefaultFullSharedAccessSignature`
     /// (Listen, Manage, Send): what a backend sends with.
     pub fn connection_string(&self) -> String {
-        self.state.namespace.connection_string(&self.endpoint(), FULL_RULE)
+        self.state
+            .namespace
+            .connection_string(&self.endpoint(), FULL_RULE)
     }
 
     /// The connection string of `DefaultListenSharedAccessSignature`
     /// (Listen only): what an app registers with.
     pub fn listen_connection_string(&self) -> String {
-        self.state.namespace.connection_string(&self.endpoint(), LISTEN_RULE)
+        self.state
+            .namespace
+            .connection_string(&self.endpoint(), LISTEN_RULE)
     }
 
     /// Installations and registrations the hub holds.
@@ -198,7 +211,10 @@ impl Hub {
     /// `PUSHPROOF_NH_CONNECTION_STRING` and `PUSHPROOF_NH_HUB`.
     pub(crate) fn env_vars(&self) -> [(String, String); 2] {
         [
-            ("PUSHPROOF_NH_CONNECTION_STRING".to_owned(), self.connection_string()),
+            (
+                "PUSHPROOF_NH_CONNECTION_STRING".to_owned(),
+                self.connection_string(),
+            ),
             ("PUSHPROOF_NH_HUB".to_owned(), self.name().to_owned()),
         ]
     }

@@ -20,7 +20,9 @@ pub(crate) struct Batch {
 }
 
 fn malformed(why: &str) -> HubError {
-    HubError::bad_request(format!("The batch is not a valid multipart/mixed body: {why}."))
+    HubError::bad_request(format!(
+        "The batch is not a valid multipart/mixed body: {why}."
+    ))
 }
 
 /// The boundary of a `multipart/mixed` content type.
@@ -59,17 +61,23 @@ pub(crate) fn parse(content_type: &str, body: &Bytes) -> Result<Batch, HubError>
             break;
         }
         let piece = strip_crlf_start(piece);
-        let (head, content) = split_head(piece).ok_or_else(|| malformed("a part has no header end"))?;
+        let (head, content) =
+            split_head(piece).ok_or_else(|| malformed("a part has no header end"))?;
         let content = strip_crlf_end(content);
-        let head = std::str::from_utf8(head).map_err(|_| malformed("a part's headers are not UTF-8"))?;
+        let head =
+            std::str::from_utf8(head).map_err(|_| malformed("a part's headers are not UTF-8"))?;
         let mut name = None;
         let mut part_type = None;
         for line in head.lines() {
-            let Some((h, v)) = line.split_once(':') else { continue };
+            let Some((h, v)) = line.split_once(':') else {
+                continue;
+            };
             if h.trim().eq_ignore_ascii_case("content-disposition") {
                 name = v.split(';').find_map(|p| {
                     let (k, val) = p.split_once('=')?;
-                    k.trim().eq_ignore_ascii_case("name").then(|| val.trim().trim_matches('"').to_owned())
+                    k.trim()
+                        .eq_ignore_ascii_case("name")
+                        .then(|| val.trim().trim_matches('"').to_owned())
                 });
             } else if h.trim().eq_ignore_ascii_case("content-type") {
                 part_type = Some(v.trim().to_owned());
@@ -168,8 +176,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(batch.notification.as_ref(), b"raw");
-        assert_eq!(batch.content_type.as_deref(), Some("application/octet-stream"));
-        assert_eq!(batch.devices, vec!["https://a/?token=1", "https://a/?token=2"]);
+        assert_eq!(
+            batch.content_type.as_deref(),
+            Some("application/octet-stream")
+        );
+        assert_eq!(
+            batch.devices,
+            vec!["https://a/?token=1", "https://a/?token=2"]
+        );
     }
 
     #[test]

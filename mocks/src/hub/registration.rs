@@ -61,7 +61,9 @@ pub(crate) struct Description {
 }
 
 fn malformed(why: impl std::fmt::Display) -> HubError {
-    HubError::bad_request(format!("The request body is not a valid registration entry: {why}."))
+    HubError::bad_request(format!(
+        "The request body is not a valid registration entry: {why}."
+    ))
 }
 
 /// The parts of a description element as read.
@@ -91,7 +93,7 @@ fn read(body: &[u8]) -> Result<Read, HubError> {
     let mut out = Read::default();
     let mut header: (Option<String>, Option<String>) = (None, None);
     loop {
-        let event = reader.read_event().map_err(|e| malformed(e))?;
+        let event = reader.read_event().map_err(malformed)?;
         match event {
             Event::Start(e) | Event::Empty(e) if path.len() >= MAX_DEPTH => {
                 let _ = e;
@@ -108,12 +110,13 @@ fn read(body: &[u8]) -> Result<Read, HubError> {
             }
             Event::End(_) => end(&mut path, &mut out, &mut header),
             Event::Text(t) => {
-                let text = t.unescape().map_err(|e| malformed(e))?;
+                let text = t.unescape().map_err(malformed)?;
                 text_at(&path, &mut out, &mut header, &text);
             }
             Event::CData(c) => {
                 let bytes = c.into_inner();
-                let text = std::str::from_utf8(&bytes).map_err(|_| malformed("CDATA is not UTF-8"))?;
+                let text =
+                    std::str::from_utf8(&bytes).map_err(|_| malformed("CDATA is not UTF-8"))?;
                 text_at(&path, &mut out, &mut header, text);
             }
             Event::Eof => break,
@@ -276,8 +279,15 @@ impl Registration {
 
     /// The `*RegistrationDescription` element name.
     fn root(&self) -> String {
-        let template = if self.template.is_some() { "Template" } else { "" };
-        format!("{}{template}RegistrationDescription", self.channel.registration_kind())
+        let template = if self.template.is_some() {
+            "Template"
+        } else {
+            ""
+        };
+        format!(
+            "{}{template}RegistrationDescription",
+            self.channel.registration_kind()
+        )
     }
 
     /// The Atom entry the service answers with; `base` is
@@ -389,7 +399,10 @@ mod tests {
         let t = d.template.clone().unwrap();
         assert_eq!(t.body, r#"{"aps":{"alert":"$(m)"}}"#);
         assert_eq!(t.name.as_deref(), Some("tn"));
-        assert_eq!(t.headers, vec![("apns-priority".to_owned(), "5".to_owned())]);
+        assert_eq!(
+            t.headers,
+            vec![("apns-priority".to_owned(), "5".to_owned())]
+        );
         assert_eq!(d.push_variables.as_deref(), Some(r#"{"a":"b"}"#));
         // The answer parses back to the same description.
         let r = Registration::new("r-1", d.clone(), 1);

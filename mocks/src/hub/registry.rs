@@ -52,7 +52,9 @@ impl IfMatch {
             .trim_matches('"')
             .parse()
             .map(IfMatch::Etag)
-            .map_err(|_| HubError::bad_request(format!("The If-Match value {value:?} is not valid.")))
+            .map_err(|_| {
+                HubError::bad_request(format!("The If-Match value {value:?} is not valid."))
+            })
     }
 
     fn check(&self, etag: u64) -> Result<(), HubError> {
@@ -327,7 +329,11 @@ impl Registry {
     /// targeted), as the service does with PNS feedback.
     pub(crate) fn expire_handle(&self, channel: Channel, handle: &str) -> usize {
         let mut inner = self.write();
-        let Some(keys) = inner.by_handle.get(&(channel, channel.handle_key(handle))).cloned() else {
+        let Some(keys) = inner
+            .by_handle
+            .get(&(channel, channel.handle_key(handle)))
+            .cloned()
+        else {
             return 0;
         };
         for key in &keys {
@@ -390,9 +396,8 @@ fn installation_targets(
                 if out.len() >= limit {
                     return;
                 }
-                let has = |t: &str| {
-                    installation.has_tag(t) || template.tags.iter().any(|own| own == t)
-                };
+                let has =
+                    |t: &str| installation.has_tag(t) || template.tags.iter().any(|own| own == t);
                 if expression.is_none_or(|e| e.matches(&has)) {
                     out.push(Target {
                         channel: installation.channel,
@@ -420,7 +425,9 @@ fn registration_target(
     out: &mut Vec<Target>,
 ) {
     let wanted = match format {
-        Format::Native(channel) => registration.template.is_none() && registration.channel == channel,
+        Format::Native(channel) => {
+            registration.template.is_none() && registration.channel == channel
+        }
         Format::Template => registration.template.is_some(),
     };
     if wanted && expression.is_none_or(|e| e.matches(&|t| registration.has_tag(t))) {
@@ -438,7 +445,11 @@ fn registration_target(
 
 fn index(inner: &mut Inner, key: &Key, tags: &[String], channel: Channel, handle: &str) {
     for tag in tags {
-        inner.by_tag.entry(tag.clone()).or_default().insert(key.clone());
+        inner
+            .by_tag
+            .entry(tag.clone())
+            .or_default()
+            .insert(key.clone());
     }
     inner
         .by_handle
@@ -511,37 +522,60 @@ mod tests {
     #[test]
     fn sends_resolve_by_tag_platform_and_builtin() {
         let r = Registry::new(10);
-        r.put_installation(installation("i1", "apns", "AA", &["user:a"])).unwrap();
-        r.put_installation(installation("i2", "fcmv1", "f2", &["user:a", "x"])).unwrap();
-        r.create_registration("r1", description(Channel::Wns, "https://w/?token=1", &["user:a"]))
+        r.put_installation(installation("i1", "apns", "AA", &["user:a"]))
             .unwrap();
+        r.put_installation(installation("i2", "fcmv1", "f2", &["user:a", "x"]))
+            .unwrap();
+        r.create_registration(
+            "r1",
+            description(Channel::Wns, "https://w/?token=1", &["user:a"]),
+        )
+        .unwrap();
         let e = Expression::parse("user:a").unwrap();
         let apple = r.resolve(Format::Native(Channel::Apns), Some(&e), 100);
         assert_eq!(apple.len(), 1);
         assert_eq!(apple[0].handle, "AA");
-        assert_eq!(r.resolve(Format::Native(Channel::Wns), Some(&e), 100).len(), 1);
+        assert_eq!(
+            r.resolve(Format::Native(Channel::Wns), Some(&e), 100).len(),
+            1
+        );
         let not_x = Expression::parse("user:a && !x").unwrap();
-        assert!(r.resolve(Format::Native(Channel::FcmV1), Some(&not_x), 100).is_empty());
+        assert!(r
+            .resolve(Format::Native(Channel::FcmV1), Some(&not_x), 100)
+            .is_empty());
         let by_id = Expression::parse("$InstallationId:{i2}").unwrap();
-        assert_eq!(r.resolve(Format::Native(Channel::FcmV1), Some(&by_id), 100).len(), 1);
+        assert_eq!(
+            r.resolve(Format::Native(Channel::FcmV1), Some(&by_id), 100)
+                .len(),
+            1
+        );
         // Template sends reach installation templates, by their own tags too.
         let tpl = Expression::parse("tpl").unwrap();
         assert_eq!(r.resolve(Format::Template, Some(&tpl), 100).len(), 2);
         // A broadcast and a negation scan everything.
         assert_eq!(r.resolve(Format::Native(Channel::Apns), None, 100).len(), 1);
         let neg = Expression::parse("!x").unwrap();
-        assert_eq!(r.resolve(Format::Native(Channel::Apns), Some(&neg), 100).len(), 1);
+        assert_eq!(
+            r.resolve(Format::Native(Channel::Apns), Some(&neg), 100)
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn the_store_is_bounded() {
         let r = Registry::new(2);
-        r.put_installation(installation("i1", "apns", "AA", &[])).unwrap();
-        r.create_registration("r1", description(Channel::Gcm, "g", &[])).unwrap();
-        let e = r.put_installation(installation("i2", "apns", "BB", &[])).unwrap_err();
+        r.put_installation(installation("i1", "apns", "AA", &[]))
+            .unwrap();
+        r.create_registration("r1", description(Channel::Gcm, "g", &[]))
+            .unwrap();
+        let e = r
+            .put_installation(installation("i2", "apns", "BB", &[]))
+            .unwrap_err();
         assert_eq!(e.status, StatusCode::FORBIDDEN);
         // Overwriting an existing one is no new device.
-        r.put_installation(installation("i1", "apns", "CC", &[])).unwrap();
+        r.put_installation(installation("i1", "apns", "CC", &[]))
+            .unwrap();
     }
 
     #[test]
@@ -549,10 +583,19 @@ mod tests {
         let r = Registry::new(10);
         let d = description(Channel::FcmV1, "f", &["a"]);
         assert_eq!(r.create_registration("r1", d.clone()).unwrap().etag, 1);
-        assert_eq!(r.upsert_registration("r1", d.clone(), Some(IfMatch::Etag(1))).unwrap().etag, 2);
-        let stale = r.upsert_registration("r1", d.clone(), Some(IfMatch::Etag(1))).unwrap_err();
+        assert_eq!(
+            r.upsert_registration("r1", d.clone(), Some(IfMatch::Etag(1)))
+                .unwrap()
+                .etag,
+            2
+        );
+        let stale = r
+            .upsert_registration("r1", d.clone(), Some(IfMatch::Etag(1)))
+            .unwrap_err();
         assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
-        let missing = r.upsert_registration("r9", d, Some(IfMatch::Any)).unwrap_err();
+        let missing = r
+            .upsert_registration("r9", d, Some(IfMatch::Any))
+            .unwrap_err();
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
         assert!(r.delete_registration("r1", &IfMatch::Etag(1)).is_err());
         r.delete_registration("r1", &IfMatch::Any).unwrap();
@@ -579,12 +622,16 @@ mod tests {
     #[test]
     fn an_expired_handle_drops_registrations_and_expires_installations() {
         let r = Registry::new(10);
-        r.put_installation(installation("i1", "apns", "AA", &["t"])).unwrap();
-        r.create_registration("r1", description(Channel::Apns, "aa", &["t"])).unwrap();
+        r.put_installation(installation("i1", "apns", "AA", &["t"]))
+            .unwrap();
+        r.create_registration("r1", description(Channel::Apns, "aa", &["t"]))
+            .unwrap();
         assert_eq!(r.expire_handle(Channel::Apns, "aa"), 2);
         assert!(r.registration("r1").is_none());
         assert!(r.installation("i1").unwrap().expired);
         let e = Expression::parse("t").unwrap();
-        assert!(r.resolve(Format::Native(Channel::Apns), Some(&e), 10).is_empty());
+        assert!(r
+            .resolve(Format::Native(Channel::Apns), Some(&e), 10)
+            .is_empty());
     }
 }

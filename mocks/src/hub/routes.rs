@@ -84,9 +84,14 @@ impl Op {
 /// `Err` is 404 (no such resource) or 405 (no such method on it).
 fn route(method: &Method, rest: &[&str]) -> Result<Op, StatusCode> {
     let op = match rest {
-        ["registrationIDs"] | ["registrationIDs", ""] => [(Method::POST, Op::CreateRegistrationId)].to_vec(),
+        ["registrationIDs"] | ["registrationIDs", ""] => {
+            [(Method::POST, Op::CreateRegistrationId)].to_vec()
+        }
         ["registrations"] | ["registrations", ""] => {
-            vec![(Method::POST, Op::CreateRegistration), (Method::GET, Op::ListRegistrations)]
+            vec![
+                (Method::POST, Op::CreateRegistration),
+                (Method::GET, Op::ListRegistrations),
+            ]
         }
         ["registrations", id] if !id.is_empty() => vec![
             (Method::GET, Op::GetRegistration),
@@ -148,7 +153,9 @@ pub(crate) async fn handle(
     let host = request_host(parts, &state.host);
     let path = parts.uri.path();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let (hub, rest) = segments.split_first().map_or(("", &[][..]), |(h, r)| (*h, r));
+    let (hub, rest) = segments
+        .split_first()
+        .map_or(("", &[][..]), |(h, r)| (*h, r));
     let op = route(&parts.method, rest);
     // Authorization comes first, as on the service: without a valid token
     // nothing about the namespace is revealed.
@@ -159,7 +166,10 @@ pub(crate) async fn handle(
         needed,
         now: unix_now(),
     };
-    if let Err(e) = state.sas.authorize(&state.namespace, &parts.headers, target) {
+    if let Err(e) = state
+        .sas
+        .authorize(&state.namespace, &parts.headers, target)
+    {
         return Answered::of(Err(e.into_hub_error(&format!("sb://{host}{path}"))));
     }
     if hub != state.namespace.hub_name {
@@ -179,18 +189,20 @@ pub(crate) async fn handle(
     let base = format!("https://{host}/{hub}");
     let id = rest.get(1).map(|s| decode(s)).unwrap_or_default();
     match op {
-        Op::Send | Op::Batch => match send(state, parts, body, op == Op::Batch, &base, tracking_id).await {
-            Ok(sent) => Answered {
-                response: Ok(sent.response),
-                platform: sent.format.and_then(|f| f.platform()),
-                device: sent.device,
-            },
-            Err((e, format)) => Answered {
-                response: Err(e),
-                platform: format.and_then(|f| f.platform()),
-                device: None,
-            },
-        },
+        Op::Send | Op::Batch => {
+            match send(state, parts, body, op == Op::Batch, &base, tracking_id).await {
+                Ok(sent) => Answered {
+                    response: Ok(sent.response),
+                    platform: sent.format.and_then(|f| f.platform()),
+                    device: sent.device,
+                },
+                Err((e, format)) => Answered {
+                    response: Err(e),
+                    platform: format.and_then(|f| f.platform()),
+                    device: None,
+                },
+            }
+        }
         Op::CreateRegistrationId => {
             let id = new_registration_id();
             let location = format!("{base}/registrations/{id}?api-version=2020-06");
@@ -209,9 +221,12 @@ pub(crate) async fn handle(
             let channel = description.channel;
             let device = description.handle.clone();
             let result = if op == Op::CreateRegistration {
-                state.registry.create_registration(&new_registration_id(), description)
+                state
+                    .registry
+                    .create_registration(&new_registration_id(), description)
             } else {
-                if_match(parts).and_then(|m| state.registry.upsert_registration(&id, description, m))
+                if_match(parts)
+                    .and_then(|m| state.registry.upsert_registration(&id, description, m))
             };
             Answered {
                 response: result.map(|r| entry_response(&r.to_entry(&base, true), r.etag)),
@@ -224,7 +239,9 @@ pub(crate) async fn handle(
                 .registry
                 .registration(&id)
                 .map(|r| entry_response(&r.to_entry(&base, true), r.etag))
-                .ok_or_else(|| HubError::not_found(format!("The registration {id:?} does not exist."))),
+                .ok_or_else(|| {
+                    HubError::not_found(format!("The registration {id:?} does not exist."))
+                }),
         ),
         Op::DeleteRegistration => {
             let condition = if_match(parts).map(|m| m.unwrap_or(IfMatch::Any));
@@ -235,7 +252,8 @@ pub(crate) async fn handle(
             )
         }
         Op::ListRegistrations => Answered::of(
-            list_query(parts).map(|(listing, after, top)| list(state, &base, &listing, after.as_deref(), top)),
+            list_query(parts)
+                .map(|(listing, after, top)| list(state, &base, &listing, after.as_deref(), top)),
         ),
         Op::ListByTag => {
             let tag = decode(rest.get(1).copied().unwrap_or_default()).into_owned();
@@ -249,7 +267,10 @@ pub(crate) async fn handle(
                 Ok(i) => i,
                 Err(e) => return Answered::of(Err(e)),
             };
-            let (platform, device) = (installation.channel.gateway(), installation.push_channel.clone());
+            let (platform, device) = (
+                installation.channel.gateway(),
+                installation.push_channel.clone(),
+            );
             Answered {
                 response: state
                     .registry
@@ -268,7 +289,10 @@ pub(crate) async fn handle(
             Some(installation) => Answered {
                 response: Ok(response(
                     StatusCode::OK,
-                    [(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"))],
+                    [(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("application/json; charset=utf-8"),
+                    )],
                     installation.to_json().to_string(),
                 )),
                 platform: Some(installation.channel.gateway()),
@@ -295,7 +319,9 @@ pub(crate) async fn handle(
                         xml,
                     )
                 })
-                .ok_or_else(|| HubError::not_found(format!("The notification {id:?} does not exist."))),
+                .ok_or_else(|| {
+                    HubError::not_found(format!("The notification {id:?} does not exist."))
+                }),
         ),
     }
 }
@@ -341,7 +367,9 @@ fn list_query(parts: &Parts) -> Result<(Listing, Option<String>, usize), HubErro
                     .parse::<usize>()
                     .ok()
                     .filter(|t| (1..=MAX_TOP).contains(t))
-                    .ok_or_else(|| HubError::bad_request(format!("$top must be 1 to {MAX_TOP}.")))?;
+                    .ok_or_else(|| {
+                        HubError::bad_request(format!("$top must be 1 to {MAX_TOP}."))
+                    })?;
             }
             _ => {}
         }
@@ -354,7 +382,11 @@ fn list_query(parts: &Parts) -> Result<(Listing, Option<String>, usize), HubErro
 fn filter(text: &str) -> Result<Listing, HubError> {
     let bad = || HubError::bad_request(format!("The $filter {text:?} is not supported."));
     let (field, value) = text.split_once(" eq ").ok_or_else(bad)?;
-    let value = value.trim().strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).ok_or_else(bad)?;
+    let value = value
+        .trim()
+        .strip_prefix('\'')
+        .and_then(|v| v.strip_suffix('\''))
+        .ok_or_else(bad)?;
     let channel = Channel::ALL
         .into_iter()
         .find(|c| c.handle_element().eq_ignore_ascii_case(field.trim()))
@@ -366,7 +398,13 @@ fn filter(text: &str) -> Result<Listing, HubError> {
     Ok(Listing::Handle(channel, handle))
 }
 
-fn list(state: &HubState, base: &str, listing: &Listing, after: Option<&str>, top: usize) -> Response {
+fn list(
+    state: &HubState,
+    base: &str,
+    listing: &Listing,
+    after: Option<&str>,
+    top: usize,
+) -> Response {
     let (page, next) = state.registry.list(listing, after, top);
     let mut headers = vec![(CONTENT_TYPE, HeaderValue::from_static(FEED_TYPE))];
     if let Some(next) = next {
@@ -384,10 +422,22 @@ mod tests {
     fn routes_and_rights() {
         assert_eq!(route(&Method::POST, &["messages", ""]), Ok(Op::Send));
         assert_eq!(route(&Method::POST, &["messages", "$batch"]), Ok(Op::Batch));
-        assert_eq!(route(&Method::GET, &["messages", "$batch"]), Err(StatusCode::METHOD_NOT_ALLOWED));
-        assert_eq!(route(&Method::PATCH, &["installations", "i"]), Ok(Op::PatchInstallation));
-        assert_eq!(route(&Method::GET, &["tags", "t", "registrations"]), Ok(Op::ListByTag));
-        assert_eq!(route(&Method::GET, &["nothing"]), Err(StatusCode::NOT_FOUND));
+        assert_eq!(
+            route(&Method::GET, &["messages", "$batch"]),
+            Err(StatusCode::METHOD_NOT_ALLOWED)
+        );
+        assert_eq!(
+            route(&Method::PATCH, &["installations", "i"]),
+            Ok(Op::PatchInstallation)
+        );
+        assert_eq!(
+            route(&Method::GET, &["tags", "t", "registrations"]),
+            Ok(Op::ListByTag)
+        );
+        assert_eq!(
+            route(&Method::GET, &["nothing"]),
+            Err(StatusCode::NOT_FOUND)
+        );
         assert_eq!(Op::ListByTag.needs(), Rights::MANAGE);
         assert_eq!(Op::PutInstallation.needs(), Rights::LISTEN);
     }
@@ -397,7 +447,10 @@ mod tests {
         // `listRegistrationsByChannel` for a Windows channel, after the
         // query string's own decoding.
         let listing = filter("ChannelUri eq 'https%3A%2F%2Fwns%2F%3Ftoken%3Da%252Bb'").unwrap();
-        assert_eq!(listing, Listing::Handle(Channel::Wns, "https://wns/?token=a%2Bb".into()));
+        assert_eq!(
+            listing,
+            Listing::Handle(Channel::Wns, "https://wns/?token=a%2Bb".into())
+        );
         assert_eq!(
             filter("DeviceToken eq 'ABCD'").unwrap(),
             Listing::Handle(Channel::Apns, "ABCD".into())

@@ -58,9 +58,7 @@ impl SasError {
     /// service words them).
     pub(crate) fn into_hub_error(self, resource: &str) -> HubError {
         let detail = match self {
-            SasError::Missing => {
-                "MissingToken: The authorization header was not found.".to_owned()
-            }
+            SasError::Missing => "MissingToken: The authorization header was not found.".to_owned(),
             SasError::Malformed => "MalformedToken: The credentials contained in the \
                  authorization header are not in the SharedAccessSignature format."
                 .to_owned(),
@@ -218,11 +216,11 @@ fn verify(namespace: &Namespace, token: &str) -> Result<Verified, SasError> {
     let fields = fields(token).ok_or(SasError::Malformed)?;
     let expiry: i64 = fields.se.trim().parse().map_err(|_| SasError::Malformed)?;
     let key_name = percent_decode_str(fields.skn).decode_utf8_lossy();
-    let rule = namespace
-        .rule(&key_name)
-        .ok_or(SasError::UnknownKeyName)?;
+    let rule = namespace.rule(&key_name).ok_or(SasError::UnknownKeyName)?;
     let sig = percent_decode_str(fields.sig).decode_utf8_lossy();
-    let sig = STANDARD.decode(sig.trim()).map_err(|_| SasError::Signature)?;
+    let sig = STANDARD
+        .decode(sig.trim())
+        .map_err(|_| SasError::Signature)?;
     let mut mac =
         Hmac::<Sha256>::new_from_slice(rule.key.as_bytes()).map_err(|_| SasError::Signature)?;
     mac.update(fields.sr.as_bytes());
@@ -318,7 +316,12 @@ mod tests {
     #[test]
     fn a_token_for_the_namespace_url_authorizes_and_is_cached() {
         let ns = Namespace::generate("hub");
-        let token = sign("https://127.0.0.1:9443/", FULL_RULE, &full_key(&ns), NOW + 60);
+        let token = sign(
+            "https://127.0.0.1:9443/",
+            FULL_RULE,
+            &full_key(&ns),
+            NOW + 60,
+        );
         let verifier = SasVerifier::default();
         for _ in 0..2 {
             verifier
@@ -349,7 +352,9 @@ mod tests {
         let sig = STANDARD.encode(mac.finalize().into_bytes());
         let token = format!(
             "SharedAccessSignature sr={sr}&sig={}&se={}&skn={FULL_RULE}",
-            sig.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D"),
+            sig.replace('+', "%2B")
+                .replace('/', "%2F")
+                .replace('=', "%3D"),
             NOW + 60
         );
         assert_eq!(check(&ns, &token, Rights::SEND), Err(SasError::Signature));
@@ -371,7 +376,11 @@ mod tests {
             "SharedAccessSignature sr=x&sig=y&se=soon&skn=DefaultFullSharedAccessSignature",
             "SharedAccessSignature garbage",
         ] {
-            assert_eq!(check(&ns, token, Rights::SEND), Err(SasError::Malformed), "{token}");
+            assert_eq!(
+                check(&ns, token, Rights::SEND),
+                Err(SasError::Malformed),
+                "{token}"
+            );
         }
     }
 
@@ -388,15 +397,28 @@ mod tests {
     #[test]
     fn a_wrong_signature_is_rejected() {
         let ns = Namespace::generate("hub");
-        let token = sign("https://127.0.0.1:9443/", FULL_RULE, "not-the-key", NOW + 60);
+        let token = sign(
+            "https://127.0.0.1:9443/",
+            FULL_RULE,
+            "not-the-key",
+            NOW + 60,
+        );
         assert_eq!(check(&ns, &token, Rights::SEND), Err(SasError::Signature));
     }
 
     #[test]
     fn an_unknown_key_name_is_rejected() {
         let ns = Namespace::generate("hub");
-        let token = sign("https://127.0.0.1:9443/", "RootManageSharedAccessKey", &full_key(&ns), NOW + 60);
-        assert_eq!(check(&ns, &token, Rights::SEND), Err(SasError::UnknownKeyName));
+        let token = sign(
+            "https://127.0.0.1:9443/",
+            "RootManageSharedAccessKey",
+            &full_key(&ns),
+            NOW + 60,
+        );
+        assert_eq!(
+            check(&ns, &token, Rights::SEND),
+            Err(SasError::UnknownKeyName)
+        );
     }
 
     #[test]
@@ -408,7 +430,11 @@ mod tests {
             "https://127.0.0.1:9443/hub/messages/extra",
         ] {
             let token = sign(resource, FULL_RULE, &full_key(&ns), NOW + 60);
-            assert_eq!(check(&ns, &token, Rights::SEND), Err(SasError::Audience), "{resource}");
+            assert_eq!(
+                check(&ns, &token, Rights::SEND),
+                Err(SasError::Audience),
+                "{resource}"
+            );
         }
     }
 
@@ -432,7 +458,12 @@ mod tests {
             (SasError::Signature, "40103"),
             (SasError::Expired { expiry: NOW }, "ExpiredToken"),
             (SasError::Audience, "40104"),
-            (SasError::Rights { needed: Rights::SEND }, "'Send' claim(s) are required"),
+            (
+                SasError::Rights {
+                    needed: Rights::SEND,
+                },
+                "'Send' claim(s) are required",
+            ),
         ];
         for (error, words) in cases {
             let e = error.into_hub_error("sb://x/hub");

@@ -90,8 +90,9 @@ fn parse(parts: &Parts, body: &RequestBody, batch: bool) -> Result<Send, HubErro
             return Err(HubError::bad_request("The request body could not be read."))
         }
     };
-    let format = header_text(parts, &FORMAT)?
-        .ok_or_else(|| HubError::bad_request("The ServiceBusNotification-Format header is required."))?;
+    let format = header_text(parts, &FORMAT)?.ok_or_else(|| {
+        HubError::bad_request("The ServiceBusNotification-Format header is required.")
+    })?;
     let format = Format::parse(format)?;
     let direct = flag(parts, "direct");
     let test = flag(parts, "test");
@@ -101,7 +102,9 @@ fn parse(parts: &Parts, body: &RequestBody, batch: bool) -> Result<Send, HubErro
     // application/xml).
     let (payload, audience) = if batch {
         if !direct {
-            return Err(HubError::bad_request("A $batch send must be a direct send (?direct)."));
+            return Err(HubError::bad_request(
+                "A $batch send must be a direct send (?direct).",
+            ));
         }
         let batch = multipart::parse(request_type.as_deref().unwrap_or_default(), &bytes)?;
         (batch.notification, Audience::Direct(batch.devices))
@@ -110,16 +113,22 @@ fn parse(parts: &Parts, body: &RequestBody, batch: bool) -> Result<Send, HubErro
             .map(str::trim)
             .filter(|h| !h.is_empty())
             .ok_or_else(|| {
-                HubError::bad_request("A direct send needs the ServiceBusNotification-DeviceHandle header.")
+                HubError::bad_request(
+                    "A direct send needs the ServiceBusNotification-DeviceHandle header.",
+                )
             })?;
         (bytes, Audience::Direct(vec![handle.to_owned()]))
     } else {
-        let expression = header_text(parts, &TAGS)?.map(Expression::parse).transpose()?;
+        let expression = header_text(parts, &TAGS)?
+            .map(Expression::parse)
+            .transpose()?;
         (bytes, Audience::Tags(expression))
     };
     let properties = validate_payload(format, &payload, parts)?;
     if properties.is_some() && matches!(audience, Audience::Direct(_)) {
-        return Err(HubError::bad_request("A template notification cannot be sent directly."));
+        return Err(HubError::bad_request(
+            "A template notification cannot be sent directly.",
+        ));
     }
     let headers = parts
         .headers
@@ -141,11 +150,17 @@ fn parse(parts: &Parts, body: &RequestBody, batch: bool) -> Result<Send, HubErro
 
 /// The service's checks of a native payload at the edge; the template
 /// properties of a template send.
-fn validate_payload(format: Format, payload: &Bytes, parts: &Parts) -> Result<Option<Properties>, HubError> {
+fn validate_payload(
+    format: Format,
+    payload: &Bytes,
+    parts: &Parts,
+) -> Result<Option<Properties>, HubError> {
     let json_object = |what: &str| -> Result<serde_json::Map<String, serde_json::Value>, HubError> {
         match serde_json::from_slice::<serde_json::Value>(payload) {
             Ok(serde_json::Value::Object(map)) => Ok(map),
-            _ => Err(HubError::bad_request(format!("The {what} notification payload is not a JSON object."))),
+            _ => Err(HubError::bad_request(format!(
+                "The {what} notification payload is not a JSON object."
+            ))),
         }
     };
     match format {
@@ -173,8 +188,12 @@ fn validate_payload(format: Format, payload: &Bytes, parts: &Parts) -> Result<Op
             let valid = ["wns/toast", "wns/tile", "wns/badge", "wns/raw"];
             match kind {
                 Some(k) if valid.iter().any(|v| k.eq_ignore_ascii_case(v.as_bytes())) => Ok(None),
-                Some(_) => Err(HubError::bad_request("The X-WNS-Type header value is not valid.")),
-                None => Err(HubError::bad_request("A windows notification needs the X-WNS-Type header.")),
+                Some(_) => Err(HubError::bad_request(
+                    "The X-WNS-Type header value is not valid.",
+                )),
+                None => Err(HubError::bad_request(
+                    "A windows notification needs the X-WNS-Type header.",
+                )),
             }
         }
     }
@@ -214,7 +233,10 @@ impl Notifications {
         let id = format!("{n}{:08x}", rand::random::<u32>());
         let mut counts = [(0, 0); 4];
         for (target, delivery) in results {
-            let slot = Channel::ALL.iter().position(|c| *c == target.channel).unwrap_or(0);
+            let slot = Channel::ALL
+                .iter()
+                .position(|c| *c == target.channel)
+                .unwrap_or(0);
             if delivery.ok() {
                 counts[slot].0 += 1;
             } else {
@@ -241,7 +263,10 @@ impl Notifications {
         );
         escape_into(&mut x, &record.id);
         x.push_str("</NotificationId><Location>");
-        escape_into(&mut x, &format!("{base}/messages/{}?api-version=2020-06", record.id));
+        escape_into(
+            &mut x,
+            &format!("{base}/messages/{}?api-version=2020-06", record.id),
+        );
         x.push_str("</Location><State>Completed</State><EnqueueTime>");
         x.push_str(&record.enqueued);
         x.push_str("</EnqueueTime><StartTime>");
@@ -295,7 +320,10 @@ pub(crate) async fn send(
     let (targets, device) = match &send.audience {
         Audience::Direct(handles) => {
             let Format::Native(channel) = format else {
-                return Err((HubError::bad_request("A template notification cannot be sent directly."), Some(format)));
+                return Err((
+                    HubError::bad_request("A template notification cannot be sent directly."),
+                    Some(format),
+                ));
             };
             let targets = handles
                 .iter()
@@ -309,8 +337,15 @@ pub(crate) async fn send(
             (targets, (handles.len() == 1).then(|| handles[0].clone()))
         }
         Audience::Tags(expression) => {
-            let limit = if send.test { TEST_SEND_LIMIT } else { usize::MAX };
-            (state.registry.resolve(format, expression.as_ref(), limit), None)
+            let limit = if send.test {
+                TEST_SEND_LIMIT
+            } else {
+                usize::MAX
+            };
+            (
+                state.registry.resolve(format, expression.as_ref(), limit),
+                None,
+            )
         }
     };
     let direct = matches!(send.audience, Audience::Direct(_));
@@ -355,8 +390,12 @@ fn outcome_xml(results: &[(Target, Delivery)]) -> String {
         escape_into(&mut x, &target.id);
         x.push_str("</RegistrationId><Outcome>");
         let outcome = match delivery {
-            d if d.ok() => "The Notification was successfully sent to the Push Notification System".to_owned(),
-            Delivery::Answered(status) => format!("The Push Notification System rejected the notification with status {status}"),
+            d if d.ok() => {
+                "The Notification was successfully sent to the Push Notification System".to_owned()
+            }
+            Delivery::Answered(status) => format!(
+                "The Push Notification System rejected the notification with status {status}"
+            ),
             Delivery::Undeliverable(why) => format!("The notification could not be sent: {why}"),
         };
         escape_into(&mut x, &outcome);

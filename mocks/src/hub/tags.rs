@@ -172,10 +172,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             }
             _ => {
                 let start = i;
-                while bytes
-                    .get(i)
-                    .is_some_and(|b| !b" \t()!&|".contains(b))
-                {
+                while bytes.get(i).is_some_and(|b| !b" \t()!&|".contains(b)) {
                     i += 1;
                 }
                 let word = text.get(start..i).unwrap_or_default();
@@ -320,7 +317,9 @@ mod tests {
     #[test]
     fn untagged_entries_match_only_negations() {
         assert!(Expression::parse("!a").unwrap().matches_untagged());
-        assert!(!Expression::parse("a || !b && c").unwrap().matches_untagged());
+        assert!(!Expression::parse("a || !b && c")
+            .unwrap()
+            .matches_untagged());
     }
 
     #[test]
@@ -337,8 +336,19 @@ mod tests {
     #[test]
     fn malformed_expressions_are_400s() {
         for bad in [
-            "", " ", "a &", "a & b", "a | b", "(a", "a)", "&& a", "a b", "!", "a && (b ||)",
-            "tag with spaces?", &"x".repeat(121),
+            "",
+            " ",
+            "a &",
+            "a & b",
+            "a | b",
+            "(a",
+            "a)",
+            "&& a",
+            "a b",
+            "!",
+            "a && (b ||)",
+            "tag with spaces?",
+            &"x".repeat(121),
         ] {
             let e = Expression::parse(bad).unwrap_err();
             assert_eq!(e.status, http::StatusCode::BAD_REQUEST, "{bad:?}");

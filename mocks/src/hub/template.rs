@@ -87,7 +87,11 @@ pub(crate) fn expand(template: &str, props: &Properties) -> String {
 /// Appends `text` as the inside of a JSON string.
 fn json_escape_into(out: &mut String, text: &str) {
     let quoted = serde_json::to_string(text).unwrap_or_default();
-    out.push_str(quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default());
+    out.push_str(
+        quoted
+            .get(1..quoted.len().saturating_sub(1))
+            .unwrap_or_default(),
+    );
 }
 
 #[cfg(test)]
@@ -99,7 +103,10 @@ mod tests {
     fn properties_are_substituted_case_insensitively_and_escaped() {
         let props = Properties::from_json(br#"{"Message":"hi \"you\"","n":3}"#).unwrap();
         assert_eq!(
-            expand(r#"{"aps":{"alert":"$(message)","badge":#(N)},"x":"$(missing)"}"#, &props),
+            expand(
+                r#"{"aps":{"alert":"$(message)","badge":#(N)},"x":"$(missing)"}"#,
+                &props
+            ),
             r#"{"aps":{"alert":"hi \"you\"","badge":3},"x":""}"#
         );
         assert_eq!(
