@@ -117,7 +117,9 @@ fn mocks_env_file_carries_the_hub() {
     let cs = var("PUSHPROOF_NH_CONNECTION_STRING");
     assert!(
         cs.starts_with("Endpoint=sb://127.0.0.1:")
-            && cs.contains("/;SharedAccessKeyName=DefaultFullSharedAccessSignature;SharedAccessKey="),
+            && cs.contains(
+                "/;SharedAccessKeyName=DefaultFullSharedAccessSignature;SharedAccessKey="
+            ),
         "{cs}"
     );
     assert_eq!(var("PUSHPROOF_NH_HUB"), "pushproof-hub");
