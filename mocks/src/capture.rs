@@ -224,7 +224,7 @@ impl Stored {
         }
     }
 
-    fn accepted(&self) -> bool {
+    pub(crate) fn accepted(&self) -> bool {
         (200..300).contains(&self.status)
     }
 
@@ -266,7 +266,7 @@ pub(crate) enum DeviceRef {
     InBody { start: usize, end: usize },
     /// A WNS channel, `{base}/?token=<token, form-encoded>`.
     WnsChannel {
-        /// Origin of mock WNS, shared by every capture.
+        /// Origin of the issued channel URIs, shared by every capture.
         base: Arc<str>,
         /// The decoded opaque token.
         token: String,
@@ -328,7 +328,8 @@ impl From<String> for DeviceRef {
 /// Counters of the capture store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CaptureStats {
-    /// Requests captured since start (the next capture's `seq`).
+    /// Requests captured since start or the last reset (`seq` goes on
+    /// across a reset, so cursors stay valid).
     pub total: u64,
     /// Captures currently kept.
     pub kept: usize,
@@ -350,6 +351,10 @@ pub struct PlatformCounters {
     pub rejected: BTreeMap<u16, u64>,
     /// Requests to the platform's OAuth token endpoint.
     pub token_requests: u64,
+    /// Access tokens granted (FCM, WNS); for APNs, whose provider tokens
+    /// the client mints, the provider tokens verified (once per token per
+    /// connection). A backend that takes a new token per push shows here.
+    pub tokens_issued: u64,
     /// Captures of this gateway kept.
     pub captures_kept: u64,
     /// Captures of this gateway evicted.
@@ -402,6 +407,8 @@ pub(crate) struct Page {
 struct Ring {
     buf: VecDeque<Arc<Stored>>,
     next_seq: u64,
+    /// `next_seq` at the last reset: `total` counts from there.
+    reset_at: u64,
     evicted: u64,
     bytes: usize,
     /// One per gateway, then the hub's ([`slot`]).
@@ -433,6 +440,7 @@ impl CaptureStore {
                 // memory for runs that capture little.
                 buf: VecDeque::with_capacity(capacity.min(1024)),
                 next_seq: 0,
+                reset_at: 0,
                 evicted: 0,
                 bytes: 0,
                 counters: Default::default(),
@@ -465,7 +473,12 @@ impl CaptureStore {
             }
             let counters = &mut ring.counters[slot(&capture)];
             match capture.kind {
-                CaptureKind::Token => counters.token_requests += 1,
+                CaptureKind::Token => {
+                    counters.token_requests += 1;
+                    if capture.accepted() {
+                        counters.tokens_issued += 1;
+                    }
+                }
                 CaptureKind::Push | CaptureKind::Hub if capture.accepted() => {
                     counters.accepted += 1
                 }
@@ -556,7 +569,7 @@ impl CaptureStore {
     pub(crate) fn stats(&self) -> CaptureStats {
         let (total, kept, evicted) = {
             let ring = self.lock();
-            (ring.next_seq, ring.buf.len(), ring.evicted)
+            (ring.next_seq - ring.reset_at, ring.buf.len(), ring.evicted)
         };
         let (file_written, file_dropped) = self
             .file
@@ -601,6 +614,7 @@ impl CaptureStore {
         self.clear();
         let mut ring = self.lock();
         ring.evicted = 0;
+        ring.reset_at = ring.next_seq;
         ring.counters = Default::default();
     }
 
@@ -775,7 +789,9 @@ mod tests {
         assert_eq!(counters.wns.rejected.get(&0), Some(&1));
         store.reset();
         assert_eq!(store.counters().fcm, PlatformCounters::default());
+        assert_eq!(store.stats().total, 0, "total counts from the reset");
         assert_eq!(store.record(capture(0)), 4, "seq goes on after a reset");
+        assert_eq!(store.stats().total, 1);
     }
 
     #[test]

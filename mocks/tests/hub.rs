@@ -579,7 +579,7 @@ async fn a_handle_the_gateway_says_is_gone_is_dropped() {
     h.gw.set_fault(FaultRule::device(
         &device,
         Fault::Expire {
-            after_ms: None,
+            after_ms: Some(0),
             at_unix_ms: None,
         },
     ))

@@ -1,9 +1,16 @@
 //! Reports of a run. The JSON report is the source of truth; the console
-//! summary (and later JUnit, Markdown and HTML) are views of it.
+//! summary, and the JUnit, SARIF, Markdown and HTML views of a conformance
+//! run's [`suite::SuiteReport`], are rendered from it.
 
+pub mod escape;
+pub mod html;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod sarif;
 pub mod suite;
 pub mod summary;
+pub mod view;
 
 use std::collections::BTreeMap;
 

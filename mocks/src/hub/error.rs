@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::StatusCode;
 
-use crate::exchange::{header_value, response, Response};
+use crate::reply::{header_value, response, Response};
 
 /// The content type of the service's error and outcome bodies.
 pub(crate) const XML_CONTENT_TYPE: &str = "application/xml; charset=utf-8";

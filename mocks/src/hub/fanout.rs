@@ -21,9 +21,10 @@ use http::Method;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value};
 
-use crate::exchange::{self, unix_now, ConnectionState};
+use crate::exchange::{self, ConnectionState};
 use crate::oauth::{FCM_TOKEN_TTL, WNS_TOKEN_TTL};
 use crate::platform::Platform;
+use crate::reply::unix_now;
 use crate::server::RequestBody;
 use crate::state::Shared;
 
@@ -339,7 +340,7 @@ fn hn(name: &'static str) -> HeaderName {
 }
 
 fn hv(text: &str) -> HeaderValue {
-    exchange::header_value(text)
+    crate::reply::header_value(text)
 }
 
 /// Whether the gateway said the handle is gone.

@@ -28,7 +28,7 @@ mod template;
 mod time;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use hyper::body::Incoming;
@@ -40,11 +40,11 @@ use tokio_util::task::TaskTracker;
 use tracing::debug;
 
 use crate::capture::{CaptureKind, DeviceRef, Stored};
-use crate::exchange::{header_value, Response};
 use crate::platform::Platform;
-use crate::server::{self, Protocol};
+use crate::reply::{header_value, Response};
+use crate::server::{self, ConnInfo, Protocol, Security};
 use crate::state::Shared;
-use crate::{control, MockError};
+use crate::{control, hosts, MockError};
 
 use fanout::Forwarder;
 use namespace::{Namespace, FULL_RULE, LISTEN_RULE};
@@ -57,9 +57,6 @@ use send::Notifications;
 pub struct HubConfig {
     /// The hub's name, the path's first segment.
     pub name: String,
-    /// The namespace's name: the host a real connection string names is
-    /// `{namespace}.servicebus.windows.net`.
-    pub namespace: String,
     /// Most installations and registrations held together; past it a new
     /// device is refused with 403, as past a tier's device quota (the
     /// default is the Basic tier's 200,000 active devices).
@@ -72,7 +69,6 @@ impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
             name: "pushproof-hub".to_owned(),
-            namespace: "pushproof".to_owned(),
             device_capacity: 200_000,
             notification_capacity: 10_000,
         }
@@ -96,6 +92,9 @@ pub struct Hub {
     state: Arc<HubState>,
     addr: SocketAddr,
     scheme: &'static str,
+    /// Host impersonation: the connection string names the namespace
+    /// host, which the impersonation listener serves.
+    impersonated: bool,
 }
 
 impl std::fmt::Debug for Hub {
@@ -110,17 +109,21 @@ impl std::fmt::Debug for Hub {
 impl Hub {
     /// Starts serving the hub on `listener`, beside the gateways whose
     /// state it fans out through.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn spawn(
         listener: TcpListener,
         shared: Arc<Shared>,
         tls: Option<Arc<rustls::ServerConfig>>,
+        advertised: IpAddr,
+        impersonated: bool,
         tasks: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Result<Hub, MockError> {
-        let addr = listener.local_addr().map_err(|source| MockError::Bind {
+        let bound = listener.local_addr().map_err(|source| MockError::Bind {
             platform: Platform::Apns,
             source,
         })?;
+        let addr = SocketAddr::new(advertised, bound.port());
         let config = shared.config.hub.clone();
         let scheme = if tls.is_some() { "https" } else { "http" };
         let state = Arc::new(HubState {
@@ -133,22 +136,27 @@ impl Hub {
             host: addr.to_string(),
         });
         let serving = state.clone();
-        let make_service = move |_peer: SocketAddr, _limit| {
+        let make_service = move |_info: ConnInfo| {
             let state = serving.clone();
             service_fn(move |request| serve(state.clone(), request))
         };
-        tasks.spawn(server::run(
-            listener,
-            Protocol::Auto,
-            tls,
-            make_service,
-            shutdown,
-        ));
+        let security = match tls {
+            Some(config) => Security::Tls(Protocol::Auto, config),
+            None => Security::Plain(Protocol::Auto),
+        };
+        tasks.spawn(server::run(listener, security, make_service, shutdown));
         Ok(Hub {
             state,
             addr,
             scheme,
+            impersonated,
         })
+    }
+
+    /// The state the impersonation listener hands the namespace host's
+    /// requests to.
+    pub(crate) fn state(&self) -> Arc<HubState> {
+        self.state.clone()
     }
 
     /// The socket address the hub listens on.
@@ -157,14 +165,22 @@ impl Hub {
     }
 
     /// Origin of the hub (`https://127.0.0.1:PORT`, `http://` in
-    /// plaintext mode): what the SDKs make of the endpoint.
+    /// plaintext mode; `https://pushproof.servicebus.windows.net` in
+    /// impersonation mode): what the SDKs make of the endpoint.
     pub fn url(&self) -> String {
+        if self.impersonated {
+            return format!("https://{}", hosts::HUB_HOST);
+        }
         format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The namespace endpoint as a connection string names it,
-    /// `sb://127.0.0.1:PORT/`.
+    /// `sb://127.0.0.1:PORT/` (`sb://pushproof.servicebus.windows.net/`
+    /// in impersonation mode, reached through a hosts entry).
     pub fn endpoint(&self) -> String {
+        if self.impersonated {
+            return format!("sb://{}/", hosts::HUB_HOST);
+        }
         format!("sb://{}/", self.addr)
     }
 
@@ -173,13 +189,11 @@ impl Hub {
         &self.state.namespace.hub_name
     }
 
-    /// The host name of the namespace a real connection string would
-    /// name, `{namespace}.servicebus.windows.net`.
-    pub fn namespace_host(&self) -> String {
-        format!(
-            "{}.servicebus.windows.net",
-            self.state.shared.config.hub.namespace
-        )
+    /// The namespace's host name as a real connection string names one,
+    /// `pushproof.servicebus.windows.net`: the name host impersonation
+    /// serves (any name under `servicebus.windows.net` reaches the hub).
+    pub fn namespace_host(&self) -> &'static str {
+        hosts::HUB_HOST
     }
 
     /// The connection string of `DefaultFullSharedAccessSignature`
@@ -221,7 +235,10 @@ impl Hub {
 }
 
 /// Answers one request to the hub and captures it.
-async fn serve(state: Arc<HubState>, request: Request<Incoming>) -> Result<Response, Infallible> {
+pub(crate) async fn serve(
+    state: Arc<HubState>,
+    request: Request<Incoming>,
+) -> Result<Response, Infallible> {
     let (parts, body) = request.into_parts();
     let body = server::read_body(body, server::BODY_LIMIT).await;
     if control::is_control_path(parts.uri.path()) {

@@ -15,8 +15,8 @@ use http::request::Parts;
 use http::{HeaderName, Method, StatusCode};
 use percent_encoding::percent_decode_str;
 
-use crate::exchange::{header_value, response, unix_now, Response};
 use crate::platform::Platform;
+use crate::reply::{header_value, response, unix_now, Response};
 use crate::server::RequestBody;
 
 use super::channel::Channel;

@@ -23,7 +23,7 @@ use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, LOCATION};
 use http::request::Parts;
 use http::StatusCode;
 
-use crate::exchange::{header_value, response, Response};
+use crate::reply::{header_value, response, Response};
 use crate::server::RequestBody;
 
 use super::channel::{Channel, Format};
