@@ -85,33 +85,45 @@ pub(crate) async fn forward(
 /// host (`:authority`, or `Host` in HTTP/1.1) picks the gateway, else the
 /// connection's TLS server name (`route`); a host no gateway serves gets
 /// 421 Misdirected Request (RFC 9110 §15.5.20). The control API answers
-/// whatever the host. The Notification Hub's namespace host goes to `hub`.
+/// whatever the host. (The Notification Hub's namespace host never gets
+/// here: the listener hands it to the hub, by [`request_route`].)
 pub(crate) fn serve_routed(
     route: Option<Route>,
     shared: Arc<Shared>,
     conn: Arc<ConnectionState>,
-    hub: Arc<crate::hub::HubState>,
     request: Request<Incoming>,
 ) -> impl std::future::Future<Output = Result<Response, Dropped>> + Send {
-    let host = request.uri().host().map(str::to_owned).or_else(|| {
-        let value = request.headers().get(http::header::HOST)?.to_str().ok()?;
-        Some(hosts::host_of(value).to_owned())
-    });
-    let chosen = host.as_deref().and_then(hosts::route).or(route);
-    let to_hub = chosen == Some(Route::Hub);
-    let platform = chosen
+    let host = request_host(&request);
+    let platform = host
+        .as_deref()
+        .and_then(hosts::route)
+        .or(route)
         .and_then(Route::platform)
         .or_else(|| control::is_control_path(request.uri().path()).then_some(Platform::Fcm));
     async move {
         match platform {
             Some(platform) => serve(platform, shared, conn, request).await,
-            None if to_hub => match Box::pin(crate::hub::serve(hub, request)).await {
-                Ok(response) => Ok(response),
-                Err(never) => match never {},
-            },
             None => Ok(misdirected(host.as_deref().unwrap_or(""))),
         }
     }
+}
+
+/// The host a request names (`:authority`, or `Host` in HTTP/1.1),
+/// without its port.
+fn request_host(request: &Request<Incoming>) -> Option<String> {
+    request.uri().host().map(str::to_owned).or_else(|| {
+        let value = request.headers().get(http::header::HOST)?.to_str().ok()?;
+        Some(hosts::host_of(value).to_owned())
+    })
+}
+
+/// What serves a request on the impersonation listener: its host's route,
+/// else the connection's (`route`, from the TLS server name).
+pub(crate) fn request_route(route: Option<Route>, request: &Request<Incoming>) -> Option<Route> {
+    request_host(request)
+        .as_deref()
+        .and_then(hosts::route)
+        .or(route)
 }
 
 /// 421: the request named a host this listener does not serve.

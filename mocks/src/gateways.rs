@@ -27,6 +27,12 @@ use crate::state::{BackendUrls, Shared, Urls};
 use crate::tls::{ServerNames, Tls, TlsSettings};
 use crate::{apns, fcm, wns};
 
+/// A request's answer on the impersonation listener, from a gateway or
+/// the hub.
+type RoutedFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<crate::reply::Response, exchange::Dropped>> + Send>,
+>;
+
 /// Mock APNs, FCM and WNS, each on its own port (of `127.0.0.1` unless
 /// [`GatewayConfig::host`] says otherwise), and in impersonation mode one
 /// more listener for the services' real host names. They stop when
@@ -206,13 +212,24 @@ impl Gateways {
                 let shared = shared.clone();
                 let hub = hub_state.clone();
                 service_fn(move |request| {
-                    exchange::serve_routed(
-                        route,
-                        shared.clone(),
-                        conn.clone(),
-                        hub.clone(),
-                        request,
-                    )
+                    let answer: RoutedFuture =
+                        if exchange::request_route(route, &request) == Some(Route::Hub) {
+                            let hub = hub.clone();
+                            Box::pin(async move {
+                                match crate::hub::serve(hub, request).await {
+                                    Ok(response) => Ok(response),
+                                    Err(never) => match never {},
+                                }
+                            })
+                        } else {
+                            Box::pin(exchange::serve_routed(
+                                route,
+                                shared.clone(),
+                                conn.clone(),
+                                request,
+                            ))
+                        };
+                    answer
                 })
             };
             tasks.spawn(server::run(

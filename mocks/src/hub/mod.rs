@@ -40,6 +40,7 @@ use tokio_util::task::TaskTracker;
 use tracing::debug;
 
 use crate::capture::{CaptureKind, DeviceRef, Stored};
+pub use crate::config::HubConfig;
 use crate::platform::Platform;
 use crate::reply::{header_value, Response};
 use crate::server::{self, ConnInfo, Protocol, Security};
@@ -51,29 +52,6 @@ use namespace::{Namespace, FULL_RULE, LISTEN_RULE};
 use registry::Registry;
 use sas::SasVerifier;
 use send::Notifications;
-
-/// How the hub is set up. `Default` gives a working configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HubConfig {
-    /// The hub's name, the path's first segment.
-    pub name: String,
-    /// Most installations and registrations held together; past it a new
-    /// device is refused with 403, as past a tier's device quota (the
-    /// default is the Basic tier's 200,000 active devices).
-    pub device_capacity: usize,
-    /// Notification outcomes kept for `GET /{hub}/messages/{id}`.
-    pub notification_capacity: usize,
-}
-
-impl Default for HubConfig {
-    fn default() -> Self {
-        HubConfig {
-            name: "pushproof-hub".to_owned(),
-            device_capacity: 200_000,
-            notification_capacity: 10_000,
-        }
-    }
-}
 
 /// The hub's state, shared by its connections.
 pub(crate) struct HubState {
