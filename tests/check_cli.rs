@@ -88,6 +88,39 @@ fn the_reference_backend_started_by_command_passes_with_its_logs_in_the_report()
     assert!(stderr.contains("platforms apns, fcm, wns"), "{stderr}");
 }
 
+/// `--hub`: the backend started by command gets the hub's variables, not
+/// the gateways', so its pushes can only go through the hub.
+#[test]
+fn the_reference_backend_started_by_command_passes_in_hub_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = dir.path().join("report");
+    let command = format!("{BIN} backend --db {}", dir.path().join("b.db").display());
+    let out = pushproof(
+        &[
+            "check",
+            "--hub",
+            "--profile",
+            &reference_profile(),
+            "--backend-cmd",
+            &command,
+            "--report-dir",
+            report.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("through the Notification Hub"), "{stdout}");
+    let index = index(&report);
+    assert_eq!(index["run"]["delivery"], "hub");
+    assert_eq!(index["verdict"], "PASS");
+    let stderr = std::fs::read_to_string(report.join("backend.stderr.log")).expect("log");
+    assert!(
+        stderr.contains("platforms apns, fcm, wns through the Notification Hub pushproof-hub at http://127.0.0.1:"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_backend_that_will_not_start_is_a_fail_with_the_tail_of_its_log() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -228,7 +261,7 @@ fn a_tutorial_profile_skips_the_logout_check_naming_the_key() {
 fn usage_errors_exit_2_before_anything_starts() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("a-file"), "").expect("write");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &[
                 "check",
@@ -251,6 +284,17 @@ fn usage_errors_exit_2_before_anything_starts() {
         (
             &["check", "--expected-failures", "missing.toml"],
             "missing.toml",
+        ),
+        (
+            &[
+                "check",
+                "--hub",
+                "--backend-url",
+                "http://127.0.0.1:1",
+                "--mocks-url",
+                "http://127.0.0.1:2",
+            ],
+            "--hub",
         ),
     ];
     for (args, named) in cases {
