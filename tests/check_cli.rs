@@ -396,3 +396,70 @@ fn the_node_example_backend_passes_through_the_tutorial_profile() {
         assert!(fine, "{check}");
     }
 }
+
+/// The Node example that sends through the hub's REST API, in hub mode;
+/// without `--hub` it is not given the hub and will not start.
+#[test]
+fn the_node_hub_example_backend_passes_through_the_tutorial_profile_in_hub_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let backend = format!(
+        "node {}",
+        root.join("tests/backends/node/tutorial-hub.mjs").display()
+    );
+    let tutorial = root.join("scenarios/tutorial.toml");
+    let report = dir.path().join("r");
+    let out = pushproof(
+        &[
+            "check",
+            "--hub",
+            "--profile",
+            tutorial.to_str().expect("utf-8"),
+            "--backend-cmd",
+            &backend,
+            "--report-dir",
+            report.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let index = index(&report);
+    assert_eq!(index["run"]["delivery"], "hub");
+    for check in index["checks"].as_array().expect("checks") {
+        let fine = check["verdict"] == "PASS"
+            || (check["verdict"] == "SKIP" && check["skip"]["reason"].as_str().is_some());
+        assert!(fine, "{check}");
+    }
+    let leak = index["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == "SP-LEAK-01")
+        .expect("SP-LEAK-01");
+    assert!(
+        leak["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("requests to the hub")),
+        "{leak}"
+    );
+
+    let direct = dir.path().join("direct");
+    let out = pushproof(
+        &[
+            "check",
+            "--profile",
+            tutorial.to_str().expect("utf-8"),
+            "--backend-cmd",
+            &backend,
+            "--report-dir",
+            direct.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("PUSHPROOF_NH_CONNECTION_STRING is not set"),
+        "{stdout}"
+    );
+}
