@@ -38,20 +38,35 @@ fn reference_profile() -> String {
         .to_string()
 }
 
+/// `pushproof check` on `pushproof backend` started by command, with the
+/// reference profile, its report in `dir/report`, and `extra` flags.
+fn check_reference_by_command(dir: &Path, extra: &[&str]) -> Output {
+    let report = dir.join("report");
+    let command = format!("{BIN} backend --db {}", dir.join("b.db").display());
+    let mut args = vec![
+        "check",
+        "--profile",
+        &*reference_profile(),
+        "--backend-cmd",
+        &command,
+        "--report-dir",
+        report.to_str().expect("utf-8"),
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect::<Vec<_>>();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    pushproof(&args, dir)
+}
+
 #[test]
 fn the_reference_backend_started_by_command_passes_with_its_logs_in_the_report() {
     let dir = tempfile::tempdir().expect("tempdir");
     let report = dir.path().join("report");
-    let command = format!("{BIN} backend --db {}", dir.path().join("b.db").display());
-    let out = pushproof(
+    let out = check_reference_by_command(
+        dir.path(),
         &[
-            "check",
-            "--profile",
-            &reference_profile(),
-            "--backend-cmd",
-            &command,
-            "--report-dir",
-            report.to_str().expect("utf-8"),
             "--platforms",
             "apns fcm wns",
             "--junit",
@@ -59,7 +74,6 @@ fn the_reference_backend_started_by_command_passes_with_its_logs_in_the_report()
             "--sarif",
             "results.sarif",
         ],
-        dir.path(),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     for view in ["summary.md", "report.html"] {
@@ -94,20 +108,7 @@ fn the_reference_backend_started_by_command_passes_with_its_logs_in_the_report()
 fn the_reference_backend_started_by_command_passes_in_hub_mode() {
     let dir = tempfile::tempdir().expect("tempdir");
     let report = dir.path().join("report");
-    let command = format!("{BIN} backend --db {}", dir.path().join("b.db").display());
-    let out = pushproof(
-        &[
-            "check",
-            "--hub",
-            "--profile",
-            &reference_profile(),
-            "--backend-cmd",
-            &command,
-            "--report-dir",
-            report.to_str().expect("utf-8"),
-        ],
-        dir.path(),
-    );
+    let out = check_reference_by_command(dir.path(), &["--hub"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("through the Notification Hub"), "{stdout}");

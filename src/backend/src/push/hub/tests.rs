@@ -112,39 +112,37 @@ async fn a_refused_installation_names_the_hubs_detail() {
 #[tokio::test]
 async fn each_platform_is_one_native_send_to_the_users_tag() {
     let server = MockServer::start().await;
-    let tags = ("servicebusnotification-tags", "username:bob");
-    signed(Mock::given(method("POST")))
-        .and(path("/pushproof-hub/messages/"))
-        .and(header("servicebusnotification-format", "apple"))
-        .and(header(tags.0, tags.1))
+    // A send of `format` to bob's tag, answered 201 once.
+    let send = |format: &str| {
+        signed(Mock::given(method("POST")))
+            .and(path("/pushproof-hub/messages/"))
+            .and(header("servicebusnotification-format", format))
+            .and(header("servicebusnotification-tags", "username:bob"))
+    };
+    let created = || ResponseTemplate::new(201);
+    send("apple")
         .and(header("apns-push-type", "background"))
         .and(header("apns-priority", "5"))
         .and(body_json(
             json!({ "aps": { "content-available": 1 }, "secureId": "n1" }),
         ))
-        .respond_with(ResponseTemplate::new(201))
+        .respond_with(created())
         .expect(1)
         .mount(&server)
         .await;
-    signed(Mock::given(method("POST")))
-        .and(path("/pushproof-hub/messages/"))
-        .and(header("servicebusnotification-format", "fcmv1"))
-        .and(header(tags.0, tags.1))
+    send("fcmv1")
         .and(body_json(json!({
             "message": { "data": { "secureId": "n1" }, "android": { "priority": "HIGH" } }
         })))
-        .respond_with(ResponseTemplate::new(201))
+        .respond_with(created())
         .expect(1)
         .mount(&server)
         .await;
-    signed(Mock::given(method("POST")))
-        .and(path("/pushproof-hub/messages/"))
-        .and(header("servicebusnotification-format", "windows"))
-        .and(header(tags.0, tags.1))
+    send("windows")
         .and(header("x-wns-type", "wns/raw"))
         .and(header("content-type", "application/octet-stream"))
         .and(body_string("n1"))
-        .respond_with(ResponseTemplate::new(201))
+        .respond_with(created())
         .expect(1)
         .mount(&server)
         .await;
