@@ -206,6 +206,18 @@ impl Gateways {
         self.shared.register_device(platform)
     }
 
+    /// Issues a fresh device handle on `platform` whose accepted pushes go
+    /// to `feed` tagged with `tag`, rather than to an inbox of its own (see
+    /// [`Feed`](crate::Feed)): for load runs with many devices.
+    pub fn register_feed_device(
+        &self,
+        platform: Platform,
+        feed: &crate::Feed,
+        tag: u64,
+    ) -> DeviceHandle {
+        self.shared.register_feed_device(platform, feed, tag)
+    }
+
     /// Forgets a device: later pushes to it are rejected as unknown.
     pub fn unregister_device(&self, device: &DeviceHandle) -> bool {
         self.shared.unregister_device(device)
