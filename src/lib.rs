@@ -11,6 +11,7 @@ pub mod backend;
 pub mod cli;
 pub mod conformance;
 pub mod device;
+pub mod load;
 pub mod metrics;
 pub mod profile;
 pub mod report;

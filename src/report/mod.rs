@@ -6,6 +6,7 @@ pub mod escape;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod load;
 pub mod markdown;
 pub mod sarif;
 pub mod suite;

@@ -9,6 +9,7 @@
 //!   → 201 `{"handles": [...]}`, the device tagged `T + i` at `handles[i]`
 //! - `GET /feeds/{id}?wait=S&limit=N` → 200 `{"deliveries": [{"tag", "platform",
 //!   "headers", "body", "encoding", "age_us"}], "pushed", "dropped"}`
+//!   (`limit=0`: the counters only)
 //! - `GET /process` → 200 `{"cpu_us": …, "rss_bytes": …}` (Linux; `null` elsewhere)
 
 use std::time::{Duration, Instant};
@@ -158,13 +159,14 @@ async fn poll(shared: &Shared, id: &str, query: &str) -> ApiResult {
             wait = Duration::from_secs_f64(secs.min(MAX_WAIT.as_secs_f64()));
         } else {
             limit = parse("limit", &value)?;
-            if !(1..=MAX_TAKE).contains(&limit) {
-                return Err(bad_request(format!("limit must be 1..={MAX_TAKE}")));
+            if limit > MAX_TAKE {
+                return Err(bad_request(format!("limit must be 0..={MAX_TAKE}")));
             }
         }
     }
+    // `limit=0` reads the counters only.
     let mut taken = feed.try_take(limit);
-    if taken.is_empty() && !wait.is_zero() {
+    if taken.is_empty() && !wait.is_zero() && limit > 0 {
         if let Ok(first) = tokio::time::timeout(wait, feed.take(limit)).await {
             taken = first;
         }
