@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use pushproof_mocks::{ApnsEnvironment, FaultPlan, GatewayConfig, Gateways, Platform, TlsSettings};
+use pushproof_mocks::{
+    ApnsEnvironment, FaultPlan, GatewayConfig, Gateways, Impersonation, Platform, TlsSettings,
+};
 
 use crate::backend::{self, Flaw};
 use crate::report;
@@ -122,14 +124,50 @@ pub struct MocksArgs {
     /// successful pushes also carry `apns-unique-id`.
     #[arg(long)]
     pub apns_sandbox: bool,
+    /// Address to bind the gateways on, for a backend elsewhere (in a
+    /// container): the URLs and the TLS certificate name it. 0.0.0.0 binds
+    /// every interface (the URLs then name 127.0.0.1).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Host impersonation (implies --tls): one more listener answers for
+    /// api.push.apple.com, api.sandbox.push.apple.com, fcm.googleapis.com,
+    /// oauth2.googleapis.com, login.live.com, login.microsoftonline.com and
+    /// *.notify.windows.com, which the certificate also names; the
+    /// backend contract then names those URLs. Prints the hosts-file lines.
+    #[arg(long)]
+    pub impersonate: bool,
+    /// Port of the host-impersonation listener (default 443, which needs
+    /// root or CAP_NET_BIND_SERVICE). Implies --impersonate.
+    #[arg(long, value_name = "PORT")]
+    pub impersonate_port: Option<u16>,
+    /// Write the hosts-file lines of host impersonation to FILE (for
+    /// /etc/hosts in a container, or `docker run --add-host`). Implies
+    /// --impersonate.
+    #[arg(long, value_name = "FILE")]
+    pub hosts_file: Option<PathBuf>,
     #[command(flatten)]
     pub tls: TlsArgs,
 }
 
+/// The line `pushproof mocks` prints last, once every file is written and
+/// every listener serves: scripts wait for it (or for the env file).
+pub const MOCKS_READY_LINE: &str = "pushproof mocks ready";
+
 /// The gateways `pushproof mocks` starts.
 fn mocks_config(args: &MocksArgs) -> GatewayConfig {
+    let impersonation = (args.impersonate
+        || args.impersonate_port.is_some()
+        || args.hosts_file.is_some())
+    .then(|| Impersonation {
+        port: args.impersonate_port.unwrap_or(443),
+    });
     GatewayConfig {
-        tls: args.tls.settings(),
+        tls: args
+            .tls
+            .settings()
+            .or_else(|| impersonation.map(|_| TlsSettings::default())),
+        host: args.host,
+        impersonation,
         capture_file: args.capture_file.clone(),
         apns_environment: if args.apns_sandbox {
             ApnsEnvironment::Development
@@ -214,7 +252,6 @@ async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
         gateways.wns_url(),
         gateways.wns_token_url()
     );
-    println!("control API under /__pushproof/ on every gateway");
     if gateways.ca_pem().is_some() {
         let ca = std::path::absolute(args.keys_dir.join("ca.pem"))?;
         println!(
@@ -222,11 +259,27 @@ async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
             ca.display()
         );
     }
+    if let Some(control) = env.get("PUSHPROOF_CONTROL_URL") {
+        println!("control API {control}/__pushproof/ (HTTP/1.1; on every gateway's port)");
+    }
+    if let Some(hosts) = gateways.hosts_file() {
+        if let Some(addr) = gateways.impersonation_addr() {
+            println!("hosts {addr} answers for the services' own hosts; add these lines to the backend's hosts file:");
+        }
+        print!("{hosts}");
+        if let Some(path) = &args.hosts_file {
+            std::fs::write(path, &hosts).with_context(|| format!("writing {}", path.display()))?;
+            println!("hosts lines written to {}", path.display());
+        }
+    }
     if let Some(path) = &args.env_file {
         env.write_env_file(path)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("environment written to {}", path.display());
     }
+    // Last: every file is in place and every listener serves.
+    println!("{MOCKS_READY_LINE}");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     shutdown_signal().await;
     gateways.flush_capture_file().await;
     gateways.shutdown().await;
@@ -259,5 +312,30 @@ mod tests {
         assert_eq!(production.apns_environment, ApnsEnvironment::Production);
         let sandbox = mocks_config(&mocks_args(&["pushproof", "mocks", "--apns-sandbox"]));
         assert_eq!(sandbox.apns_environment, ApnsEnvironment::Development);
+    }
+
+    #[test]
+    fn mocks_impersonate_on_443_with_tls_when_asked() {
+        let plain = mocks_config(&mocks_args(&["pushproof", "mocks"]));
+        assert_eq!((plain.impersonation, plain.tls), (None, None));
+        let on = mocks_config(&mocks_args(&["pushproof", "mocks", "--impersonate"]));
+        assert_eq!(on.impersonation, Some(Impersonation { port: 443 }));
+        assert!(on.tls.is_some(), "impersonation implies TLS");
+        let port = mocks_config(&mocks_args(&[
+            "pushproof",
+            "mocks",
+            "--impersonate-port",
+            "8443",
+        ]));
+        assert_eq!(port.impersonation, Some(Impersonation { port: 8443 }));
+        let hosts = mocks_config(&mocks_args(&["pushproof", "mocks", "--hosts-file", "h"]));
+        assert_eq!(hosts.impersonation, Some(Impersonation { port: 443 }));
+    }
+
+    #[test]
+    fn mocks_bind_the_host_given() {
+        let config = mocks_config(&mocks_args(&["pushproof", "mocks", "--host", "0.0.0.0"]));
+        assert_eq!(config.host.to_string(), "0.0.0.0");
+        assert!(Cli::try_parse_from(["pushproof", "mocks", "--host", "nowhere"]).is_err());
     }
 }

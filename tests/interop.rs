@@ -11,7 +11,8 @@
 //! library saw success and the right error type for each rejection, and
 //! that the mock's captures and inboxes hold exactly the pushes it sent.
 //!
-//! Needs Node.js ≥ 20 with npm. When `tests/interop/node_modules` is
+//! Needs Node.js ≥ 20 with npm (firebase-admin 14 declares Node ≥ 22 but
+//! runs on 20, which these tests prove). When `tests/interop/node_modules` is
 //! missing or does not hold the pinned versions, the first test runs
 //! `npm ci` there (registry access needed once). Without `node` or `npm`
 //! the tests fail, naming what to install: skipping would let a mock that
@@ -23,14 +24,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use interop_support::{
-    body_json, entry, output_of, read_json, start_mocks, Libraries, Mocks, Report, Script,
-    SCRIPT_TIMEOUT,
+    body_json, entry, output_of, read_json, start_mocks, start_mocks_with, Libraries, Mocks,
+    Report, Script, SCRIPT_TIMEOUT,
 };
-use pushproof_mocks::Platform;
+use pushproof_mocks::{GatewayConfig, Impersonation, Platform};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-/// node-apn 8 supports Node 20, 22 and 24; firebase-admin 13 needs ≥ 18.
+/// node-apn 8 supports Node 20, 22 and 24; firebase-admin 14 declares ≥ 22
+/// and runs on 20, which the FCM tests show.
 const MIN_NODE_MAJOR: u32 = 20;
 /// `npm ci` downloads ~190 packages (about 75 MB unpacked) on a fresh
 /// machine; seconds from the npm cache.
@@ -326,4 +328,91 @@ async fn wns_through_wns() {
         "{seen:?}"
     );
     assert_eq!(seen[2], (Some("wns/raw"), format!("refresh {}", m.nonce)));
+}
+
+#[tokio::test]
+async fn fcm_through_firebase_admin_at_googles_own_hosts() {
+    // firebase-admin 14 unmodified: Google's hosts resolve to the
+    // impersonation listener; `send` with android.priority 'high' and
+    // `sendEach` over HTTP/2 with `:scheme: https:`.
+    let m = start_mocks_with(GatewayConfig {
+        impersonation: Some(Impersonation { port: 0 }),
+        ..GatewayConfig::default()
+    })
+    .await;
+    let device = m.gw.register_device(Platform::Fcm);
+    let unknown = format!("never-issued-{}", m.nonce);
+    let listener =
+        m.gw.impersonation_addr()
+            .expect("impersonating")
+            .to_string();
+    let report = m
+        .run_script(
+            "fcm_hosts.mjs",
+            &[
+                ("INTEROP_FCM_DEVICE", &device.handle),
+                ("INTEROP_FCM_UNKNOWN_DEVICE", &unknown),
+                ("INTEROP_IMPERSONATION", &listener),
+            ],
+        )
+        .await;
+
+    let project = m.var("PUSHPROOF_FCM_PROJECT_ID");
+    let sent = report.success("send_high");
+    assert!(
+        sent["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with(&format!("projects/{project}/messages/"))),
+        "{sent}"
+    );
+    let each = report.success("send_each");
+    assert_eq!(each["responses"][0]["success"], true, "{each}");
+    assert_eq!(each["responses"][1]["success"], false, "{each}");
+    assert_eq!(
+        each["responses"][1]["code"], "messaging/invalid-argument",
+        "{each}"
+    );
+    // Node's http2 client with `:scheme: https:` is answered (a send
+    // without a token: 401), not reset.
+    let raw = report.success("raw_scheme");
+    assert_eq!(raw["status"], 401, "{raw}");
+
+    let token_requests = m.token_requests(Platform::Fcm);
+    assert!(
+        !token_requests.is_empty() && token_requests.iter().all(|(_, s, _)| *s == 200),
+        "{token_requests:?}"
+    );
+    let token = device.handle.as_str();
+    let mut pushes = m.pushes(Platform::Fcm);
+    let last = pushes.pop();
+    assert_eq!(last.map(|(_, s, _)| s), Some(401), "the raw request");
+    assert_eq!(
+        pushes,
+        [
+            entry(token, 200, None),
+            entry(token, 200, None),
+            entry(&unknown, 400, Some("INVALID_ARGUMENT")),
+        ]
+    );
+    // The sends came over HTTP/2 (sendEach's default) naming Google's host.
+    let captures = m.gw.captures();
+    let each_capture = captures
+        .iter()
+        .filter(|c| {
+            c.platform == Platform::Fcm
+                && c.status == 200
+                && c.kind == pushproof_mocks::CaptureKind::Push
+        })
+        .nth(1)
+        .expect("the sendEach push");
+    assert_eq!(
+        each_capture.path,
+        format!("/v1/projects/{project}/messages:send")
+    );
+    let delivered = m.drain(&device);
+    assert_eq!(delivered.len(), 2, "send and the first of sendEach");
+    let first = body_json(&delivered[0]);
+    assert_eq!(first["android"]["priority"], "high", "{first}");
+    assert_eq!(first["data"]["nonce"], m.nonce.as_str(), "{first}");
+    assert_eq!(body_json(&delivered[1])["android"]["priority"], "normal");
 }

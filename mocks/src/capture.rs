@@ -218,7 +218,7 @@ impl Stored {
         }
     }
 
-    fn accepted(&self) -> bool {
+    pub(crate) fn accepted(&self) -> bool {
         (200..300).contains(&self.status)
     }
 
@@ -260,7 +260,7 @@ pub(crate) enum DeviceRef {
     InBody { start: usize, end: usize },
     /// A WNS channel, `{base}/?token=<token, form-encoded>`.
     WnsChannel {
-        /// Origin of mock WNS, shared by every capture.
+        /// Origin of the issued channel URIs, shared by every capture.
         base: Arc<str>,
         /// The decoded opaque token.
         token: String,
@@ -322,7 +322,8 @@ impl From<String> for DeviceRef {
 /// Counters of the capture store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CaptureStats {
-    /// Requests captured since start (the next capture's `seq`).
+    /// Requests captured since start or the last reset (`seq` goes on
+    /// across a reset, so cursors stay valid).
     pub total: u64,
     /// Captures currently kept.
     pub kept: usize,
@@ -344,6 +345,10 @@ pub struct PlatformCounters {
     pub rejected: BTreeMap<u16, u64>,
     /// Requests to the platform's OAuth token endpoint.
     pub token_requests: u64,
+    /// Access tokens granted (FCM, WNS); for APNs, whose provider tokens
+    /// the client mints, the provider tokens verified (once per token per
+    /// connection). A backend that takes a new token per push shows here.
+    pub tokens_issued: u64,
     /// Captures of this gateway kept.
     pub captures_kept: u64,
     /// Captures of this gateway evicted.
@@ -393,6 +398,8 @@ pub(crate) struct Page {
 struct Ring {
     buf: VecDeque<Arc<Stored>>,
     next_seq: u64,
+    /// `next_seq` at the last reset: `total` counts from there.
+    reset_at: u64,
     evicted: u64,
     bytes: usize,
     counters: [PlatformCounters; 3],
@@ -415,6 +422,7 @@ impl CaptureStore {
                 // memory for runs that capture little.
                 buf: VecDeque::with_capacity(capacity.min(1024)),
                 next_seq: 0,
+                reset_at: 0,
                 evicted: 0,
                 bytes: 0,
                 counters: Default::default(),
@@ -447,7 +455,12 @@ impl CaptureStore {
             }
             let counters = &mut ring.counters[capture.platform.index()];
             match capture.kind {
-                CaptureKind::Token => counters.token_requests += 1,
+                CaptureKind::Token => {
+                    counters.token_requests += 1;
+                    if capture.accepted() {
+                        counters.tokens_issued += 1;
+                    }
+                }
                 CaptureKind::Push if capture.accepted() => counters.accepted += 1,
                 CaptureKind::Push => *counters.rejected.entry(capture.status).or_default() += 1,
             }
@@ -534,7 +547,7 @@ impl CaptureStore {
     pub(crate) fn stats(&self) -> CaptureStats {
         let (total, kept, evicted) = {
             let ring = self.lock();
-            (ring.next_seq, ring.buf.len(), ring.evicted)
+            (ring.next_seq - ring.reset_at, ring.buf.len(), ring.evicted)
         };
         let (file_written, file_dropped) = self
             .file
@@ -578,6 +591,7 @@ impl CaptureStore {
         self.clear();
         let mut ring = self.lock();
         ring.evicted = 0;
+        ring.reset_at = ring.next_seq;
         ring.counters = Default::default();
     }
 
@@ -752,7 +766,9 @@ mod tests {
         assert_eq!(counters.wns.rejected.get(&0), Some(&1));
         store.reset();
         assert_eq!(store.counters().fcm, PlatformCounters::default());
+        assert_eq!(store.stats().total, 0, "total counts from the reset");
         assert_eq!(store.record(capture(0)), 4, "seq goes on after a reset");
+        assert_eq!(store.stats().total, 1);
     }
 
     #[test]
