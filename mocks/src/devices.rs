@@ -14,9 +14,12 @@ use bytes::Bytes;
 use rand::RngCore as _;
 use tokio::sync::Notify;
 
-use crate::feed::Feed;
 use crate::packed::Packed;
+
+pub(crate) mod feed;
+
 use crate::platform::Platform;
+use feed::Feed;
 
 /// A device as addressed by a backend: the platform and the handle the
 /// gateway issued for it.

@@ -323,7 +323,7 @@ impl Gateways {
     pub fn register_feed_device(
         &self,
         platform: Platform,
-        feed: &crate::Feed,
+        feed: &crate::devices::feed::Feed,
         tag: u64,
     ) -> DeviceHandle {
         self.shared.register_feed_device(platform, feed, tag)

@@ -10,10 +10,10 @@ use crate::capture::file::CaptureFile;
 use crate::capture::{CaptureStore, Counters};
 use crate::config::GatewayConfig;
 use crate::credentials::Credentials;
+use crate::devices::feed::{Feed, Feeds};
 use crate::devices::{device_key, wns_channel_uri, DeviceHandle, Devices, Inbox};
 use crate::error::MockError;
 use crate::fault::table::FaultTable;
-use crate::feed::{Feed, Feeds};
 use crate::platform::Platform;
 use crate::tokens::TokenStore;
 

@@ -22,7 +22,7 @@ use super::{
     bad_request, method_not_allowed, not_found, parse, query_pairs, ApiError, ApiResult, MAX_WAIT,
 };
 use crate::capture::body_text;
-use crate::feed::{Tagged, MAX_FEEDS};
+use crate::devices::feed::{Feed, Tagged, MAX_FEEDS};
 use crate::platform::Platform;
 use crate::state::Shared;
 
@@ -105,7 +105,7 @@ fn create(shared: &Shared, body: &[u8]) -> ApiResult {
     ))
 }
 
-fn feed_of(shared: &Shared, id: &str) -> Result<crate::feed::Feed, ApiError> {
+fn feed_of(shared: &Shared, id: &str) -> Result<Feed, ApiError> {
     let id: u64 = parse("feed id", id)?;
     shared
         .feeds

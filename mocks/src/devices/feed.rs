@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use crate::devices::{Delivery, Pending};
+use super::{Delivery, Pending};
 
 /// A delivery with the tag of the device it was for.
 #[derive(Clone, Debug)]
