@@ -2,6 +2,8 @@
 //! into typed plans before anything starts. A bad flag is an error that
 //! names it (exit 2), never a surprise in the middle of a run.
 
+mod load;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,6 +40,13 @@ pub enum Command {
     Backend(BackendArgs),
     /// Run the mock APNs, FCM and WNS gateways standalone until Ctrl-C.
     Mocks(MocksArgs),
+    /// The open-model dispatch benchmark: notifications at planned
+    /// instants, latency from those instants, counts that reconcile;
+    /// writes load.json, load.md and load.html.
+    Load(Box<load::LoadArgs>),
+    /// Work on reports: `report merge DIR…` merges shards' load.json.
+    #[command(subcommand)]
+    Report(load::ReportCommand),
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +200,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run(args).await,
         Command::Backend(args) => serve_backend(args).await,
         Command::Mocks(args) => serve_mocks(args).await,
+        Command::Load(args) => load::load(*args).await,
+        Command::Report(command) => load::report(command),
     }
 }
 

@@ -20,4 +20,5 @@ pub mod plane;
 pub mod progress;
 pub mod run;
 pub mod schedule;
+pub mod setup;
 pub mod slo;

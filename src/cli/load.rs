@@ -1,0 +1,420 @@
+//! `pushproof load`: the open-model dispatch benchmark's flags, turned
+//! into a typed plan before anything starts; and `pushproof report merge`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use pushproof_mocks::{GatewayConfig, Platform};
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::Flaw;
+use crate::load::api::{Api, ProfileApi};
+use crate::load::driver;
+use crate::load::findmax::Search;
+use crate::load::http::{Client, Protocol};
+use crate::load::plane::Plane;
+use crate::load::run::{self, BackendCpu, Options, Setup};
+use crate::load::schedule::{self, Arrival, Shard};
+use crate::load::setup;
+use crate::load::slo::Slo;
+use crate::profile::Profile;
+use crate::report::load::{merge, TargetJson};
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Backend profile (TOML); the reference backend's by default.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Load a backend that is already running (its origin, http://host:port).
+    #[arg(long, value_name = "URL")]
+    pub backend_url: Option<String>,
+    /// Use the gateways of a `pushproof mocks` elsewhere, by the origin of
+    /// its control API (PUSHPROOF_CONTROL_URL).
+    #[arg(long, value_name = "URL")]
+    pub mocks_url: Option<String>,
+    /// Start the embedded reference backend with a deliberate flaw
+    /// (repeatable).
+    #[arg(long = "flaw", value_name = "NAME")]
+    pub flaws: Vec<Flaw>,
+    /// Notifications per second, for --duration.
+    #[arg(long, value_name = "R", conflicts_with = "stages")]
+    pub rate: Option<f64>,
+    /// How long to send at --rate (30s, 2m, 500ms).
+    #[arg(long, value_name = "D", default_value = "10s", value_parser = schedule::parse_duration)]
+    pub duration: Duration,
+    /// Stages instead of one rate: DURATION:RATE,… each moving the rate
+    /// linearly to its target, from 0 (e.g. 30s:1000,60s:5000).
+    #[arg(long, value_name = "STAGES")]
+    pub stages: Option<String>,
+    /// Arrivals at constant spacing or as a Poisson process.
+    #[arg(long, default_value = "constant")]
+    pub arrival: Arrival,
+    /// Step the rate up until --slo breaks, then bisect; report the
+    /// highest rate that held and the curve.
+    #[arg(long, requires = "slo")]
+    pub find_max: bool,
+    /// The objective of --find-max, e.g. "p99<=100ms,errors<=0.1%".
+    #[arg(long, value_name = "SLO")]
+    pub slo: Option<Slo>,
+    /// The first rate --find-max tries (default: --rate, else 500).
+    #[arg(long, value_name = "R")]
+    pub start_rate: Option<f64>,
+    /// Each --find-max step multiplies the rate by this until the SLO breaks.
+    #[arg(long, default_value_t = 2.0)]
+    pub step_factor: f64,
+    /// --find-max never offers more than this.
+    #[arg(long, default_value_t = 200_000.0)]
+    pub max_rate: f64,
+    /// The length of each --find-max step.
+    #[arg(long, default_value = "5s", value_parser = schedule::parse_duration)]
+    pub step_duration: Duration,
+    /// Bisections after the first step that broke the SLO.
+    #[arg(long, default_value_t = 3)]
+    pub refine: u32,
+    /// Simulated devices in the whole run (every shard), spread over the
+    /// platforms.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=2_000_000))]
+    pub devices: u64,
+    /// Platforms the devices use, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = Platform::ALL.to_vec())]
+    pub platforms: Vec<Platform>,
+    /// Seed of the arrival times and the content; the same seed replays a run.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// How long after its planned instant a notification may still be
+    /// verified; later it is lost. Also each request's deadline.
+    #[arg(long, default_value = "10s", value_parser = schedule::parse_duration)]
+    pub timeout: Duration,
+    /// Run shard i of N: rate/N, its own range of devices.
+    #[arg(long, value_name = "i/N", default_value = "0/1")]
+    pub shard: Shard,
+    /// The shared start instant of the shards: Unix seconds or RFC 3339.
+    #[arg(long, value_name = "T", value_parser = parse_start_at)]
+    pub start_at: Option<u64>,
+    /// How to speak to the backend: auto (h2c when it answers it), h2c, http1.
+    #[arg(long, default_value = "auto")]
+    pub http: Protocol,
+    /// HTTP/2 connections to spread requests over.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub connections: u32,
+    /// Sending tasks.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub lanes: u32,
+    /// Devices enrolled at once.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub enrol_concurrency: u32,
+    /// Where load.json, load.md and load.html go (default reports/<run id>).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// No live progress on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the load.json of shards into one report: counts add up,
+    /// histograms merge (never percentiles averaged).
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Directories holding load.json (or the files themselves).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged load.json, load.md and load.html go.
+    #[arg(long, value_name = "DIR", default_value = "reports/merged")]
+    pub out: PathBuf,
+}
+
+/// Unix seconds (`1767225600`, `1767225600.5`) or RFC 3339, as Unix ms.
+fn parse_start_at(text: &str) -> Result<u64, String> {
+    if let Ok(seconds) = text.trim().parse::<f64>() {
+        if seconds.is_finite() && seconds > 0.0 && seconds < 1e11 {
+            return Ok((seconds * 1000.0) as u64);
+        }
+    }
+    let at = time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+        .map_err(|_| format!("{text:?} is neither Unix seconds nor an RFC 3339 time"))?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).map_err(|_| format!("{text:?} is before 1970"))
+}
+
+fn run_id(seed: u64) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = now
+        .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
+        .unwrap_or_default();
+    // Unique per process and instant, so two runs never share a directory.
+    let nonce = (now.unix_timestamp_nanos() as u64) ^ u64::from(std::process::id()) ^ seed.rotate_left(17);
+    format!("{stamp}-{:08x}", nonce as u32)
+}
+
+/// The validated plan: every flag checked before anything starts.
+struct Plan {
+    rates: schedule::Profile,
+    search: Option<Search>,
+    platforms: Vec<Platform>,
+    seed: u64,
+    run_id: String,
+    report_dir: PathBuf,
+}
+
+fn plan(args: &LoadArgs) -> anyhow::Result<Plan> {
+    let rates = match (&args.stages, args.rate) {
+        (Some(stages), _) => schedule::Profile::parse_stages(stages).context("--stages")?,
+        (None, rate) => schedule::Profile::constant(rate.unwrap_or(1000.0), args.duration).context("--rate")?,
+    };
+    let search = args.slo.as_ref().filter(|_| args.find_max).map(|slo| Search {
+        slo: slo.clone(),
+        start: args.start_rate.or(args.rate).unwrap_or(500.0),
+        factor: args.step_factor,
+        max_rate: args.max_rate,
+        step: args.step_duration,
+        refine: args.refine,
+    });
+    if let Some(s) = &search {
+        if !(s.factor > 1.0 && s.factor <= 100.0) {
+            anyhow::bail!("--step-factor must be in (1, 100]");
+        }
+        schedule::Profile::constant(s.start, s.step).context("--start-rate")?;
+        schedule::Profile::constant(s.max_rate, s.step).context("--max-rate")?;
+    }
+    let mut platforms = args.platforms.clone();
+    platforms.dedup();
+    if args.backend_url.is_some() && !args.flaws.is_empty() {
+        anyhow::bail!("--flaw applies to the embedded reference backend, not to --backend-url");
+    }
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let run_id = run_id(seed);
+    let report_dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
+    Ok(Plan {
+        rates,
+        search,
+        platforms,
+        seed,
+        run_id,
+        report_dir,
+    })
+}
+
+/// Runs `pushproof load`; the exit code: 0 when the counts reconcile (and
+/// a find-max found a rate that held), 1 otherwise.
+pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
+    let plan = plan(&args)?;
+    // A report directory that cannot be made fails now, not after the run.
+    std::fs::create_dir_all(&plan.report_dir)
+        .with_context(|| format!("creating the report directory {}", plan.report_dir.display()))?;
+    let profile = Arc::new(match &args.profile {
+        Some(path) => Profile::load(path)?,
+        None => Profile::reference(),
+    });
+    let work = tempfile::Builder::new().prefix("pushproof-load-").tempdir()?;
+
+    // The gateways: in this process, or remote.
+    let local_mocks = match &args.mocks_url {
+        Some(_) => None,
+        None => Some(
+            setup::start_mocks(
+                GatewayConfig {
+                    // A load run scans no captures: a small ring keeps the
+                    // memory of a long run flat.
+                    capture_capacity: 10_000,
+                    ..GatewayConfig::default()
+                },
+                1,
+            )
+            .await
+            .map_err(anyhow::Error::msg)?,
+        ),
+    };
+    let plane = match (&args.mocks_url, &local_mocks) {
+        (Some(url), _) => Plane::remote(url, args.timeout).await?,
+        (None, Some(mocks)) => Plane::local(mocks.gateways.clone()),
+        (None, None) => unreachable!("local mocks are started when no --mocks-url is given"),
+    };
+
+    // The backend.
+    let embedded = match (&args.backend_url, &local_mocks) {
+        (Some(_), _) => None,
+        (None, Some(mocks)) => {
+            let env = mocks.gateways.write_credentials(work.path())?.vars;
+            Some(
+                setup::start_embedded(&env, &args.flaws, work.path(), 2)
+                    .await
+                    .map_err(anyhow::Error::msg)?,
+            )
+        }
+        (None, None) => anyhow::bail!("with --mocks-url, give the backend that uses them with --backend-url"),
+    };
+    let (origin, target, backend_cpu) = match (&args.backend_url, &embedded) {
+        (Some(url), _) => (
+            url.trim_end_matches('/').to_owned(),
+            TargetJson {
+                kind: "url".to_owned(),
+                description: url.clone(),
+                origin: url.clone(),
+            },
+            BackendCpu::Unmeasured,
+        ),
+        (None, Some(e)) => (
+            e.origin.clone(),
+            TargetJson {
+                kind: "embedded".to_owned(),
+                description: if args.flaws.is_empty() {
+                    "embedded reference backend".to_owned()
+                } else {
+                    let names: Vec<String> = args.flaws.iter().map(ToString::to_string).collect();
+                    format!("embedded reference backend (flaws {})", names.join(", "))
+                },
+                origin: e.origin.clone(),
+            },
+            BackendCpu::Threads,
+        ),
+        (None, None) => unreachable!("the embedded backend is started when no --backend-url is given"),
+    };
+
+    let client = Client::connect(&origin, args.http, args.connections as usize, args.timeout).await;
+    let run_tag = format!("{}-{}", plan.run_id, args.shard.index);
+    let api: Arc<dyn Api> = Arc::new(ProfileApi::new(profile.clone(), &origin, args.timeout, &run_tag));
+    let range = args.shard.devices(usize::try_from(args.devices).unwrap_or(usize::MAX));
+    if range.is_empty() {
+        anyhow::bail!("shard {} of {} devices has no device: give more --devices", args.shard, args.devices);
+    }
+    if !args.quiet {
+        eprintln!(
+            "pushproof load {} — {} ({}), mocks {}, {} devices (shard {}), seed {}",
+            plan.run_id,
+            target.description,
+            client.protocol(),
+            plane.describe(),
+            range.len(),
+            args.shard,
+            plan.seed
+        );
+    }
+    let fleet = driver::enrol(&api, &plane, &plan.platforms, range, args.enrol_concurrency as usize)
+        .await
+        .map_err(|e| anyhow::anyhow!("enrolling the fleet: {e}"))?;
+    let setup = Setup {
+        api,
+        client,
+        plane: plane.clone(),
+        fleet: Arc::new(fleet),
+        target,
+        profile: profile.name.clone(),
+        backend_cpu,
+        devices_total: args.devices,
+        platforms: plan.platforms.clone(),
+    };
+    let options = Options {
+        run_id: plan.run_id.clone(),
+        rates: plan.rates.clone(),
+        arrival: args.arrival,
+        shard: args.shard,
+        seed: plan.seed,
+        timeout: args.timeout,
+        lanes: args.lanes as usize,
+        start_at_unix_ms: args.start_at,
+        find_max: plan.search.clone(),
+        progress: !args.quiet,
+    };
+    let stop = CancellationToken::new();
+    let stopper = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stopper.cancel();
+        }
+    });
+    let report = run::execute(&setup, &options, stop).await;
+    plane.close().await;
+    let path = report
+        .write(&plan.report_dir)
+        .with_context(|| format!("writing the report into {}", plan.report_dir.display()))?;
+    print!("{}", summary(&report));
+    println!("report    {}", path.display());
+    drop(embedded);
+    drop(local_mocks);
+    let held = report.find_max.as_ref().is_none_or(|f| f.max_rate_held.is_some());
+    Ok(if report.reconciliation.reconciled && held { 0 } else { 1 })
+}
+
+/// The console summary of a load report.
+pub fn summary(r: &crate::report::load::LoadReport) -> String {
+    let c = &r.counts;
+    let e = &r.latency_ms;
+    let cpu = &r.cpu_us_per_notification;
+    let us = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
+    let mut out = format!(
+        "counts    planned {} · sent {} · accepted {} · pushed {} · delivered {} · fetched {} · verified {} · lost {} · duplicated {} ({})\n",
+        c.planned,
+        c.sent,
+        c.accepted,
+        c.pushed,
+        c.delivered,
+        c.fetched,
+        c.verified,
+        c.lost,
+        c.duplicated,
+        if r.reconciliation.reconciled { "reconciled" } else { "NOT reconciled" }
+    );
+    out.push_str(&format!(
+        "rate      offered {:.0}/s · verified {:.0}/s over {:.1} s\n",
+        r.rate.target_per_sec, r.rate.verified_per_sec, r.rate.window_s
+    ));
+    out.push_str(&format!(
+        "latency   p50 / p99 / max ms from the planned instant: send {:.1}/{:.1}/{:.1} · gateway {:.1}/{:.1}/{:.1} · fetched {:.1}/{:.1}/{:.1} · end-to-end {:.1}/{:.1}/{:.1}\n",
+        e.send.p50, e.send.p99, e.send.max, e.gateway.p50, e.gateway.p99, e.gateway.max,
+        e.fetched.p50, e.fetched.p99, e.fetched.max, e.end_to_end.p50, e.end_to_end.p99, e.end_to_end.max
+    ));
+    out.push_str(&format!(
+        "cpu       µs per notification: backend {} · mocks {} · harness {}\n",
+        us(cpu.backend),
+        us(cpu.mocks),
+        us(cpu.harness)
+    ));
+    if let Some(f) = &r.find_max {
+        out.push_str(&format!(
+            "find-max  {}: highest rate that held {}\n",
+            f.slo,
+            f.max_rate_held.map_or_else(|| "none".to_owned(), |r| format!("{r:.0}/s"))
+        ));
+    }
+    out
+}
+
+/// `pushproof report merge`.
+pub fn report(command: ReportCommand) -> anyhow::Result<i32> {
+    match command {
+        ReportCommand::Merge(args) => {
+            let dirs: Vec<&std::path::Path> = args.dirs.iter().map(PathBuf::as_path).collect();
+            let merged = merge::merge_dirs(&dirs).map_err(anyhow::Error::msg)?;
+            let path = merged
+                .write(&args.out)
+                .with_context(|| format!("writing {}", args.out.display()))?;
+            print!("{}", summary(&merged));
+            println!("report    {}", path.display());
+            Ok(if merged.reconciliation.reconciled { 0 } else { 1 })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn start_at_takes_unix_seconds_or_rfc3339() {
+        assert_eq!(parse_start_at("1767225600").unwrap(), 1_767_225_600_000);
+        assert_eq!(parse_start_at("1767225600.25").unwrap(), 1_767_225_600_250);
+        assert_eq!(parse_start_at("2026-01-01T00:00:00Z").unwrap(), 1_767_225_600_000);
+        assert!(parse_start_at("tomorrow").is_err());
+    }
+}
