@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use pushproof_mocks::{GatewayConfig, Platform};
+use pushproof_mocks::{FaultPlan, GatewayConfig, Platform};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Flaw;
@@ -35,6 +35,10 @@ pub struct LoadArgs {
     /// its control API (PUSHPROOF_CONTROL_URL).
     #[arg(long, value_name = "URL")]
     pub mocks_url: Option<String>,
+    /// Faults for the in-process gateways from the start: a TOML file of
+    /// [[rule]]s (see scenarios/faults/).
+    #[arg(long, value_name = "FILE", conflicts_with = "mocks_url")]
+    pub faults: Option<PathBuf>,
     /// Start the embedded reference backend with a deliberate flaw
     /// (repeatable).
     #[arg(long = "flaw", value_name = "NAME")]
@@ -138,18 +142,23 @@ fn parse_start_at(text: &str) -> Result<u64, String> {
             return Ok((seconds * 1000.0) as u64);
         }
     }
-    let at = time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
-        .map_err(|_| format!("{text:?} is neither Unix seconds nor an RFC 3339 time"))?;
-    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).map_err(|_| format!("{text:?} is before 1970"))
+    let at =
+        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+            .map_err(|_| format!("{text:?} is neither Unix seconds nor an RFC 3339 time"))?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| format!("{text:?} is before 1970"))
 }
 
 fn run_id(seed: u64) -> String {
     let now = time::OffsetDateTime::now_utc();
     let stamp = now
-        .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
         .unwrap_or_default();
     // Unique per process and instant, so two runs never share a directory.
-    let nonce = (now.unix_timestamp_nanos() as u64) ^ u64::from(std::process::id()) ^ seed.rotate_left(17);
+    let nonce =
+        (now.unix_timestamp_nanos() as u64) ^ u64::from(std::process::id()) ^ seed.rotate_left(17);
     format!("{stamp}-{:08x}", nonce as u32)
 }
 
@@ -166,16 +175,22 @@ struct Plan {
 fn plan(args: &LoadArgs) -> anyhow::Result<Plan> {
     let rates = match (&args.stages, args.rate) {
         (Some(stages), _) => schedule::Profile::parse_stages(stages).context("--stages")?,
-        (None, rate) => schedule::Profile::constant(rate.unwrap_or(1000.0), args.duration).context("--rate")?,
+        (None, rate) => {
+            schedule::Profile::constant(rate.unwrap_or(1000.0), args.duration).context("--rate")?
+        }
     };
-    let search = args.slo.as_ref().filter(|_| args.find_max).map(|slo| Search {
-        slo: slo.clone(),
-        start: args.start_rate.or(args.rate).unwrap_or(500.0),
-        factor: args.step_factor,
-        max_rate: args.max_rate,
-        step: args.step_duration,
-        refine: args.refine,
-    });
+    let search = args
+        .slo
+        .as_ref()
+        .filter(|_| args.find_max)
+        .map(|slo| Search {
+            slo: slo.clone(),
+            start: args.start_rate.or(args.rate).unwrap_or(500.0),
+            factor: args.step_factor,
+            max_rate: args.max_rate,
+            step: args.step_duration,
+            refine: args.refine,
+        });
     if let Some(s) = &search {
         if !(s.factor > 1.0 && s.factor <= 100.0) {
             anyhow::bail!("--step-factor must be in (1, 100]");
@@ -208,14 +223,21 @@ fn plan(args: &LoadArgs) -> anyhow::Result<Plan> {
 /// a find-max found a rate that held), 1 otherwise.
 pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
     let plan = plan(&args)?;
+    let faults = args.faults.as_deref().map(FaultPlan::load).transpose()?;
     // A report directory that cannot be made fails now, not after the run.
-    std::fs::create_dir_all(&plan.report_dir)
-        .with_context(|| format!("creating the report directory {}", plan.report_dir.display()))?;
+    std::fs::create_dir_all(&plan.report_dir).with_context(|| {
+        format!(
+            "creating the report directory {}",
+            plan.report_dir.display()
+        )
+    })?;
     let profile = Arc::new(match &args.profile {
         Some(path) => Profile::load(path)?,
         None => Profile::reference(),
     });
-    let work = tempfile::Builder::new().prefix("pushproof-load-").tempdir()?;
+    let work = tempfile::Builder::new()
+        .prefix("pushproof-load-")
+        .tempdir()?;
 
     // The gateways: in this process, or remote.
     let local_mocks = match &args.mocks_url {
@@ -234,6 +256,9 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
             .map_err(anyhow::Error::msg)?,
         ),
     };
+    if let (Some(plan), Some(mocks)) = (faults, &local_mocks) {
+        mocks.gateways.set_faults(plan.rules)?;
+    }
     let plane = match (&args.mocks_url, &local_mocks) {
         (Some(url), _) => Plane::remote(url, args.timeout).await?,
         (None, Some(mocks)) => Plane::local(mocks.gateways.clone()),
@@ -251,7 +276,9 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
                     .map_err(anyhow::Error::msg)?,
             )
         }
-        (None, None) => anyhow::bail!("with --mocks-url, give the backend that uses them with --backend-url"),
+        (None, None) => {
+            anyhow::bail!("with --mocks-url, give the backend that uses them with --backend-url")
+        }
     };
     let (origin, target, backend_cpu) = match (&args.backend_url, &embedded) {
         (Some(url), _) => (
@@ -277,15 +304,28 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
             },
             BackendCpu::Threads,
         ),
-        (None, None) => unreachable!("the embedded backend is started when no --backend-url is given"),
+        (None, None) => {
+            unreachable!("the embedded backend is started when no --backend-url is given")
+        }
     };
 
     let client = Client::connect(&origin, args.http, args.connections as usize, args.timeout).await;
     let run_tag = format!("{}-{}", plan.run_id, args.shard.index);
-    let api: Arc<dyn Api> = Arc::new(ProfileApi::new(profile.clone(), &origin, args.timeout, &run_tag));
-    let range = args.shard.devices(usize::try_from(args.devices).unwrap_or(usize::MAX));
+    let api: Arc<dyn Api> = Arc::new(ProfileApi::new(
+        profile.clone(),
+        &origin,
+        args.timeout,
+        &run_tag,
+    ));
+    let range = args
+        .shard
+        .devices(usize::try_from(args.devices).unwrap_or(usize::MAX));
     if range.is_empty() {
-        anyhow::bail!("shard {} of {} devices has no device: give more --devices", args.shard, args.devices);
+        anyhow::bail!(
+            "shard {} of {} devices has no device: give more --devices",
+            args.shard,
+            args.devices
+        );
     }
     if !args.quiet {
         eprintln!(
@@ -299,9 +339,15 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
             plan.seed
         );
     }
-    let fleet = driver::enrol(&api, &plane, &plan.platforms, range, args.enrol_concurrency as usize)
-        .await
-        .map_err(|e| anyhow::anyhow!("enrolling the fleet: {e}"))?;
+    let fleet = driver::enrol(
+        &api,
+        &plane,
+        &plan.platforms,
+        range,
+        args.enrol_concurrency as usize,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("enrolling the fleet: {e}"))?;
     let setup = Setup {
         api,
         client,
@@ -341,8 +387,15 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
     println!("report    {}", path.display());
     drop(embedded);
     drop(local_mocks);
-    let held = report.find_max.as_ref().is_none_or(|f| f.max_rate_held.is_some());
-    Ok(if report.reconciliation.reconciled && held { 0 } else { 1 })
+    let held = report
+        .find_max
+        .as_ref()
+        .is_none_or(|f| f.max_rate_held.is_some());
+    Ok(if report.reconciliation.reconciled && held {
+        0
+    } else {
+        1
+    })
 }
 
 /// The console summary of a load report.
@@ -383,7 +436,8 @@ pub fn summary(r: &crate::report::load::LoadReport) -> String {
         out.push_str(&format!(
             "find-max  {}: highest rate that held {}\n",
             f.slo,
-            f.max_rate_held.map_or_else(|| "none".to_owned(), |r| format!("{r:.0}/s"))
+            f.max_rate_held
+                .map_or_else(|| "none".to_owned(), |r| format!("{r:.0}/s"))
         ));
     }
     out
@@ -400,7 +454,11 @@ pub fn report(command: ReportCommand) -> anyhow::Result<i32> {
                 .with_context(|| format!("writing {}", args.out.display()))?;
             print!("{}", summary(&merged));
             println!("report    {}", path.display());
-            Ok(if merged.reconciliation.reconciled { 0 } else { 1 })
+            Ok(if merged.reconciliation.reconciled {
+                0
+            } else {
+                1
+            })
         }
     }
 }
@@ -414,7 +472,10 @@ mod tests {
     fn start_at_takes_unix_seconds_or_rfc3339() {
         assert_eq!(parse_start_at("1767225600").unwrap(), 1_767_225_600_000);
         assert_eq!(parse_start_at("1767225600.25").unwrap(), 1_767_225_600_250);
-        assert_eq!(parse_start_at("2026-01-01T00:00:00Z").unwrap(), 1_767_225_600_000);
+        assert_eq!(
+            parse_start_at("2026-01-01T00:00:00Z").unwrap(),
+            1_767_225_600_000
+        );
         assert!(parse_start_at("tomorrow").is_err());
     }
 }

@@ -52,7 +52,8 @@ pub struct LocalMocks {
 
 /// Starts the gateways on `threads` workers named `pp-mocks-worker`.
 pub async fn start_mocks(config: GatewayConfig, threads: usize) -> Result<LocalMocks, String> {
-    let runtime = OwnedRuntime::new("pp-mocks-worker", threads).map_err(|e| format!("the mocks' runtime: {e}"))?;
+    let runtime = OwnedRuntime::new("pp-mocks-worker", threads)
+        .map_err(|e| format!("the mocks' runtime: {e}"))?;
     let gateways = runtime
         .handle()
         .spawn(Gateways::start(config))
@@ -90,14 +91,18 @@ pub async fn start_embedded(
     let mut config = backend::Config::from_vars(work.join("backend.db"), lookup)
         .map_err(|e| format!("configuring the reference backend: {e}"))?;
     config.flaws = flaws.to_vec();
-    let runtime = OwnedRuntime::new("pp-backend-worker", threads).map_err(|e| format!("the backend's runtime: {e}"))?;
+    let runtime = OwnedRuntime::new("pp-backend-worker", threads)
+        .map_err(|e| format!("the backend's runtime: {e}"))?;
     let listener = runtime
         .handle()
         .spawn(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("binding 127.0.0.1:0: {e}"))?;
-    let origin = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let origin = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     let stop = CancellationToken::new();
     let stopped = stop.clone();
     runtime.handle().spawn(async move {
