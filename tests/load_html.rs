@@ -55,27 +55,69 @@ fn the_load_report_opens_offline_with_its_charts_drawn() {
             })),
         })",
     );
-    assert!(seen["title"].as_str().unwrap().starts_with("pushproof load"), "{seen}");
+    assert!(
+        seen["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("pushproof load"),
+        "{seen}"
+    );
     assert_eq!(seen["scripts"], 0);
-    let sections: Vec<&str> = seen["sections"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
-    assert_eq!(sections, ["Counts", "Throughput over time", "Latency", "CPU per notification", "Find max"]);
+    let sections: Vec<&str> = seen["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sections,
+        [
+            "Counts",
+            "Throughput over time",
+            "Latency",
+            "CPU per notification",
+            "Find max"
+        ]
+    );
     let planned = r["counts"]["planned"].as_u64().unwrap();
-    assert!(seen["counts"].as_str().unwrap().starts_with(&planned.to_string()), "{seen}");
-    assert!(seen["reconciled"].as_str().unwrap().contains("the counts reconcile"), "{seen}");
+    assert!(
+        seen["counts"]
+            .as_str()
+            .unwrap()
+            .starts_with(&planned.to_string()),
+        "{seen}"
+    );
+    assert!(
+        seen["reconciled"]
+            .as_str()
+            .unwrap()
+            .contains("the counts reconcile"),
+        "{seen}"
+    );
     let svgs = seen["svgs"].as_array().unwrap();
     assert_eq!(svgs.len(), 4, "{seen}");
     for svg in svgs {
         assert!(svg["width"].as_f64().unwrap() > 100.0, "{svg}");
         assert_eq!(svg["drawn"], true, "{svg}");
     }
-    assert!(svgs[0]["legend"].as_array().unwrap().iter().any(|l| l == "verified"));
+    assert!(svgs[0]["legend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l == "verified"));
     // One line per stage in the distribution.
     assert_eq!(svgs[2]["lines"], 5, "{}", svgs[2]);
     // One marker per find-max step and series.
     assert_eq!(svgs[3]["markers"], 2 * steps, "{}", svgs[3]);
-    assert!(b.requests.iter().all(|u| u.starts_with("file://")), "{:?}", b.requests);
     assert!(
-        !b.messages.iter().any(|m| m.contains("Content Security Policy") || m.contains("error")),
+        b.requests.iter().all(|u| u.starts_with("file://")),
+        "{:?}",
+        b.requests
+    );
+    assert!(
+        !b.messages
+            .iter()
+            .any(|m| m.contains("Content Security Policy") || m.contains("error")),
         "{:#?}",
         b.messages
     );

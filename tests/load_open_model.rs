@@ -42,7 +42,9 @@ async fn stalling_server() -> String {
     let seen = Arc::new(AtomicU64::new(0));
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let (lock, seen) = (lock.clone(), seen.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |_request| {
@@ -71,7 +73,12 @@ impl Api for SendOnly {
     fn sender(&self) -> BoxFuture<'_, Result<Option<HeaderValue>, String>> {
         Box::pin(async { Ok(None) })
     }
-    fn enrol<'a>(&'a self, index: u64, platform: Platform, _: &'a str) -> BoxFuture<'a, Result<Device, String>> {
+    fn enrol<'a>(
+        &'a self,
+        index: u64,
+        platform: Platform,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Device, String>> {
         Box::pin(async move {
             Ok(Device {
                 platform,
@@ -80,7 +87,12 @@ impl Api for SendOnly {
             })
         })
     }
-    fn notify(&self, _: Option<&HeaderValue>, device: &Device, message: &str) -> Result<Prepared, String> {
+    fn notify(
+        &self,
+        _: Option<&HeaderValue>,
+        device: &Device,
+        message: &str,
+    ) -> Result<Prepared, String> {
         Ok(Prepared {
             method: Method::POST,
             path_and_query: format!("/send?to={}", device.user),
@@ -108,7 +120,13 @@ async fn a_stall_shows_in_the_open_models_p99_and_hides_from_a_closed_loop() {
     // A closed loop: one request at a time, each timed from its own send.
     let mut closed = Latency::default();
     for _ in 0..600 {
-        let request = SendOnly.notify(None, &SendOnly.enrol(0, Platform::Wns, "").await.unwrap(), "x").unwrap();
+        let request = SendOnly
+            .notify(
+                None,
+                &SendOnly.enrol(0, Platform::Wns, "").await.unwrap(),
+                "x",
+            )
+            .unwrap();
         let sent = Instant::now();
         client.call(&request).await.unwrap();
         closed.record(sent.elapsed());
@@ -148,16 +166,31 @@ async fn a_stall_shows_in_the_open_models_p99_and_hides_from_a_closed_loop() {
     )
     .await;
     let t = outcome.totals;
-    assert_eq!((t.counts.planned, t.counts.sent, t.counts.accepted), (600, 600, 600));
+    assert_eq!(
+        (t.counts.planned, t.counts.sent, t.counts.accepted),
+        (600, 600, 600)
+    );
     let open = &t.latencies.send;
     let stall_ms = STALL.as_secs_f64() * 1000.0;
 
     // The closed loop saw each stall once: above p99, so p99 hides it.
-    assert!(closed.max_ms() >= stall_ms, "the closed loop met the stall: {:?}", closed.summary());
-    assert!(closed.quantile_ms(0.99) < stall_ms / 4.0, "closed {:?}", closed.summary());
+    assert!(
+        closed.max_ms() >= stall_ms,
+        "the closed loop met the stall: {:?}",
+        closed.summary()
+    );
+    assert!(
+        closed.quantile_ms(0.99) < stall_ms / 4.0,
+        "closed {:?}",
+        closed.summary()
+    );
     // The open model kept sending through it: everything planned during a
     // stall waited, and p99 shows it.
-    assert!(open.quantile_ms(0.99) >= stall_ms * 0.85, "open {:?}", open.summary());
+    assert!(
+        open.quantile_ms(0.99) >= stall_ms * 0.85,
+        "open {:?}",
+        open.summary()
+    );
     let half = (stall_ms / 2.0 * 1000.0) as u64;
     assert!(
         open.count_at_or_above(half) >= 10 * closed.count_at_or_above(half),
