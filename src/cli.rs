@@ -11,12 +11,19 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use pushproof_mocks::{
-    ApnsEnvironment, FaultPlan, GatewayConfig, Gateways, Impersonation, Platform, TlsSettings,
+    ApnsEnvironment, FaultPlan, GatewayConfig, Gateways, Impersonation, TlsSettings,
 };
 
-use crate::backend::{self, Flaw};
-use crate::report;
-use crate::runner::{self, RunPlan};
+use pushproof_backend::{self as backend, Flaw};
+
+mod check;
+mod common;
+mod profile;
+mod run;
+
+pub use check::CheckArgs;
+pub use profile::ProfileArgs;
+pub use run::RunArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,8 +40,15 @@ pub struct Cli {
 pub enum Command {
     /// The main job on embedded defaults: mock gateways, the reference
     /// backend and a device fleet; runs the conformance checks and writes
-    /// reports/<run>/report.json. Exit 0 pass, 1 a check failed, 2 harness error.
-    Run(RunArgs),
+    /// reports/<run>/ (report.json, index.json, evidence/). Exit 0 pass, 1
+    /// a check failed or erred, 2 harness or usage error.
+    Run(Box<RunArgs>),
+    /// The conformance gate on any backend: --backend-cmd, --backend-url,
+    /// or (by default) the embedded reference backend. Exit 0 pass, 1 any
+    /// FAIL or ERROR (WARN too with --strict), 2 harness or usage error.
+    Check(Box<CheckArgs>),
+    /// Work with backend profiles (`pushproof profile check FILE`).
+    Profile(ProfileArgs),
     /// Run the reference backend standalone, configured by the PUSHPROOF_*
     /// environment (see `pushproof mocks --env-file`).
     Backend(BackendArgs),
@@ -47,34 +61,6 @@ pub enum Command {
     /// Work on reports: `report merge DIR…` merges shards' load.json.
     #[command(subcommand)]
     Report(load::ReportCommand),
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Number of simulated devices, spread over the platforms.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=200_000))]
-    pub devices: u32,
-    /// Platforms the devices use, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = Platform::ALL.to_vec())]
-    pub platforms: Vec<Platform>,
-    /// Start the reference backend with a deliberate flaw (repeatable):
-    /// leak-payload, no-authz.
-    #[arg(long = "flaw", value_name = "NAME")]
-    pub flaws: Vec<Flaw>,
-    /// Seed for canaries and user names; a run with the same seed replays them.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Where reports are written.
-    #[arg(long, default_value = "reports")]
-    pub reports: PathBuf,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub concurrency: u32,
-    /// Seconds a device waits for its push (and any request for an answer).
-    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
-    pub timeout: f64,
-    #[command(flatten)]
-    pub tls: TlsArgs,
 }
 
 /// TLS for the mock gateways.
@@ -91,7 +77,7 @@ pub struct TlsArgs {
 }
 
 impl TlsArgs {
-    fn settings(&self) -> Option<TlsSettings> {
+    pub(crate) fn settings(&self) -> Option<TlsSettings> {
         (self.tls || self.ca_dir.is_some()).then(|| TlsSettings {
             ca_dir: self.ca_dir.clone(),
         })
@@ -100,18 +86,32 @@ impl TlsArgs {
 
 #[derive(Debug, Args)]
 pub struct BackendArgs {
-    /// Address to listen on.
-    #[arg(long, env = "PUSHPROOF_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address to listen on [default: $PUSHPROOF_LISTEN, else 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
     /// SQLite database file (created if missing).
     #[arg(long, default_value = "pushproof-backend.db")]
     pub db: PathBuf,
-    /// Deliberate flaw to switch on (repeatable): leak-payload, no-authz.
+    /// Deliberate flaw to switch on (repeatable): leak-payload, no-authz,
+    /// logout-keeps-token, anonymous-fetch.
     #[arg(long = "flaw", value_name = "NAME")]
     pub flaws: Vec<Flaw>,
     /// Lifetime of login tokens, in seconds.
     #[arg(long, default_value_t = 3600.0, value_parser = positive_seconds)]
     pub token_ttl: f64,
+}
+
+/// Where `pushproof backend` listens: `--listen`, else `PUSHPROOF_LISTEN`,
+/// else the default; a bad value names where it came from.
+fn listen_address(flag: Option<&str>, env: Option<String>) -> anyhow::Result<SocketAddr> {
+    let (source, text) = match (flag, env) {
+        (Some(text), _) => ("--listen", text.to_owned()),
+        (None, Some(text)) if !text.trim().is_empty() => ("PUSHPROOF_LISTEN", text),
+        _ => return Ok(SocketAddr::from(([127, 0, 0, 1], 8080))),
+    };
+    text.trim().parse().map_err(|_| {
+        anyhow::anyhow!("{source}={text:?} is not a host:port address such as 127.0.0.1:8080")
+    })
 }
 
 #[derive(Debug, Args)]
@@ -187,7 +187,7 @@ fn mocks_config(args: &MocksArgs) -> GatewayConfig {
     }
 }
 
-fn positive_seconds(text: &str) -> Result<f64, String> {
+pub(crate) fn positive_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(s),
         _ => Err(format!("{text:?} is not a number of seconds in (0, 86400]")),
@@ -197,7 +197,9 @@ fn positive_seconds(text: &str) -> Result<f64, String> {
 /// Runs the parsed command; returns the process exit code.
 pub async fn execute(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => run::run(*args).await,
+        Command::Check(args) => check::check(*args).await,
+        Command::Profile(args) => profile::execute(args),
         Command::Backend(args) => serve_backend(args).await,
         Command::Mocks(args) => serve_mocks(args).await,
         Command::Load(args) => load::load(*args).await,
@@ -205,40 +207,41 @@ pub async fn execute(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-async fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let mut platforms = args.platforms;
-    platforms.dedup();
-    let plan = RunPlan {
-        devices: args.devices as usize,
-        platforms,
-        flaws: args.flaws,
-        seed: args.seed.unwrap_or_else(rand::random),
-        reports_dir: args.reports,
-        concurrency: args.concurrency as usize,
-        timeout: Duration::from_secs_f64(args.timeout),
-        tls: args.tls.settings(),
-        ..RunPlan::default()
-    };
-    let outcome = runner::run(&plan).await?;
-    print!("{}", report::summary::render(&outcome.report));
-    println!("report    {}", outcome.report_path.display());
-    Ok(outcome.report.exit_code)
-}
-
 async fn serve_backend(args: BackendArgs) -> anyhow::Result<i32> {
+    let listen = listen_address(
+        args.listen.as_deref(),
+        std::env::var("PUSHPROOF_LISTEN").ok(),
+    )?;
     let mut config = backend::Config::from_vars(args.db.clone(), |name| std::env::var(name).ok())
         .context("reading the PUSHPROOF_* environment")?;
+    let platforms = config.platforms();
+    if platforms.is_empty() {
+        anyhow::bail!(
+            "no push platform is configured: set the PUSHPROOF_APNS_*, PUSHPROOF_FCM_* or \
+             PUSHPROOF_WNS_* variables (`pushproof mocks --env-file FILE` writes them)"
+        );
+    }
     config.flaws = args.flaws;
     config.token_ttl = Duration::from_secs_f64(args.token_ttl);
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let flaws = backend::Flaws(&config.flaws).to_string();
+    // Open the database and build the push clients before binding, so a
+    // bad --db fails before anything is announced.
+    let server = backend::Backend::open(config).await.with_context(|| {
+        format!(
+            "starting the reference backend with --db {}",
+            args.db.display()
+        )
+    })?;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding {}", args.listen))?;
+        .with_context(|| format!("binding {listen}"))?;
     eprintln!(
-        "pushproof reference backend on http://{} (database {})",
+        "pushproof reference backend on http://{} (database {}, platforms {}, flaws {flaws})",
         listener.local_addr()?,
-        args.db.display()
+        args.db.display(),
+        platforms.join(", "),
     );
-    backend::serve(listener, config, shutdown_signal()).await?;
+    server.serve(listener, shutdown_signal()).await?;
     Ok(0)
 }
 
@@ -348,5 +351,21 @@ mod tests {
         let config = mocks_config(&mocks_args(&["pushproof", "mocks", "--host", "0.0.0.0"]));
         assert_eq!(config.host.to_string(), "0.0.0.0");
         assert!(Cli::try_parse_from(["pushproof", "mocks", "--host", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn listen_address_names_where_a_bad_value_came_from() {
+        let env = listen_address(None, Some("bad".into())).unwrap_err();
+        assert!(
+            env.to_string().contains("PUSHPROOF_LISTEN=\"bad\""),
+            "{env}"
+        );
+        let flag = listen_address(Some("nope"), Some("127.0.0.1:1".into())).unwrap_err();
+        assert!(flag.to_string().contains("--listen=\"nope\""), "{flag}");
+        assert_eq!(
+            listen_address(None, Some("127.0.0.1:9".into())).unwrap(),
+            "127.0.0.1:9".parse().unwrap()
+        );
+        assert_eq!(listen_address(None, None).unwrap().port(), 8080);
     }
 }

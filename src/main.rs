@@ -20,6 +20,8 @@ fn main() {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, never into a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -34,9 +36,27 @@ fn main() {
     let code = match runtime.block_on(pushproof::cli::execute(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("pushproof: {e:#}");
+            eprintln!("pushproof: {}", error_chain(&e));
             2
         }
     };
     std::process::exit(code);
+}
+
+/// An error and its causes on one line, each cause once: library errors
+/// often repeat their source in their own message, and `{:#}` would print
+/// it again (`Not a directory (os error 20): Not a directory (os error 20)`).
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
 }

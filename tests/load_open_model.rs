@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::HeaderValue;
+use http::header::{HeaderValue, AUTHORIZATION};
 use http::{Method, Response};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use pushproof::load::api::{Api, BoxFuture, Device};
+use pushproof::load::api::{Api, BoxFuture, Device, Sender};
 use pushproof::load::driver::{self, Fleet, Plan};
 use pushproof::load::http::{Client, Prepared, Protocol};
 use pushproof::load::plane::Plane;
@@ -70,7 +70,7 @@ async fn stalling_server() -> String {
 struct SendOnly;
 
 impl Api for SendOnly {
-    fn sender(&self) -> BoxFuture<'_, Result<Option<HeaderValue>, String>> {
+    fn sender(&self) -> BoxFuture<'_, Result<Option<Sender>, String>> {
         Box::pin(async { Ok(None) })
     }
     fn enrol<'a>(
@@ -83,13 +83,14 @@ impl Api for SendOnly {
             Ok(Device {
                 platform,
                 user: format!("u{index}").into_boxed_str(),
-                auth: HeaderValue::from_static("Bearer t"),
+                auth: (AUTHORIZATION, HeaderValue::from_static("Bearer t")),
+                token: None,
             })
         })
     }
     fn notify(
         &self,
-        _: Option<&HeaderValue>,
+        _: Option<&Sender>,
         device: &Device,
         message: &str,
     ) -> Result<Prepared, String> {

@@ -10,7 +10,6 @@ use clap::{Args, Subcommand};
 use pushproof_mocks::{FaultPlan, GatewayConfig, Platform};
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::Flaw;
 use crate::load::api::{Api, ProfileApi};
 use crate::load::driver;
 use crate::load::findmax::Search;
@@ -22,18 +21,27 @@ use crate::load::setup;
 use crate::load::slo::Slo;
 use crate::profile::Profile;
 use crate::report::load::{merge, TargetJson};
+use crate::runner;
+use crate::target::{self, embedded, Target, TargetError, TargetSpec};
+use pushproof_backend::Flaw;
 
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// Backend profile (TOML); the reference backend's by default.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
-    /// Load a backend that is already running (its origin, http://host:port).
+    /// Start the backend with this command (run by `sh -c`, given the
+    /// backend contract's PUSHPROOF_* environment and PUSHPROOF_LISTEN);
+    /// its CPU time is measured as its process tree's.
+    #[arg(long, value_name = "CMD", conflicts_with = "backend_url")]
+    pub backend_cmd: Option<String>,
+    /// Load a backend already running beside `pushproof mocks` (its
+    /// origin, http://host:port; needs --mocks-url).
     #[arg(long, value_name = "URL")]
     pub backend_url: Option<String>,
     /// Use the gateways of a `pushproof mocks` elsewhere, by the origin of
-    /// its control API (PUSHPROOF_CONTROL_URL).
-    #[arg(long, value_name = "URL")]
+    /// its control API.
+    #[arg(long, value_name = "URL", env = "PUSHPROOF_CONTROL_URL")]
     pub mocks_url: Option<String>,
     /// Faults for the in-process gateways from the start: a TOML file of
     /// [[rule]]s (see scenarios/faults/).
@@ -200,8 +208,8 @@ fn plan(args: &LoadArgs) -> anyhow::Result<Plan> {
     }
     let mut platforms = args.platforms.clone();
     platforms.dedup();
-    if args.backend_url.is_some() && !args.flaws.is_empty() {
-        anyhow::bail!("--flaw applies to the embedded reference backend, not to --backend-url");
+    if !args.flaws.is_empty() && (args.backend_cmd.is_some() || args.backend_url.is_some()) {
+        anyhow::bail!("--flaw applies to the embedded reference backend only, not to --backend-cmd or --backend-url");
     }
     let seed = args.seed.unwrap_or_else(rand::random);
     let run_id = run_id(seed);
@@ -239,7 +247,46 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
         .prefix("pushproof-load-")
         .tempdir()?;
 
-    // The gateways: in this process, or remote.
+    if args.backend_url.is_some() && args.mocks_url.is_none() {
+        anyhow::bail!(
+            "--backend-url needs --mocks-url (or PUSHPROOF_CONTROL_URL): the control API of the `pushproof mocks` the backend sends to"
+        );
+    }
+    let unsupported: Vec<String> = plan
+        .platforms
+        .iter()
+        .filter(|p| profile.platform(**p).is_none())
+        .map(ToString::to_string)
+        .collect();
+    if !unsupported.is_empty() {
+        anyhow::bail!(
+            "profile {} does not describe platform(s) {} (add [platforms.<name>] or choose --platforms)",
+            profile.name,
+            unsupported.join(", ")
+        );
+    }
+    let spec = match (&args.backend_cmd, &args.backend_url) {
+        (Some(command), _) => TargetSpec::Command {
+            command: command.clone(),
+            startup_timeout: profile.start.startup_timeout,
+            ready_path: profile.start.ready_path.clone(),
+        },
+        (None, Some(url)) => {
+            if !url.starts_with("http://") {
+                anyhow::bail!("--backend-url {url:?} is not an http:// URL");
+            }
+            TargetSpec::Url {
+                url: url.clone(),
+                ready_path: profile.start.ready_path.clone(),
+            }
+        }
+        (None, None) => TargetSpec::Embedded(embedded::Options {
+            flaws: args.flaws.clone(),
+            ..embedded::Options::default()
+        }),
+    };
+
+    // The gateways: in this process on threads of their own, or remote.
     let local_mocks = match &args.mocks_url {
         Some(_) => None,
         None => Some(
@@ -265,50 +312,75 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
         (None, None) => unreachable!("local mocks are started when no --mocks-url is given"),
     };
 
-    // The backend.
-    let embedded = match (&args.backend_url, &local_mocks) {
-        (Some(_), _) => None,
-        (None, Some(mocks)) => {
-            let env = mocks.gateways.write_credentials(work.path())?.vars;
-            Some(
-                setup::start_embedded(&env, &args.flaws, work.path(), 2)
-                    .await
-                    .map_err(anyhow::Error::msg)?,
-            )
-        }
-        (None, None) => {
-            anyhow::bail!("with --mocks-url, give the backend that uses them with --backend-url")
+    // The backend, started (or reached) as `check` does.
+    let env = runner::contract_env(local_mocks.as_ref().map(|m| &*m.gateways), work.path())?;
+    let dirs = target::Dirs {
+        work: work.path().to_path_buf(),
+        logs: plan.report_dir.clone(),
+    };
+    let started = match Target::start(&spec, &env, &dirs).await {
+        Ok(target) => target,
+        Err(TargetError::Harness(why)) => anyhow::bail!(why),
+        Err(TargetError::Failed(info)) => {
+            match &info.failure {
+                Some(f) => eprintln!(
+                    "pushproof load: the backend failed: {}\n{}",
+                    f.summary, f.log_tail
+                ),
+                None => eprintln!("pushproof load: the backend did not start"),
+            }
+            return Ok(1);
         }
     };
-    let (origin, target, backend_cpu) = match (&args.backend_url, &embedded) {
-        (Some(url), _) => (
-            url.trim_end_matches('/').to_owned(),
-            TargetJson {
-                kind: "url".to_owned(),
-                description: url.clone(),
-                origin: url.clone(),
-            },
-            BackendCpu::Unmeasured,
-        ),
-        (None, Some(e)) => (
-            e.origin.clone(),
-            TargetJson {
-                kind: "embedded".to_owned(),
-                description: if args.flaws.is_empty() {
-                    "embedded reference backend".to_owned()
-                } else {
-                    let names: Vec<String> = args.flaws.iter().map(ToString::to_string).collect();
-                    format!("embedded reference backend (flaws {})", names.join(", "))
-                },
-                origin: e.origin.clone(),
-            },
-            BackendCpu::Threads,
-        ),
-        (None, None) => {
-            unreachable!("the embedded backend is started when no --backend-url is given")
-        }
+    let origin = started.origin().to_owned();
+    let backend_cpu = match (started.thread_prefix(), started.pid()) {
+        (Some(_), _) => BackendCpu::Threads,
+        (None, Some(pid)) => BackendCpu::Process(pid),
+        _ => BackendCpu::Unmeasured,
     };
+    let target = TargetJson {
+        kind: spec.kind().to_owned(),
+        description: spec.description(),
+        origin: origin.clone(),
+    };
+    let result = drive(&args, &plan, profile, plane, origin, target, backend_cpu).await;
+    let info = started.stop(&plan.report_dir).await;
+    drop(local_mocks);
+    let report = result?;
+    if let Some(failure) = &info.failure {
+        eprintln!(
+            "pushproof load: the backend died during the run: {}",
+            failure.summary
+        );
+    }
+    let path = report
+        .write(&plan.report_dir)
+        .with_context(|| format!("writing the report into {}", plan.report_dir.display()))?;
+    print!("{}", summary(&report));
+    println!("report    {}", path.display());
+    let held = report
+        .find_max
+        .as_ref()
+        .is_none_or(|f| f.max_rate_held.is_some());
+    Ok(
+        if report.reconciliation.reconciled && held && info.failure.is_none() {
+            0
+        } else {
+            1
+        },
+    )
+}
 
+/// Enrols the fleet and runs the plan on a started target.
+async fn drive(
+    args: &LoadArgs,
+    plan: &Plan,
+    profile: Arc<Profile>,
+    plane: Plane,
+    origin: String,
+    target: TargetJson,
+    backend_cpu: BackendCpu,
+) -> anyhow::Result<crate::report::load::LoadReport> {
     let client = Client::connect(&origin, args.http, args.connections as usize, args.timeout).await;
     let run_tag = format!("{}-{}", plan.run_id, args.shard.index);
     let api: Arc<dyn Api> = Arc::new(ProfileApi::new(
@@ -379,23 +451,8 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
         }
     });
     let report = run::execute(&setup, &options, stop).await;
-    plane.close().await;
-    let path = report
-        .write(&plan.report_dir)
-        .with_context(|| format!("writing the report into {}", plan.report_dir.display()))?;
-    print!("{}", summary(&report));
-    println!("report    {}", path.display());
-    drop(embedded);
-    drop(local_mocks);
-    let held = report
-        .find_max
-        .as_ref()
-        .is_none_or(|f| f.max_rate_held.is_some());
-    Ok(if report.reconciliation.reconciled && held {
-        0
-    } else {
-        1
-    })
+    setup.plane.close().await;
+    Ok(report)
 }
 
 /// The console summary of a load report.

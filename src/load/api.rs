@@ -9,14 +9,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::HeaderValue;
-use http::Method;
-use pushproof_mocks::{Delivery, Platform};
-use serde_json::json;
+use http::header::{HeaderName, HeaderValue};
+use pushproof_mocks::{Delivery, DeviceHandle, Platform};
 
 use super::http::Prepared;
-use crate::device::client::{BackendClient, Credential};
-use crate::profile::Profile;
+use crate::client::{BackendClient, Credential};
+use crate::device;
+use crate::profile::{read_pointer, Profile, Rendered, SendPolicy, Values, Var};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -26,15 +25,25 @@ pub struct Device {
     pub platform: Platform,
     /// Its user, the recipient of its notifications.
     pub user: Box<str>,
-    /// The `Authorization` value it fetches with.
-    pub auth: HeaderValue,
+    /// The credential header it fetches with, built once.
+    pub auth: (HeaderName, HeaderValue),
+    /// Its token as a template value, only when a template needs it.
+    pub token: Option<Box<str>>,
+}
+
+/// The account notifications are sent from.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub user: Box<str>,
+    pub auth: (HeaderName, HeaderValue),
+    pub token: Option<Box<str>>,
 }
 
 /// A backend's API for the load driver.
 pub trait Api: Send + Sync + 'static {
     /// Signs in the account notifications are sent from; `None` when each
     /// device's user notifies itself.
-    fn sender(&self) -> BoxFuture<'_, Result<Option<HeaderValue>, String>>;
+    fn sender(&self) -> BoxFuture<'_, Result<Option<Sender>, String>>;
 
     /// Creates and signs in device `index`'s user and registers `handle`
     /// (the gateway's) with the backend.
@@ -48,7 +57,7 @@ pub trait Api: Send + Sync + 'static {
     /// The request that notifies `device`'s user of `message`.
     fn notify(
         &self,
-        sender: Option<&HeaderValue>,
+        sender: Option<&Sender>,
         device: &Device,
         message: &str,
     ) -> Result<Prepared, String>;
@@ -63,11 +72,16 @@ pub trait Api: Send + Sync + 'static {
     fn payload(&self, body: &[u8]) -> Option<String>;
 }
 
-/// The API as a backend profile describes it.
+/// The API as a backend profile describes it: its templates rendered,
+/// its auth scheme, where its pushes carry the id and its fetch answers
+/// the content. Enrolment goes through the conformance suite's own steps
+/// ([`crate::device`]); the hot path renders the templates only.
 pub struct ProfileApi {
-    profile: Arc<Profile>,
-    client: BackendClient,
+    api: device::api::Api,
     run_tag: String,
+    /// Whether the notify or fetch template needs the caller's token as a
+    /// value (besides its header).
+    token_values: bool,
 }
 
 impl ProfileApi {
@@ -79,51 +93,75 @@ impl ProfileApi {
         timeout: Duration,
         run_tag: &str,
     ) -> ProfileApi {
+        let uses_token = |r: &crate::profile::Request| r.template.vars().contains(&Var::Token);
+        let token_values =
+            uses_token(&profile.requests.notify) || uses_token(&profile.requests.fetch);
         ProfileApi {
-            profile,
-            client: BackendClient::new(origin, timeout),
+            api: device::api::Api::new(BackendClient::new(origin, timeout), profile),
             run_tag: run_tag.to_owned(),
+            token_values,
         }
     }
 
-    fn password(&self, user: &str) -> String {
-        use sha2::Digest;
-        hex::encode(&sha2::Sha256::digest(format!("{}/{user}", self.run_tag).as_bytes())[..16])
+    fn profile(&self) -> &Profile {
+        &self.api.profile
     }
 
-    async fn credential(&self, user: &str) -> Result<Credential, String> {
-        crate::device::account::sign_in(&self.client, &self.profile, user, &self.password(user))
+    /// The user of device `index`: a fresh one per device, or one of a
+    /// static scheme's fixed users.
+    fn user(&self, index: u64) -> String {
+        match self.api.static_users() {
+            Some(users) if !users.is_empty() => {
+                users[(index % users.len() as u64) as usize].clone()
+            }
+            _ => format!("pp-{}-{index}", self.run_tag),
+        }
+    }
+
+    async fn sign_in(&self, user: &str) -> Result<Credential, String> {
+        let password = self.api.password_for(user, &self.run_tag);
+        self.api
+            .sign_in(user, &password)
             .await
             .map_err(|e| e.to_string())
     }
-}
 
-/// The `Authorization` value of a credential.
-fn header(credential: &Credential) -> Result<HeaderValue, String> {
-    use base64::Engine as _;
-    let text = match credential {
-        Credential::Bearer(token) => format!("Bearer {token}"),
-        Credential::Basic { user, password } => format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-        ),
-    };
-    HeaderValue::try_from(text).map_err(|_| "the credential is not a valid header value".to_owned())
-}
+    fn auth(&self, credential: &Credential) -> Result<(HeaderName, HeaderValue), String> {
+        credential
+            .header(&self.profile().auth)
+            .map_err(|e| e.to_string())
+    }
 
-fn encode_segment(segment: &str) -> String {
-    percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC).to_string()
+    fn prepared(&self, rendered: Rendered, auth: &(HeaderName, HeaderValue)) -> Prepared {
+        Prepared {
+            method: rendered.method,
+            path_and_query: rendered.target,
+            authorization: Some(auth.clone()),
+            content_type: rendered.content_type,
+            body: rendered.body.into(),
+        }
+    }
 }
 
 impl Api for ProfileApi {
-    fn sender(&self) -> BoxFuture<'_, Result<Option<HeaderValue>, String>> {
+    fn sender(&self) -> BoxFuture<'_, Result<Option<Sender>, String>> {
         Box::pin(async move {
-            let user = format!("pp-{}-sender", self.run_tag);
+            if self.profile().policy.send == SendPolicy::SelfOnly {
+                return Ok(None);
+            }
+            let user = match self.api.static_users() {
+                Some(users) if !users.is_empty() => users[0].clone(),
+                _ => format!("pp-{}-sender", self.run_tag),
+            };
             let credential = self
-                .credential(&user)
+                .sign_in(&user)
                 .await
                 .map_err(|e| format!("the sender: {e}"))?;
-            Ok(Some(header(&credential)?))
+            Ok(Some(Sender {
+                auth: self.auth(&credential)?,
+                token: self.token_values.then(|| credential.secret().into()),
+                user: user.into_boxed_str(),
+            }))
         })
     }
 
@@ -134,95 +172,88 @@ impl Api for ProfileApi {
         handle: &'a str,
     ) -> BoxFuture<'a, Result<Device, String>> {
         Box::pin(async move {
-            let user = format!("pp-{}-{index}", self.run_tag);
-            let credential = self.credential(&user).await?;
-            let register = &self.profile.api.register;
-            let query: String = form_urlencoded::Serializer::new(String::new())
-                .append_pair("handle", handle)
-                .finish();
-            let reply = self
-                .client
-                .step(
-                    "register",
-                    Method::POST,
-                    &format!("{register}?{query}"),
-                    Some(&credential),
-                    None,
-                    &[],
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            let registration = reply
-                .json()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .ok_or("register: the answer is not a JSON string registration id")?;
-            let body = json!({
-                "Platform": self.profile.platform_names.of(platform),
-                "Handle": handle,
-                "Tags": [],
-            });
-            let path = format!("{register}/{}", encode_segment(&registration));
-            self.client
-                .step(
-                    "update registration",
-                    Method::PUT,
-                    &path,
-                    Some(&credential),
-                    Some(&body),
-                    &[],
-                )
+            if self.profile().platform(platform).is_none() {
+                return Err(format!(
+                    "profile {} does not describe {platform}",
+                    self.profile().name
+                ));
+            }
+            let user = self.user(index);
+            let credential = self.sign_in(&user).await?;
+            let handle = DeviceHandle {
+                platform,
+                handle: handle.to_owned(),
+            };
+            device::device::register(&self.api, &credential, &user, &handle, &[])
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(Device {
                 platform,
+                auth: self.auth(&credential)?,
+                token: self.token_values.then(|| credential.secret().into()),
                 user: user.into_boxed_str(),
-                auth: header(&credential)?,
             })
         })
     }
 
     fn notify(
         &self,
-        sender: Option<&HeaderValue>,
+        sender: Option<&Sender>,
         device: &Device,
         message: &str,
     ) -> Result<Prepared, String> {
-        let query: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("pns", self.profile.platform_names.of(device.platform))
-            .append_pair("to_tag", &device.user)
-            .finish();
-        let body = serde_json::to_vec(message).map_err(|e| e.to_string())?;
-        Ok(Prepared {
-            method: Method::POST,
-            path_and_query: format!("{}?{query}", self.profile.api.notify),
-            authorization: Some(sender.unwrap_or(&device.auth).clone()),
-            content_type: Some("application/json"),
-            body: body.into(),
-        })
+        let (user, auth, token) = match sender {
+            Some(s) => (&s.user, &s.auth, &s.token),
+            None => (&device.user, &device.auth, &device.token),
+        };
+        let values = Values {
+            user: Some(user.to_string()),
+            recipient: Some(device.user.to_string()),
+            message: Some(message.to_owned()),
+            platform: self
+                .profile()
+                .platform(device.platform)
+                .map(|p| p.name.clone()),
+            token: token.as_deref().map(str::to_owned),
+            ..Values::default()
+        };
+        let rendered = self
+            .profile()
+            .requests
+            .notify
+            .template
+            .render(&values)
+            .map_err(|e| e.to_string())?;
+        Ok(self.prepared(rendered, auth))
     }
 
     fn fetch(&self, device: &Device, id: &str) -> Result<Prepared, String> {
-        Ok(Prepared {
-            method: Method::GET,
-            path_and_query: self.profile.api.fetch_path(id),
-            authorization: Some(device.auth.clone()),
-            content_type: None,
-            body: bytes::Bytes::new(),
-        })
+        let values = Values {
+            user: Some(device.user.to_string()),
+            id: Some(id.to_owned()),
+            token: device.token.as_deref().map(str::to_owned),
+            ..Values::default()
+        };
+        let rendered = self
+            .profile()
+            .requests
+            .fetch
+            .template
+            .render(&values)
+            .map_err(|e| e.to_string())?;
+        Ok(self.prepared(rendered, &device.auth))
     }
 
     fn push_id(&self, delivery: &Delivery) -> Option<String> {
-        self.profile
-            .push_id
-            .of(delivery.platform)
-            .extract(&delivery.body)
+        self.profile()
+            .platform(delivery.platform)?
+            .id
+            .extract(&delivery.headers, &delivery.body)
     }
 
     fn payload(&self, body: &[u8]) -> Option<String> {
+        let pointer = self.profile().requests.fetch.answer.payload.as_deref()?;
         let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-        value
-            .get(&self.profile.api.payload_field)?
-            .as_str()
-            .map(str::to_owned)
+        read_pointer(&value, pointer)
     }
 }

@@ -16,13 +16,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{FuturesUnordered, StreamExt as _};
-use http::header::HeaderValue;
+use futures::stream::{FuturesUnordered, StreamExt as _};
 use http::StatusCode;
 use pushproof_mocks::{Platform, Tagged};
 use tokio_util::sync::CancellationToken;
 
-use super::api::{Api, Device};
+use super::api::{Api, Device, Sender};
 use super::http::{CallError, Client, Prepared};
 use super::ledger::{Arrival, Fetched, Ledger, SendResult, Totals};
 use super::plane::Plane;
@@ -41,7 +40,7 @@ const TAKE: usize = 4096;
 pub struct Fleet {
     pub devices: Vec<Device>,
     /// The account notifications are sent from (`None`: each user itself).
-    pub sender: Option<HeaderValue>,
+    pub sender: Option<Sender>,
     /// Devices that failed to enrol, with the first reason.
     pub failed: u64,
     pub first_failure: Option<String>,
@@ -88,7 +87,7 @@ pub async fn enrol(
         }
     }
     let results: Vec<Result<Device, String>> =
-        futures_util::stream::iter(handles.into_iter().enumerate())
+        futures::stream::iter(handles.into_iter().enumerate())
             .map(|(i, handle)| {
                 let api = api.clone();
                 let platform = platforms[(range.start + i) % platforms.len()];

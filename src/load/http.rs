@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderName, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::{connect::HttpConnector, Client as Pool};
@@ -62,7 +62,8 @@ impl FromStr for Protocol {
 pub struct Prepared {
     pub method: Method,
     pub path_and_query: String,
-    pub authorization: Option<HeaderValue>,
+    /// The credential header (the profile names it; `authorization` by default).
+    pub authorization: Option<(HeaderName, HeaderValue)>,
     pub content_type: Option<&'static str>,
     pub body: Bytes,
 }
@@ -167,8 +168,8 @@ impl Client {
         let mut builder = Request::builder()
             .method(request.method.clone())
             .uri(format!("{}{}", self.origin, request.path_and_query));
-        if let Some(auth) = &request.authorization {
-            builder = builder.header(AUTHORIZATION, auth.clone());
+        if let Some((name, value)) = &request.authorization {
+            builder = builder.header(name.clone(), value.clone());
         }
         if let Some(content_type) = request.content_type {
             builder = builder.header(CONTENT_TYPE, HeaderValue::from_static(content_type));

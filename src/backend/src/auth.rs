@@ -1,0 +1,352 @@
+//! Users, passwords and bearer sessions.
+//!
+//! Passwords are stored as SHA-256 over a per-user random salt and the
+//! password. That is deliberately cheap: the pattern under test is the push
+//! path, and a production backend would use a memory-hard hash such as
+//! argon2, whose cost (tens of milliseconds per login) would dominate the
+//! dispatch benchmark. Tokens are 256-bit CSPRNG values sent as base64url;
+//! the database keeps only their SHA-256, so a leaked database yields no
+//! usable token.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::store::{Store, StoreError};
+
+/// Length of a token as sent: 32 bytes in unpadded base64url.
+const TOKEN_LEN: usize = 43;
+
+/// Wall-clock milliseconds since the epoch; controllable in tests.
+#[derive(Clone)]
+pub(crate) struct Clock(Option<Arc<AtomicI64>>);
+
+impl Clock {
+    pub(crate) fn system() -> Clock {
+        Clock(None)
+    }
+
+    /// A clock that only moves when told to.
+    #[cfg(test)]
+    pub(crate) fn manual(start_ms: i64) -> Clock {
+        Clock(Some(Arc::new(AtomicI64::new(start_ms))))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn advance(&self, by: Duration) {
+        if let Some(now) = &self.0 {
+            let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+            now.fetch_add(by, Ordering::SeqCst);
+        }
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        match &self.0 {
+            Some(now) => now.load(Ordering::SeqCst),
+            None => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Caller {
+    pub username: String,
+    /// Identifies the session (for logout and for the registrations made
+    /// with it); never the token itself.
+    pub token_hash: String,
+}
+
+/// A token just issued by a login.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub token: String,
+    pub expires_in: Duration,
+}
+
+/// Username rule: 1..=64 of `[A-Za-z0-9_.@-]`.
+pub(crate) fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-'))
+}
+
+/// Password rule: 1..=1024 bytes.
+pub(crate) fn valid_password(password: &str) -> bool {
+    (1..=1024).contains(&password.len())
+}
+
+fn password_hash(salt: &[u8], password: &str) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(salt);
+    hasher.update(password.as_bytes());
+    hasher.finalize().to_vec()
+}
+
+/// Compares without stopping at the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The stored form of a token.
+pub(crate) fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A fresh random identifier: 128 bits from the OS-seeded CSPRNG, as 32
+/// lowercase hex digits. Used for notification and registration ids.
+pub(crate) fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Whether `id` has the shape [`random_id`] produces; anything else cannot
+/// exist, so it is answered without a lookup.
+pub(crate) fn is_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The token in an `Authorization: Bearer <token>` header value, if the
+/// header has that shape (scheme compared case-insensitively).
+pub(crate) fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    let shaped = token.len() == TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (scheme.eq_ignore_ascii_case("bearer") && shaped).then_some(token)
+}
+
+/// Accounts and sessions over the store.
+#[derive(Clone)]
+pub(crate) struct Auth {
+    store: Store,
+    clock: Clock,
+    ttl: Duration,
+    /// The `logout-keeps-token` flaw.
+    keep_tokens: bool,
+}
+
+impl Auth {
+    pub(crate) fn new(store: Store, clock: Clock, ttl: Duration, keep_tokens: bool) -> Auth {
+        Auth {
+            store,
+            clock,
+            ttl,
+            keep_tokens,
+        }
+    }
+
+    /// Creates a user; `false` if the name is taken. Inputs are validated by
+    /// the caller.
+    pub(crate) async fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<bool, StoreError> {
+        let mut salt = vec![0u8; 16];
+        rand::thread_rng().fill_bytes(&mut salt);
+        let hash = password_hash(&salt, password);
+        self.store
+            .create_user(username.to_owned(), salt, hash, self.clock.now_ms())
+            .await
+    }
+
+    /// Checks the password and opens a session; `None` on bad credentials
+    /// (unknown user and wrong password are not told apart). `shorter`
+    /// asks for a lifetime below the configured one (at least a second).
+    pub(crate) async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        shorter: Option<Duration>,
+    ) -> Result<Option<Session>, StoreError> {
+        let stored = if valid_username(username) {
+            self.store.credentials(username.to_owned()).await?
+        } else {
+            None
+        };
+        let ok = match &stored {
+            Some((salt, hash)) => constant_time_eq(&password_hash(salt, password), hash),
+            None => {
+                // Same work as a real check, so timing does not tell whether
+                // the user exists.
+                let _ = password_hash(&[0u8; 16], password);
+                false
+            }
+        };
+        if !ok {
+            return Ok(None);
+        }
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let now = self.clock.now_ms();
+        let ttl = shorter.map_or(self.ttl, |asked| {
+            asked.clamp(Duration::from_secs(1), self.ttl.max(Duration::from_secs(1)))
+        });
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.store
+            .create_session(
+                token_hash(&token),
+                username.to_owned(),
+                now.saturating_add(ttl_ms),
+                now,
+            )
+            .await?;
+        Ok(Some(Session {
+            token,
+            expires_in: ttl,
+        }))
+    }
+
+    /// The caller behind an `Authorization` header value, if it carries a
+    /// known, unexpired, not logged-out token.
+    pub(crate) async fn authenticate(
+        &self,
+        header: Option<&str>,
+    ) -> Result<Option<Caller>, StoreError> {
+        let Some(token) = header.and_then(bearer_token) else {
+            return Ok(None);
+        };
+        let hash = token_hash(token);
+        let Some((username, expires_at)) = self.store.session(hash.clone()).await? else {
+            return Ok(None);
+        };
+        if self.clock.now_ms() >= expires_at {
+            return Ok(None);
+        }
+        Ok(Some(Caller {
+            username,
+            token_hash: hash,
+        }))
+    }
+
+    /// Ends the caller's session and drops the registrations made with it.
+    pub(crate) async fn logout(&self, caller: &Caller) -> Result<(), StoreError> {
+        if self.keep_tokens {
+            return self
+                .store
+                .delete_session_registrations(caller.token_hash.clone())
+                .await;
+        }
+        self.store.delete_session(caller.token_hash.clone()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for ok in ["a", "alice", "a.b-c_d@e", &"x".repeat(64)] {
+            assert!(valid_username(ok), "{ok}");
+        }
+        for bad in ["", "a b", "a:b", "ünï", &"x".repeat(65), "a/b", "a\n"] {
+            assert!(!valid_username(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        let token = "A".repeat(TOKEN_LEN);
+        assert_eq!(
+            bearer_token(&format!("Bearer {token}")),
+            Some(token.as_str())
+        );
+        assert_eq!(
+            bearer_token(&format!("bearer {token}")),
+            Some(token.as_str())
+        );
+        assert_eq!(
+            bearer_token(&format!("BEARER   {token} ")),
+            Some(token.as_str())
+        );
+        assert_eq!(bearer_token(&format!("Basic {token}")), None);
+        assert_eq!(bearer_token(&token), None);
+        assert_eq!(bearer_token("Bearer short"), None);
+        assert_eq!(bearer_token(&format!("Bearer {}", "A+".repeat(22))), None);
+        assert_eq!(bearer_token(""), None);
+    }
+
+    #[test]
+    fn ids_are_random_and_shaped() {
+        let a = random_id();
+        assert!(is_id(&a));
+        assert_ne!(a, random_id());
+        assert!(!is_id(&a.to_uppercase()));
+        assert!(!is_id("0"));
+        assert!(!is_id(&format!("{a}0")));
+    }
+
+    async fn auth(ttl: Duration) -> (tempfile::TempDir, Auth, Clock) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.db")).unwrap();
+        let clock = Clock::manual(1_700_000_000_000);
+        (dir, Auth::new(store, clock.clone(), ttl, false), clock)
+    }
+
+    #[tokio::test]
+    async fn login_checks_the_password_and_tokens_expire() {
+        let (_dir, auth, clock) = auth(Duration::from_secs(60)).await;
+        assert!(auth.create_user("alice", "pw").await.unwrap());
+        assert!(!auth.create_user("alice", "other").await.unwrap());
+        assert!(auth.login("alice", "wrong", None).await.unwrap().is_none());
+        assert!(auth.login("nobody", "pw", None).await.unwrap().is_none());
+        assert!(auth.login("bad name", "pw", None).await.unwrap().is_none());
+
+        let session = auth.login("alice", "pw", None).await.unwrap().unwrap();
+        assert_eq!(session.expires_in, Duration::from_secs(60));
+        let header = format!("Bearer {}", session.token);
+        let caller = auth.authenticate(Some(&header)).await.unwrap().unwrap();
+        assert_eq!(caller.username, "alice");
+        assert_ne!(caller.token_hash, session.token);
+
+        clock.advance(Duration::from_secs(59));
+        assert!(auth.authenticate(Some(&header)).await.unwrap().is_some());
+        clock.advance(Duration::from_secs(1));
+        assert!(auth.authenticate(Some(&header)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn logout_revokes_only_that_token() {
+        let (_dir, auth, _clock) = auth(Duration::from_secs(60)).await;
+        auth.create_user("alice", "pw").await.unwrap();
+        let one = format!(
+            "Bearer {}",
+            auth.login("alice", "pw", None)
+                .await
+                .unwrap()
+                .unwrap()
+                .token
+        );
+        let two = format!(
+            "Bearer {}",
+            auth.login("alice", "pw", None)
+                .await
+                .unwrap()
+                .unwrap()
+                .token
+        );
+        let caller = auth.authenticate(Some(&one)).await.unwrap().unwrap();
+        auth.logout(&caller).await.unwrap();
+        assert!(auth.authenticate(Some(&one)).await.unwrap().is_none());
+        assert!(auth.authenticate(Some(&two)).await.unwrap().is_some());
+        assert!(auth.authenticate(None).await.unwrap().is_none());
+        let forged = format!("Bearer {}", "A".repeat(TOKEN_LEN));
+        assert!(auth.authenticate(Some(&forged)).await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,528 @@
+//! The SQLite store: users, sessions, registrations and notifications.
+//!
+//! SQLite allows one writer at a time, so all writes go to one dedicated
+//! thread that owns the write connection and commits them in groups: it
+//! takes every job waiting in its queue, runs each in its own savepoint (a
+//! failing job rolls back alone), and commits once. Under load this turns
+//! thousands of small transactions into a few large ones. Replies are sent
+//! only after the commit, so a caller never sees data that could still be
+//! lost. Reads go to a few reader threads with their own connections (WAL
+//! lets them run beside the writer). The async side never touches SQLite: it
+//! sends a closure and awaits a oneshot reply.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::oneshot;
+
+use super::push::Platform;
+
+/// Reader threads. Reads are short point lookups; a few threads keep them
+/// off the writer without many idle connections.
+const READERS: usize = 4;
+/// Most jobs committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The group commit that held this write failed.
+    #[error("commit failed: {0}")]
+    Commit(String),
+    /// The store's threads are gone (shutdown, or a crash).
+    #[error("store is closed")]
+    Closed,
+}
+
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+/// Runs inside the group transaction and returns what to do once the commit
+/// is known: reply with the job's result, or with the commit error.
+type WriteJob = Box<dyn FnOnce(&Connection) -> Box<dyn FnOnce(Result<(), String>) + Send> + Send>;
+
+/// A handle to the store; cheap to clone. The threads end when the last
+/// handle is dropped.
+#[derive(Clone)]
+pub(crate) struct Store {
+    writer: mpsc::Sender<WriteJob>,
+    readers: mpsc::Sender<ReadJob>,
+}
+
+/// A registration that can receive pushes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Registration {
+    pub id: String,
+    pub platform: Platform,
+    pub handle: String,
+}
+
+/// A stored notification, as the recipient sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Notification {
+    pub id: String,
+    pub payload: String,
+    /// Whether it had been fetched before this fetch.
+    pub read: bool,
+}
+
+/// What `PUT /api/register/{id}` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RegistrationUpdate {
+    Updated,
+    /// Unknown id, or owned by someone else: indistinguishable on purpose.
+    NotFound,
+    /// Another user has a registration with this handle.
+    HandleTaken,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    username      TEXT PRIMARY KEY,
+    salt          BLOB NOT NULL,
+    password_hash BLOB NOT NULL,
+    created_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    username   TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions(expires_at);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(username);
+CREATE TABLE IF NOT EXISTS registrations (
+    id           TEXT PRIMARY KEY,
+    owner        TEXT NOT NULL,
+    platform     TEXT,
+    handle       TEXT,
+    tags         TEXT NOT NULL DEFAULT '[]',
+    session_hash TEXT,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS registrations_by_owner ON registrations(owner, platform);
+CREATE INDEX IF NOT EXISTS registrations_by_handle ON registrations(handle);
+CREATE INDEX IF NOT EXISTS registrations_by_session ON registrations(session_hash);
+CREATE TABLE IF NOT EXISTS notifications (
+    id         TEXT PRIMARY KEY,
+    recipient  TEXT NOT NULL,
+    sender     TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    read       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS notifications_by_recipient ON notifications(recipient);
+";
+
+fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // WAL: readers never block the writer; NORMAL: no fsync per commit (a
+    // crash can lose the last commits, never corrupt the file).
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (or creates) the database and starts its threads. Blocking:
+    /// call it from `spawn_blocking` or before the runtime is busy.
+    pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
+        let write_conn = connect(path)?;
+        write_conn.execute_batch(SCHEMA)?;
+        let (writer, write_rx) = mpsc::channel::<WriteJob>();
+        std::thread::Builder::new()
+            .name("backend-store-writer".into())
+            .spawn(move || write_loop(&write_conn, &write_rx))
+            .map_err(|e| StoreError::Commit(format!("cannot start the writer thread: {e}")))?;
+
+        let (readers, read_rx) = mpsc::channel::<ReadJob>();
+        let read_rx = Arc::new(Mutex::new(read_rx));
+        for n in 0..READERS {
+            let conn = connect(path)?;
+            conn.pragma_update(None, "query_only", "ON")?;
+            let rx = Arc::clone(&read_rx);
+            std::thread::Builder::new()
+                .name(format!("backend-store-reader-{n}"))
+                .spawn(move || loop {
+                    // The lock is held only while waiting for the next job.
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(&conn),
+                        Err(_) => return,
+                    }
+                })
+                .map_err(|e| StoreError::Commit(format!("cannot start a reader thread: {e}")))?;
+        }
+        Ok(Store { writer, readers })
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = tx.send(f(conn).map_err(StoreError::from));
+        });
+        self.readers.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = in_savepoint(conn, f);
+            Box::new(move |commit: Result<(), String>| {
+                let reply = match commit {
+                    Ok(()) => result.map_err(StoreError::from),
+                    Err(error) => Err(StoreError::Commit(error)),
+                };
+                let _ = tx.send(reply);
+            })
+        });
+        self.writer.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Creates a user; `false` if the name is taken.
+    pub(crate) async fn create_user(
+        &self,
+        username: String,
+        salt: Vec<u8>,
+        hash: Vec<u8>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c| {
+            let inserted = c
+                .prepare_cached(
+                    "INSERT INTO users (username, salt, password_hash, created_at)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT(username) DO NOTHING",
+                )?
+                .execute(params![username, salt, hash, now_ms])?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    /// A user's salt and password hash.
+    pub(crate) async fn credentials(
+        &self,
+        username: String,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT salt, password_hash FROM users WHERE username = ?1")?
+                .query_row([username], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .await
+    }
+
+    /// Records a session, and drops the sessions that have expired by now.
+    pub(crate) async fn create_session(
+        &self,
+        token_hash: String,
+        username: String,
+        expires_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+                .execute([now_ms])?;
+            c.prepare_cached(
+                "INSERT INTO sessions (token_hash, username, expires_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![token_hash, username, expires_at_ms])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The user and expiry of a session.
+    pub(crate) async fn session(
+        &self,
+        token_hash: String,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT username, expires_at FROM sessions WHERE token_hash = ?1")?
+                .query_row([token_hash], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .await
+    }
+
+    /// Ends a session and removes the registrations made with it, so a
+    /// logged-out device stops receiving its user's pushes.
+    pub(crate) async fn delete_session(&self, token_hash: String) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM registrations WHERE session_hash = ?1")?
+                .execute([&token_hash])?;
+            c.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+                .execute([&token_hash])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes the registrations made with a session and keeps the session
+    /// (the `logout-keeps-token` flaw's logout).
+    pub(crate) async fn delete_session_registrations(
+        &self,
+        token_hash: String,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM registrations WHERE session_hash = ?1")?
+                .execute([&token_hash])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Reserves a registration id for `owner`. With a handle the owner
+    /// already registered, returns that registration's id instead (never
+    /// another user's).
+    pub(crate) async fn create_registration(
+        &self,
+        new_id: String,
+        owner: String,
+        handle: Option<String>,
+        session_hash: String,
+        now_ms: i64,
+    ) -> Result<String, StoreError> {
+        self.write(move |c| {
+            if let Some(handle) = &handle {
+                let existing: Option<String> = c
+                    .prepare_cached(
+                        "SELECT id FROM registrations WHERE owner = ?1 AND handle = ?2 LIMIT 1",
+                    )?
+                    .query_row([&owner, handle], |row| row.get(0))
+                    .optional()?;
+                if let Some(id) = existing {
+                    return Ok(id);
+                }
+            }
+            c.prepare_cached(
+                "INSERT INTO registrations (id, owner, session_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![new_id, owner, session_hash, now_ms])?;
+            Ok(new_id)
+        })
+        .await
+    }
+
+    /// Fills in a registration the caller owns. The same user registering
+    /// the same handle again replaces the older registration.
+    pub(crate) async fn update_registration(
+        &self,
+        id: String,
+        owner: String,
+        platform: Platform,
+        handle: String,
+        tags_json: String,
+        session_hash: String,
+    ) -> Result<RegistrationUpdate, StoreError> {
+        self.write(move |c| {
+            let owned = c
+                .prepare_cached("SELECT 1 FROM registrations WHERE id = ?1 AND owner = ?2")?
+                .exists([&id, &owner])?;
+            if !owned {
+                return Ok(RegistrationUpdate::NotFound);
+            }
+            let taken = c
+                .prepare_cached("SELECT 1 FROM registrations WHERE handle = ?1 AND owner <> ?2")?
+                .exists([&handle, &owner])?;
+            if taken {
+                return Ok(RegistrationUpdate::HandleTaken);
+            }
+            c.prepare_cached(
+                "DELETE FROM registrations WHERE owner = ?1 AND handle = ?2 AND id <> ?3",
+            )?
+            .execute([&owner, &handle, &id])?;
+            c.prepare_cached(
+                "UPDATE registrations SET platform = ?2, handle = ?3, tags = ?4, session_hash = ?5
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                platform.as_str(),
+                handle,
+                tags_json,
+                session_hash
+            ])?;
+            Ok(RegistrationUpdate::Updated)
+        })
+        .await
+    }
+
+    /// Deletes a registration the caller owns; `false` if there is none.
+    pub(crate) async fn delete_registration(
+        &self,
+        id: String,
+        owner: String,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c| {
+            let deleted = c
+                .prepare_cached("DELETE FROM registrations WHERE id = ?1 AND owner = ?2")?
+                .execute([id, owner])?;
+            Ok(deleted == 1)
+        })
+        .await
+    }
+
+    /// Removes registrations the platform reported dead.
+    pub(crate) async fn delete_registrations(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        self.write(move |c| {
+            let mut stmt = c.prepare_cached("DELETE FROM registrations WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute([id])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stores a notification for `recipient` and returns the registrations
+    /// to push it to (optionally one platform only). `None`: no such user,
+    /// nothing stored.
+    pub(crate) async fn create_notification(
+        &self,
+        id: String,
+        recipient: String,
+        sender: String,
+        payload: String,
+        platform: Option<Platform>,
+        now_ms: i64,
+    ) -> Result<Option<Vec<Registration>>, StoreError> {
+        self.write(move |c| {
+            let exists = c
+                .prepare_cached("SELECT 1 FROM users WHERE username = ?1")?
+                .exists([&recipient])?;
+            if !exists {
+                return Ok(None);
+            }
+            c.prepare_cached(
+                "INSERT INTO notifications (id, recipient, sender, payload, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![id, recipient, sender, payload, now_ms])?;
+            let mut stmt = c.prepare_cached(
+                "SELECT id, platform, handle FROM registrations
+                 WHERE owner = ?1 AND platform IS NOT NULL AND handle IS NOT NULL
+                   AND (?2 IS NULL OR platform = ?2)",
+            )?;
+            let rows =
+                stmt.query_map(params![recipient, platform.map(Platform::as_str)], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get(2)?,
+                    ))
+                })?;
+            let mut registrations = Vec::new();
+            for row in rows {
+                let (id, platform, handle) = row?;
+                // Only this code writes the column, so every value parses.
+                if let Ok(platform) = platform.parse() {
+                    registrations.push(Registration {
+                        id,
+                        platform,
+                        handle,
+                    });
+                }
+            }
+            Ok(Some(registrations))
+        })
+        .await
+    }
+
+    /// Fetches a notification and marks it read. With `recipient`, only if
+    /// it is theirs; `None` as recipient skips the check (the `no-authz`
+    /// flaw).
+    pub(crate) async fn fetch_notification(
+        &self,
+        id: String,
+        recipient: Option<String>,
+    ) -> Result<Option<Notification>, StoreError> {
+        self.write(move |c| {
+            let found: Option<(String, bool)> = c
+                .prepare_cached(
+                    "SELECT payload, read FROM notifications
+                     WHERE id = ?1 AND (?2 IS NULL OR recipient = ?2)",
+                )?
+                .query_row(params![id, recipient], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            let Some((payload, read)) = found else {
+                return Ok(None);
+            };
+            if !read {
+                c.prepare_cached("UPDATE notifications SET read = 1 WHERE id = ?1")?
+                    .execute([&id])?;
+            }
+            Ok(Some(Notification { id, payload, read }))
+        })
+        .await
+    }
+}
+
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+) -> Result<T, rusqlite::Error> {
+    conn.execute_batch("SAVEPOINT job")?;
+    match f(conn) {
+        Ok(value) => {
+            conn.execute_batch("RELEASE job")?;
+            Ok(value)
+        }
+        Err(error) => {
+            // Undo this job only; the others in the batch still commit.
+            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            Err(error)
+        }
+    }
+}
+
+fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut replies = Vec::new();
+        let begun = conn.execute_batch("BEGIN IMMEDIATE");
+        replies.push(first(conn));
+        while replies.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => replies.push(job(conn)),
+                Err(_) => break,
+            }
+        }
+        let commit = match begun {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(|error| {
+                tracing::error!(%error, jobs = replies.len(), "group commit failed");
+                let _ = conn.execute_batch("ROLLBACK");
+                error.to_string()
+            }),
+            // Without the group transaction each job's savepoint was its own
+            // transaction, committed by its RELEASE: its own result stands.
+            Err(error) => {
+                tracing::warn!(%error, "could not open a group transaction");
+                Ok(())
+            }
+        };
+        for reply in replies {
+            reply(commit.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
