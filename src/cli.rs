@@ -138,6 +138,19 @@ pub struct MocksArgs {
     /// every interface (the URLs then name 127.0.0.1).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     pub host: std::net::IpAddr,
+    /// Fixed ports for APNs, FCM and WNS (e.g. 8001,8002,8003), so that a
+    /// Service can front them; free ports by default.
+    #[arg(long, value_name = "APNS,FCM,WNS", value_parser = parse_ports)]
+    pub ports: Option<[u16; 3]>,
+    /// The host name the URLs and the certificate name, when the backend
+    /// reaches the mocks by a name (a Kubernetes Service) rather than by
+    /// the bound address.
+    #[arg(long, value_name = "NAME")]
+    pub advertise: Option<String>,
+    /// Captures kept before the oldest are evicted (a long load run needs
+    /// few: its counts come from counters, not captures).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub capture_capacity: Option<u32>,
     /// Host impersonation (implies --tls): one more listener answers for
     /// api.push.apple.com, api.sandbox.push.apple.com, fcm.googleapis.com,
     /// oauth2.googleapis.com, login.live.com, login.microsoftonline.com and
@@ -176,6 +189,11 @@ fn mocks_config(args: &MocksArgs) -> GatewayConfig {
             .settings()
             .or_else(|| impersonation.map(|_| TlsSettings::default())),
         host: args.host,
+        ports: args.ports.unwrap_or([0; 3]),
+        advertise: args.advertise.clone(),
+        capture_capacity: args
+            .capture_capacity
+            .map_or(GatewayConfig::default().capture_capacity, |n| n as usize),
         impersonation,
         capture_file: args.capture_file.clone(),
         apns_environment: if args.apns_sandbox {
@@ -184,6 +202,19 @@ fn mocks_config(args: &MocksArgs) -> GatewayConfig {
             ApnsEnvironment::Production
         },
         ..GatewayConfig::default()
+    }
+}
+
+/// `APNS,FCM,WNS` ports, three distinct numbers.
+fn parse_ports(text: &str) -> Result<[u16; 3], String> {
+    let ports: Vec<u16> = text
+        .split(',')
+        .map(|p| p.trim().parse::<u16>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{text:?} is not three ports APNS,FCM,WNS"))?;
+    match ports[..] {
+        [a, b, c] if a != b && b != c && a != c => Ok([a, b, c]),
+        _ => Err(format!("{text:?} is not three distinct ports APNS,FCM,WNS")),
     }
 }
 

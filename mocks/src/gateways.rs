@@ -57,7 +57,8 @@ impl Gateways {
         let mut addrs = Vec::with_capacity(3);
         for platform in Platform::ALL {
             let bind = |source| MockError::Bind { platform, source };
-            let listener = TcpListener::bind((config.host, 0)).await.map_err(bind)?;
+            let port = config.ports[platform.index()];
+            let listener = TcpListener::bind((config.host, port)).await.map_err(bind)?;
             addrs.push(listener.local_addr().map_err(bind)?);
             listeners.push(listener);
         }
@@ -91,7 +92,7 @@ impl Gateways {
                             .map(|(host, _)| host.certificate_name())
                             .collect()
                     } else {
-                        Vec::new()
+                        config.advertise.iter().cloned().collect()
                     },
                     ips: vec![advertised],
                 };
@@ -105,8 +106,10 @@ impl Gateways {
             None => None,
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let origin =
-            |addr: SocketAddr| format!("{scheme}://{}", SocketAddr::new(advertised, addr.port()));
+        let origin = |addr: SocketAddr| match &config.advertise {
+            Some(name) => format!("{scheme}://{name}:{}", addr.port()),
+            None => format!("{scheme}://{}", SocketAddr::new(advertised, addr.port())),
+        };
         let wns: Arc<str> = origin(addrs[2]).into();
         let urls = Urls {
             apns: origin(addrs[0]),
