@@ -223,3 +223,69 @@ fn bad_flags_exit_2_naming_the_problem() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_backend_started_as_a_command_is_loaded_and_its_process_cpu_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!("exec {} backend", env!("CARGO_BIN_EXE_pushproof"));
+    let (output, r) = load(
+        dir.path(),
+        &[
+            "--backend-cmd",
+            &command,
+            "--rate",
+            "100",
+            "--duration",
+            "1s",
+            "--devices",
+            "20",
+        ],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(r["target"]["kind"], "command");
+    assert_eq!(u(&r, "/counts/verified"), 100);
+    assert_eq!(r["reconciliation"]["reconciled"], true);
+    let method = r["cpu"]["method"].to_string();
+    assert!(method.contains("descendants"), "{method}");
+    assert!(r["cpu"]["backend_us"].is_u64(), "{:#}", r["cpu"]);
+}
+
+#[test]
+fn run_reports_a_dispatch_figure_from_a_short_load_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = pushproof()
+        .args([
+            "run",
+            "--devices",
+            "12",
+            "--load-rate",
+            "100",
+            "--load-duration",
+            "1s",
+            "--reports",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("dispatch  100/s offered"), "{stdout}");
+    let run_dir = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        report["dispatch"]["counts"]["verified"], 100,
+        "{:#}",
+        report["dispatch"]
+    );
+    assert_eq!(report["dispatch"]["reconciled"], true);
+    let load: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("load.json")).unwrap()).unwrap();
+    assert_eq!(load["counts"]["planned"], 100);
+}

@@ -10,12 +10,10 @@ use clap::{Args, Subcommand};
 use pushproof_mocks::{FaultPlan, GatewayConfig, Platform};
 use tokio_util::sync::CancellationToken;
 
-use crate::load::api::{Api, ProfileApi};
-use crate::load::driver;
 use crate::load::findmax::Search;
-use crate::load::http::{Client, Protocol};
+use crate::load::http::Protocol;
 use crate::load::plane::Plane;
-use crate::load::run::{self, BackendCpu, Options, Setup};
+use crate::load::run::{self, BackendCpu, Options};
 use crate::load::schedule::{self, Arrival, Shard};
 use crate::load::setup;
 use crate::load::slo::Slo;
@@ -381,14 +379,6 @@ async fn drive(
     target: TargetJson,
     backend_cpu: BackendCpu,
 ) -> anyhow::Result<crate::report::load::LoadReport> {
-    let client = Client::connect(&origin, args.http, args.connections as usize, args.timeout).await;
-    let run_tag = format!("{}-{}", plan.run_id, args.shard.index);
-    let api: Arc<dyn Api> = Arc::new(ProfileApi::new(
-        profile.clone(),
-        &origin,
-        args.timeout,
-        &run_tag,
-    ));
     let range = args
         .shard
         .devices(usize::try_from(args.devices).unwrap_or(usize::MAX));
@@ -401,36 +391,32 @@ async fn drive(
     }
     if !args.quiet {
         eprintln!(
-            "pushproof load {} — {} ({}), mocks {}, {} devices (shard {}), seed {}",
+            "pushproof load {} — {}, mocks {}, {} devices (shard {}), seed {}",
             plan.run_id,
             target.description,
-            client.protocol(),
             plane.describe(),
             range.len(),
             args.shard,
             plan.seed
         );
     }
-    let fleet = driver::enrol(
-        &api,
-        &plane,
-        &plan.platforms,
-        range,
-        args.enrol_concurrency as usize,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("enrolling the fleet: {e}"))?;
-    let setup = Setup {
-        api,
-        client,
-        plane: plane.clone(),
-        fleet: Arc::new(fleet),
+    let reach = run::Reach {
+        origin,
         target,
-        profile: profile.name.clone(),
         backend_cpu,
+        protocol: args.http,
+        connections: args.connections as usize,
+        timeout: args.timeout,
         devices_total: args.devices,
+        range,
         platforms: plan.platforms.clone(),
+        enrol_concurrency: args.enrol_concurrency as usize,
+        mocks_threads: true,
     };
+    let run_tag = format!("{}-{}", plan.run_id, args.shard.index);
+    let setup = run::prepare(reach, plane, profile, &run_tag)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let options = Options {
         run_id: plan.run_id.clone(),
         rates: plan.rates.clone(),

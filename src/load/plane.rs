@@ -85,6 +85,18 @@ impl Plane {
         Ok(Plane::Remote(Arc::new(remote)))
     }
 
+    /// The same gateways as a conformance run's plane, with a feed of
+    /// their own for this run's devices.
+    pub async fn of(
+        plane: &crate::plane::MockPlane,
+        timeout: Duration,
+    ) -> Result<Plane, PlaneError> {
+        match plane {
+            crate::plane::MockPlane::Local(gateways) => Ok(Plane::local(gateways.clone())),
+            crate::plane::MockPlane::Remote(remote) => Plane::remote(remote.url(), timeout).await,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Plane::Local { .. } => "in-process".to_owned(),

@@ -6,14 +6,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pushproof_mocks::Platform;
+
+use crate::profile::Profile;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::api::Api;
+use super::api::{Api, ProfileApi};
 use super::cpu::{self, Component, ThreadSample};
 use super::driver::{self, Fleet, Outcome};
 use super::findmax::Search;
-use super::http::Client;
+use super::http::{Client, Protocol};
 use super::plane::Plane;
 use super::progress::Progress;
 use super::schedule::{self, Arrival, Shard};
@@ -45,6 +47,74 @@ pub struct Setup {
     /// Devices in the whole run (every shard).
     pub devices_total: u64,
     pub platforms: Vec<Platform>,
+    /// Whether in-process gateways run on threads of their own
+    /// (`pp-mocks-*`), so their CPU time can be told from the harness's.
+    pub mocks_threads: bool,
+}
+
+/// How to reach the backend and which devices to enrol: what [`prepare`]
+/// needs besides the plane and the profile.
+#[derive(Debug, Clone)]
+pub struct Reach {
+    pub origin: String,
+    pub target: TargetJson,
+    pub backend_cpu: BackendCpu,
+    pub protocol: Protocol,
+    pub connections: usize,
+    pub timeout: Duration,
+    /// Devices in the whole run, and this process's share of them.
+    pub devices_total: u64,
+    pub range: std::ops::Range<usize>,
+    pub platforms: Vec<Platform>,
+    pub enrol_concurrency: usize,
+    pub mocks_threads: bool,
+}
+
+/// Connects to the backend and enrols this process's devices on `plane`.
+/// `run_tag` names the run's users.
+pub async fn prepare(
+    reach: Reach,
+    plane: Plane,
+    profile: Arc<Profile>,
+    run_tag: &str,
+) -> Result<Setup, String> {
+    if reach.range.is_empty() {
+        return Err("this share of the run has no device: give more devices".to_owned());
+    }
+    let client = Client::connect(
+        &reach.origin,
+        reach.protocol,
+        reach.connections,
+        reach.timeout,
+    )
+    .await;
+    let api: Arc<dyn Api> = Arc::new(ProfileApi::new(
+        profile.clone(),
+        &reach.origin,
+        reach.timeout,
+        run_tag,
+    ));
+    let fleet = driver::enrol(
+        &api,
+        &plane,
+        &reach.platforms,
+        reach.range,
+        reach.enrol_concurrency,
+    )
+    .await
+    .map_err(|e| format!("enrolling the fleet: {e}"))?;
+    Ok(Setup {
+        api,
+        client,
+        plane,
+        fleet: Arc::new(fleet),
+        target: reach.target,
+        profile: profile.name.clone(),
+        backend_cpu: reach.backend_cpu,
+        devices_total: reach.devices_total,
+        platforms: reach.platforms,
+        mocks_threads: reach.mocks_threads,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -273,9 +343,16 @@ async fn measure(
         }
     };
     let mocks_us = match &setup.plane {
-        Plane::Local { .. } if measured_here => {
+        Plane::Local { .. } if measured_here && setup.mocks_threads => {
             method.push("mocks: CPU time of this process's pp-mocks-* threads".to_owned());
             Some(spent.get(&Component::Mocks).copied().unwrap_or(0))
+        }
+        Plane::Local { .. } => {
+            method.push(
+                "mocks: not measured apart (the in-process gateways share the harness's threads)"
+                    .to_owned(),
+            );
+            None
         }
         Plane::Remote(_) => {
             method.push("mocks: the remote mocks process's CPU time, from its control API (/__pushproof/process)".to_owned());
@@ -283,7 +360,6 @@ async fn measure(
                 .zip(mocks_before)
                 .map(|(a, b)| a.saturating_sub(b))
         }
-        _ => None,
     };
     let harness_us = measured_here.then(|| {
         method.push("harness: CPU time of every other thread of this process (the driver, the receiver, their HTTP connections)".to_owned());
