@@ -380,8 +380,13 @@ async fn dispatch(
             find_max: None,
             progress: false,
         };
-        let report =
-            load::execute(&setup, &options, tokio_util::sync::CancellationToken::new()).await;
+        let report = load::execute(
+            &setup,
+            &options,
+            tokio_util::sync::CancellationToken::new(),
+            None,
+        )
+        .await;
         setup.plane.close().await;
         Ok::<_, String>(report)
     }

@@ -289,3 +289,43 @@ fn run_reports_a_dispatch_figure_from_a_short_load_phase() {
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("load.json")).unwrap()).unwrap();
     assert_eq!(load["counts"]["planned"], 100);
 }
+
+#[test]
+fn goose_runs_beside_the_open_model_and_each_drivers_cpu_per_request_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, r) = load(
+        dir.path(),
+        &[
+            "--rate",
+            "100",
+            "--duration",
+            "2s",
+            "--devices",
+            "20",
+            "--goose-users",
+            "2",
+            "--goose-threshold",
+            "error-rate<1%",
+        ],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(r["reconciliation"]["reconciled"], true);
+    let g = &r["goose"];
+    assert!(u(&r, "/goose/requests") > 10, "{g:#}");
+    assert_eq!(u(&r, "/goose/failures"), 0, "{g:#}");
+    assert_eq!(g["thresholds_held"], true, "{g:#}");
+    for who in ["cpu_us_per_request", "open_model_cpu_us_per_request"] {
+        assert!(g[who].as_f64().is_some_and(|v| v > 0.0), "{who}: {g:#}");
+    }
+    let names: Vec<&str> = g["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["log in", "send", "fetch"]);
+    for t in g["transactions"].as_array().unwrap() {
+        assert!(t["requests"].as_u64().unwrap() > 0, "{t}");
+    }
+    assert!(dir.path().join("goose-report.html").exists());
+}

@@ -122,6 +122,16 @@ pub struct LoadArgs {
     /// No live progress on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Also run goose, embedded, as a closed model beside the open one:
+    /// this many users, each logging in, registering, then sending and
+    /// fetching in a loop for the run's duration; each driver's CPU per
+    /// request is reported (0: no goose).
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub goose_users: u32,
+    /// A goose threshold for its run (goose's syntax: `p95<500ms`,
+    /// `error-rate<1%`; repeatable).
+    #[arg(long, value_name = "RULE", requires = "goose_users")]
+    pub goose_threshold: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +195,9 @@ fn plan(args: &LoadArgs) -> anyhow::Result<Plan> {
             schedule::Profile::constant(rate.unwrap_or(1000.0), args.duration).context("--rate")?
         }
     };
+    if args.goose_users > 0 && args.find_max {
+        anyhow::bail!("--goose-users runs beside a --rate or --stages run, not --find-max");
+    }
     let search = args
         .slo
         .as_ref()
@@ -341,7 +354,16 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
         description: spec.description(),
         origin: origin.clone(),
     };
-    let result = drive(&args, &plan, profile, plane, origin, target, backend_cpu).await;
+    let beside = goose_beside(&args, &plan, &profile, local_mocks.as_ref(), &origin).await?;
+    let result = drive(
+        &args,
+        &plan,
+        profile,
+        plane,
+        (origin, target, backend_cpu),
+        beside,
+    )
+    .await;
     let info = started.stop(&plan.report_dir).await;
     drop(local_mocks);
     let report = result?;
@@ -375,9 +397,8 @@ async fn drive(
     plan: &Plan,
     profile: Arc<Profile>,
     plane: Plane,
-    origin: String,
-    target: TargetJson,
-    backend_cpu: BackendCpu,
+    (origin, target, backend_cpu): (String, TargetJson, BackendCpu),
+    beside: Option<run::Beside>,
 ) -> anyhow::Result<crate::report::load::LoadReport> {
     let range = args
         .shard
@@ -436,9 +457,53 @@ async fn drive(
             stopper.cancel();
         }
     });
-    let report = run::execute(&setup, &options, stop).await;
+    let report = run::execute(&setup, &options, stop, beside).await;
     setup.plane.close().await;
     Ok(report)
+}
+
+/// goose's closed-model run, when `--goose-users` asks for one.
+#[cfg(feature = "goose")]
+async fn goose_beside(
+    args: &LoadArgs,
+    plan: &Plan,
+    profile: &Arc<Profile>,
+    local: Option<&setup::LocalMocks>,
+    origin: &str,
+) -> anyhow::Result<Option<run::Beside>> {
+    if args.goose_users == 0 {
+        return Ok(None);
+    }
+    let plane = match (local, &args.mocks_url) {
+        (Some(mocks), _) => crate::plane::MockPlane::local(mocks.gateways.clone()),
+        (None, Some(url)) => crate::plane::MockPlane::remote(url, args.timeout).await?,
+        (None, None) => anyhow::bail!("goose needs the gateways"),
+    };
+    let journeys = crate::load::goose::Journeys {
+        origin: origin.to_owned(),
+        users: args.goose_users as usize,
+        duration: plan.rates.duration(),
+        thresholds: args.goose_threshold.clone(),
+        report_file: Some(plan.report_dir.join("goose-report.html")),
+        platforms: plan.platforms.clone(),
+        timeout: args.timeout,
+        run_tag: format!("{}-{}", plan.run_id, args.shard.index),
+    };
+    let profile = profile.clone();
+    Ok(Some(Box::new(move || {
+        crate::load::goose::run(&journeys, profile, plane)
+    })))
+}
+
+#[cfg(not(feature = "goose"))]
+async fn goose_beside(
+    _: &LoadArgs,
+    _: &Plan,
+    _: &Arc<Profile>,
+    _: Option<&setup::LocalMocks>,
+    _: &str,
+) -> anyhow::Result<Option<run::Beside>> {
+    Ok(None)
 }
 
 /// The console summary of a load report.
@@ -475,6 +540,17 @@ pub fn summary(r: &crate::report::load::LoadReport) -> String {
         us(cpu.mocks),
         us(cpu.harness)
     ));
+    if let Some(g) = &r.goose {
+        out.push_str(&format!(
+            "goose     {} users, {} requests ({} failed), {:.0}/s; CPU µs per request: goose {} · open model {}\n",
+            g.users,
+            g.requests,
+            g.failures,
+            g.requests_per_sec,
+            us(g.cpu_us_per_request),
+            us(g.open_model_cpu_us_per_request)
+        ));
+    }
     if let Some(f) = &r.find_max {
         out.push_str(&format!(
             "find-max  {}: highest rate that held {}\n",

@@ -14,6 +14,8 @@ pub mod api;
 pub mod cpu;
 pub mod driver;
 pub mod findmax;
+#[cfg(feature = "goose")]
+pub mod goose;
 pub mod http;
 pub mod ledger;
 pub mod plane;

@@ -20,8 +20,8 @@ use super::plane::Plane;
 use super::progress::Progress;
 use super::schedule::{self, Arrival, Shard};
 use crate::report::load::{
-    Cpu, FindMax, FindMaxStep, Generator, LoadReport, Percentiles, PlanJson, Rate, Reconciliation,
-    ShardJson, StageJson, TargetJson, SCHEMA,
+    Cpu, FindMax, FindMaxStep, Generator, GooseSummary, LoadReport, Percentiles, PlanJson, Rate,
+    Reconciliation, ShardJson, StageJson, TargetJson, SCHEMA,
 };
 
 /// Where the backend's CPU time is read.
@@ -162,10 +162,21 @@ fn instant_of(unix_ms_at: u64) -> Instant {
     }
 }
 
+/// A closed-model run to make beside the open model (goose): a blocking
+/// job that returns its summary.
+pub type Beside = Box<dyn FnOnce() -> Result<GooseSummary, String> + Send>;
+
 /// Runs `options` on `setup`; `stop` ends it early (what was not sent is
-/// counted unsent).
-pub async fn execute(setup: &Setup, options: &Options, stop: CancellationToken) -> LoadReport {
+/// counted unsent). `beside` runs on a thread of its own during the
+/// open-model run (not with `--find-max`), and its summary joins the report.
+pub async fn execute(
+    setup: &Setup,
+    options: &Options,
+    stop: CancellationToken,
+    beside: Option<Beside>,
+) -> LoadReport {
     let Some(search) = &options.find_max else {
+        let closed = beside.map(tokio::task::spawn_blocking);
         let measured = measure(
             setup,
             options,
@@ -175,7 +186,27 @@ pub async fn execute(setup: &Setup, options: &Options, stop: CancellationToken) 
             &stop,
         )
         .await;
-        return report(setup, options, &measured, None);
+        let mut report = report(setup, options, &measured, None);
+        if let Some(closed) = closed {
+            match closed.await {
+                Ok(Ok(mut goose)) => {
+                    // The open model's requests: every send and every fetch.
+                    let requests = report.counts.sent + report.counts.delivered;
+                    goose.open_model_cpu_us_per_request = report
+                        .cpu
+                        .harness_us
+                        .filter(|_| requests > 0)
+                        .map(|us| us as f64 / requests as f64);
+                    report.goose = Some(goose);
+                    report.cpu.method.push(
+                        "the backend's and the mocks' figures include goose's traffic beside the open model".to_owned(),
+                    );
+                }
+                Ok(Err(error)) => tracing::warn!(%error, "the closed-model run failed"),
+                Err(error) => tracing::warn!(%error, "the closed-model run panicked"),
+            }
+        }
+        return report;
     };
     let mut steps: Vec<(f64, bool)> = Vec::new();
     let mut runs: Vec<(Measured, FindMaxStep)> = Vec::new();
