@@ -512,18 +512,16 @@ pub fn summary(r: &crate::report::load::LoadReport) -> String {
     let e = &r.latency_ms;
     let cpu = &r.cpu_us_per_notification;
     let us = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
+    let counts: Vec<String> = c.named().iter().map(|(n, v)| format!("{n} {v}")).collect();
     let mut out = format!(
-        "counts    planned {} · sent {} · accepted {} · pushed {} · delivered {} · fetched {} · verified {} · lost {} · duplicated {} ({})\n",
-        c.planned,
-        c.sent,
-        c.accepted,
-        c.pushed,
-        c.delivered,
-        c.fetched,
-        c.verified,
-        c.lost,
-        c.duplicated,
-        if r.reconciliation.reconciled { "reconciled" } else { "NOT reconciled" }
+        "counts    {} ({})
+",
+        counts.join(" · "),
+        if r.reconciliation.reconciled {
+            "reconciled"
+        } else {
+            "NOT reconciled"
+        }
     );
     out.push_str(&format!(
         "rate      offered {:.0}/s · verified {:.0}/s over {:.1} s\n",

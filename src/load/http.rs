@@ -22,6 +22,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::{connect::HttpConnector, Client as Pool};
 use hyper_util::rt::TokioExecutor;
 
+use crate::client::error_chain;
+
 /// Largest answer body read.
 const MAX_BODY: usize = 1 << 20;
 
@@ -248,16 +250,4 @@ async fn speaks_h2c(origin: &str, timeout: Duration) -> bool {
         tokio::time::timeout(timeout, pool(true).request(request)).await,
         Ok(Ok(_))
     )
-}
-
-/// An error and its causes on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -13,6 +13,8 @@ use http::{Method, StatusCode};
 use pushproof_mocks::{Delivery, Feed, Gateways, Platform, Tagged};
 use serde_json::{json, Value};
 
+use crate::plane::remote::{body_bytes, header_pairs};
+
 use super::http::{Client, Protocol};
 
 /// Deliveries a feed holds before dropping the oldest.
@@ -293,29 +295,5 @@ impl Remote {
                 })
             })
             .collect()
-    }
-}
-
-fn header_pairs(value: &Value) -> Vec<(String, String)> {
-    value
-        .as_array()
-        .map(|pairs| {
-            pairs
-                .iter()
-                .filter_map(|p| Some((p[0].as_str()?.to_owned(), p[1].as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn body_bytes(body: &Value, encoding: &Value) -> Option<Bytes> {
-    use base64::Engine as _;
-    let text = body.as_str().unwrap_or_default();
-    match encoding.as_str() {
-        Some("base64") => base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .ok()
-            .map(Bytes::from),
-        _ => Some(Bytes::copy_from_slice(text.as_bytes())),
     }
 }

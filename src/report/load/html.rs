@@ -55,20 +55,7 @@ pub fn render(r: &LoadReport) -> String {
             vec!["run id".into(), r.run_id.clone()],
             vec!["seed".into(), r.seed.clone()],
             vec!["started".into(), r.started_at.clone()],
-            vec![
-                "plan".into(),
-                format!(
-                    "{} arrivals over {:.1} s, {} devices ({}), shard {}/{}, {} {} connection(s)",
-                    r.plan.arrival,
-                    r.plan.duration_s,
-                    r.plan.devices,
-                    r.plan.platforms.join(", "),
-                    r.plan.shard.index,
-                    r.plan.shard.count,
-                    r.plan.connections,
-                    r.plan.http
-                ),
-            ],
+            vec!["plan".into(), r.plan.describe()],
         ],
     ));
 

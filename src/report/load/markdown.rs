@@ -45,40 +45,17 @@ pub fn render(r: &LoadReport) -> String {
         ),
         ("profile", cell(&r.profile)),
         ("mocks", cell(&r.mocks)),
-        (
-            "plan",
-            cell(&format!(
-                "{} arrivals, {:.1} s, {} devices on {}, shard {}/{}, {} × {}",
-                r.plan.arrival,
-                r.plan.duration_s,
-                r.plan.devices,
-                r.plan.platforms.join(", "),
-                r.plan.shard.index,
-                r.plan.shard.count,
-                r.plan.connections,
-                r.plan.http
-            )),
-        ),
+        ("plan", cell(&r.plan.describe())),
     ];
     for (k, v) in rows {
         let _ = writeln!(out, "| {k} | {v} |");
     }
     let _ = writeln!(out, "\n## Counts\n");
-    let _ = writeln!(out, "| planned | sent | accepted | pushed | delivered | fetched | verified | lost | duplicated |");
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let _ = writeln!(
-        out,
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-        c.planned,
-        c.sent,
-        c.accepted,
-        c.pushed,
-        c.delivered,
-        c.fetched,
-        c.verified,
-        c.lost,
-        c.duplicated
-    );
+    let names: Vec<&str> = c.named().iter().map(|(n, _)| *n).collect();
+    let values: Vec<String> = c.named().iter().map(|(_, v)| v.to_string()).collect();
+    let _ = writeln!(out, "| {} |", names.join(" | "));
+    let _ = writeln!(out, "|{}", "---:|".repeat(names.len()));
+    let _ = writeln!(out, "| {} |", values.join(" | "));
     let f = &r.failures;
     let failures = [
         ("unsent", f.unsent),

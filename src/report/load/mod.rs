@@ -152,6 +152,40 @@ pub struct Counts {
     pub duplicated: u64,
 }
 
+impl Counts {
+    /// Every count by its name, in the order a notification passes them.
+    pub fn named(&self) -> [(&'static str, u64); 9] {
+        [
+            ("planned", self.planned),
+            ("sent", self.sent),
+            ("accepted", self.accepted),
+            ("pushed", self.pushed),
+            ("delivered", self.delivered),
+            ("fetched", self.fetched),
+            ("verified", self.verified),
+            ("lost", self.lost),
+            ("duplicated", self.duplicated),
+        ]
+    }
+}
+
+impl PlanJson {
+    /// The plan in one line, for people.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} arrivals over {:.1} s, {} devices ({}), shard {}/{}, {} {} connection(s)",
+            self.arrival,
+            self.duration_s,
+            self.devices,
+            self.platforms.join(", "),
+            self.shard.index,
+            self.shard.count,
+            self.connections,
+            self.http
+        )
+    }
+}
+
 /// Where the differences between the counts went.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Failures {
