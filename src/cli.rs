@@ -297,6 +297,13 @@ async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
         gateways.wns_url(),
         gateways.wns_token_url()
     );
+    let hub = gateways.hub();
+    println!(
+        "Hub   {} (hub {:?}, namespace endpoint {})",
+        hub.url(),
+        hub.name(),
+        hub.endpoint()
+    );
     if gateways.ca_pem().is_some() {
         let ca = std::path::absolute(args.keys_dir.join("ca.pem"))?;
         println!(

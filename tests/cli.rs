@@ -173,3 +173,42 @@ fn backend_with_a_bad_database_fails_before_any_banner() {
     assert!(stderr.contains("--db"), "{stderr}");
     assert!(!stderr.contains("reference backend on"), "{stderr}");
 }
+
+/// `pushproof mocks --env-file` writes the hub's connection string and
+/// name beside the gateways' variables.
+#[test]
+fn mocks_env_file_carries_the_hub() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pushproof"))
+        .args(["mocks", "--env-file", "mocks.env", "--keys-dir", "keys"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let stdout = child.stdout.take().expect("piped stdout");
+    // The file is complete once the binary says so.
+    let said = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("environment written"));
+    let env = std::fs::read_to_string(dir.path().join("mocks.env")).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(said, "the mocks never wrote their environment");
+    let var = |name: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+            .unwrap_or_else(|| panic!("{name} missing from {env}"))
+            .to_owned()
+    };
+    let cs = var("PUSHPROOF_NH_CONNECTION_STRING");
+    assert!(
+        cs.starts_with("Endpoint=sb://127.0.0.1:")
+            && cs.contains(
+                "/;SharedAccessKeyName=DefaultFullSharedAccessSignature;SharedAccessKey="
+            ),
+        "{cs}"
+    );
+    assert_eq!(var("PUSHPROOF_NH_HUB"), "pushproof-hub");
+}

@@ -40,6 +40,12 @@ pub enum CaptureKind {
     Push,
     /// A request to an OAuth token endpoint (FCM or WNS).
     Token,
+    /// A request to the mock Notification Hub (a registration, an
+    /// installation or a send), filed under the platform it concerns; one
+    /// that concerns none (a registration id, a template send) under
+    /// [`Platform::Apns`], the first. Counted apart, in
+    /// [`Counters::hub`], not as a gateway's push.
+    Hub,
 }
 
 /// One request as the gateway saw it, and the verdict it got.
@@ -364,6 +370,9 @@ pub struct Counters {
     pub fcm: PlatformCounters,
     /// Mock WNS.
     pub wns: PlatformCounters,
+    /// The mock Notification Hub: its requests answered 2xx (`accepted`)
+    /// and not (`rejected`).
+    pub hub: PlatformCounters,
     /// The capture store as a whole.
     pub captures: CaptureStats,
 }
@@ -402,7 +411,16 @@ struct Ring {
     reset_at: u64,
     evicted: u64,
     bytes: usize,
-    counters: [PlatformCounters; 3],
+    /// One per gateway, then the hub's ([`slot`]).
+    counters: [PlatformCounters; 4],
+}
+
+/// The counters a capture counts in: its gateway's, or the hub's.
+fn slot(c: &Stored) -> usize {
+    match c.kind {
+        CaptureKind::Hub => 3,
+        CaptureKind::Push | CaptureKind::Token => c.platform.index(),
+    }
 }
 
 /// A bounded ring of captures: the oldest is evicted (and counted) when
@@ -453,7 +471,7 @@ impl CaptureStore {
             if let Some(c) = Arc::get_mut(&mut capture) {
                 c.seq = seq;
             }
-            let counters = &mut ring.counters[capture.platform.index()];
+            let counters = &mut ring.counters[slot(&capture)];
             match capture.kind {
                 CaptureKind::Token => {
                     counters.token_requests += 1;
@@ -461,8 +479,12 @@ impl CaptureStore {
                         counters.tokens_issued += 1;
                     }
                 }
-                CaptureKind::Push if capture.accepted() => counters.accepted += 1,
-                CaptureKind::Push => *counters.rejected.entry(capture.status).or_default() += 1,
+                CaptureKind::Push | CaptureKind::Hub if capture.accepted() => {
+                    counters.accepted += 1
+                }
+                CaptureKind::Push | CaptureKind::Hub => {
+                    *counters.rejected.entry(capture.status).or_default() += 1
+                }
             }
             // Sent under the lock so the file's lines are in `seq` order;
             // `send` never waits.
@@ -470,7 +492,7 @@ impl CaptureStore {
                 file.send(&capture, weight);
             }
             ring.bytes += weight;
-            ring.counters[capture.platform.index()].captures_kept += 1;
+            ring.counters[slot(&capture)].captures_kept += 1;
             ring.buf.push_back(capture);
             while ring.buf.len() > self.capacity || ring.bytes > KEPT_BYTES_LIMIT {
                 let Some(old) = ring.buf.pop_front() else {
@@ -478,7 +500,7 @@ impl CaptureStore {
                 };
                 ring.bytes -= old.weight;
                 ring.evicted += 1;
-                let counters = &mut ring.counters[old.platform.index()];
+                let counters = &mut ring.counters[slot(&old)];
                 counters.captures_kept -= 1;
                 counters.captures_evicted += 1;
                 if evicted_one.is_none() {
@@ -563,11 +585,12 @@ impl CaptureStore {
     }
 
     pub(crate) fn counters(&self) -> Counters {
-        let [apns, fcm, wns] = self.lock().counters.clone();
+        let [apns, fcm, wns, hub] = self.lock().counters.clone();
         Counters {
             apns,
             fcm,
             wns,
+            hub,
             captures: self.stats(),
         }
     }

@@ -65,6 +65,8 @@ pub struct GatewayConfig {
     /// services' real hosts, and one more listener serves them all by name
     /// (see [`Impersonation`]).
     pub impersonation: Option<Impersonation>,
+    /// The mock Notification Hub served beside the gateways.
+    pub hub: HubConfig,
 }
 
 /// The listener that answers for the services' real hosts
@@ -96,10 +98,34 @@ impl Default for GatewayConfig {
                 "ms-app://s-1-15-2-2972962901-2322836549-3722629029-1345238579-3987825745-2155616079-650196962"
                     .to_owned(),
             tls: None,
+            hub: HubConfig::default(),
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             ports: [0; 3],
             advertise: None,
             impersonation: None,
+        }
+    }
+}
+
+/// How the hub is set up. `Default` gives a working configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HubConfig {
+    /// The hub's name, the path's first segment.
+    pub name: String,
+    /// Most installations and registrations held together; past it a new
+    /// device is refused with 403, as past a tier's device quota (the
+    /// default is the Basic tier's 200,000 active devices).
+    pub device_capacity: usize,
+    /// Notification outcomes kept for `GET /{hub}/messages/{id}`.
+    pub notification_capacity: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            name: "pushproof-hub".to_owned(),
+            device_capacity: 200_000,
+            notification_capacity: 10_000,
         }
     }
 }

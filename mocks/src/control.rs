@@ -336,7 +336,8 @@ fn captures(shared: &Shared, query: &str) -> ApiResult {
                 filter.kind = Some(match value.as_str() {
                     "push" => CaptureKind::Push,
                     "token" => CaptureKind::Token,
-                    _ => return Err(bad_request("kind must be push or token")),
+                    "hub" => CaptureKind::Hub,
+                    _ => return Err(bad_request("kind must be push, token or hub")),
                 });
             }
         }

@@ -63,25 +63,42 @@ pub(crate) fn serve(
     }
 }
 
+/// Serves a push that did not come over a socket: the mock Notification
+/// Hub's fan-out hands each native push to the gateway's own path (fault
+/// rules, validation, delivery, capture) as if it had arrived on `conn`.
+pub(crate) async fn forward(
+    platform: Platform,
+    shared: &Shared,
+    conn: &ConnectionState,
+    parts: Parts,
+    body: RequestBody,
+) -> Result<Response, Dropped> {
+    let fault = if shared.faults.any(platform) {
+        Box::pin(apply_faults(platform, shared, &parts, &body)).await
+    } else {
+        None
+    };
+    answer(platform, shared, conn, parts, &body, fault)
+}
+
 /// Answers one request on the host-impersonation listener: the request's
 /// host (`:authority`, or `Host` in HTTP/1.1) picks the gateway, else the
 /// connection's TLS server name (`route`); a host no gateway serves gets
 /// 421 Misdirected Request (RFC 9110 §15.5.20). The control API answers
-/// whatever the host.
+/// whatever the host. (The Notification Hub's namespace host never gets
+/// here: the listener hands it to the hub, by [`request_route`].)
 pub(crate) fn serve_routed(
     route: Option<Route>,
     shared: Arc<Shared>,
     conn: Arc<ConnectionState>,
     request: Request<Incoming>,
 ) -> impl std::future::Future<Output = Result<Response, Dropped>> + Send {
-    let host = request.uri().host().map(str::to_owned).or_else(|| {
-        let value = request.headers().get(http::header::HOST)?.to_str().ok()?;
-        Some(hosts::host_of(value).to_owned())
-    });
-    let by_host = host.as_deref().and_then(hosts::route);
-    let platform = by_host
+    let host = request_host(&request);
+    let platform = host
+        .as_deref()
+        .and_then(hosts::route)
         .or(route)
-        .map(Route::platform)
+        .and_then(Route::platform)
         .or_else(|| control::is_control_path(request.uri().path()).then_some(Platform::Fcm));
     async move {
         match platform {
@@ -89,6 +106,24 @@ pub(crate) fn serve_routed(
             None => Ok(misdirected(host.as_deref().unwrap_or(""))),
         }
     }
+}
+
+/// The host a request names (`:authority`, or `Host` in HTTP/1.1),
+/// without its port.
+fn request_host(request: &Request<Incoming>) -> Option<String> {
+    request.uri().host().map(str::to_owned).or_else(|| {
+        let value = request.headers().get(http::header::HOST)?.to_str().ok()?;
+        Some(hosts::host_of(value).to_owned())
+    })
+}
+
+/// What serves a request on the impersonation listener: its host's route,
+/// else the connection's (`route`, from the TLS server name).
+pub(crate) fn request_route(route: Option<Route>, request: &Request<Incoming>) -> Option<Route> {
+    request_host(request)
+        .as_deref()
+        .and_then(hosts::route)
+        .or(route)
 }
 
 /// 421: the request named a host this listener does not serve.

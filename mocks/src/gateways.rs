@@ -20,11 +20,18 @@ use crate::error::MockError;
 use crate::exchange::{self, ConnectionState};
 use crate::fault::{ActiveFault, FaultError, FaultRule};
 use crate::hosts::{self, Route};
+use crate::hub::Hub;
 use crate::platform::Platform;
 use crate::server::{self, ConnInfo, Protocol, Security};
 use crate::state::{BackendUrls, Shared, Urls};
 use crate::tls::{ServerNames, Tls, TlsSettings};
 use crate::{apns, fcm, wns};
+
+/// A request's answer on the impersonation listener, from a gateway or
+/// the hub.
+type RoutedFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<crate::reply::Response, exchange::Dropped>> + Send>,
+>;
 
 /// Mock APNs, FCM and WNS, each on its own port (of `127.0.0.1` unless
 /// [`GatewayConfig::host`] says otherwise), and in impersonation mode one
@@ -37,6 +44,8 @@ pub struct Gateways {
     tasks: TaskTracker,
     /// The PEM of the CA clients must trust, in TLS mode.
     ca_pem: Option<String>,
+    /// The mock Notification Hub, on a port of its own.
+    hub: Hub,
 }
 
 impl std::fmt::Debug for Gateways {
@@ -81,6 +90,12 @@ impl Gateways {
             .tls
             .clone()
             .or_else(|| config.impersonation.map(|_| TlsSettings::default()));
+        let hub_listener = TcpListener::bind((config.host, 0))
+            .await
+            .map_err(|source| MockError::Bind {
+                platform: Platform::Apns,
+                source,
+            })?;
         // A P-256 CA and certificate take well under a millisecond (plus
         // two small files with a CA folder): fine on this thread.
         let tls = match &tls_settings {
@@ -173,8 +188,18 @@ impl Gateways {
                 shutdown.clone(),
             ));
         }
+        let hub = Hub::spawn(
+            hub_listener,
+            shared.clone(),
+            tls.as_ref().map(|tls| tls.server_config(Protocol::Auto)),
+            advertised,
+            router.is_some(),
+            &tasks,
+            shutdown.clone(),
+        )?;
         if let (Some((listener, _)), Some(tls)) = (router, &tls) {
             let shared = shared.clone();
+            let hub_state = hub.state();
             // Requests are routed by host, the connection's server name
             // deciding when a request names none (and, for an APNs host,
             // the environment answered as).
@@ -188,8 +213,26 @@ impl Gateways {
                     apns: apns::Connection::new(info.stream_limit, environment),
                 });
                 let shared = shared.clone();
+                let hub = hub_state.clone();
                 service_fn(move |request| {
-                    exchange::serve_routed(route, shared.clone(), conn.clone(), request)
+                    let answer: RoutedFuture =
+                        if exchange::request_route(route, &request) == Some(Route::Hub) {
+                            let hub = hub.clone();
+                            Box::pin(async move {
+                                match crate::hub::serve(hub, request).await {
+                                    Ok(response) => Ok(response),
+                                    Err(never) => match never {},
+                                }
+                            })
+                        } else {
+                            Box::pin(exchange::serve_routed(
+                                route,
+                                shared.clone(),
+                                conn.clone(),
+                                request,
+                            ))
+                        };
+                    answer
                 })
             };
             tasks.spawn(server::run(
@@ -201,6 +244,7 @@ impl Gateways {
         }
         tasks.close();
         info!(
+            hub = %hub.url(),
             apns = %shared.urls.apns,
             fcm = %shared.urls.fcm,
             wns = %shared.urls.wns,
@@ -213,6 +257,7 @@ impl Gateways {
             shutdown,
             tasks,
             ca_pem: tls.map(Tls::into_ca_pem),
+            hub,
         })
     }
 
@@ -299,7 +344,8 @@ impl Gateways {
     /// in TLS mode only), and `PUSHPROOF_CONTROL_URL`, the control API's
     /// HTTP/1.1 origin. In impersonation mode the URLs are the services'
     /// own (`https://fcm.googleapis.com`, …), which the hosts entries send
-    /// to the mocks.
+    /// to the mocks. And the hub's `PUSHPROOF_NH_CONNECTION_STRING` and
+    /// `PUSHPROOF_NH_HUB`.
     pub fn write_credentials(&self, dir: &Path) -> Result<BackendEnv, MockError> {
         let urls = &self.shared.urls;
         let endpoints = Endpoints {
@@ -310,9 +356,17 @@ impl Gateways {
             control_url: &urls.fcm,
             ca_pem: self.ca_pem.as_deref(),
         };
-        self.shared
+        let mut env = self
+            .shared
             .credentials
-            .write(&self.shared.config, &endpoints, dir)
+            .write(&self.shared.config, &endpoints, dir)?;
+        env.vars.extend(self.hub.env_vars());
+        Ok(env)
+    }
+
+    /// The mock Notification Hub that fans out to these gateways.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
     }
 
     /// Issues a fresh device handle on `platform`, with an empty inbox.

@@ -7,9 +7,9 @@
 //! libraries' `api.push.apple.com`) reaches the mocks through a hosts
 //! entry and the CA alone.
 //!
-//! A service added later (the Notification Hubs namespace,
-//! `*.servicebus.windows.net`) is one more [`Route`] and one more row of
-//! [`ROUTES`]: the certificate, the listener and the hosts lines follow.
+//! The mock Notification Hub's namespace (`*.servicebus.windows.net`) is
+//! one more [`Route`] and one more row of [`ROUTES`]: the certificate,
+//! the listener and the hosts lines follow.
 
 use crate::config::ApnsEnvironment;
 use crate::platform::Platform;
@@ -23,14 +23,18 @@ pub(crate) enum Route {
     Fcm,
     /// Mock WNS, which also serves Live's and Azure AD's token endpoints.
     Wns,
+    /// The mock Notification Hub (its namespace host).
+    Hub,
 }
 
 impl Route {
-    pub(crate) fn platform(self) -> Platform {
+    /// The gateway that serves it; `None` for the hub.
+    pub(crate) fn platform(self) -> Option<Platform> {
         match self {
-            Route::Apns(_) => Platform::Apns,
-            Route::Fcm => Platform::Fcm,
-            Route::Wns => Platform::Wns,
+            Route::Apns(_) => Some(Platform::Apns),
+            Route::Fcm => Some(Platform::Fcm),
+            Route::Wns => Some(Platform::Wns),
+            Route::Hub => None,
         }
     }
 }
@@ -69,6 +73,10 @@ impl Host {
 /// so that a backend that checks a channel's host accepts it.
 pub(crate) const WNS_CHANNEL_HOST: &str = "pushproof.notify.windows.com";
 
+/// The mock hub's namespace host in impersonation mode, as a real
+/// connection string names a namespace (`{namespace}.servicebus.windows.net`).
+pub(crate) const HUB_HOST: &str = "pushproof.servicebus.windows.net";
+
 /// Every impersonated host and what serves it.
 pub(crate) const ROUTES: &[(Host, Route)] = &[
     (
@@ -88,6 +96,7 @@ pub(crate) const ROUTES: &[(Host, Route)] = &[
     (Host::Exact("login.live.com"), Route::Wns),
     (Host::Exact("login.microsoftonline.com"), Route::Wns),
     (Host::Under("notify.windows.com"), Route::Wns),
+    (Host::Under("servicebus.windows.net"), Route::Hub),
 ];
 
 /// What serves `name` (a TLS server name, or a request's host without its
@@ -116,9 +125,10 @@ pub(crate) fn host_of(authority: &str) -> &str {
 pub(crate) fn hosts_file_names() -> Vec<&'static str> {
     ROUTES
         .iter()
-        .map(|(host, _)| match host {
-            Host::Exact(name) => name,
-            Host::Under(_) => &WNS_CHANNEL_HOST,
+        .map(|(host, route)| match (host, route) {
+            (Host::Exact(name), _) => name,
+            (Host::Under(_), Route::Hub) => &HUB_HOST,
+            (Host::Under(_), _) => &WNS_CHANNEL_HOST,
         })
         .copied()
         .collect()
@@ -154,6 +164,8 @@ mod tests {
         assert_eq!(route("notify.windows.com"), None);
         assert_eq!(route("evilnotify.windows.com"), None);
         assert_eq!(route("googleapis.com"), None);
+        assert_eq!(route("contoso.servicebus.windows.net"), Some(Route::Hub));
+        assert_eq!(route("servicebus.windows.net"), None);
         assert_eq!(route("localhost"), None);
     }
 
@@ -170,6 +182,10 @@ mod tests {
         assert!(text.contains("10.0.0.1 api.push.apple.com\n"), "{text}");
         assert!(
             text.contains("10.0.0.1 pushproof.notify.windows.com\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("10.0.0.1 pushproof.servicebus.windows.net\n"),
             "{text}"
         );
         assert!(!text.contains('*'), "{text}");

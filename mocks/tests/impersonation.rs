@@ -231,3 +231,56 @@ fn private_keys_and_the_env_file_are_readable_by_their_owner_only() {
     let text = std::fs::read_to_string(&env_file).unwrap();
     assert!(text.contains("PUSHPROOF_CONTROL_URL="), "{text}");
 }
+
+/// The hub's namespace host: the connection string names it, the hosts
+/// lines send it to the listener, and a send signed for it reaches a
+/// device through the gateways.
+#[tokio::test]
+async fn impersonation_serves_the_hub_at_its_namespace_host() {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let h = impersonating().await;
+    let cs = h.var("PUSHPROOF_NH_CONNECTION_STRING").to_owned();
+    assert!(
+        cs.starts_with("Endpoint=sb://pushproof.servicebus.windows.net/;"),
+        "{cs}"
+    );
+    assert!(h
+        .gw
+        .hosts_file()
+        .unwrap()
+        .contains("127.0.0.1 pushproof.servicebus.windows.net\n"));
+    let key = cs.split("SharedAccessKey=").nth(1).unwrap();
+    let sr = "https%3A%2F%2Fpushproof.servicebus.windows.net%2F";
+    let expiry = now() + 600;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(format!("{sr}\n{expiry}").as_bytes());
+    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let sig = path_segment(&sig);
+    let token = format!(
+        "SharedAccessSignature sr={sr}&sig={sig}&se={expiry}&skn=DefaultFullSharedAccessSignature"
+    );
+    let device = h.gw.register_device(Platform::Apns);
+    let hub = h.var("PUSHPROOF_NH_HUB").to_owned();
+    let request = Request::post(format!(
+        "https://pushproof.servicebus.windows.net/{hub}/messages/?direct=true&api-version=2020-06"
+    ))
+    .header("authorization", token)
+    .header("servicebusnotification-format", "apple")
+    .header(
+        "servicebusnotification-devicehandle",
+        device.handle.as_str(),
+    )
+    .body(body(r#"{"aps":{"alert":"via the namespace host"}}"#))
+    .unwrap();
+    let (reply, _) = send_as(&h, "pushproof.servicebus.windows.net", Wire::Http1, request).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    let location = reply.header("location").unwrap();
+    assert!(
+        location.starts_with(&format!(
+            "https://pushproof.servicebus.windows.net/{hub}/messages/"
+        )),
+        "{location}"
+    );
+    assert_eq!(h.gw.inbox(&device).unwrap().len(), 1);
+}
