@@ -69,7 +69,7 @@ fn histograms(c: &mut Criterion) {
                 },
             );
             k += 1;
-            if k % 65_536 == 0 {
+            if k.is_multiple_of(65_536) {
                 ledger.retire(now + Duration::from_secs(7200));
             }
         })
