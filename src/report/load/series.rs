@@ -189,7 +189,8 @@ mod tests {
         b.record_end_to_end(2.1, 30_000);
         let (ja, jb) = (a.to_json(), b.to_json());
         assert_eq!(ja.len(), 3);
-        assert_eq!(ja[2].p99_ms, 10.0);
+        // Two significant digits: within 1 %.
+        assert!((ja[2].p99_ms - 10.0).abs() < 0.1, "{:?}", ja[2]);
         let merged = merge(&[&ja, &jb]).unwrap();
         assert_eq!(merged[0].sent, 3);
         assert_eq!(merged[2].sent, 1);
