@@ -227,7 +227,12 @@ fn bad_flags_exit_2_naming_the_problem() {
 #[test]
 fn a_backend_started_as_a_command_is_loaded_and_its_process_cpu_measured() {
     let dir = tempfile::tempdir().unwrap();
-    let command = format!("exec {} backend", env!("CARGO_BIN_EXE_pushproof"));
+    let db = dir.path().join("backend.db");
+    let command = format!(
+        "exec {} backend --db {}",
+        env!("CARGO_BIN_EXE_pushproof"),
+        db.display()
+    );
     let (output, r) = load(
         dir.path(),
         &[
