@@ -66,7 +66,8 @@ impl Gateways {
         let mut addrs = Vec::with_capacity(3);
         for platform in Platform::ALL {
             let bind = |source| MockError::Bind { platform, source };
-            let listener = TcpListener::bind((config.host, 0)).await.map_err(bind)?;
+            let port = config.ports[platform.index()];
+            let listener = TcpListener::bind((config.host, port)).await.map_err(bind)?;
             addrs.push(listener.local_addr().map_err(bind)?);
             listeners.push(listener);
         }
@@ -106,7 +107,7 @@ impl Gateways {
                             .map(|(host, _)| host.certificate_name())
                             .collect()
                     } else {
-                        Vec::new()
+                        config.advertise.iter().cloned().collect()
                     },
                     ips: vec![advertised],
                 };
@@ -120,8 +121,10 @@ impl Gateways {
             None => None,
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let origin =
-            |addr: SocketAddr| format!("{scheme}://{}", SocketAddr::new(advertised, addr.port()));
+        let origin = |addr: SocketAddr| match &config.advertise {
+            Some(name) => format!("{scheme}://{name}:{}", addr.port()),
+            None => format!("{scheme}://{}", SocketAddr::new(advertised, addr.port())),
+        };
         let wns: Arc<str> = origin(addrs[2]).into();
         let urls = Urls {
             apns: origin(addrs[0]),
@@ -369,6 +372,18 @@ impl Gateways {
     /// Issues a fresh device handle on `platform`, with an empty inbox.
     pub fn register_device(&self, platform: Platform) -> DeviceHandle {
         self.shared.register_device(platform)
+    }
+
+    /// Issues a fresh device handle on `platform` whose accepted pushes go
+    /// to `feed` tagged with `tag`, rather than to an inbox of its own (see
+    /// [`Feed`](crate::Feed)): for load runs with many devices.
+    pub fn register_feed_device(
+        &self,
+        platform: Platform,
+        feed: &crate::devices::feed::Feed,
+        tag: u64,
+    ) -> DeviceHandle {
+        self.shared.register_feed_device(platform, feed, tag)
     }
 
     /// Forgets a device: later pushes to it are rejected as unknown.

@@ -48,6 +48,7 @@ mod wns;
 pub use capture::{Capture, CaptureKind, CaptureStats, Counters, PlatformCounters};
 pub use config::{ApnsEnvironment, GatewayConfig, Impersonation};
 pub use credentials::BackendEnv;
+pub use devices::feed::{Feed, Tagged};
 pub use devices::{Delivery, DeviceHandle, Inbox};
 pub use error::MockError;
 pub use fault::{ActiveFault, Delay, Fault, FaultError, FaultPlan, FaultRule, MAX_RULES};
