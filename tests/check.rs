@@ -55,6 +55,7 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
         (Flaw::NoAuthz, &["SP-AUTHZ-03"][..]),
         (Flaw::LogoutKeepsToken, &["SP-TOK-02"][..]),
         (Flaw::AnonymousFetch, &["SP-AUTHZ-01"][..]),
+        (Flaw::TokenPrefixMatch, &["SP-AUTHZ-02"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -16,6 +16,7 @@ pub mod execute;
 pub mod findings;
 pub mod leak;
 pub mod probe;
+pub mod refusal;
 pub mod registry;
 pub mod select;
 

@@ -3,6 +3,7 @@
 //! [`super::registry::REGISTRY`].
 
 pub mod authz_01;
+pub mod authz_02;
 pub mod authz_03;
 pub mod flow_01;
 pub mod http_02;
