@@ -51,6 +51,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(tok_02),
     check!(http_02),
     check!(authz_02),
+    check!(authz_04),
 ];
 
 /// A check's entry by id.
