@@ -57,6 +57,7 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
         (Flaw::AnonymousFetch, &["SP-AUTHZ-01"][..]),
         (Flaw::TokenPrefixMatch, &["SP-AUTHZ-02"][..]),
         (Flaw::BolaCaseVariant, &["SP-AUTHZ-04"][..]),
+        (Flaw::CrossTenantFetch, &["SP-AUTHZ-05"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

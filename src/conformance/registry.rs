@@ -52,6 +52,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(http_02),
     check!(authz_02),
     check!(authz_04),
+    check!(authz_05),
 ];
 
 /// A check's entry by id.
