@@ -53,11 +53,13 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
         // the device's round trip (SP-FLOW-01).
         (Flaw::LeakPayload, &["SP-FLOW-01", "SP-LEAK-01"][..]),
         (Flaw::NoAuthz, &["SP-AUTHZ-03"][..]),
-        (Flaw::LogoutKeepsToken, &["SP-TOK-02"][..]),
+        // The logged-out token also reads again what it read before.
+        (Flaw::LogoutKeepsToken, &["SP-AUTHZ-06", "SP-TOK-02"][..]),
         (Flaw::AnonymousFetch, &["SP-AUTHZ-01"][..]),
         (Flaw::TokenPrefixMatch, &["SP-AUTHZ-02"][..]),
         (Flaw::BolaCaseVariant, &["SP-AUTHZ-04"][..]),
         (Flaw::CrossTenantFetch, &["SP-AUTHZ-05"][..]),
+        (Flaw::CachedAuthz, &["SP-AUTHZ-06"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

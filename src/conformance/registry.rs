@@ -53,6 +53,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(authz_02),
     check!(authz_04),
     check!(authz_05),
+    check!(authz_06),
 ];
 
 /// A check's entry by id.

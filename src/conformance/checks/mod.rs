@@ -7,6 +7,7 @@ pub mod authz_02;
 pub mod authz_03;
 pub mod authz_04;
 pub mod authz_05;
+pub mod authz_06;
 pub mod flow_01;
 pub mod http_02;
 pub mod leak_01;
