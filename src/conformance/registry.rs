@@ -54,6 +54,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(authz_04),
     check!(authz_05),
     check!(authz_06),
+    check!(authz_07),
 ];
 
 /// A check's entry by id.

@@ -330,6 +330,15 @@ fn index(platform: Platform) -> usize {
     }
 }
 
+/// Whether JSON pointer `pointer` is `field` or inside it (`/a/b` is
+/// within `/a`, `/ab` is not).
+pub fn within(pointer: &str, field: &str) -> bool {
+    pointer == field
+        || pointer
+            .strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// Reads `pointer` out of a JSON answer as text (a string, or a number
 /// written out).
 pub fn read_pointer(answer: &serde_json::Value, pointer: &str) -> Option<String> {

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::template::{BodyFormat, Template, Var};
 use super::{
-    Answer, Auth, IdLocation, PasswordRule, PlatformProfile, Policy, Profile, ProfileError, Replay,
-    Request, Requests, Scheme, SendPolicy, Start, StaticUser,
+    within, Answer, Auth, IdLocation, PasswordRule, PlatformProfile, Policy, Profile, ProfileError,
+    Replay, Request, Requests, Scheme, SendPolicy, Start, StaticUser,
 };
 
 #[derive(Deserialize)]
@@ -150,14 +150,6 @@ struct Kind {
 const ACCOUNT: &[Var] = &[Var::User, Var::Password, Var::Token, Var::Tenant];
 /// What a login answer may carry.
 const LOGIN_ANSWERS: &[&str] = &["token", "expires_in", "refresh_token", "id_token"];
-
-/// Whether JSON pointer `pointer` is `field` or inside it.
-pub(crate) fn within(pointer: &str, field: &str) -> bool {
-    pointer == field
-        || pointer
-            .strip_prefix(field)
-            .is_some_and(|rest| rest.starts_with('/'))
-}
 
 fn kind(key: &'static str) -> Kind {
     use Var::*;

@@ -8,6 +8,7 @@ pub mod authz_03;
 pub mod authz_04;
 pub mod authz_05;
 pub mod authz_06;
+pub mod authz_07;
 pub mod flow_01;
 pub mod http_02;
 pub mod leak_01;
