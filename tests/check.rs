@@ -61,6 +61,7 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
         (Flaw::CrossTenantFetch, &["SP-AUTHZ-05"][..]),
         (Flaw::CachedAuthz, &["SP-AUTHZ-06"][..]),
         (Flaw::VerboseFetch, &["SP-AUTHZ-07"][..]),
+        (Flaw::IgnoreExpiry, &["SP-TOK-01"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

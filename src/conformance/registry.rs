@@ -55,6 +55,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(authz_05),
     check!(authz_06),
     check!(authz_07),
+    check!(tok_01),
 ];
 
 /// A check's entry by id.
