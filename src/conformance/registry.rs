@@ -56,6 +56,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(authz_06),
     check!(authz_07),
     check!(tok_01),
+    check!(tok_03),
 ];
 
 /// A check's entry by id.

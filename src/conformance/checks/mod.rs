@@ -14,3 +14,4 @@ pub mod http_02;
 pub mod leak_01;
 pub mod tok_01;
 pub mod tok_02;
+pub mod tok_03;
