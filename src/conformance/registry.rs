@@ -57,6 +57,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(authz_07),
     check!(tok_01),
     check!(tok_03),
+    check!(tok_04),
 ];
 
 /// A check's entry by id.

@@ -153,6 +153,33 @@ pub struct Requests {
     pub disable_account: Option<Request>,
 }
 
+impl Requests {
+    /// Every request the profile declares, with its key (`fetch`).
+    pub fn all(&self) -> Vec<(&'static str, &Request)> {
+        let optional = [
+            ("signup", &self.signup),
+            ("login", &self.login),
+            ("short_login", &self.short_login),
+            ("logout", &self.logout),
+            ("update_registration", &self.update_registration),
+            ("unregister", &self.unregister),
+            ("delete", &self.delete),
+            ("disable_account", &self.disable_account),
+        ];
+        let mut out = vec![
+            ("register", &self.register),
+            ("notify", &self.notify),
+            ("fetch", &self.fetch),
+        ];
+        out.extend(
+            optional
+                .into_iter()
+                .filter_map(|(key, request)| request.as_ref().map(|r| (key, r))),
+        );
+        out
+    }
+}
+
 /// One platform as the backend knows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlatformProfile {

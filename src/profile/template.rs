@@ -435,6 +435,17 @@ impl Template {
         out
     }
 
+    /// The placeholders used in the URL (path and query), where a value
+    /// ends up in logs, histories and `Referer` headers.
+    pub fn url_vars(&self) -> Vec<Var> {
+        let mut out: Vec<Var> = self.path.vars().collect();
+        for (_, v) in &self.query {
+            out.extend(v.vars());
+        }
+        out.dedup();
+        out
+    }
+
     /// The request for these values.
     pub fn render(&self, values: &Values) -> Result<Rendered, RenderError> {
         let mut target = self

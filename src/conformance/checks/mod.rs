@@ -15,3 +15,4 @@ pub mod leak_01;
 pub mod tok_01;
 pub mod tok_02;
 pub mod tok_03;
+pub mod tok_04;
