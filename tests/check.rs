@@ -65,6 +65,7 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
         // The disabled account's token also reads again what it read before.
         (Flaw::DisabledStillValid, &["SP-AUTHZ-06", "SP-TOK-03"][..]),
         (Flaw::TokenInQuery, &["SP-TOK-04"][..]),
+        (Flaw::RefreshAsAccess, &["SP-TOK-05"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

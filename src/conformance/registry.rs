@@ -58,6 +58,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(tok_01),
     check!(tok_03),
     check!(tok_04),
+    check!(tok_05),
 ];
 
 /// A check's entry by id.

@@ -16,3 +16,4 @@ pub mod tok_01;
 pub mod tok_02;
 pub mod tok_03;
 pub mod tok_04;
+pub mod tok_05;
