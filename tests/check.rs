@@ -108,6 +108,38 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
     }
 }
 
+/// A flaw that breaks a SHOULD makes exactly its checks WARN (and no
+/// FAIL): the gate passes, `--strict` would not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_should_flaw_warns_exactly_its_checks() {
+    let cases = [(Flaw::CacheableFetch, &["SP-HTTP-01"][..])];
+    for (flaw, expected) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let finished = support::run(&support::plan(vec![flaw], dir.path())).await;
+        let report = &finished.report;
+        assert_eq!(
+            support::with(report, Verdict::Warn),
+            support::ids(expected),
+            "{flaw}"
+        );
+        assert!(
+            support::with(report, Verdict::Fail).is_empty()
+                && support::with(report, Verdict::Error).is_empty(),
+            "{flaw}: {:#?}",
+            report.checks
+        );
+        assert_eq!(report.exit_code, 0);
+        for id in expected {
+            let record = support::record(report, id);
+            let first = &record.evidence[0];
+            assert!(
+                first.subject.is_some() && first.exchange.is_some(),
+                "{id}: {first:?}"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_device_is_too_small_a_sample_an_error_not_a_skip_or_a_pass() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -59,6 +59,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(tok_03),
     check!(tok_04),
     check!(tok_05),
+    check!(http_01),
 ];
 
 /// A check's entry by id.

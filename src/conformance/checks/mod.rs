@@ -10,6 +10,7 @@ pub mod authz_05;
 pub mod authz_06;
 pub mod authz_07;
 pub mod flow_01;
+pub mod http_01;
 pub mod http_02;
 pub mod leak_01;
 pub mod tok_01;
