@@ -66,6 +66,7 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
         (Flaw::DisabledStillValid, &["SP-AUTHZ-06", "SP-TOK-03"][..]),
         (Flaw::TokenInQuery, &["SP-TOK-04"][..]),
         (Flaw::RefreshAsAccess, &["SP-TOK-05"][..]),
+        (Flaw::NoCharset, &["SP-HTTP-04"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");
