@@ -331,6 +331,12 @@ impl Suite {
             .await
     }
 
+    /// A device index no other device of the run has (for a device a check
+    /// enrols by hand).
+    pub fn fresh_index(&self) -> usize {
+        1_000_000 + self.names.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// A new device of `user` on `platform`: its own session, handle and
     /// registration.
     pub async fn fresh_device(
@@ -338,7 +344,7 @@ impl Suite {
         user: &User,
         platform: Platform,
     ) -> Result<Arc<Device>, EnrollError> {
-        let index = 1_000_000 + self.names.fetch_add(1, Ordering::Relaxed);
+        let index = self.fresh_index();
         let credential = self.sign_in(user).await?;
         Device::enroll_with(
             &self.ctx,

@@ -60,6 +60,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(tok_04),
     check!(tok_05),
     check!(http_01),
+    check!(http_03),
     check!(http_04),
 ];
 

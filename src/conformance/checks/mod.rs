@@ -12,6 +12,7 @@ pub mod authz_07;
 pub mod flow_01;
 pub mod http_01;
 pub mod http_02;
+pub mod http_03;
 pub mod http_04;
 pub mod leak_01;
 pub mod tok_01;
