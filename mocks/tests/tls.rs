@@ -242,6 +242,11 @@ async fn served_despite_garbage(h: &Harness, garbage: [&[u8]; 3]) {
         }
     }
     apns_push_over_tls(h, &[H2]).await;
+    wns_access_token(h, trusting_ca_file(h, &[H2, HTTP1])).await;
+}
+
+/// A WNS access token from the gateway's token endpoint, over TLS.
+async fn wns_access_token(h: &Harness, config: std::sync::Arc<rustls::ClientConfig>) -> String {
     let form = wns_form(
         h.var("PUSHPROOF_WNS_CLIENT_ID"),
         h.var("PUSHPROOF_WNS_CLIENT_SECRET"),
@@ -251,9 +256,9 @@ async fn served_despite_garbage(h: &Harness, garbage: [&[u8]; 3]) {
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body(form))
         .unwrap();
-    let config = trusting_ca_file(h, &[H2, HTTP1]);
     let (reply, _, _) = tls_send(config, Wire::H2, token_request).await;
     assert_eq!(reply.status, StatusCode::OK);
+    reply.json()["access_token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -312,17 +317,7 @@ async fn a_gateway_with_a_bad_certificate_is_refused_serves_who_accepts_it_and_s
 
     // The other-host certificate is the run CA's: a client that dials the
     // name on it is served as by the gateway, pushes delivered.
-    let form = wns_form(
-        h.var("PUSHPROOF_WNS_CLIENT_ID"),
-        h.var("PUSHPROOF_WNS_CLIENT_SECRET"),
-        "notify.windows.com",
-    );
-    let token_request = Request::post(h.var("PUSHPROOF_WNS_TOKEN_URL"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body(form))
-        .unwrap();
-    let (reply, _, _) = tls_send(trusting.clone(), Wire::H2, token_request).await;
-    let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+    let token = wns_access_token(&h, trusting.clone()).await;
     let bad =
         h.gw.serve_with_bad_certificate(Platform::Wns, BadCertificate::OtherHost)
             .await

@@ -19,6 +19,7 @@ pub mod probe;
 pub mod refusal;
 pub mod registry;
 pub mod select;
+pub mod setup;
 
 use serde::{Deserialize, Serialize};
 

@@ -255,16 +255,8 @@ impl Store {
         expires_at_ms: i64,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.write(move |c| {
-            c.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
-                .execute([now_ms])?;
-            c.prepare_cached(
-                "INSERT INTO sessions (token_hash, username, expires_at) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![token_hash, username, expires_at_ms])?;
-            Ok(())
-        })
-        .await
+        self.write(move |c| insert_session(c, &token_hash, &username, expires_at_ms, now_ms))
+            .await
     }
 
     /// [`Store::create_session`], and the refresh token issued with it
@@ -279,12 +271,7 @@ impl Store {
         refresh: (String, i64),
     ) -> Result<(), StoreError> {
         self.write(move |c| {
-            c.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
-                .execute([now_ms])?;
-            c.prepare_cached(
-                "INSERT INTO sessions (token_hash, username, expires_at) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![token_hash, username, expires_at_ms])?;
+            insert_session(c, &token_hash, &username, expires_at_ms, now_ms)?;
             let (refresh_hash, refresh_expires_at) = refresh;
             c.prepare_cached("DELETE FROM refresh_tokens WHERE expires_at <= ?1")?
                 .execute([now_ms])?;
@@ -640,6 +627,23 @@ impl Store {
         })
         .await
     }
+}
+
+/// Records a session, and drops the sessions that have expired by now.
+fn insert_session(
+    c: &Connection,
+    token_hash: &str,
+    username: &str,
+    expires_at_ms: i64,
+    now_ms: i64,
+) -> Result<(), rusqlite::Error> {
+    c.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+        .execute([now_ms])?;
+    c.prepare_cached(
+        "INSERT INTO sessions (token_hash, username, expires_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![token_hash, username, expires_at_ms])?;
+    Ok(())
 }
 
 fn in_savepoint<T>(

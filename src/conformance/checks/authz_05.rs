@@ -8,19 +8,17 @@
 //! session, and that of another user of the second tenant, must be refused
 //! without content; then the owner reads it.
 
-use std::sync::Arc;
-
 use pushproof_mocks::Platform;
 use serde_json::json;
 
 use super::super::catalogue::{CheckInfo, Level, Sample, Severity};
-use super::super::context::{Secret, Suite};
+use super::super::context::Suite;
 use super::super::evidence;
 use super::super::findings::Findings;
 use super::super::probe;
 use super::super::refusal::Refusal;
+use super::super::setup;
 use crate::client::Credential;
-use crate::device::{Device, EnrollError};
 use crate::profile::Capability;
 
 pub const INFO: CheckInfo = CheckInfo {
@@ -87,56 +85,26 @@ pub async fn run(suite: &Suite) -> Findings {
     f
 }
 
-/// A fresh user's enrolled device, or the findings that say why not.
-async fn device_of(
-    suite: &Suite,
-    user: &super::super::context::User,
-    platform: Platform,
-    f: &mut Findings,
-) -> Option<Arc<Device>> {
-    match suite.fresh_device(user, platform).await {
-        Ok(device) => Some(device),
-        Err(EnrollError::Backend(e)) => {
-            f.backend_failed(&e);
-            None
-        }
-        Err(EnrollError::Plane(e)) => {
-            f.harness_error(e.to_string());
-            None
-        }
-    }
-}
-
 /// The second device of a user fetches what the first got.
 async fn device_scope(suite: &Suite, first: Platform, second: Platform) -> Findings {
     let mut f = Findings::new();
-    let user = match suite.fresh_user("authz05").await {
-        Ok(user) => user,
-        Err(e) => {
-            f.backend_failed(&e);
-            return f;
-        }
-    };
-    let Some(owner) = device_of(suite, &user, first, &mut f).await else {
+    let Some(user) = setup::user(suite, "authz05", &mut f).await else {
         return f;
     };
-    let Some(other) = device_of(suite, &user, second, &mut f).await else {
+    let Some(devices) = setup::devices(suite, &user, &[first, second], &mut f).await else {
         return f;
     };
+    let (owner, other) = (&devices[0], &devices[1]);
     let mut rng = suite.rng(&format!("{}/device", INFO.id));
     let secret = suite.secret(&mut rng);
-    let delivered = match suite.deliver(&owner, &secret.message).await {
-        Ok(d) => d,
-        Err(e) => {
-            f.backend_failed(&e);
-            return f;
-        }
+    let Some(delivered) = setup::deliver(suite, owner, &secret, &mut f).await else {
+        return f;
     };
     let exchange = suite
         .fetch(Some(&other.credential), &other.user, &delivered.id)
         .await;
-    let mut e = evidence::about(&other, String::new(), Some(&exchange));
-    e.detail = json!({ "owner": evidence::subject(&owner), "id": delivered.id });
+    let mut e = evidence::about(other, String::new(), Some(&exchange));
+    e.detail = json!({ "owner": evidence::subject(owner), "id": delivered.id });
     let whose = format!(
         "{} fetched the notification of {}, the same user's other device",
         other.name, owner.name
@@ -164,27 +132,14 @@ async fn device_scope(suite: &Suite, first: Platform, second: Platform) -> Findi
             _ => {}
         }
     }
-    control(suite, &owner, &delivered.id, &secret, &mut f).await;
+    if setup::read_back(suite, owner, &delivered.id, &secret, CONTROL, &mut f).await {
+        f.gathered(1);
+    }
     f
 }
 
-/// The owner reads it after the probes; counts them if it does.
-async fn control(suite: &Suite, owner: &Device, id: &str, secret: &Secret, f: &mut Findings) {
-    let exchange = suite.fetch(Some(&owner.credential), &owner.user, id).await;
-    if suite.fetched(&exchange, &secret.message) {
-        f.gathered(1);
-    } else {
-        f.backend_failure(evidence::about(
-            owner,
-            format!(
-                "positive control failed: {} could not fetch its notification {id} after the probes ({})",
-                owner.name,
-                exchange.describe()
-            ),
-            Some(&exchange),
-        ));
-    }
-}
+/// Why the owner reads its notification after the probes.
+const CONTROL: &str = "positive control failed";
 
 /// The same name, and another user, in the second tenant fetch a
 /// notification of the first tenant's account.
@@ -208,9 +163,10 @@ async fn tenant_scope(suite: &Suite, platform: Platform) -> Findings {
             return f;
         }
     };
-    let Some(owner) = device_of(suite, &owner_user, platform, &mut f).await else {
+    let Some(mut owner) = setup::devices(suite, &owner_user, &[platform], &mut f).await else {
         return f;
     };
+    let owner = owner.remove(0);
     let mut callers: Vec<(String, Credential)> = Vec::new();
     for (what, user) in [
         (
@@ -229,12 +185,8 @@ async fn tenant_scope(suite: &Suite, platform: Platform) -> Findings {
     }
     let mut rng = suite.rng(&format!("{}/tenant", INFO.id));
     let secret = suite.secret(&mut rng);
-    let delivered = match suite.deliver(&owner, &secret.message).await {
-        Ok(d) => d,
-        Err(e) => {
-            f.backend_failed(&e);
-            return f;
-        }
+    let Some(delivered) = setup::deliver(suite, &owner, &secret, &mut f).await else {
+        return f;
     };
     let mut judged = 0;
     for (what, credential) in &callers {
@@ -271,13 +223,9 @@ async fn tenant_scope(suite: &Suite, platform: Platform) -> Findings {
             }
         }
     }
-    let mut controlled = Findings::new();
-    control(suite, &owner, &delivered.id, &secret, &mut controlled).await;
-    if controlled.gathered > 0 {
+    if setup::read_back(suite, &owner, &delivered.id, &secret, CONTROL, &mut f).await {
         f.gathered(judged);
     }
-    controlled.gathered = 0;
-    f.absorb(controlled);
     f.require(
         judged == callers.len(),
         "not every fetch from the other tenant was judged",

@@ -15,8 +15,9 @@ use super::super::context::{Delivered, Secret, Suite};
 use super::super::evidence;
 use super::super::findings::Findings;
 use super::super::probe;
-use crate::device::{Device, EnrollError};
-use crate::profile::{Capability, Replay, Request, Values};
+use super::super::setup;
+use crate::device::Device;
+use crate::profile::{Capability, Replay};
 
 pub const INFO: CheckInfo = CheckInfo {
     id: "SP-AUTHZ-06",
@@ -105,57 +106,27 @@ struct Setup {
     delivered: Delivered,
 }
 
-async fn setup(
+async fn prepare(
     suite: &Suite,
     purpose: &str,
     platforms: &[Platform],
     f: &mut Findings,
 ) -> Option<Setup> {
-    let user = match suite.fresh_user(purpose).await {
-        Ok(user) => user,
-        Err(e) => {
-            f.backend_failed(&e);
-            return None;
-        }
-    };
-    let mut devices = Vec::new();
-    for platform in platforms {
-        match suite.fresh_device(&user, *platform).await {
-            Ok(device) => devices.push(device),
-            Err(EnrollError::Backend(e)) => {
-                f.backend_failed(&e);
-                return None;
-            }
-            Err(EnrollError::Plane(e)) => {
-                f.harness_error(e.to_string());
-                return None;
-            }
-        }
-    }
+    let user = setup::user(suite, purpose, f).await?;
+    let devices = setup::devices(suite, &user, platforms, f).await?;
     let mut rng = suite.rng(&format!("{}/{purpose}", INFO.id));
     let secret = suite.secret(&mut rng);
-    let delivered = match suite.deliver(&devices[0], &secret.message).await {
-        Ok(d) => d,
-        Err(e) => {
-            f.backend_failed(&e);
-            return None;
-        }
-    };
-    let reader = &devices[0];
-    let first = suite
-        .fetch(Some(&reader.credential), &reader.user, &delivered.id)
-        .await;
-    if !suite.fetched(&first, &secret.message) {
-        f.backend_failure(evidence::about(
-            reader,
-            format!(
-                "{} could not read its own notification {}: {}",
-                reader.name,
-                delivered.id,
-                first.describe()
-            ),
-            Some(&first),
-        ));
+    let delivered = setup::deliver(suite, &devices[0], &secret, f).await?;
+    let read = setup::read_back(
+        suite,
+        &devices[0],
+        &delivered.id,
+        &secret,
+        "before its right was taken away",
+        f,
+    )
+    .await;
+    if !read {
         return None;
     }
     Some(Setup {
@@ -163,31 +134,6 @@ async fn setup(
         secret,
         delivered,
     })
-}
-
-/// Runs a request of the profile as `device` (logout, disable).
-async fn revoke(
-    suite: &Suite,
-    step: &'static str,
-    request: &Request,
-    device: &Device,
-    f: &mut Findings,
-) -> bool {
-    let values = Values {
-        token: Some(device.credential.secret().to_owned()),
-        ..device.values(&suite.api)
-    };
-    match suite
-        .api
-        .step(step, request, &values, Some(&device.credential))
-        .await
-    {
-        Ok(_) => true,
-        Err(e) => {
-            f.backend_failed(&e);
-            false
-        }
-    }
 }
 
 /// The same token asks again: denied is any 4xx without content.
@@ -224,7 +170,7 @@ async fn asked_again(suite: &Suite, s: &Setup, after: &str, f: &mut Findings) ->
 
 async fn after_logout(suite: &Suite, first: Platform, second: Platform) -> Findings {
     let mut f = Findings::new();
-    let Some(s) = setup(suite, "authz06", &[first, second], &mut f).await else {
+    let Some(s) = prepare(suite, "authz06", &[first, second], &mut f).await else {
         return f;
     };
     let logout = suite
@@ -233,7 +179,7 @@ async fn after_logout(suite: &Suite, first: Platform, second: Platform) -> Findi
         .logout
         .as_ref()
         .expect("run checks the logout capability");
-    if !revoke(suite, "logout", logout, &s.devices[0], &mut f).await {
+    if !setup::step_as(suite, "logout", logout, &s.devices[0], &mut f).await {
         return f;
     }
     if !asked_again(suite, &s, "logout", &mut f).await {
@@ -241,29 +187,24 @@ async fn after_logout(suite: &Suite, first: Platform, second: Platform) -> Findi
     }
     // Positive control: the user's other session still reads it.
     let live = &s.devices[1];
-    let control = suite
-        .fetch(Some(&live.credential), &live.user, &s.delivered.id)
-        .await;
-    if suite.fetched(&control, &s.secret.message) {
+    if setup::read_back(
+        suite,
+        live,
+        &s.delivered.id,
+        &s.secret,
+        "positive control failed",
+        &mut f,
+    )
+    .await
+    {
         f.gathered(1);
-    } else {
-        f.backend_failure(evidence::about(
-            live,
-            format!(
-                "positive control failed: {}'s live session could not read notification {} ({})",
-                live.name,
-                s.delivered.id,
-                control.describe()
-            ),
-            Some(&control),
-        ));
     }
     f
 }
 
 async fn after_disable(suite: &Suite, platform: Platform) -> Findings {
     let mut f = Findings::new();
-    let Some(s) = setup(suite, "authz06d", &[platform], &mut f).await else {
+    let Some(s) = prepare(suite, "authz06d", &[platform], &mut f).await else {
         return f;
     };
     let disable = suite
@@ -272,7 +213,7 @@ async fn after_disable(suite: &Suite, platform: Platform) -> Findings {
         .disable_account
         .as_ref()
         .expect("run checks the disable capability");
-    if !revoke(suite, "disable account", disable, &s.devices[0], &mut f).await {
+    if !setup::step_as(suite, "disable account", disable, &s.devices[0], &mut f).await {
         return f;
     }
     // No session of a disabled account is left to read it back; the read

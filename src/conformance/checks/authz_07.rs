@@ -12,7 +12,7 @@ use super::super::context::Suite;
 use super::super::evidence;
 use super::super::findings::Findings;
 use super::super::refusal;
-use crate::device::Outcome;
+use super::super::setup;
 use crate::profile::{within, Capability, PasswordRule};
 
 pub const INFO: CheckInfo = CheckInfo {
@@ -77,16 +77,7 @@ pub async fn run(suite: &Suite) -> Findings {
         }
     }
     let mut judged = 0;
-    for trip in &baseline.trips {
-        if trip.outcome != Outcome::Verified {
-            continue;
-        }
-        let (Some(exchange), Some(device)) = (
-            trip.exchange.as_ref(),
-            baseline.devices.iter().find(|d| d.index == trip.device),
-        ) else {
-            continue;
-        };
+    for (device, exchange) in setup::verified_fetches(suite) {
         let Some(answer) = exchange.json() else {
             continue;
         };
@@ -103,7 +94,7 @@ pub async fn run(suite: &Suite) -> Findings {
             }
             let Value::String(text) = value else { continue };
             for (owner, what, needle) in &forbidden {
-                if *owner == Some(trip.device) || needle.len() < 8 {
+                if *owner == Some(device.index) || needle.len() < 8 {
                     continue;
                 }
                 if text.contains(needle.as_str()) {

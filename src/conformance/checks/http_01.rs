@@ -9,8 +9,8 @@ use super::super::catalogue::{CheckInfo, Level, Sample, Severity};
 use super::super::context::Suite;
 use super::super::evidence;
 use super::super::findings::Findings;
+use super::super::setup;
 use crate::client::Exchange;
-use crate::device::Outcome;
 
 pub const INFO: CheckInfo = CheckInfo {
     id: "SP-HTTP-01",
@@ -37,16 +37,7 @@ pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
     let baseline = &suite.baseline;
     let (mut judged, mut logins) = (0, 0);
-    for trip in &baseline.trips {
-        if trip.outcome != Outcome::Verified {
-            continue;
-        }
-        let (Some(exchange), Some(device)) = (
-            trip.exchange.as_ref(),
-            baseline.devices.iter().find(|d| d.index == trip.device),
-        ) else {
-            continue;
-        };
+    for (device, exchange) in setup::verified_fetches(suite) {
         judged += 1;
         if let Some(problem) = cacheable(exchange) {
             f.violation(evidence::about(

@@ -18,6 +18,7 @@ use super::super::context::Suite;
 use super::super::evidence;
 use super::super::findings::Findings;
 use super::super::probe;
+use super::super::setup;
 use crate::device::device::register;
 use crate::device::{Device, EnrollError};
 
@@ -95,46 +96,24 @@ pub async fn run(suite: &Suite) -> Findings {
             }
         }
     }
-    let user = match suite.fresh_user("http03").await {
-        Ok(user) => user,
-        Err(e) => {
-            f.backend_failed(&e);
-            return f;
-        }
-    };
-    let good = match suite.fresh_device(&user, Platform::Wns).await {
-        Ok(device) => device,
-        Err(EnrollError::Backend(e)) => {
-            f.backend_failed(&e);
-            return f;
-        }
-        Err(EnrollError::Plane(e)) => {
-            f.harness_error(e.to_string());
-            return f;
-        }
+    let Some((_, good)) = setup::user_with_device(suite, "http03", Platform::Wns, &mut f).await
+    else {
+        return f;
     };
     let mut impostors: Vec<(Arc<Device>, &BadCertificateListener)> = Vec::new();
     for listener in &listeners {
         match behind(suite, &good, listener).await {
             Ok(device) => impostors.push((device, listener)),
-            Err(EnrollError::Backend(e)) => {
-                f.backend_failed(&e);
-                return f;
-            }
-            Err(EnrollError::Plane(e)) => {
-                f.harness_error(e.to_string());
+            Err(e) => {
+                setup::enrol_failed(e, &mut f);
                 return f;
             }
         }
     }
     let mut rng = suite.rng(INFO.id);
     let secret = suite.secret(&mut rng);
-    let delivered = match suite.deliver(&good, &secret.message).await {
-        Ok(d) => d,
-        Err(e) => {
-            f.backend_failed(&e);
-            return f;
-        }
+    let Some(delivered) = setup::deliver(suite, &good, &secret, &mut f).await else {
+        return f;
     };
     tokio::time::sleep(GRACE).await;
     let captures = match suite.captures().await {

@@ -12,8 +12,9 @@ use super::super::catalogue::{CheckInfo, Level, Sample, Severity};
 use super::super::context::Suite;
 use super::super::evidence;
 use super::super::findings::Findings;
+use super::super::setup;
 use crate::client::Exchange;
-use crate::device::{Device, Outcome};
+use crate::device::Device;
 use crate::report::suite::Evidence;
 
 pub const INFO: CheckInfo = CheckInfo {
@@ -36,18 +37,8 @@ pub const INFO: CheckInfo = CheckInfo {
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
-    let baseline = &suite.baseline;
     let mut answers: Vec<(&Device, Exchange, &str)> = Vec::new();
-    for trip in &baseline.trips {
-        if trip.outcome != Outcome::Verified {
-            continue;
-        }
-        let (Some(exchange), Some(device)) = (
-            trip.exchange.as_ref(),
-            baseline.devices.iter().find(|d| d.index == trip.device),
-        ) else {
-            continue;
-        };
+    for (device, exchange) in setup::verified_fetches(suite) {
         answers.push((device, exchange.clone(), "fetch answer"));
     }
     if let Some(verified) = suite.verified().first() {

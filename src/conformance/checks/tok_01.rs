@@ -15,9 +15,8 @@ use super::super::catalogue::{CheckInfo, Level, Sample, Severity};
 use super::super::context::Suite;
 use super::super::evidence;
 use super::super::findings::Findings;
-use super::super::probe;
 use super::super::refusal::{self, Refusal};
-use crate::device::EnrollError;
+use super::super::setup;
 use crate::profile::Capability;
 
 /// The most clock skew a backend may allow past a token's expiry.
@@ -63,39 +62,21 @@ pub async fn run(suite: &Suite) -> Findings {
             MAX_SKEW.as_secs()
         )));
     }
-    let Some(platform) = probe::proven_platforms(suite).into_iter().next() else {
-        f.shortfall("no platform's baseline round trip verified");
+    let Some(platform) = setup::proven_platform(suite, &mut f) else {
         return f;
     };
-    let user = match suite.fresh_user("tok01").await {
-        Ok(user) => user,
-        Err(e) => {
-            f.backend_failed(&e);
-            return f;
-        }
-    };
-    let device = match suite.fresh_device(&user, platform).await {
-        Ok(device) => device,
-        Err(EnrollError::Backend(e)) => {
-            f.backend_failed(&e);
-            return f;
-        }
-        Err(EnrollError::Plane(e)) => {
-            f.harness_error(e.to_string());
-            return f;
-        }
+    let Some((user, device)) = setup::user_with_device(suite, "tok01", platform, &mut f).await
+    else {
+        return f;
     };
     let mut rng = suite.rng(INFO.id);
     let (early, late) = (suite.secret(&mut rng), suite.secret(&mut rng));
     let mut delivered = Vec::new();
     for secret in [&early, &late] {
-        match suite.deliver(&device, &secret.message).await {
-            Ok(d) => delivered.push(d),
-            Err(e) => {
-                f.backend_failed(&e);
-                return f;
-            }
-        }
+        let Some(d) = setup::deliver(suite, &device, secret, &mut f).await else {
+            return f;
+        };
+        delivered.push(d);
     }
     let asked = Instant::now();
     let (short, login) = match suite.short_lived_credential(&user).await {
@@ -154,22 +135,17 @@ pub async fn run(suite: &Suite) -> Findings {
         });
         e
     });
-    let control = suite
-        .fetch(Some(&device.credential), &device.user, &delivered[1].id)
-        .await;
-    if suite.fetched(&control, &late.message) {
+    if setup::read_back(
+        suite,
+        &device,
+        &delivered[1].id,
+        &late,
+        "positive control failed",
+        &mut f,
+    )
+    .await
+    {
         f.gathered(usize::from(refused || answer == Refusal::Forbidden));
-    } else {
-        f.backend_failure(evidence::about(
-            &device,
-            format!(
-                "positive control failed: {}'s own session could not read notification {} ({})",
-                device.name,
-                delivered[1].id,
-                control.describe()
-            ),
-            Some(&control),
-        ));
     }
     if refused {
         f.summary(format!(

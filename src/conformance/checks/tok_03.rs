@@ -11,9 +11,8 @@ use super::super::catalogue::{CheckInfo, Level, Sample, Severity};
 use super::super::context::Suite;
 use super::super::evidence;
 use super::super::findings::Findings;
-use super::super::probe;
 use super::super::refusal::{self, Refusal};
-use crate::device::EnrollError;
+use super::super::setup;
 use crate::profile::{Capability, Values};
 
 pub const INFO: CheckInfo = CheckInfo {
@@ -36,62 +35,35 @@ pub const INFO: CheckInfo = CheckInfo {
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
-    let Some(platform) = probe::proven_platforms(suite).into_iter().next() else {
-        f.shortfall("no platform's baseline round trip verified");
+    let Some(platform) = setup::proven_platform(suite, &mut f) else {
         return f;
     };
-    let user = match suite.fresh_user("tok03").await {
-        Ok(user) => user,
-        Err(e) => {
-            f.backend_failed(&e);
-            return f;
-        }
+    let Some(user) = setup::user(suite, "tok03", &mut f).await else {
+        return f;
     };
-    let mut devices = Vec::new();
-    for _ in 0..2 {
-        match suite.fresh_device(&user, platform).await {
-            Ok(device) => devices.push(device),
-            Err(EnrollError::Backend(e)) => {
-                f.backend_failed(&e);
-                return f;
-            }
-            Err(EnrollError::Plane(e)) => {
-                f.harness_error(e.to_string());
-                return f;
-            }
-        }
-    }
+    let Some(devices) = setup::devices(suite, &user, &[platform, platform], &mut f).await else {
+        return f;
+    };
     let (disabler, reader) = (&devices[0], &devices[1]);
     let mut rng = suite.rng(INFO.id);
     let (before, after) = (suite.secret(&mut rng), suite.secret(&mut rng));
-    let first = match suite.deliver(reader, &before.message).await {
-        Ok(d) => d,
-        Err(e) => {
-            f.backend_failed(&e);
-            return f;
-        }
+    let Some(first) = setup::deliver(suite, reader, &before, &mut f).await else {
+        return f;
     };
-    let live = suite
-        .fetch(Some(&reader.credential), &reader.user, &first.id)
-        .await;
-    if !suite.fetched(&live, &before.message) {
-        f.backend_failure(evidence::about(
-            reader,
-            format!(
-                "{} could not read its own notification: {}",
-                reader.name,
-                live.describe()
-            ),
-            Some(&live),
-        ));
+    if !setup::read_back(
+        suite,
+        reader,
+        &first.id,
+        &before,
+        "before the disable",
+        &mut f,
+    )
+    .await
+    {
         return f;
     }
-    let second = match suite.deliver(reader, &after.message).await {
-        Ok(d) => d,
-        Err(e) => {
-            f.backend_failed(&e);
-            return f;
-        }
+    let Some(second) = setup::deliver(suite, reader, &after, &mut f).await else {
+        return f;
     };
     let disable = suite
         .profile()
@@ -99,21 +71,7 @@ pub async fn run(suite: &Suite) -> Findings {
         .disable_account
         .as_ref()
         .expect("the check needs requests.disable_account");
-    let values = Values {
-        token: Some(disabler.credential.secret().to_owned()),
-        ..disabler.values(&suite.api)
-    };
-    if let Err(e) = suite
-        .api
-        .step(
-            "disable account",
-            disable,
-            &values,
-            Some(&disabler.credential),
-        )
-        .await
-    {
-        f.backend_failed(&e);
+    if !setup::step_as(suite, "disable account", disable, disabler, &mut f).await {
         return f;
     }
 

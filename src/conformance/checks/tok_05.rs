@@ -11,10 +11,9 @@ use super::super::catalogue::{CheckInfo, Level, Sample, Severity};
 use super::super::context::Suite;
 use super::super::evidence;
 use super::super::findings::Findings;
-use super::super::probe;
 use super::super::refusal::{self, Refusal};
+use super::super::setup;
 use crate::client::Credential;
-use crate::device::EnrollError;
 use crate::profile::{read_pointer, Capability};
 
 pub const INFO: CheckInfo = CheckInfo {
@@ -41,36 +40,17 @@ pub const INFO: CheckInfo = CheckInfo {
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
-    let Some(platform) = probe::proven_platforms(suite).into_iter().next() else {
-        f.shortfall("no platform's baseline round trip verified");
+    let Some(platform) = setup::proven_platform(suite, &mut f) else {
         return f;
     };
-    let user = match suite.fresh_user("tok05").await {
-        Ok(user) => user,
-        Err(e) => {
-            f.backend_failed(&e);
-            return f;
-        }
-    };
-    let device = match suite.fresh_device(&user, platform).await {
-        Ok(device) => device,
-        Err(EnrollError::Backend(e)) => {
-            f.backend_failed(&e);
-            return f;
-        }
-        Err(EnrollError::Plane(e)) => {
-            f.harness_error(e.to_string());
-            return f;
-        }
+    let Some((user, device)) = setup::user_with_device(suite, "tok05", platform, &mut f).await
+    else {
+        return f;
     };
     let mut rng = suite.rng(INFO.id);
     let secret = suite.secret(&mut rng);
-    let delivered = match suite.deliver(&device, &secret.message).await {
-        Ok(d) => d,
-        Err(e) => {
-            f.backend_failed(&e);
-            return f;
-        }
+    let Some(delivered) = setup::deliver(suite, &device, &secret, &mut f).await else {
+        return f;
     };
     let login = suite
         .profile()
@@ -137,22 +117,17 @@ pub async fn run(suite: &Suite) -> Findings {
             refused.push(kind);
         }
     }
-    let control = suite
-        .fetch(Some(&device.credential), &device.user, &delivered.id)
-        .await;
-    if suite.fetched(&control, &secret.message) {
+    if setup::read_back(
+        suite,
+        &device,
+        &delivered.id,
+        &secret,
+        "positive control failed",
+        &mut f,
+    )
+    .await
+    {
         f.gathered(refused.len());
-    } else {
-        f.backend_failure(evidence::about(
-            &device,
-            format!(
-                "positive control failed: {}'s own session could not read notification {} ({})",
-                device.name,
-                delivered.id,
-                control.describe()
-            ),
-            Some(&control),
-        ));
     }
     if f.violations.is_empty() && f.deviations.is_empty() {
         f.summary(format!(
