@@ -20,6 +20,7 @@ use super::auth::{self, Auth, Caller, Clock};
 use super::config::Config;
 use super::dispatch::Dispatcher;
 use super::flaw::{Flaw, Flaws};
+use super::hub_mode::HubMode;
 use super::push::{Platform, Pushers};
 use super::store::{Notification, RegistrationUpdate, Store, StoreError};
 use super::BackendError;
@@ -42,6 +43,8 @@ pub(crate) enum ApiError {
     Conflict(&'static str),
     PayloadTooLarge,
     Internal,
+    /// The Notification Hub refused or did not answer (hub mode).
+    BadGateway(&'static str),
 }
 
 impl From<StoreError> for ApiError {
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::Conflict(why) => (StatusCode::CONFLICT, why),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            ApiError::BadGateway(why) => (StatusCode::BAD_GATEWAY, why),
         };
         let mut response = json_response(status, &json!({ "error": message }));
         let headers = response.headers_mut();
@@ -110,6 +114,8 @@ pub(crate) struct App {
     anonymous_fetch: bool,
     /// The flaws of the fetch path and the answers, each read once.
     flaws: ApiFlaws,
+    /// Hub mode: registrations mirrored as hub installations.
+    hub: Option<std::sync::Arc<HubMode>>,
 }
 
 /// The flaws [`App`] branches on (those of [`Auth`] live there).
@@ -207,10 +213,13 @@ impl App {
         if config.flaws.contains(&Flaw::InsecureGatewayTls) {
             config.trust = crate::config::Trust::AnyCertificate;
         }
+        let hub = HubMode::new(&config, store.clone());
         Ok(App {
             auth: Auth::new(store.clone(), clock.clone(), config.token_ttl, keep_tokens)
                 .with_flaws(&config.flaws),
-            dispatch: Dispatcher::new(store.clone(), Pushers::new(&config), clock.clone(), leak),
+            dispatch: Dispatcher::new(store.clone(), Pushers::new(&config), clock.clone(), leak)
+                .with_hub(hub.clone()),
+            hub,
             store,
             clock,
             no_authz,
@@ -268,7 +277,14 @@ impl App {
             ["api", "logout"] => {
                 allow(&method, &Method::POST, "POST")?;
                 let caller = self.caller(&request).await?;
+                let handles = match &self.hub {
+                    Some(hub) => hub.session_handles(&caller).await?,
+                    None => Vec::new(),
+                };
                 self.auth.logout(&caller).await?;
+                if let Some(hub) = &self.hub {
+                    hub.logged_out(handles).await;
+                }
                 Ok(no_content())
             }
             ["api", "register"] => {
@@ -438,8 +454,15 @@ impl App {
                 "Handle is not a valid address for this platform",
             ));
         }
-        let tags = registration_tags(caller.name(), body.tags.unwrap_or_default())?;
-        let tags = serde_json::to_string(&tags).map_err(|_| ApiError::Internal)?;
+        let tags = registration_tags(
+            &auth::tag_name(&caller.username),
+            body.tags.unwrap_or_default(),
+        )?;
+        let tags_json = serde_json::to_string(&tags).map_err(|_| ApiError::Internal)?;
+        let (handle, previous) = match &self.hub {
+            Some(hub) => (body.handle.clone(), hub.current_handle(caller, &id).await?),
+            None => (String::new(), None),
+        };
         let result = self
             .store
             .update_registration(
@@ -447,12 +470,22 @@ impl App {
                 caller.username.clone(),
                 platform,
                 body.handle,
-                tags,
+                tags_json,
                 caller.token_hash.clone(),
             )
             .await?;
         match result {
-            RegistrationUpdate::Updated => Ok(json_response(StatusCode::OK, &json!({}))),
+            RegistrationUpdate::Updated => {
+                if let Some(hub) = &self.hub {
+                    hub.registered(platform, &handle, &tags, previous)
+                        .await
+                        .map_err(|error| {
+                            tracing::warn!(%error, "the hub refused an installation");
+                            ApiError::BadGateway("the notification hub refused the registration")
+                        })?;
+                }
+                Ok(json_response(StatusCode::OK, &json!({})))
+            }
             RegistrationUpdate::NotFound => Err(ApiError::NotFound),
             RegistrationUpdate::HandleTaken => {
                 Err(ApiError::Conflict("handle is registered by another user"))
@@ -463,6 +496,16 @@ impl App {
     async fn delete_registration(&self, caller: &Caller, id: String) -> Reply {
         if !auth::is_id(&id) {
             return Err(ApiError::NotFound);
+        }
+        if let Some(hub) = &self.hub {
+            // The device leaves the hub first: if the hub will not let it
+            // go, the registration stays and the client can try again.
+            if let Some(handle) = hub.current_handle(caller, &id).await? {
+                hub.unregistered(&handle).await.map_err(|error| {
+                    tracing::warn!(%error, "the hub would not delete an installation");
+                    ApiError::BadGateway("the notification hub refused to delete the registration")
+                })?;
+            }
         }
         if self
             .store

@@ -123,6 +123,13 @@ pub(crate) fn account_key(tenant: Option<&str>, username: &str) -> String {
     }
 }
 
+/// An account key as it goes into a `username:` tag: a tag has no `/`, so
+/// `tenant/name` is written `tenant:name` (neither alphabet has `:`, so
+/// it is still one account's).
+pub(crate) fn tag_name(key: &str) -> String {
+    key.replacen('/', ":", 1)
+}
+
 /// Whether `key` is an account key [`account_key`] can give.
 fn valid_account_key(key: &str) -> bool {
     match key.split_once('/') {
@@ -419,6 +426,27 @@ mod tests {
         for bad in ["", "a b", "a:b", "ünï", &"x".repeat(65), "a/b", "a\n"] {
             assert!(!valid_username(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn account_keys_keep_tenants_apart_in_keys_and_tags() {
+        assert_eq!(account_key(None, "alice"), "alice");
+        assert_eq!(account_key(Some("acme"), "alice"), "acme/alice");
+        assert_ne!(
+            account_key(Some("acme"), "alice"),
+            account_key(Some("globex"), "alice")
+        );
+        assert_eq!(tag_name("acme/alice"), "acme:alice");
+        assert_eq!(tag_name("alice"), "alice");
+        assert!(valid_account_key("acme/alice") && valid_account_key("alice"));
+        for bad in ["a/b/c", "/alice", "acme/", "ac:me/alice", ""] {
+            assert!(!valid_account_key(bad), "{bad:?}");
+        }
+        let caller = Caller {
+            username: "acme/alice".into(),
+            token_hash: String::new(),
+        };
+        assert_eq!((caller.tenant(), caller.name()), (Some("acme"), "alice"));
     }
 
     #[test]

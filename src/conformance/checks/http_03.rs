@@ -10,7 +10,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pushproof_mocks::{BadCertificate, BadCertificateListener, DeviceHandle, Platform};
+use pushproof_mocks::{
+    BadCertificate, BadCertificateListener, CaptureKind, DeviceHandle, Platform,
+};
 use serde_json::json;
 
 use super::super::catalogue::{CheckInfo, Level, Sample, Severity};
@@ -31,7 +33,7 @@ pub const INFO: CheckInfo = CheckInfo {
     title: "The backend validates gateway certificates",
     level: Level::Must,
     severity: Severity::High,
-    method: "TLS mode only (--tls): WNS is also served on two ports of its own, one presenting \
+    method: "TLS mode only (--tls), pushing straight to the gateways (not through a hub): WNS is also served on two ports of its own, one presenting \
              a certificate from another CA, one a certificate of the trusted CA for another \
              host name. A fresh user registers a WNS device at the real gateway and one whose \
              channel URI points at each impostor; one notification to the user must reach the \
@@ -69,6 +71,21 @@ pub async fn run(suite: &Suite) -> Findings {
             Some("--platforms with wns"),
         );
         return f;
+    }
+    match suite.captures().await {
+        Ok(captures) if captures.iter().any(|c| c.kind == CaptureKind::Hub) => {
+            f.not_applicable(
+                "the backend sends through the Notification Hub, which reaches the gateways \
+                 itself: their certificates are the hub's to check, not the backend's",
+                Some("direct delivery (no --hub)"),
+            );
+            return f;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            f.harness_error(e.to_string());
+            return f;
+        }
     }
     if !probe::proven_platforms(suite).contains(&Platform::Wns) {
         f.shortfall("WNS's baseline round trip did not verify");
