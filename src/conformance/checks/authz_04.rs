@@ -232,14 +232,22 @@ pub fn variants(method: &Method, target: &str, id: &str, own: &str) -> Vec<Varia
     ));
     let every: String = id.bytes().map(|b| format!("%{b:02X}")).collect();
     add(get("the id percent-encoded", spelled(&every)));
-    if let Some(first) = id.bytes().next() {
+    let mut chars = id.chars();
+    if let Some(first) = chars.next() {
+        let rest = chars.as_str();
+        let mut bytes = [0u8; 4];
+        let encoded: String = first
+            .encode_utf8(&mut bytes)
+            .bytes()
+            .map(|b| format!("%{b:02X}"))
+            .collect();
         add(get(
             "the id with its first character percent-encoded",
-            spelled(&format!("%{first:02X}{}", &id[1..])),
+            spelled(&format!("{encoded}{rest}")),
         ));
         add(get(
             "the id with its first character percent-encoded twice",
-            spelled(&format!("%25{first:02X}{}", &id[1..])),
+            spelled(&format!("{}{rest}", encoded.replace('%', "%25"))),
         ));
     }
     add(get(
@@ -431,6 +439,9 @@ mod tests {
         // the plain request.
         let digits = variants(&Method::GET, &target, "1234", OWN);
         assert!(!digits.iter().any(|v| v.what.contains("other case")));
+        // Whatever a push carried, no spelling panics.
+        let odd = variants(&Method::GET, &target, "é€x", OWN);
+        assert!(odd.iter().any(|v| v.target.contains("%C3%A9%E2%82%AC")));
     }
 
     #[test]
