@@ -394,9 +394,14 @@ async fn the_gate_passes_the_reference_backend_in_hub_mode_and_says_so() {
 async fn each_flaw_still_fails_exactly_its_checks_in_hub_mode() {
     let cases = [
         (Flaw::LeakPayload, &["SP-FLOW-01", "SP-LEAK-01"][..]),
-        (Flaw::NoAuthz, &["SP-AUTHZ-03"][..]),
-        (Flaw::LogoutKeepsToken, &["SP-TOK-02"][..]),
-        (Flaw::AnonymousFetch, &["SP-AUTHZ-01"][..]),
+        // As in direct mode (tests/check.rs), with the checks each shares.
+        (
+            Flaw::NoAuthz,
+            &["SP-AUTHZ-03", "SP-AUTHZ-04", "SP-AUTHZ-05"][..],
+        ),
+        (Flaw::LogoutKeepsToken, &["SP-AUTHZ-06", "SP-TOK-02"][..]),
+        (Flaw::AnonymousFetch, &["SP-AUTHZ-01", "SP-TOK-04"][..]),
+        (Flaw::CrossTenantFetch, &["SP-AUTHZ-05"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -60,6 +60,11 @@ pub enum Trust {
         /// Its certificates, parsed once.
         roots: Arc<RootCertStore>,
     },
+    /// Any certificate at all, from any CA, for any name: the
+    /// `insecure-gateway-tls` flaw ([`crate::Flaw::InsecureGatewayTls`]),
+    /// which is how a backend ends up handing its pushes (and its gateway
+    /// credentials) to an impostor. Never use it otherwise.
+    AnyCertificate,
 }
 
 impl Trust {
@@ -617,7 +622,7 @@ mod tests {
                 assert_eq!(path, ca);
                 assert_eq!(roots.len(), 1);
             }
-            Trust::NativeRoots => panic!("PUSHPROOF_CA_FILE was ignored"),
+            Trust::NativeRoots | Trust::AnyCertificate => panic!("PUSHPROOF_CA_FILE was ignored"),
         }
     }
 

@@ -107,7 +107,7 @@ impl HubMode {
         id: &str,
         leaked: Option<&str>,
     ) -> Outcome {
-        let tag = format!("username:{recipient}");
+        let tag = format!("username:{}", crate::auth::tag_name(recipient));
         let push = Push {
             handle: "",
             id,
