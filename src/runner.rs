@@ -199,16 +199,10 @@ async fn drive(
     fleet_plan: &FleetPlan,
 ) -> Result<Measured, RunError> {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(plan.seed);
-    let canaries: Vec<String> = (0..plan.devices)
-        .map(|_| canary::canary(&mut rng))
+    let planted: Vec<canary::Secret> = (0..plan.devices)
+        .map(|i| canary::secret(&mut rng, i))
         .collect();
-    let secrets: Arc<Vec<String>> = Arc::new(
-        canaries
-            .iter()
-            .enumerate()
-            .map(|(i, c)| canary::secret_message(c, i))
-            .collect(),
-    );
+    let secrets: Arc<Vec<String>> = Arc::new(planted.iter().map(|s| s.text().to_owned()).collect());
 
     let fleet = Fleet::enroll(ctx, fleet_plan).await?;
     tracing::info!(
@@ -303,7 +297,10 @@ async fn drive(
             Some(authz::Sample {
                 owner: trip.device,
                 id: trip.id.clone()?,
-                canary: canaries[trip.device].clone(),
+                canary: planted[trip.device]
+                    .canary(canary::Part::Head)
+                    .unwrap_or_default()
+                    .to_owned(),
                 credential: device.credential.clone(),
             })
         })
@@ -311,7 +308,7 @@ async fn drive(
 
     let checks = vec![
         flow::check(&trips, &fleet.enrol_failures),
-        leak::check(&captures, &capture_stats, &canaries),
+        leak::check(&captures, &capture_stats, &planted),
         authz::no_credentials(&ctx.client, &ctx.profile, &samples).await,
         authz::other_user(&ctx.client, &ctx.profile, &samples).await,
     ];
