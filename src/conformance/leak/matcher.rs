@@ -1,6 +1,6 @@
 //! The exact matcher: one Aho–Corasick automaton over the folded anchors of
 //! every needle of every secret, run once per layer, each match verified
-//! and extended against its full form; and the raw-digest table probed in
+//! and extended against its full form; and the digest table probed in
 //! binary layers.
 
 use std::ops::Range;
@@ -12,7 +12,7 @@ use super::keys;
 use super::needle::{self, Encoding, Needle, Needles, ANCHOR, FOLD};
 use super::offsets::to_captured;
 use super::transform::Transform;
-use super::walk::{Layer, Origin, Sink};
+use super::walk::{Layer, Sink};
 use crate::conformance::canary::Secret;
 
 /// The automaton and the needles its patterns stand for.
@@ -20,6 +20,9 @@ use crate::conformance::canary::Secret;
 pub(crate) struct Matcher {
     automaton: AhoCorasick,
     needles: Needles,
+    /// Every byte some anchor holds: a layer without a run of 8 of them
+    /// cannot match, and is not searched.
+    alphabet: [bool; 256],
 }
 
 impl Matcher {
@@ -33,7 +36,15 @@ impl Matcher {
             .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(&needles.anchors)
             .expect("anchors are 8-byte literals, well within automaton limits");
-        Matcher { automaton, needles }
+        let mut alphabet = [false; 256];
+        for &b in needles.anchors.iter().flatten() {
+            alphabet[usize::from(b)] = true;
+        }
+        Matcher {
+            automaton,
+            needles,
+            alphabet,
+        }
     }
 
     pub(crate) fn needle_count(&self) -> usize {
@@ -150,7 +161,9 @@ impl<'m> ExactSink<'m> {
         });
     }
 
-    fn raw_digests(&mut self, layer: &Layer<'_>) {
+    /// Digests at any position of a binary layer; at least the 8 bytes the
+    /// lookup keys on must match.
+    fn digests(&mut self, layer: &Layer<'_>) {
         let (matcher, secrets, bytes) = (self.matcher, self.secrets, layer.bytes);
         for at in 0..bytes.len().saturating_sub(ANCHOR - 1) {
             let Some(key) = keys::key_at(bytes, at) else {
@@ -187,8 +200,23 @@ impl Sink for ExactSink<'_> {
         let (matcher, secrets) = (self.matcher, self.secrets);
         let mut folded = std::mem::take(&mut self.folded);
         folded.clear();
-        folded.extend(layer.bytes.iter().map(|&b| FOLD[usize::from(b)]));
-        for found in matcher.automaton.find_overlapping_iter(&folded) {
+        let (mut run, mut longest) = (0usize, 0usize);
+        folded.extend(layer.bytes.iter().map(|&b| {
+            let f = FOLD[usize::from(b)];
+            run = if matcher.alphabet[usize::from(f)] {
+                run + 1
+            } else {
+                0
+            };
+            longest = longest.max(run);
+            f
+        }));
+        let searched = if longest >= ANCHOR {
+            folded.as_slice()
+        } else {
+            &[]
+        };
+        for found in matcher.automaton.find_overlapping_iter(searched) {
             let needle = matcher.needles.list[found.pattern().as_usize()];
             let Some(owner) = secrets.get(needle.secret as usize) else {
                 continue;
@@ -197,14 +225,12 @@ impl Sink for ExactSink<'_> {
             else {
                 continue;
             };
-            let mut transforms: Vec<Transform> =
-                needle.hash.map(|h| h.transform()).into_iter().collect();
-            match needle.encoding {
-                Encoding::Plain => {}
-                Encoding::Hex => transforms.push(Transform::Hex),
-                Encoding::Base32 => transforms.push(Transform::Base32),
-                Encoding::Base64 => transforms.push(base64_alphabet(layer.bytes, &range)),
-            }
+            let transforms = match needle.encoding {
+                Encoding::Plain => vec![],
+                Encoding::Hex => vec![Transform::Hex],
+                Encoding::Base32 => vec![Transform::Base32],
+                Encoding::Base64 => vec![base64_alphabet(layer.bytes, &range)],
+            };
             self.record(
                 layer,
                 range,
@@ -214,9 +240,8 @@ impl Sink for ExactSink<'_> {
             );
         }
         self.folded = folded;
-        // A hex-decoded layer's digests were already seen as hex.
-        if layer.binary && layer.origin != Origin::HexDecoded {
-            self.raw_digests(layer);
+        if layer.binary {
+            self.digests(layer);
         }
     }
 }

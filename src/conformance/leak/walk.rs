@@ -16,21 +16,6 @@ use super::surface::{Message, Surface};
 use super::transform::Transform;
 use super::{json, xml};
 
-/// Where a layer's bytes came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// As captured (a whole surface, or a string inside a body).
-    Captured,
-    /// Escapes undone.
-    Unescaped,
-    /// A hex run decoded: hex needles already saw its bytes' hex form.
-    HexDecoded,
-    /// A base64 or base32 run decoded.
-    Decoded,
-    /// Decompressed.
-    Inflated,
-}
-
 /// One layer of one surface, as a sink sees it.
 #[derive(Debug)]
 pub(crate) struct Layer<'a> {
@@ -42,7 +27,6 @@ pub(crate) struct Layer<'a> {
     pub frames: &'a [Frame],
     /// Not text: control bytes or invalid UTF-8.
     pub binary: bool,
-    pub origin: Origin,
 }
 
 /// Receives every layer of a traversal.
@@ -107,33 +91,12 @@ impl Walker {
         if let Some(path) = message.path {
             // In a query string `+` is a space.
             let plus_from = path.find('?').map(|q| q + 1);
-            self.layer(
-                &Surface::Path,
-                path.as_bytes(),
-                Origin::Captured,
-                true,
-                plus_from,
-                sink,
-            );
+            self.layer(&Surface::Path, path.as_bytes(), true, plus_from, sink);
         }
         for &(name, value) in &message.headers {
             let name_surface = Surface::HeaderName(name);
-            self.layer(
-                &name_surface,
-                name.as_bytes(),
-                Origin::Captured,
-                true,
-                None,
-                sink,
-            );
-            self.layer(
-                &Surface::Header(name),
-                value,
-                Origin::Captured,
-                true,
-                None,
-                sink,
-            );
+            self.layer(&name_surface, name.as_bytes(), true, None, sink);
+            self.layer(&Surface::Header(name), value, true, None, sink);
         }
         self.body(message.body, sink);
     }
@@ -141,52 +104,39 @@ impl Walker {
     /// Plain bytes under a name of the caller's.
     pub(crate) fn bytes(&mut self, surface: &str, bytes: &[u8], sink: &mut impl Sink) {
         self.budget = self.limits.budget;
-        self.layer(
-            &Surface::Named(surface),
-            bytes,
-            Origin::Captured,
-            true,
-            None,
-            sink,
-        );
+        self.layer(&Surface::Named(surface), bytes, true, None, sink);
     }
 
-    /// The body's strings first, then the body itself; when the structure
-    /// covered the whole body, the raw body is only matched, not decoded
-    /// again (every string in it was).
+    /// A JSON or XML body by its strings; any other body (or one that does
+    /// not parse to its end) as a whole. Outside its strings a well-formed
+    /// body holds only punctuation, numbers and literals.
     fn body(&mut self, body: &[u8], sink: &mut impl Sink) {
         let structured = match body.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'{' | b'[') => json::walk(body, &mut |span, path| {
                 let start = span.start;
                 self.frames.push(Frame::Shift(start));
                 let surface = Surface::Json(path);
-                self.layer(&surface, &body[span], Origin::Captured, true, None, sink);
+                self.layer(&surface, &body[span], true, None, sink);
                 self.frames.pop();
             }),
             Some(b'<') => xml::walk(body, &mut |span, steps, attr| {
                 let start = span.start;
                 self.frames.push(Frame::Shift(start));
                 let surface = Surface::Xml(steps, attr);
-                self.layer(&surface, &body[span], Origin::Captured, true, None, sink);
+                self.layer(&surface, &body[span], true, None, sink);
                 self.frames.pop();
             }),
             _ => false,
         };
-        self.layer(
-            &Surface::Body,
-            body,
-            Origin::Captured,
-            !structured,
-            None,
-            sink,
-        );
+        if !structured {
+            self.layer(&Surface::Body, body, true, None, sink);
+        }
     }
 
     fn layer(
         &mut self,
         surface: &Surface<'_>,
         bytes: &[u8],
-        origin: Origin,
         explore: bool,
         plus_from: Option<usize>,
         sink: &mut impl Sink,
@@ -198,7 +148,6 @@ impl Walker {
             decoded: &self.decoded,
             frames: &self.frames,
             binary,
-            origin,
         });
         if !explore || self.decoded.len() >= self.limits.max_depth || self.budget == 0 {
             return;
@@ -206,36 +155,15 @@ impl Walker {
         if !binary {
             if let Some(u) = decode::percent(bytes, plus_from) {
                 let frame = Frame::Table(u.table);
-                self.child(
-                    surface,
-                    u.bytes,
-                    Transform::Percent,
-                    frame,
-                    Origin::Unescaped,
-                    sink,
-                );
+                self.child(surface, u.bytes, Transform::Percent, frame, sink);
             }
             if let Some(u) = decode::json_unescape(bytes) {
                 let frame = Frame::Table(u.table);
-                self.child(
-                    surface,
-                    u.bytes,
-                    Transform::JsonEscape,
-                    frame,
-                    Origin::Unescaped,
-                    sink,
-                );
+                self.child(surface, u.bytes, Transform::JsonEscape, frame, sink);
             }
             if let Some(u) = decode::xml_unescape(bytes) {
                 let frame = Frame::Table(u.table);
-                self.child(
-                    surface,
-                    u.bytes,
-                    Transform::XmlEntity,
-                    frame,
-                    Origin::Unescaped,
-                    sink,
-                );
+                self.child(surface, u.bytes, Transform::XmlEntity, frame, sink);
             }
         }
         let mut runs = Vec::new();
@@ -249,10 +177,10 @@ impl Walker {
                 else {
                     continue;
                 };
-                let (num, den, origin) = match transform {
-                    Transform::Hex => (2, 1, Origin::HexDecoded),
-                    Transform::Base32 => (8, 5, Origin::Decoded),
-                    _ => (4, 3, Origin::Decoded),
+                let (num, den) = match transform {
+                    Transform::Hex => (2, 1),
+                    Transform::Base32 => (8, 5),
+                    _ => (4, 3),
                 };
                 let frame = Frame::Scale {
                     start,
@@ -260,7 +188,7 @@ impl Walker {
                     num,
                     den,
                 };
-                self.child(surface, decoded, transform, frame, origin, sink);
+                self.child(surface, decoded, transform, frame, sink);
             }
         }
         if binary {
@@ -272,7 +200,7 @@ impl Walker {
                         start: 0,
                         end: bytes.len(),
                     };
-                    self.child(surface, out, transform, frame, Origin::Inflated, sink);
+                    self.child(surface, out, transform, frame, sink);
                 }
             }
         }
@@ -284,7 +212,6 @@ impl Walker {
         bytes: Vec<u8>,
         transform: Transform,
         frame: Frame,
-        origin: Origin,
         sink: &mut impl Sink,
     ) {
         if bytes.len() < MIN_LAYER || self.budget == 0 {
@@ -293,7 +220,7 @@ impl Walker {
         self.budget = self.budget.saturating_sub(bytes.len());
         self.decoded.push(transform);
         self.frames.push(frame);
-        self.layer(surface, &bytes, origin, true, None, sink);
+        self.layer(surface, &bytes, true, None, sink);
         self.frames.pop();
         self.decoded.pop();
     }
@@ -357,7 +284,6 @@ mod tests {
                 ("json:/secureId", 0),
                 ("json:/secureId", 0),
                 ("json:/secureId", 1),
-                ("body", 0),
             ]
         );
         let (_, _, bytes, range) = &record.0[7];
