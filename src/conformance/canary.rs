@@ -359,7 +359,7 @@ fn prose(rng: &mut impl RngCore) -> String {
             amount(rng)
         ),
         5 => format!(
-            "Password reset requested for {}.{}@example.org from {}. Temporary password: {}-{}. \
+            "Password reset requested for {}.{}@fastmail.com from {}. Temporary password: {}-{}. \
              It expires in 15 minutes.",
             pick(rng, FIRST).to_lowercase(),
             digits(rng, 2),
