@@ -118,7 +118,7 @@ pub(crate) fn settle(
     capture: Option<u64>,
     label: impl Fn(u32) -> String,
 ) -> Vec<Hit> {
-    raw.sort_by(|a, b| a.rank().cmp(&b.rank()));
+    raw.sort_by_key(RawHit::rank);
     let mut kept: Vec<RawHit> = Vec::with_capacity(raw.len());
     for hit in raw {
         if !kept.iter().any(|k| k.same_sighting(&hit)) {

@@ -283,10 +283,11 @@ impl RawDigests {
         self.filter[word] |= bit;
         let index = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
         self.entries.push(entry);
-        if self.first.contains_key(&key) {
-            self.more.push((key, index));
-        } else {
-            self.first.insert(key, index);
+        match self.first.entry(key) {
+            std::collections::hash_map::Entry::Occupied(_) => self.more.push((key, index)),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(index);
+            }
         }
     }
 

@@ -235,9 +235,12 @@ mod tests {
     use super::super::offsets::to_captured;
     use super::*;
 
-    /// Records every layer: surface, decodings, bytes and captured range.
+    /// One layer seen: surface, decodings, bytes and captured range.
+    type Seen = (String, Vec<Transform>, Vec<u8>, std::ops::Range<usize>);
+
+    /// Records every layer.
     #[derive(Default)]
-    struct Record(Vec<(String, Vec<Transform>, Vec<u8>, std::ops::Range<usize>)>);
+    struct Record(Vec<Seen>);
 
     impl Sink for Record {
         fn layer(&mut self, layer: &Layer<'_>) {
