@@ -61,6 +61,35 @@ impl Comparison {
 }
 
 /// Compares pushes of two runs.
+///
+/// ```
+/// use pushproof::conformance::leak::Differ;
+/// use pushproof_mocks::{Capture, CaptureKind, Platform};
+///
+/// let push = |seq: u64, body: &str| Capture {
+///     seq,
+///     platform: Platform::Fcm,
+///     kind: CaptureKind::Push,
+///     at: std::time::SystemTime::now(),
+///     method: "POST".into(),
+///     path: "/v1/projects/p/messages:send".into(),
+///     headers: vec![("authorization".into(), format!("Bearer token-{seq}"))],
+///     body: body.to_owned().into(),
+///     status: 200,
+///     reason: None,
+///     device: Some("fid-1".into()),
+/// };
+/// // The same device, notified once in each run; the backend derives the
+/// // collapse key from the message.
+/// let a = push(1, r#"{"message":{"data":{"secureId":"7f3a"},"android":{"collapse_key":"c9"}}}"#);
+/// let b = push(2, r#"{"message":{"data":{"secureId":"e01b"},"android":{"collapse_key":"4d"}}}"#);
+/// // Access tokens may be renewed between the runs.
+/// let differ = Differ::new().ignore("header:authorization");
+/// let comparison = differ.compare(&a, &["7f3a"], &b, &["e01b"]);
+/// let fields: Vec<&str> = comparison.fields.iter().map(|f| f.field.as_str()).collect();
+/// assert_eq!(fields, ["json:/message/android/collapse_key"]);
+/// assert!(comparison.size.is_none());
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Differ {
     ignored: Vec<String>,

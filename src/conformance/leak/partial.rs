@@ -49,6 +49,43 @@ impl Control {
 }
 
 /// Finds the longest run of each secret's text in a push.
+///
+/// ```
+/// use pushproof::conformance::canary::{self, Part};
+/// use pushproof::conformance::leak::PartialScanner;
+/// use pushproof_mocks::{Capture, CaptureKind, Platform};
+/// use rand::SeedableRng as _;
+///
+/// let push = |seq: u64, alert: &str| Capture {
+///     seq,
+///     platform: Platform::Apns,
+///     kind: CaptureKind::Push,
+///     at: std::time::SystemTime::now(),
+///     method: "POST".into(),
+///     path: "/3/device/ab".into(),
+///     headers: vec![],
+///     body: format!(r#"{{"aps":{{"alert":{}}}}}"#, serde_json::Value::from(alert)).into(),
+///     status: 200,
+///     reason: None,
+///     device: None,
+/// };
+/// let secrets = |seed| {
+///     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+///     (0..50).map(|i| canary::secret(&mut rng, i)).collect::<Vec<_>>()
+/// };
+/// // A backend that pushes the first 40 characters after the head canary.
+/// let preview = |s: &canary::Secret| s.text()[canary::CANARY_LEN + 1..].chars().take(40).collect::<String>();
+/// let (run, control_run) = (secrets(1), secrets(2));
+/// let scanner = PartialScanner::new(&run);
+/// // The control run: the same scenario with other secrets.
+/// let control_pushes: Vec<Capture> = control_run.iter().map(|s| push(0, &preview(s))).collect();
+/// let control = scanner.control(&control_pushes);
+///
+/// let hits = scanner.scan(&push(9, &preview(&run[7])), &control);
+/// let hit = hits.iter().find(|h| h.secret == 7).expect("secret 7's preview");
+/// assert_eq!(hit.part, Part::Partial);
+/// assert!(preview(&run[7]).contains(&hit.seen));
+/// ```
 #[derive(Debug)]
 pub struct PartialScanner {
     secrets: Vec<Secret>,
