@@ -17,19 +17,24 @@
 //! - **Needles** precompute what survives as a substring: each canary (or a
 //!   secret without canaries) as plain text (any case), hex (any case),
 //!   base64 standard or URL-safe, padded or not, at all three byte
-//!   alignments, and base32 at all five; md5, sha1, sha256 and sha512 of each
-//!   canary and of the whole text, as hex (any case) and base64 (and raw, in
-//!   binary layers). All needles of all secrets are anchors in one
-//!   Aho–Corasick automaton, run once per layer.
+//!   alignments, and base32 (any case) at all five. All needles of all
+//!   secrets are anchors in one Aho–Corasick automaton, run once per layer,
+//!   each match verified against the needle's whole form.
 //! - **Decoding** undoes what no substring survives: percent-encoding, JSON
 //!   `\u` escapes, XML/HTML entities, base64/base32/hex runs of 16 characters
 //!   or more, and gzip, zlib and raw deflate streams found in what those
 //!   yield; each decoded layer is searched again, to a depth of three
 //!   decodings and at most 1 MiB decoded per message.
+//! - **Digests**: md5, sha1, sha256 and sha512 of each canary and of the
+//!   whole text are looked up (by their first 64 bits) in every binary
+//!   layer: a raw body, or what a hex, base64 or base32 run decodes to. So a
+//!   digest is found raw, as hex in either case (truncated to 16 digits
+//!   too), or as base64.
 //!
 //! So `base64url(gzip(secret))` is found by decoding twice and matching the
-//! plain canary, `hex(sha256(secret))` by one needle, and
-//! `percent(base64(secret))` by decoding once and matching a base64 needle.
+//! plain canary, `hex(sha256(secret))` by decoding the hex run and looking
+//! the digest up, and `percent(base64(secret))` by decoding once and
+//! matching a base64 needle.
 //! Every hit keeps its chain in application order (`["gzip", "base64url"]`).
 //!
 //! Beyond exact sightings, [`PartialScanner`] finds runs of at least

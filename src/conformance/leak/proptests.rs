@@ -197,6 +197,23 @@ fn normalized(chain: &[Transform]) -> Vec<Transform> {
         .collect()
 }
 
+/// Starts of bodies that send the scanner down each of its paths: JSON,
+/// XML, gzip, zlib, raw deflate (stored and fixed blocks), escapes.
+const PREFIXES: &[&[u8]] = &[
+    b"",
+    b"{\"a\":\"",
+    b"[1,{\"k",
+    b"<toast a='",
+    b"<a><b>",
+    b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff",
+    b"\x78\x9c",
+    b"\x01\x10\x00\xef\xff",
+    b"\x03",
+    b"%",
+    b"&#",
+    b"\\u",
+];
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -248,6 +265,24 @@ proptest! {
             let push = clean_push(seed.wrapping_add(n));
             prop_assert!(scanner.scan(&push).is_empty(), "{:?}", push);
         }
+    }
+
+    #[test]
+    fn anything_a_peer_sends_is_scanned_without_panicking(
+        prefix in prop::sample::select(PREFIXES),
+        body in prop::collection::vec(any::<u8>(), 0..600),
+        path in "\\PC{0,80}",
+        value in "\\PC{0,80}",
+    ) {
+        let (secrets, scanner, partial) = shared();
+        let mut bytes = prefix.to_vec();
+        bytes.extend_from_slice(&body);
+        let push = capture(&path, &[("x-any", &value)], bytes.clone());
+        let _ = scanner.scan(&push);
+        let _ = partial.scan(&push, &Control::empty());
+        let _ = scanner.scan_bytes("raw", &bytes);
+        let hits = scanner.scan_bytes("raw", &[&bytes[..], secrets[0].text().as_bytes()].concat());
+        prop_assert!(hits.iter().any(|h| h.secret == 0), "a secret after garbage is still found");
     }
 
     #[test]
