@@ -137,15 +137,36 @@ impl<'a> Parser<'a> {
         Some(span)
     }
 
+    /// Steps over an opening bracket; whether its container is empty (then
+    /// the closing one is consumed too).
+    fn opens_empty(&mut self, close: u8) -> Option<bool> {
+        self.i += 1;
+        self.ws();
+        let empty = self.peek()? == close;
+        if empty {
+            self.i += 1;
+        }
+        Some(empty)
+    }
+
+    /// After a member or element: `true` at the closing bracket, `false`
+    /// after a comma (both consumed).
+    fn closes(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let next = self.peek()?;
+        if next != b',' && next != close {
+            return None;
+        }
+        self.i += 1;
+        Some(next == close)
+    }
+
     fn object(
         &mut self,
         depth: usize,
         visit: &mut impl FnMut(Range<usize>, &[Seg<'a>]),
     ) -> Option<()> {
-        self.i += 1;
-        self.ws();
-        if self.peek()? == b'}' {
-            self.i += 1;
+        if self.opens_empty(b'}')? {
             return Some(());
         }
         loop {
@@ -160,14 +181,8 @@ impl<'a> Parser<'a> {
             let member = self.value(depth + 1, visit);
             self.path.pop();
             member?;
-            self.ws();
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.closes(b'}')? {
+                return Some(());
             }
         }
     }
@@ -177,10 +192,7 @@ impl<'a> Parser<'a> {
         depth: usize,
         visit: &mut impl FnMut(Range<usize>, &[Seg<'a>]),
     ) -> Option<()> {
-        self.i += 1;
-        self.ws();
-        if self.peek()? == b']' {
-            self.i += 1;
+        if self.opens_empty(b']')? {
             return Some(());
         }
         for index in 0.. {
@@ -188,14 +200,8 @@ impl<'a> Parser<'a> {
             let element = self.value(depth + 1, visit);
             self.path.pop();
             element?;
-            self.ws();
-            match self.peek()? {
-                b',' => self.i += 1,
-                b']' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.closes(b']')? {
+                return Some(());
             }
         }
         None

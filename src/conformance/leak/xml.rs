@@ -36,6 +36,17 @@ pub(crate) fn path(steps: &[Step<'_>], attr: Option<&[u8]>) -> String {
     out
 }
 
+const CDATA: &[u8] = b"<![CDATA[";
+
+/// Constructs that are not elements, by how they open and close (longest
+/// openings first); only CDATA holds text.
+const SKIPPED: [(&[u8], &[u8]); 4] = [
+    (CDATA, b"]]>"),
+    (b"<!--", b"-->"),
+    (b"<?", b"?>"),
+    (b"<!", b">"),
+];
+
 fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     hay.get(from..)?
         .windows(needle.len())
@@ -69,27 +80,14 @@ pub(crate) fn walk<'a>(
             continue;
         }
         let rest = &body[i..];
-        if rest.starts_with(b"<?") {
-            let Some(end) = find(body, i + 2, b"?>") else {
+        if let Some(&(open, close)) = SKIPPED.iter().find(|(open, _)| rest.starts_with(open)) {
+            let Some(end) = find(body, i + open.len(), close) else {
                 return false;
             };
-            i = end + 2;
-        } else if rest.starts_with(b"<!--") {
-            let Some(end) = find(body, i + 4, b"-->") else {
-                return false;
-            };
-            i = end + 3;
-        } else if rest.starts_with(b"<![CDATA[") {
-            let Some(end) = find(body, i + 9, b"]]>") else {
-                return false;
-            };
-            visit(i + 9..end, &stack, None);
-            i = end + 3;
-        } else if rest.starts_with(b"<!") {
-            let Some(end) = find(body, i + 2, b">") else {
-                return false;
-            };
-            i = end + 1;
+            if open == CDATA {
+                visit(i + open.len()..end, &stack, None);
+            }
+            i = end + close.len();
         } else if rest.starts_with(b"</") {
             let Some(end) = find(body, i + 2, b">") else {
                 return false;
