@@ -14,6 +14,7 @@ use pushproof_mocks::Platform;
 use super::context::{Delivered, Secret, Suite};
 use super::evidence;
 use super::findings::Findings;
+use super::leak::{Hit, Message, Scanner};
 use crate::client::Exchange;
 use crate::device::Device;
 
@@ -75,7 +76,7 @@ pub async fn deliver_fresh(
             (
                 device.clone(),
                 secret.clone(),
-                suite.deliver(device, &secret.message).await,
+                suite.deliver(device, secret.text()).await,
             )
         },
     ))
@@ -105,25 +106,19 @@ pub async fn futures_join<F: std::future::Future>(
     futures::future::join_all(futures).await
 }
 
-/// Whether an answer carries the secret (its canary, in any case) in its
-/// body or any header.
+/// Whether an answer carries the secret: any of its canaries, in its body
+/// or any header, plain or through any transform the leak scanner knows.
 pub fn leaks(exchange: &Exchange, secret: &Secret) -> bool {
-    let Some(reply) = exchange.reply() else {
-        return false;
-    };
-    let needle = secret.canary.as_bytes();
-    contains_ignore_case(&reply.body, needle)
-        || reply
-            .headers
-            .values()
-            .any(|v| contains_ignore_case(v.as_bytes(), needle))
+    !leak_hits(exchange, secret).is_empty()
 }
 
-fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty()
-        && haystack
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+/// Every sighting of the secret in an answer (none when no answer came).
+pub fn leak_hits(exchange: &Exchange, secret: &Secret) -> Vec<Hit> {
+    let Some(reply) = exchange.reply() else {
+        return Vec::new();
+    };
+    Scanner::new(std::slice::from_ref(secret))
+        .scan_message(&Message::response(&reply.headers, &reply.body))
 }
 
 /// The positive control: the owner fetches the notification with its own
@@ -135,7 +130,7 @@ pub async fn control(suite: &Suite, probed: &Probed, f: &mut Findings) -> bool {
     let exchange = suite
         .fetch(Some(&owner.credential), &owner.user, &probed.delivered.id)
         .await;
-    if suite.fetched(&exchange, &probed.secret.message) {
+    if suite.fetched(&exchange, probed.secret.text()) {
         return true;
     }
     f.backend_failure(evidence::about(

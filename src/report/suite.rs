@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::conformance::{Level, Severity, Verdict};
+use crate::conformance::{leak, Level, Severity, Verdict};
 
 /// Version of the `index.json` shape.
 pub const SUITE_FORMAT_VERSION: u32 = 1;
@@ -223,6 +223,27 @@ pub struct Hit {
     /// `tail`, `whole`, `partial`).
     pub secret: String,
     pub part: String,
+}
+
+impl From<&leak::Hit> for Hit {
+    /// The scanner's sighting as the report keeps it: surface, byte range,
+    /// the transform chain by name, the secret's label and the part.
+    fn from(hit: &leak::Hit) -> Hit {
+        Hit {
+            surface: hit.surface.clone(),
+            start: hit.start,
+            end: hit.end,
+            transforms: hit.transform_names(),
+            secret: hit.label.clone(),
+            part: hit.part.as_str().to_owned(),
+        }
+    }
+}
+
+impl From<leak::Hit> for Hit {
+    fn from(hit: leak::Hit) -> Hit {
+        Hit::from(&hit)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
