@@ -149,6 +149,13 @@ pub struct PlatformProfile {
     pub name: String,
     /// Where its pushes carry the id.
     pub id: IdLocation,
+    /// The push's declared shape (`platforms.<name>.constants`): every
+    /// field beside the id, as a JSON pointer (or `xml:` path) into the push
+    /// as the device receives it, with its constant value. `None` when the
+    /// profile does not declare one.
+    pub constants: Option<Vec<(String, serde_json::Value)>>,
+    /// Generic alert texts the push may show (`platforms.<name>.alerts`).
+    pub alerts: Vec<String>,
 }
 
 /// What the backend declares about itself; checks judge against it.
@@ -207,6 +214,8 @@ pub enum Capability {
     PayloadTtl,
     /// The notify answer carries the notification id.
     NotifyId,
+    /// The push's shape is declared (`platforms.<name>.constants`).
+    PushShape,
 }
 
 impl Capability {
@@ -221,6 +230,7 @@ impl Capability {
             Capability::DisableAccount => "requests.disable_account",
             Capability::PayloadTtl => "policy.payload_ttl_s",
             Capability::NotifyId => "requests.notify.id",
+            Capability::PushShape => "platforms.<name>.constants",
         }
     }
 
@@ -235,6 +245,7 @@ impl Capability {
             Capability::DisableAccount => "a request that disables an account",
             Capability::PayloadTtl => "a declared payload lifetime",
             Capability::NotifyId => "a notify answer that carries the id",
+            Capability::PushShape => "the shape of its pushes (the constants beside the id)",
         }
     }
 }
@@ -287,6 +298,11 @@ impl Profile {
             Capability::DisableAccount => r.disable_account.is_some(),
             Capability::PayloadTtl => self.policy.payload_ttl.is_some(),
             Capability::NotifyId => r.notify.answer.id.is_some(),
+            Capability::PushShape => self
+                .platforms
+                .iter()
+                .flatten()
+                .any(|p| p.constants.is_some()),
         }
     }
 }

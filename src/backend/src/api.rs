@@ -20,6 +20,8 @@ use super::auth::{self, Auth, Caller, Clock};
 use super::config::Config;
 use super::dispatch::Dispatcher;
 use super::flaw::{Flaw, Flaws};
+use super::ids::Ids;
+use super::push::flawed::PushFlaws;
 use super::push::{Platform, Pushers};
 use super::store::{RegistrationUpdate, Store, StoreError};
 use super::BackendError;
@@ -108,6 +110,8 @@ pub(crate) struct App {
     no_authz: bool,
     /// The `anonymous-fetch` flaw.
     anonymous_fetch: bool,
+    /// The `echo-in-errors` flaw.
+    echo_errors: bool,
 }
 
 #[derive(Deserialize)]
@@ -145,7 +149,8 @@ impl App {
                 path: config.db_path.clone(),
                 source,
             })?;
-        let leak = config.flaws.contains(&Flaw::LeakPayload);
+        let push_flaws = PushFlaws::from_flaws(&config.flaws);
+        let ids = Ids::from_flaws(&config.flaws);
         let no_authz = config.flaws.contains(&Flaw::NoAuthz);
         let keep_tokens = config.flaws.contains(&Flaw::LogoutKeepsToken);
         if !config.flaws.is_empty() {
@@ -156,11 +161,18 @@ impl App {
         }
         Ok(App {
             auth: Auth::new(store.clone(), clock.clone(), config.token_ttl, keep_tokens),
-            dispatch: Dispatcher::new(store.clone(), Pushers::new(&config), clock.clone(), leak),
+            dispatch: Dispatcher::new(
+                store.clone(),
+                Pushers::new(&config),
+                clock.clone(),
+                push_flaws,
+                ids,
+            ),
             store,
             clock,
             no_authz,
             anonymous_fetch: config.flaws.contains(&Flaw::AnonymousFetch),
+            echo_errors: config.flaws.contains(&Flaw::EchoInErrors),
         })
     }
 
@@ -170,9 +182,35 @@ impl App {
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
+        if self.echo_errors {
+            return self.handle_echoing(request).await;
+        }
         match self.route(request).await {
             Ok(response) => response,
             Err(error) => error.into_response(),
+        }
+    }
+
+    /// The `echo-in-errors` flaw's handler: an error answer says what was
+    /// asked, as a debug error page would.
+    async fn handle_echoing<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        let asked = format!("{} {}", request.method(), request.uri());
+        match self.route(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                let mut response = error.into_response();
+                let status = response.status();
+                let mut echoed = json_response(
+                    status,
+                    &json!({ "error": status.canonical_reason(), "request": asked }),
+                );
+                std::mem::swap(response.body_mut(), echoed.body_mut());
+                response
+            }
         }
     }
 
@@ -224,8 +262,13 @@ impl App {
                 let caller = self.caller(&request).await?;
                 self.send(&caller, request).await
             }
+            ["api", "notifications", id] if method == Method::DELETE => {
+                let id = (*id).to_owned();
+                let caller = self.caller(&request).await?;
+                self.delete_notification(&caller, id).await
+            }
             ["api", "notifications", id] => {
-                allow(&method, &Method::GET, "GET")?;
+                allow(&method, &Method::GET, "GET, DELETE")?;
                 let id = (*id).to_owned();
                 if self.anonymous_fetch && !request.headers().contains_key(header::AUTHORIZATION) {
                     return self.fetch_unchecked(id).await;
@@ -393,6 +436,14 @@ impl App {
                     .map_err(|()| ApiError::BadRequest("pns must be apns, fcm, gcm or wns"))?,
             ),
         };
+        let token = self
+            .dispatch
+            .wants_token()
+            .then(|| request.headers().get(header::AUTHORIZATION))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(auth::bearer_token)
+            .map(str::to_owned);
         let message: String = json_body(request).await?;
         if !auth::valid_username(&recipient) {
             // Cannot be a user: nothing to store or push.
@@ -403,7 +454,13 @@ impl App {
         }
         let outcome = self
             .dispatch
-            .notify(&caller.username, &recipient, platform, message)
+            .notify(
+                &caller.username,
+                &recipient,
+                platform,
+                message,
+                token.as_deref(),
+            )
             .await?;
         Ok(json_response(StatusCode::OK, &outcome))
     }
@@ -411,6 +468,25 @@ impl App {
     async fn fetch(&self, caller: &Caller, id: String) -> Reply {
         let recipient = (!self.no_authz).then(|| caller.username.clone());
         self.fetch_for(id, recipient).await
+    }
+
+    /// Deletes one of the caller's notifications: 204, or the same 404 as
+    /// a fetch of an id that is not theirs.
+    async fn delete_notification(&self, caller: &Caller, id: String) -> Reply {
+        if !auth::is_id(&id) {
+            return Err(ApiError::NotFound);
+        }
+        if !self
+            .store
+            .delete_notification(id.clone(), caller.username.clone())
+            .await?
+        {
+            return Err(ApiError::NotFound);
+        }
+        self.dispatch.ids().released(&id);
+        let mut response = json_response(StatusCode::NO_CONTENT, &json!({}));
+        *response.body_mut() = Full::default();
+        Ok(response)
     }
 
     /// The `anonymous-fetch` flaw's fetch: no caller, no recipient check.

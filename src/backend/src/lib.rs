@@ -52,6 +52,7 @@ mod auth;
 mod config;
 mod dispatch;
 mod flaw;
+mod ids;
 mod push;
 mod store;
 

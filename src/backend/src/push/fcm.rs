@@ -10,6 +10,7 @@ use http_body_util::Full;
 use jsonwebtoken::Header;
 use serde_json::json;
 
+use super::flawed::Flawed;
 use super::http::HttpClient;
 use super::token::{self, TokenCache};
 use super::{unix_now, Push, PushError, PushOutcome};
@@ -113,21 +114,30 @@ impl Fcm {
     }
 }
 
-/// A data-only message with high Android priority, carrying the id (and the
-/// message itself under the `leak-payload` flaw).
-pub(crate) fn body(token: &str, id: &str, leaked: Option<&str>) -> Bytes {
+/// A data-only message with high Android priority, carrying the id (plus
+/// what a push flaw adds).
+pub(crate) fn body(token: &str, id: &str, flawed: Option<&Flawed>) -> Bytes {
     let mut data = json!({ "secureId": id });
-    if let Some(message) = leaked {
-        data["message"] = json!(message);
-    }
-    let value = json!({
-        "message": {
-            "token": token,
-            "data": data,
-            "android": { "priority": "HIGH" },
+    let mut android = json!({ "priority": "HIGH" });
+    let mut notification = None;
+    if let Some(flawed) = flawed {
+        for (key, extra) in &flawed.fcm_data {
+            data[*key] = json!(extra);
         }
+        if let Some(key) = &flawed.fcm_collapse_key {
+            android["collapse_key"] = json!(key);
+        }
+        notification = flawed.fcm_notification.clone();
+    }
+    let mut message = json!({
+        "token": token,
+        "data": data,
+        "android": android,
     });
-    Bytes::from(value.to_string())
+    if let Some(notification) = notification {
+        message["notification"] = notification;
+    }
+    Bytes::from(json!({ "message": message }).to_string())
 }
 
 /// The FCM `errorCode` (from `error.details[]`) and `error.message` of a
@@ -192,8 +202,12 @@ mod tests {
             json!({"message": {"token": "tok", "data": {"secureId": "n1"}, "android": {"priority": "HIGH"}}})
         );
         let evil = "\",\"x\":1";
+        let flawed = Flawed {
+            fcm_data: vec![("message", evil.to_owned())],
+            ..Flawed::default()
+        };
         let leaky: serde_json::Value =
-            serde_json::from_slice(&body("tok", "n1", Some(evil))).unwrap();
+            serde_json::from_slice(&body("tok", "n1", Some(&flawed))).unwrap();
         assert_eq!(
             leaky["message"]["data"],
             json!({"secureId": "n1", "message": evil})
