@@ -197,6 +197,27 @@ pub fn secret(rng: &mut impl RngCore, index: usize) -> Secret {
         .expect("every canary was just written into the text")
 }
 
+/// A fresh secret of about `len` bytes (never less): several of
+/// [`secret`]'s texts run together, with the head canary first, the tail
+/// canary last and the middle one near the middle. For checks that vary
+/// the size of what is sent.
+pub fn long_secret(rng: &mut impl RngCore, index: usize, len: usize) -> Secret {
+    let [head, middle, tail] = [canary(rng), canary(rng), canary(rng)];
+    let mut prose = prose(rng);
+    while prose.len() + 3 * (CANARY_LEN + 1) < len {
+        prose.push(' ');
+        prose.push_str(&self::prose(rng));
+    }
+    let mid = middle_space(&prose);
+    let text = format!(
+        "{head} {} {middle} {} {tail}",
+        &prose[..mid],
+        prose[mid..].trim_start()
+    );
+    Secret::with_canaries(format!("secret-{index}"), text, [head, middle, tail])
+        .expect("every canary was just written into the text")
+}
+
 /// The byte offset of the space nearest the middle of `prose` (the middle
 /// itself, on a character boundary, if it has no space).
 fn middle_space(prose: &str) -> usize {
@@ -437,6 +458,20 @@ mod tests {
         }
         assert!(shortest < 60, "shortest prose {shortest}");
         assert!(longest > 300, "longest prose {longest}");
+    }
+
+    #[test]
+    fn long_secrets_reach_their_length_with_three_canaries() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        for len in [100, 3000] {
+            let secret = long_secret(&mut rng, 1, len);
+            assert!(secret.text().len() >= len, "{}", secret.text().len());
+            assert!(secret.text().len() < len + 700);
+            assert_eq!(secret.canaries().len(), 3);
+            assert!(secret
+                .text()
+                .starts_with(secret.canary(Part::Head).expect("head")));
+        }
     }
 
     #[test]

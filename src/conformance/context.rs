@@ -294,11 +294,23 @@ impl Suite {
     /// and reads the id out of it, holding the device's lease so no other
     /// check's push is taken for this one. Any failure is the backend's.
     pub async fn deliver(&self, device: &Device, message: &str) -> Result<Delivered, StepError> {
+        let (sender, credential) = self.sender_for(device)?;
+        self.deliver_from(device, sender, credential, message).await
+    }
+
+    /// [`Suite::deliver`] with a sender of the check's choosing (`sender`
+    /// signed in with `credential`).
+    pub async fn deliver_from(
+        &self,
+        device: &Device,
+        sender: &str,
+        credential: &Credential,
+        message: &str,
+    ) -> Result<Delivered, StepError> {
         let lease = self.lease(device);
         let _held = lease.lock().await;
         // A push left over from an earlier step of the same check.
         while device.inbox.try_recv().is_some() {}
-        let (sender, credential) = self.sender_for(device)?;
         let send = notify(
             &self.api,
             credential,

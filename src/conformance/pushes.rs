@@ -239,6 +239,41 @@ pub fn recipient(capture: &Capture, device: Option<&Arc<Device>>) -> String {
     }
 }
 
+/// Where a field's value (`header:<name>`, or a body field with its value
+/// as the differential shows it) lies in the captured push, when it can be
+/// found: the header value whole, or the value's first occurrence in the
+/// body (as a JSON string, or as written).
+pub fn field_range(capture: &Capture, field: &str, value: &str) -> (Option<usize>, Option<usize>) {
+    if let Some(name) = field.strip_prefix("header:") {
+        let name = name.split('#').next().unwrap_or(name);
+        return match capture.header(name) {
+            Some(v) => (Some(0), Some(v.len())),
+            None => (None, None),
+        };
+    }
+    if field == "path" {
+        return (Some(0), Some(capture.path.len()));
+    }
+    let quoted = serde_json::to_string(value).unwrap_or_default();
+    let inner = quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or(value);
+    for needle in [inner, value] {
+        if needle.is_empty() {
+            continue;
+        }
+        if let Some(at) = capture
+            .body
+            .windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+        {
+            return (Some(at), Some(at + needle.len()));
+        }
+    }
+    (None, None)
+}
+
 /// One line on where and how a secret was seen: `head canary of secret-2 in
 /// json:/aps/alert/body (gzip → base64url)`.
 pub fn describe(hit: &leak::Hit) -> String {
@@ -266,8 +301,8 @@ pub struct Coverage {
 
 /// The exact scan the leak checks share: every push and hub request of the
 /// baseline searched for `secrets` by the leak scanner; the hits `keep`
-/// selects become one violation per capture, saying `kind` (`in its
-/// body`, …). The sample is the captures searched; every platform of the
+/// selects become one violation per capture, saying what it carries
+/// (`kind`: `a secret in its body`, …). The sample is the captures searched; every platform of the
 /// run must have an accepted push among them, and none may have been
 /// evicted.
 pub async fn scan_baseline(
@@ -299,7 +334,7 @@ pub async fn scan_baseline(
         coverage.leaked.extend(hits.iter().map(|h| h.secret));
         let device = device_of(suite, &[], capture);
         let what = format!(
-            "push #{} to {} carries {} {kind}{}",
+            "push #{} to {} carries {kind}: {}{}",
             capture.seq,
             recipient(capture, device),
             describe(first),

@@ -50,6 +50,14 @@ pub const REGISTRY: &[Entry] = &[
     check!(authz_03),
     check!(tok_02),
     check!(http_02),
+    check!(leak_02),
+    check!(leak_03),
+    check!(leak_04),
+    check!(leak_05),
+    check!(leak_06),
+    check!(leak_07),
+    check!(leak_08),
+    check!(leak_09),
 ];
 
 /// A check's entry by id.

@@ -50,6 +50,13 @@ pub fn with(report: &SuiteReport, verdict: Verdict) -> BTreeSet<String> {
         .collect()
 }
 
+/// The ids of the checks a run found broken: FAIL or WARN.
+pub fn broken(report: &SuiteReport) -> BTreeSet<String> {
+    let mut ids = with(report, Verdict::Fail);
+    ids.extend(with(report, Verdict::Warn));
+    ids
+}
+
 /// Every check passed, except those that cannot apply to a loopback
 /// target (SKIP, saying why).
 pub fn assert_sound(report: &SuiteReport) {

@@ -43,9 +43,9 @@ pub enum Flaw {
     /// survives but names and places do. Exists to make SP-LEAK-04 (no
     /// partial leak) fail; SP-LEAK-07 warns of the key.
     LeakPreview,
-    /// `size-tracks-payload`: APNs and FCM pushes carry the message
-    /// "encrypted" under a fixed keystream in a `sealed` key: it changes
-    /// with the content and is as long as the message. Exists to make
+    /// `size-tracks-payload`: APNs and FCM pushes carry the message (its
+    /// first 2 KB) "encrypted" under a fixed keystream in a `sealed` key: it
+    /// changes with the content and is as long as the message. Exists to make
     /// SP-LEAK-05 (push independent of payload) fail; SP-LEAK-07 warns of
     /// the key.
     SizeTracksPayload,
@@ -55,7 +55,7 @@ pub enum Flaw {
     /// SP-LEAK-07 warns of the keys.
     VisibleAlert,
     /// `extra-push-keys`: APNs and FCM pushes carry the sender's user name
-    /// in a `from` key. Exists to make SP-LEAK-07 (only declared keys)
+    /// in a `sender` key. Exists to make SP-LEAK-07 (only declared keys)
     /// warn, and nothing else.
     ExtraPushKeys,
     /// `thread-by-sender`: pushes are grouped by the sender's user name

@@ -39,7 +39,7 @@ pub async fn run(suite: &Suite) -> Findings {
         suite,
         secrets,
         |hit| pushes::place(&hit.surface) == Place::Content && pushes::as_written(hit),
-        "in its body",
+        "a secret in its body",
         &mut f,
     )
     .await;

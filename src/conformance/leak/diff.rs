@@ -173,9 +173,12 @@ fn mask_text(text: &str, ids: &[&str]) -> String {
     String::from_utf8_lossy(&mask(text.as_bytes(), ids)).into_owned()
 }
 
-/// Every field of a push, ids masked. The body's size is compared apart,
-/// and so `content-length` is left out here.
-fn fields(capture: &Capture, ids: &[&str]) -> BTreeMap<String, String> {
+/// Every field of a push as the differential names it (`method`, `path`,
+/// `header:<name>`, `json:<pointer>` for each leaf, `xml:<path>`, or
+/// `body`), with `ids` masked as [`ID_MASK`]; numbers and literals as JSON
+/// writes them. The body's size is compared apart, and so `content-length`
+/// is left out.
+pub fn fields(capture: &Capture, ids: &[&str]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     out.insert("method".to_owned(), capture.method.clone());
     out.insert("path".to_owned(), mask_text(&capture.path, ids));

@@ -114,7 +114,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use diff::{Comparison, Differ, FieldDiff, SizeDiff, ID_MASK};
+pub use diff::{fields, Comparison, Differ, FieldDiff, SizeDiff, ID_MASK};
 pub use hit::Hit;
 pub use partial::{Control, PartialScanner, K};
 pub use scan::Scanner;

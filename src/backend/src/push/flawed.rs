@@ -90,6 +90,10 @@ pub(crate) struct Flawed {
 /// Longest `apns-collapse-id` APNs accepts, in bytes.
 const COLLAPSE_ID_MAX: usize = 64;
 
+/// Most bytes of the message the `size-tracks-payload` flaw seals, so the
+/// push (base64 adds a third) stays under the gateways' 4 KB.
+const SEALED_MAX: usize = 2048;
+
 /// Characters of the `leak-preview` flaw's preview.
 const PREVIEW_CHARS: usize = 40;
 
@@ -114,10 +118,10 @@ impl Flawed {
             data("preview", redacted_preview(message));
         }
         if let Some(key) = &flaws.seal_key {
-            data("sealed", seal(key, message));
+            data("sealed", seal(key, truncated(message, SEALED_MAX)));
         }
         if flaws.extra_push_keys {
-            data("from", sender.to_owned());
+            data("sender", sender.to_owned());
         }
         if flaws.leak_token {
             if let Some(token) = token {
@@ -185,10 +189,10 @@ fn redacted_preview(message: &str) -> String {
     words.join(" ").chars().take(PREVIEW_CHARS).collect()
 }
 
-/// `size-tracks-payload`: the message "encrypted" with a fixed keystream
-/// (SHA-256 of the key and a block counter, no nonce), base64: the same
-/// message always seals the same way and the ciphertext is exactly as long
-/// as the message.
+/// `size-tracks-payload`: the message (its first 2 KB) "encrypted" with a
+/// fixed keystream (SHA-256 of the key and a block counter, no nonce),
+/// base64: the same message always seals the same way and the ciphertext
+/// is exactly as long as what was sealed.
 fn seal(key: &[u8; 32], message: &str) -> String {
     let sealed: Vec<u8> = message
         .as_bytes()
@@ -290,7 +294,7 @@ mod tests {
             "m",
             None,
         );
-        assert_eq!(f.apns_data, [("from", "alice".to_owned())]);
+        assert_eq!(f.apns_data, [("sender", "alice".to_owned())]);
         assert_eq!(f.apns_thread_id.as_deref(), Some("alice"));
         assert_eq!(f.fcm_collapse_key.as_deref(), Some("alice"));
         assert_eq!(
