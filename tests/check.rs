@@ -68,6 +68,11 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
         (Flaw::ExtraPushKeys, &["SP-LEAK-07"][..]),
         (Flaw::ThreadBySender, &["SP-LEAK-07", "SP-LEAK-08"][..]),
         (Flaw::LeakToken, &["SP-LEAK-07", "SP-LEAK-09"][..]),
+        (Flaw::SequentialIds, &["SP-ID-01"][..]),
+        (Flaw::ReusedIds, &["SP-ID-02"][..]),
+        // The id starts with a hash of the message: found as one too.
+        (Flaw::ContentIds, &["SP-LEAK-03", "SP-ID-03"][..]),
+        (Flaw::EchoInErrors, &["SP-OBS-02"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

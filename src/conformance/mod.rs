@@ -14,6 +14,7 @@ pub mod context;
 pub mod evidence;
 pub mod execute;
 pub mod findings;
+pub mod idstats;
 pub mod leak;
 pub mod probe;
 pub mod pushes;

@@ -235,7 +235,7 @@ pub fn recipient(capture: &Capture, device: Option<&Arc<Device>>) -> String {
     match device {
         Some(d) => format!("{} ({})", d.name, d.platform),
         None if capture.kind == CaptureKind::Hub => "the notification hub".to_owned(),
-        None => format!("a {} device", capture.platform),
+        None => format!("a device on {}", capture.platform),
     }
 }
 
@@ -272,6 +272,31 @@ pub fn field_range(capture: &Capture, field: &str, value: &str) -> (Option<usize
         }
     }
     (None, None)
+}
+
+/// Evidence about a notification id in a captured push: the push, with
+/// the id marked in its body (`part` says what is wrong with it).
+pub fn id_sighting(
+    what: impl Into<String>,
+    capture: &Capture,
+    device: Option<&Arc<Device>>,
+    id: &str,
+    part: &str,
+) -> Evidence {
+    let at = capture
+        .body
+        .windows(id.len().max(1))
+        .position(|w| w == id.as_bytes());
+    let mut e = sighting(what, capture, device, &[]);
+    e.hits = vec![crate::report::suite::Hit {
+        surface: "body".to_owned(),
+        start: at,
+        end: at.map(|a| a + id.len()),
+        transforms: Vec::new(),
+        secret: format!("id {id}"),
+        part: part.to_owned(),
+    }];
+    e
 }
 
 /// One line on where and how a secret was seen: `head canary of secret-2 in

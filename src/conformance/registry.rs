@@ -58,6 +58,10 @@ pub const REGISTRY: &[Entry] = &[
     check!(leak_07),
     check!(leak_08),
     check!(leak_09),
+    check!(id_01),
+    check!(id_02),
+    check!(id_03),
+    check!(obs_02),
 ];
 
 /// A check's entry by id.
