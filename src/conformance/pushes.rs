@@ -318,8 +318,10 @@ pub fn describe(hit: &leak::Hit) -> String {
 /// What [`scan_baseline`] covered.
 #[derive(Debug, Default)]
 pub struct Coverage {
-    /// Captures searched.
+    /// Pushes searched.
     pub scanned: usize,
+    /// Requests to the Notification Hub searched.
+    pub to_hub: usize,
     /// Secrets sighted at least once.
     pub leaked: std::collections::BTreeSet<usize>,
 }
@@ -327,9 +329,9 @@ pub struct Coverage {
 /// The exact scan the leak checks share: every push and hub request of the
 /// baseline searched for `secrets` by the leak scanner; the hits `keep`
 /// selects become one violation per capture, saying what it carries
-/// (`kind`: `a secret in its body`, …). The sample is the captures searched; every platform of the
-/// run must have an accepted push among them, and none may have been
-/// evicted.
+/// (`kind`: `a secret in its body`, …). The sample is the pushes searched
+/// (the hub's requests are searched too); every platform of the run must
+/// have an accepted push among them, and none may have been evicted.
 pub async fn scan_baseline(
     suite: &Suite,
     secrets: &[Secret],
@@ -348,9 +350,14 @@ pub async fn scan_baseline(
     let scanner = leak::Scanner::new(secrets);
     let mut platforms = std::collections::BTreeSet::new();
     for capture in captures.iter().filter(|c| scanned(c)) {
-        coverage.scanned += 1;
-        if capture.kind == CaptureKind::Push && capture.accepted() {
-            platforms.insert(capture.platform);
+        let push = capture.kind == CaptureKind::Push;
+        if push {
+            coverage.scanned += 1;
+            if capture.accepted() {
+                platforms.insert(capture.platform);
+            }
+        } else {
+            coverage.to_hub += 1;
         }
         let hits: Vec<leak::Hit> = scanner.scan(capture).into_iter().filter(&keep).collect();
         let Some(first) = hits.first() else {
@@ -359,7 +366,8 @@ pub async fn scan_baseline(
         coverage.leaked.extend(hits.iter().map(|h| h.secret));
         let device = device_of(suite, &[], capture);
         let what = format!(
-            "push #{} to {} carries {kind}: {}{}",
+            "{} #{} to {} carries {kind}: {}{}",
+            if push { "push" } else { "hub request" },
             capture.seq,
             recipient(capture, device),
             describe(first),
@@ -390,6 +398,16 @@ pub async fn scan_baseline(
         );
     }
     coverage
+}
+
+impl Coverage {
+    /// ` and 3 requests to the hub`, when there were any.
+    pub fn hub_text(&self) -> String {
+        match self.to_hub {
+            0 => String::new(),
+            n => format!(" and {n} requests to the hub"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use super::auth::{self, Auth, Caller, Clock};
 use super::config::Config;
 use super::dispatch::Dispatcher;
 use super::flaw::{Flaw, Flaws};
+use super::hub_mode::HubMode;
 use super::ids::Ids;
 use super::push::flawed::PushFlaws;
 use super::push::{Platform, Pushers};
@@ -44,6 +45,8 @@ pub(crate) enum ApiError {
     Conflict(&'static str),
     PayloadTooLarge,
     Internal,
+    /// The Notification Hub refused or did not answer (hub mode).
+    BadGateway(&'static str),
 }
 
 impl From<StoreError> for ApiError {
@@ -64,6 +67,7 @@ impl ApiError {
             ApiError::Conflict(why) => (StatusCode::CONFLICT, why),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            ApiError::BadGateway(why) => (StatusCode::BAD_GATEWAY, why),
         };
         let mut response = json_response(status, &json!({ "error": message }));
         let headers = response.headers_mut();
@@ -112,6 +116,8 @@ pub(crate) struct App {
     anonymous_fetch: bool,
     /// The `echo-in-errors` flaw.
     echo_errors: bool,
+    /// Hub mode: registrations mirrored as hub installations.
+    hub: Option<std::sync::Arc<HubMode>>,
 }
 
 #[derive(Deserialize)]
@@ -159,6 +165,7 @@ impl App {
                 "deliberate flaws are ON: this backend is unsafe"
             );
         }
+        let hub = HubMode::new(&config, store.clone());
         Ok(App {
             auth: Auth::new(store.clone(), clock.clone(), config.token_ttl, keep_tokens),
             dispatch: Dispatcher::new(
@@ -167,7 +174,9 @@ impl App {
                 clock.clone(),
                 push_flaws,
                 ids,
-            ),
+            )
+            .with_hub(hub.clone()),
+            hub,
             store,
             clock,
             no_authz,
@@ -234,7 +243,14 @@ impl App {
             ["api", "logout"] => {
                 allow(&method, &Method::POST, "POST")?;
                 let caller = self.caller(&request).await?;
+                let handles = match &self.hub {
+                    Some(hub) => hub.session_handles(&caller).await?,
+                    None => Vec::new(),
+                };
                 self.auth.logout(&caller).await?;
+                if let Some(hub) = &self.hub {
+                    hub.logged_out(handles).await;
+                }
                 // 204: the JSON headers, but no body.
                 let mut response = json_response(StatusCode::NO_CONTENT, &json!({}));
                 *response.body_mut() = Full::default();
@@ -383,7 +399,11 @@ impl App {
             ));
         }
         let tags = registration_tags(&caller.username, body.tags.unwrap_or_default())?;
-        let tags = serde_json::to_string(&tags).map_err(|_| ApiError::Internal)?;
+        let tags_json = serde_json::to_string(&tags).map_err(|_| ApiError::Internal)?;
+        let (handle, previous) = match &self.hub {
+            Some(hub) => (body.handle.clone(), hub.current_handle(caller, &id).await?),
+            None => (String::new(), None),
+        };
         let result = self
             .store
             .update_registration(
@@ -391,12 +411,22 @@ impl App {
                 caller.username.clone(),
                 platform,
                 body.handle,
-                tags,
+                tags_json,
                 caller.token_hash.clone(),
             )
             .await?;
         match result {
-            RegistrationUpdate::Updated => Ok(json_response(StatusCode::OK, &json!({}))),
+            RegistrationUpdate::Updated => {
+                if let Some(hub) = &self.hub {
+                    hub.registered(platform, &handle, &tags, previous)
+                        .await
+                        .map_err(|error| {
+                            tracing::warn!(%error, "the hub refused an installation");
+                            ApiError::BadGateway("the notification hub refused the registration")
+                        })?;
+                }
+                Ok(json_response(StatusCode::OK, &json!({})))
+            }
             RegistrationUpdate::NotFound => Err(ApiError::NotFound),
             RegistrationUpdate::HandleTaken => {
                 Err(ApiError::Conflict("handle is registered by another user"))
@@ -407,6 +437,16 @@ impl App {
     async fn delete_registration(&self, caller: &Caller, id: String) -> Reply {
         if !auth::is_id(&id) {
             return Err(ApiError::NotFound);
+        }
+        if let Some(hub) = &self.hub {
+            // The device leaves the hub first: if the hub will not let it
+            // go, the registration stays and the client can try again.
+            if let Some(handle) = hub.current_handle(caller, &id).await? {
+                hub.unregistered(&handle).await.map_err(|error| {
+                    tracing::warn!(%error, "the hub would not delete an installation");
+                    ApiError::BadGateway("the notification hub refused to delete the registration")
+                })?;
+            }
         }
         if self
             .store

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 use super::auth::Clock;
+use super::hub_mode::HubMode;
 use super::ids::Ids;
 use super::push::flawed::{Flawed, PushFlaws};
 use super::push::{Platform, Push, PushOutcome, Pushers};
@@ -29,6 +30,8 @@ pub(crate) struct Dispatcher {
     push_flaws: Option<Arc<PushFlaws>>,
     /// How notification ids are made (random unless an id flaw is on).
     ids: Arc<Ids>,
+    /// Hub mode: pushes go through the Notification Hub.
+    hub: Option<Arc<HubMode>>,
 }
 
 impl Dispatcher {
@@ -45,7 +48,14 @@ impl Dispatcher {
             clock,
             push_flaws: push_flaws.map(Arc::new),
             ids: Arc::new(ids),
+            hub: None,
         }
+    }
+
+    /// The same dispatcher, pushing through the hub when there is one.
+    pub(crate) fn with_hub(mut self, hub: Option<Arc<HubMode>>) -> Dispatcher {
+        self.hub = hub;
+        self
     }
 
     /// Whether a push flaw needs the sender's bearer token.
@@ -87,6 +97,9 @@ impl Dispatcher {
             )
             .await?;
         let targets = targets.unwrap_or_default();
+        if let Some(hub) = &self.hub {
+            return Ok(hub.push(recipient, &targets, &id, leaked.as_deref()).await);
+        }
 
         let mut outcome = Outcome::default();
         let mut died = 0;

@@ -45,18 +45,20 @@ pub async fn run(suite: &Suite) -> Findings {
     .await;
     f.summary(if coverage.leaked.is_empty() {
         format!(
-            "the {} canaries of {} secrets are absent from the bodies of {} captured pushes",
+            "the {} canaries of {} secrets are absent from the bodies of {} captured pushes{}",
             secrets.len() * 3,
             secrets.len(),
-            coverage.scanned
+            coverage.scanned,
+            coverage.hub_text()
         )
     } else {
         format!(
-            "{} of {} secrets found in push bodies ({} of {} pushes)",
+            "{} of {} secrets found in push bodies ({} of {} pushes{})",
             coverage.leaked.len(),
             secrets.len(),
             f.violations.len(),
-            coverage.scanned
+            coverage.scanned,
+            coverage.hub_text()
         )
     });
     f

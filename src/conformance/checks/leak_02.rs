@@ -49,17 +49,19 @@ pub async fn run(suite: &Suite) -> Findings {
     .await;
     f.summary(if coverage.leaked.is_empty() {
         format!(
-            "no canary of {} secrets in the paths, headers or metadata fields of {} captured pushes",
+            "no canary of {} secrets in the paths, headers or metadata fields of {} captured pushes{}",
             secrets.len(),
-            coverage.scanned
+            coverage.scanned,
+            coverage.hub_text()
         )
     } else {
         format!(
-            "{} of {} secrets found in push metadata ({} of {} pushes)",
+            "{} of {} secrets found in push metadata ({} of {} pushes{})",
             coverage.leaked.len(),
             secrets.len(),
             f.violations.len(),
-            coverage.scanned
+            coverage.scanned,
+            coverage.hub_text()
         )
     });
     f

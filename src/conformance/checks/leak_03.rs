@@ -49,17 +49,19 @@ pub async fn run(suite: &Suite) -> Findings {
     .await;
     f.summary(if coverage.leaked.is_empty() {
         format!(
-            "no secret of {} in {} captured pushes through any encoding, compression or hash the scanner knows",
+            "no secret of {} in {} captured pushes{} through any encoding, compression or hash the scanner knows",
             secrets.len(),
-            coverage.scanned
+            coverage.scanned,
+            coverage.hub_text()
         )
     } else {
         format!(
-            "{} of {} secrets found encoded, compressed or hashed in pushes ({} of {} pushes)",
+            "{} of {} secrets found encoded, compressed or hashed in pushes ({} of {} pushes{})",
             coverage.leaked.len(),
             secrets.len(),
             f.violations.len(),
-            coverage.scanned
+            coverage.scanned,
+            coverage.hub_text()
         )
     });
     f

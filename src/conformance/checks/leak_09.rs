@@ -60,17 +60,19 @@ pub async fn run(suite: &Suite) -> Findings {
     let coverage = pushes::scan_baseline(suite, &secrets, |_| true, "a credential", &mut f).await;
     f.summary(if coverage.leaked.is_empty() {
         format!(
-            "none of {} credentials appears in {} captured pushes, in any encoding",
+            "none of {} credentials appears in {} captured pushes{}, in any encoding",
             secrets.len(),
-            coverage.scanned
+            coverage.scanned,
+            coverage.hub_text()
         )
     } else {
         format!(
-            "{} of {} credentials found in pushes ({} of {} pushes)",
+            "{} of {} credentials found in pushes ({} of {} pushes{})",
             coverage.leaked.len(),
             secrets.len(),
             f.violations.len(),
-            coverage.scanned
+            coverage.scanned,
+            coverage.hub_text()
         )
     });
     f

@@ -139,7 +139,10 @@ pub async fn run(suite: &Suite) -> Findings {
     f
 }
 
-/// The requests that must fail, each with what it is.
+/// The requests that must fail, each with what it is. Each goes on a
+/// connection of its own: a backend may answer them before reading their
+/// bodies and drop the connection, which no other check's request may
+/// then take.
 async fn provoke(
     suite: &Suite,
     device: &crate::device::Device,
@@ -158,11 +161,11 @@ async fn provoke(
         id: Some(canary(Part::Head)),
         ..base.clone()
     };
-    out.push((
-        "a fetch of an unknown id".to_owned(),
-        api.call(&requests.fetch, &unknown, Some(credential)).await,
-    ));
     if let Ok(fetch) = requests.fetch.template.render(&unknown) {
+        out.push((
+            "a fetch of an unknown id".to_owned(),
+            send(suite, &fetch, Some(credential)).await,
+        ));
         // The same with a canary in the query, and with a wrong method.
         let query = with_query(&fetch, &canary(Part::Middle));
         out.push((
@@ -202,19 +205,20 @@ async fn provoke(
         token: Some(sender_credential.secret().to_owned()),
         ..base.clone()
     };
-    let notify = &requests.notify;
-    if notify.template.vars().contains(&Var::Platform) {
+    let notify = &requests.notify.template;
+    if notify.vars().contains(&Var::Platform) {
         let bad_platform = Values {
             platform: Some(canary(Part::Tail)),
             ..to_device.clone()
         };
-        out.push((
-            "a send to an unknown platform".to_owned(),
-            api.call(notify, &bad_platform, Some(&sender_credential))
-                .await,
-        ));
+        if let Ok(rendered) = notify.render(&bad_platform) {
+            out.push((
+                "a send to an unknown platform".to_owned(),
+                send(suite, &rendered, Some(&sender_credential)).await,
+            ));
+        }
     }
-    if let Ok(rendered) = notify.template.render(&to_device) {
+    if let Ok(rendered) = notify.render(&to_device) {
         let malformed = Rendered {
             body: format!("{{\"message\": \"{}", secret.text()).into_bytes(),
             content_type: Some("application/json"),
@@ -224,14 +228,15 @@ async fn provoke(
             "a send with a malformed body".to_owned(),
             send(suite, &malformed, Some(&sender_credential)).await,
         ));
-        let huge_message = secret.text().repeat(HUGE / secret.text().len() + 1);
-        let huge = Values {
-            message: Some(huge_message),
-            ..to_device.clone()
-        };
+    }
+    let huge = Values {
+        message: Some(secret.text().repeat(HUGE / secret.text().len() + 1)),
+        ..to_device
+    };
+    if let Ok(rendered) = notify.render(&huge) {
         out.push((
             "a send of a 100 KB message".to_owned(),
-            api.call(notify, &huge, Some(&sender_credential)).await,
+            send(suite, &rendered, Some(&sender_credential)).await,
         ));
     }
     out
@@ -254,6 +259,6 @@ async fn send(suite: &Suite, request: &Rendered, credential: Option<&Credential>
     suite
         .api
         .client
-        .send(request, &suite.api.profile.auth, credential)
+        .send_alone(request, &suite.api.profile.auth, credential)
         .await
 }

@@ -117,6 +117,12 @@ impl Fcm {
 /// A data-only message with high Android priority, carrying the id (plus
 /// what a push flaw adds).
 pub(crate) fn body(token: &str, id: &str, flawed: Option<&Flawed>) -> Bytes {
+    Bytes::from(json!({ "message": message(Some(token), id, flawed) }).to_string())
+}
+
+/// The `message` object of [`body`], addressed to `token` (the hub, which
+/// addresses each device itself, takes it without).
+pub(crate) fn message(token: Option<&str>, id: &str, flawed: Option<&Flawed>) -> serde_json::Value {
     let mut data = json!({ "secureId": id });
     let mut android = json!({ "priority": "HIGH" });
     let mut notification = None;
@@ -129,15 +135,14 @@ pub(crate) fn body(token: &str, id: &str, flawed: Option<&Flawed>) -> Bytes {
         }
         notification = flawed.fcm_notification.clone();
     }
-    let mut message = json!({
-        "token": token,
-        "data": data,
-        "android": android,
-    });
+    let mut message = json!({ "data": data, "android": android });
+    if let Some(token) = token {
+        message["token"] = json!(token);
+    }
     if let Some(notification) = notification {
         message["notification"] = notification;
     }
-    Bytes::from(json!({ "message": message }).to_string())
+    message
 }
 
 /// The FCM `errorCode` (from `error.details[]`) and `error.message` of a

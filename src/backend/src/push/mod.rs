@@ -1,4 +1,5 @@
-//! Push clients for APNs, FCM and WNS, behind one [`Pushers`] front.
+//! Push clients for APNs, FCM and WNS, behind one [`Pushers`] front, and
+//! the Notification Hub client ([`hub`]) that replaces them in hub mode.
 //!
 //! Only the notification id travels (unless a push flaw is on: [`flawed`]).
 //! Bodies are built with serde_json, never by concatenation, so a message
@@ -9,6 +10,7 @@ mod apns;
 mod fcm;
 pub(crate) mod flawed;
 mod http;
+pub(crate) mod hub;
 mod token;
 mod wns;
 
