@@ -322,6 +322,9 @@ pub struct Coverage {
     pub scanned: usize,
     /// Requests to the Notification Hub searched.
     pub to_hub: usize,
+    /// Pushes and hub requests with a sighting.
+    pub leaky: usize,
+    pub leaky_to_hub: usize,
     /// Secrets sighted at least once.
     pub leaked: std::collections::BTreeSet<usize>,
 }
@@ -364,6 +367,11 @@ pub async fn scan_baseline(
             continue;
         };
         coverage.leaked.extend(hits.iter().map(|h| h.secret));
+        if push {
+            coverage.leaky += 1;
+        } else {
+            coverage.leaky_to_hub += 1;
+        }
         let device = device_of(suite, &[], capture);
         let what = format!(
             "{} #{} to {} carries {kind}: {}{}",
@@ -407,6 +415,19 @@ impl Coverage {
             0 => String::new(),
             n => format!(" and {n} requests to the hub"),
         }
+    }
+
+    /// `4 of 6 pushes` (`, 6 of 6 requests to the hub`): where the
+    /// sightings were.
+    pub fn where_text(&self) -> String {
+        let mut text = format!("{} of {} pushes", self.leaky, self.scanned);
+        if self.to_hub > 0 {
+            text.push_str(&format!(
+                ", {} of {} requests to the hub",
+                self.leaky_to_hub, self.to_hub
+            ));
+        }
+        text
     }
 }
 

@@ -53,12 +53,10 @@ pub async fn run(suite: &Suite) -> Findings {
         )
     } else {
         format!(
-            "{} of {} secrets found in push bodies ({} of {} pushes{})",
+            "{} of {} secrets found in push bodies ({})",
             coverage.leaked.len(),
             secrets.len(),
-            f.violations.len(),
-            coverage.scanned,
-            coverage.hub_text()
+            coverage.where_text()
         )
     });
     f

@@ -56,12 +56,10 @@ pub async fn run(suite: &Suite) -> Findings {
         )
     } else {
         format!(
-            "{} of {} secrets found in push metadata ({} of {} pushes{})",
+            "{} of {} secrets found in push metadata ({})",
             coverage.leaked.len(),
             secrets.len(),
-            f.violations.len(),
-            coverage.scanned,
-            coverage.hub_text()
+            coverage.where_text()
         )
     });
     f

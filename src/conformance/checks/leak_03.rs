@@ -56,12 +56,10 @@ pub async fn run(suite: &Suite) -> Findings {
         )
     } else {
         format!(
-            "{} of {} secrets found encoded, compressed or hashed in pushes ({} of {} pushes{})",
+            "{} of {} secrets found encoded, compressed or hashed in pushes ({})",
             coverage.leaked.len(),
             secrets.len(),
-            f.violations.len(),
-            coverage.scanned,
-            coverage.hub_text()
+            coverage.where_text()
         )
     });
     f

@@ -74,18 +74,39 @@ pub async fn run(suite: &Suite) -> Findings {
     let partial = PartialScanner::new(secrets);
     let control = partial.control(control_pushes.iter().copied());
     let exact = Scanner::new(secrets);
-    let mut scanned = 0;
+    let (mut scanned, mut to_hub) = (0, 0);
     for capture in run.iter().filter(|c| pushes::scanned(c)) {
-        scanned += 1;
+        if capture.kind == pushproof_mocks::CaptureKind::Hub {
+            to_hub += 1;
+        } else {
+            scanned += 1;
+        }
         let device = pushes::device_of(suite, &[], capture);
-        let own = device.and_then(|d| secrets.get(d.index).map(|s| (d.index, s.text())));
-        let runs = unexplained(partial.scan(capture, &control), &exact.scan(capture), own);
+        let sighted = exact.scan(capture);
+        // The secrets this capture is known to carry: its device's, and
+        // any it shows a canary of (a hub request names no device).
+        let mut own: Vec<usize> = device
+            .map(|d| d.index)
+            .filter(|i| *i < secrets.len())
+            .into_iter()
+            .collect();
+        own.extend(sighted.iter().map(|h| h.secret));
+        let own: Vec<(usize, String)> = own
+            .into_iter()
+            .map(|i| (i, secrets[i].text().to_lowercase()))
+            .collect();
+        let runs = unexplained(partial.scan(capture, &control), &sighted, &own);
         let Some(first) = runs.first() else {
             continue;
         };
         f.violation(pushes::sighting(
             format!(
-                "push #{} to {} carries {} of {}'s text in {} ({}): {:?}{}",
+                "{} #{} to {} carries {} of {}'s text in {} ({}): {:?}{}",
+                if capture.kind == pushproof_mocks::CaptureKind::Hub {
+                    "hub request"
+                } else {
+                    "push"
+                },
                 capture.seq,
                 pushes::recipient(capture, device),
                 characters(first),
@@ -105,17 +126,21 @@ pub async fn run(suite: &Suite) -> Findings {
     }
     f.gathered(scanned);
     let leaked = f.violations.len();
+    let searched = match to_hub {
+        0 => format!("{scanned} captured pushes"),
+        n => format!("{scanned} captured pushes and {n} requests to the hub"),
+    };
     f.summary(if leaked == 0 {
         format!(
-            "no run of {K} or more characters of {} secrets in {scanned} captured pushes, beyond \
-             what {} control pushes show ({} shared k-grams excluded)",
+            "no run of {K} or more characters of {} secrets in {searched}, beyond what {} control \
+             pushes show ({} shared k-grams excluded)",
             secrets.len(),
             control.pushes(),
             control.excluded_grams()
         )
     } else {
         format!(
-            "{leaked} of {scanned} pushes carry part of a secret's text that the {} control pushes do not",
+            "{leaked} of {searched} carry part of a secret's text that the {} control pushes do not",
             control.pushes()
         )
     });
@@ -123,23 +148,20 @@ pub async fn run(suite: &Suite) -> Findings {
 }
 
 /// The runs no other sighting accounts for. A run is accounted for when an
-/// exact sighting (of any secret) lies over the same captured bytes, or,
-/// in a push to the device whose secret is `own` (its index and text),
-/// when it belongs to another secret and is also a piece of `own`'s text:
-/// secrets share template words ("Card ending", "/12/2026", a first name,
-/// the canaries' `SPC1-`), so a piece of the push's own secret also
-/// matches pieces of others, and it is the push's own secret that leaked.
-fn unexplained(runs: Vec<Hit>, sighted: &[Hit], own: Option<(usize, &str)>) -> Vec<Hit> {
-    let own_text = own.map(|(_, text)| text.to_lowercase());
+/// exact sighting (of any secret) lies over the same captured bytes, or
+/// when it belongs to another secret than those the capture is known to
+/// carry (`own`: its device's, or one it shows a canary of; index and
+/// lower-cased text) and is also a piece of one of theirs: secrets share
+/// template words ("Card ending", "/12/2026", a first name, the canaries'
+/// `SPC1-`), so a piece of the push's own secret also matches pieces of
+/// others, and it is the push's own secret that leaked.
+fn unexplained(runs: Vec<Hit>, sighted: &[Hit], own: &[(usize, String)]) -> Vec<Hit> {
     runs.into_iter()
         .filter(|run| {
             let by_exact = sighted.iter().any(|s| overlaps(s, run));
-            let by_own = match (own, &own_text) {
-                (Some((index, _)), Some(text)) => {
-                    run.secret != index && text.contains(&run.seen.to_lowercase())
-                }
-                _ => false,
-            };
+            let seen = run.seen.to_lowercase();
+            let by_own = !own.iter().any(|(i, _)| *i == run.secret)
+                && own.iter().any(|(_, text)| text.contains(&seen));
             !(by_exact || by_own)
         })
         .collect()

@@ -67,12 +67,10 @@ pub async fn run(suite: &Suite) -> Findings {
         )
     } else {
         format!(
-            "{} of {} credentials found in pushes ({} of {} pushes{})",
+            "{} of {} credentials found in pushes ({})",
             coverage.leaked.len(),
             secrets.len(),
-            f.violations.len(),
-            coverage.scanned,
-            coverage.hub_text()
+            coverage.where_text()
         )
     });
     f
