@@ -185,16 +185,7 @@ impl Secret {
 /// new canaries, the head canary first, the tail canary last and the middle
 /// one near the middle.
 pub fn secret(rng: &mut impl RngCore, index: usize) -> Secret {
-    let [head, middle, tail] = [canary(rng), canary(rng), canary(rng)];
-    let prose = prose(rng);
-    let mid = middle_space(&prose);
-    let text = format!(
-        "{head} {} {middle} {} {tail}",
-        &prose[..mid],
-        prose[mid..].trim_start()
-    );
-    Secret::with_canaries(format!("secret-{index}"), text, [head, middle, tail])
-        .expect("every canary was just written into the text")
+    long_secret(rng, index, 0)
 }
 
 /// A fresh secret of about `len` bytes (never less): several of

@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use pushproof_mocks::Platform;
 
-use super::context::{Delivered, Secret, Suite};
+use super::context::{Delivered, Secret, Suite, User};
 use super::evidence;
 use super::findings::Findings;
 use super::leak::{Hit, Message, Scanner};
 use crate::client::Exchange;
-use crate::device::Device;
+use crate::device::{Device, EnrollError};
 
 /// A fresh notification delivered to a device, ready to probe.
 pub struct Probed {
@@ -97,6 +97,64 @@ pub async fn deliver_fresh(
         }
     }
     probed
+}
+
+/// [`proven_platforms`] in order; none is a shortfall recorded in `f` (a
+/// probe would prove nothing where the baseline failed: SP-FLOW-01 says
+/// so).
+pub fn required_platforms(suite: &Suite, f: &mut Findings) -> Vec<Platform> {
+    let platforms: Vec<Platform> = proven_platforms(suite).into_iter().collect();
+    f.require(
+        !platforms.is_empty(),
+        "no platform's baseline round trip verified",
+    );
+    platforms
+}
+
+/// One proven device per proven platform, in platform order.
+pub fn one_per_platform(suite: &Suite) -> Vec<Arc<Device>> {
+    let platforms = proven_platforms(suite);
+    let devices = proven_devices(suite, platforms.len());
+    platforms
+        .iter()
+        .filter_map(|p| devices.iter().find(|d| d.platform == *p).cloned())
+        .collect()
+}
+
+/// A fresh user for `purpose`; what the backend failed is recorded in `f`.
+pub async fn fresh_user(suite: &Suite, purpose: &str, f: &mut Findings) -> Option<User> {
+    match suite.fresh_user(purpose).await {
+        Ok(user) => Some(user),
+        Err(e) => {
+            f.backend_failed(&e);
+            None
+        }
+    }
+}
+
+/// A fresh device of `user` on each of `platforms`; a backend failure (or
+/// the mock plane's) is recorded in `f` and ends the enrolment.
+pub async fn fresh_devices(
+    suite: &Suite,
+    user: &User,
+    platforms: &[Platform],
+    f: &mut Findings,
+) -> Option<Vec<Arc<Device>>> {
+    let mut devices = Vec::with_capacity(platforms.len());
+    for platform in platforms {
+        match suite.fresh_device(user, *platform).await {
+            Ok(device) => devices.push(device),
+            Err(EnrollError::Backend(e)) => {
+                f.backend_failed(&e);
+                return None;
+            }
+            Err(EnrollError::Plane(e)) => {
+                f.harness_error(e.to_string());
+                return None;
+            }
+        }
+    }
+    Some(devices)
 }
 
 /// Runs futures concurrently and returns their outputs in order.

@@ -34,6 +34,49 @@ pub async fn baseline(suite: &Suite) -> Result<Vec<Capture>, PlaneError> {
     Ok(captures)
 }
 
+/// Every capture since the baseline began; a harness failure to read them
+/// is recorded in `f`.
+pub async fn all(suite: &Suite, f: &mut Findings) -> Option<Vec<Capture>> {
+    match suite.captures().await {
+        Ok(captures) => Some(captures),
+        Err(e) => {
+            f.harness_error(e.to_string());
+            None
+        }
+    }
+}
+
+/// The pushes of the baseline that a gateway accepted; a harness failure
+/// to read them is recorded in `f`.
+pub async fn accepted_baseline(suite: &Suite, f: &mut Findings) -> Option<Vec<Capture>> {
+    match baseline(suite).await {
+        Ok(mut captures) => {
+            captures.retain(|c| c.kind == CaptureKind::Push && c.accepted());
+            Some(captures)
+        }
+        Err(e) => {
+            f.harness_error(e.to_string());
+            None
+        }
+    }
+}
+
+/// A shortfall for every platform of the run (`among` those given) not in
+/// `seen`: a check of the baseline's pushes needs one on each.
+pub fn require_platforms(
+    suite: &Suite,
+    among: impl Fn(&Platform) -> bool,
+    seen: &std::collections::BTreeSet<Platform>,
+    f: &mut Findings,
+) {
+    for platform in suite.options.platforms.iter().filter(|p| among(p)) {
+        f.require(
+            seen.contains(platform),
+            format!("no accepted push on {platform} was captured in the baseline"),
+        );
+    }
+}
+
 /// The captured push that brought notification `id` to `device`, among
 /// `captures`.
 pub fn capture_of<'c>(captures: &'c [Capture], device: &Device, id: &str) -> Option<&'c Capture> {
@@ -399,12 +442,7 @@ pub async fn scan_baseline(
         Ok(_) => {}
         Err(e) => f.harness_error(e.to_string()),
     }
-    for platform in &suite.options.platforms {
-        f.require(
-            platforms.contains(platform),
-            format!("no accepted push on {platform} was captured in the baseline"),
-        );
-    }
+    require_platforms(suite, |_| true, &platforms, f);
     coverage
 }
 
@@ -414,6 +452,31 @@ impl Coverage {
         match self.to_hub {
             0 => String::new(),
             n => format!(" and {n} requests to the hub"),
+        }
+    }
+
+    /// The check's summary: `clean` (given the pushes searched, with the
+    /// hub's requests) when nothing was found, otherwise `2 of 6 secrets
+    /// found in push bodies (2 of 6 pushes)`.
+    pub fn summary(
+        &self,
+        secrets: usize,
+        what: &str,
+        found_in: &str,
+        clean: impl FnOnce(String) -> String,
+    ) -> String {
+        if self.leaked.is_empty() {
+            clean(format!(
+                "{} captured pushes{}",
+                self.scanned,
+                self.hub_text()
+            ))
+        } else {
+            format!(
+                "{} of {secrets} {what} found {found_in} ({})",
+                self.leaked.len(),
+                self.where_text()
+            )
         }
     }
 

@@ -268,3 +268,38 @@ pub struct StaleExpectation {
     pub reason: String,
     pub verdict: Verdict,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::canary::Part;
+    use crate::conformance::leak::Transform;
+
+    #[test]
+    fn a_scanner_hit_becomes_the_reports_hit_with_its_chain() {
+        let hit = leak::Hit {
+            surface: "json:/blob".into(),
+            start: Some(8),
+            end: Some(120),
+            transforms: vec![Transform::Gzip, Transform::Base64Url],
+            label: "secret-3".into(),
+            part: Part::Tail,
+            secret: 3,
+            capture: Some(7),
+            seen: "SPC1-…".into(),
+        };
+        let record = Hit::from(&hit);
+        assert_eq!(record.surface, "json:/blob");
+        assert_eq!((record.start, record.end), (Some(8), Some(120)));
+        assert_eq!(record.transforms, ["gzip", "base64url"]);
+        assert_eq!(
+            crate::report::view::transform_chain(&record.transforms),
+            "gzip → base64url"
+        );
+        assert_eq!(
+            (record.secret.as_str(), record.part.as_str()),
+            ("secret-3", "tail")
+        );
+        assert_eq!(Hit::from(hit).part, "tail");
+    }
+}

@@ -28,7 +28,7 @@ use super::super::idstats::IdStats;
 use super::super::{evidence, probe};
 use crate::client::{Credential, Exchange};
 use crate::device::device::notify;
-use crate::device::{Device, EnrollError, StepError};
+use crate::device::{Device, StepError};
 
 pub const INFO: CheckInfo = CheckInfo {
     id: "SP-ID-01",
@@ -61,32 +61,13 @@ const THROTTLE_RETRIES: usize = 3;
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
-    let platforms: Vec<_> = probe::proven_platforms(suite).into_iter().collect();
-    f.require(
-        !platforms.is_empty(),
-        "no platform's baseline round trip verified",
-    );
-    let user = match suite.fresh_user("id01").await {
-        Ok(user) => user,
-        Err(e) => {
-            f.backend_failed(&e);
-            return f;
-        }
+    let platforms = probe::required_platforms(suite, &mut f);
+    let Some(user) = probe::fresh_user(suite, "id01", &mut f).await else {
+        return f;
     };
-    let mut devices = Vec::new();
-    for platform in &platforms {
-        match suite.fresh_device(&user, *platform).await {
-            Ok(device) => devices.push(device),
-            Err(EnrollError::Backend(e)) => {
-                f.backend_failed(&e);
-                return f;
-            }
-            Err(EnrollError::Plane(e)) => {
-                f.harness_error(e.to_string());
-                return f;
-            }
-        }
-    }
+    let Some(devices) = probe::fresh_devices(suite, &user, &platforms, &mut f).await else {
+        return f;
+    };
     let Some(first) = devices.first() else {
         return f;
     };

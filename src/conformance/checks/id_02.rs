@@ -17,7 +17,7 @@ use super::super::catalogue::{CheckInfo, Level, Sample, Severity};
 use super::super::context::Suite;
 use super::super::findings::Findings;
 use super::super::{evidence, probe, pushes};
-use crate::device::{Device, EnrollError};
+use crate::device::Device;
 use crate::profile::{Capability, Values};
 
 pub const INFO: CheckInfo = CheckInfo {
@@ -58,27 +58,14 @@ pub async fn run(suite: &Suite) -> Findings {
     }
     let mut devices: Vec<Arc<Device>> = Vec::new();
     for n in 0..USERS {
-        let user = match suite.fresh_user("id02").await {
-            Ok(user) => user,
-            Err(e) => {
-                f.backend_failed(&e);
-                return f;
-            }
+        let Some(user) = probe::fresh_user(suite, "id02", &mut f).await else {
+            return f;
         };
-        match suite
-            .fresh_device(&user, platforms[n % platforms.len()])
-            .await
-        {
-            Ok(device) => devices.push(device),
-            Err(EnrollError::Backend(e)) => {
-                f.backend_failed(&e);
-                return f;
-            }
-            Err(EnrollError::Plane(e)) => {
-                f.harness_error(e.to_string());
-                return f;
-            }
-        }
+        let platform = [platforms[n % platforms.len()]];
+        let Some(device) = probe::fresh_devices(suite, &user, &platform, &mut f).await else {
+            return f;
+        };
+        devices.extend(device);
     }
     let mut rng = suite.rng(INFO.id);
     let secrets: Vec<Vec<_>> = devices
@@ -112,12 +99,8 @@ pub async fn run(suite: &Suite) -> Findings {
     if suite.profile().has(Capability::Delete) {
         deletes(suite, &devices, &mut f).await;
     }
-    let captures = match suite.captures().await {
-        Ok(captures) => captures,
-        Err(e) => {
-            f.harness_error(e.to_string());
-            return f;
-        }
+    let Some(captures) = pushes::all(suite, &mut f).await else {
+        return f;
     };
     // The check's own sends: distinct notifications, distinct ids.
     let mut by_id: BTreeMap<&str, Vec<usize>> = BTreeMap::new();

@@ -47,23 +47,11 @@ const MARGIN: usize = 4;
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
-    let platforms: Vec<_> = probe::proven_platforms(suite).into_iter().collect();
-    f.require(
-        !platforms.is_empty(),
-        "no platform's baseline round trip verified",
-    );
-    let proven = probe::proven_devices(suite, platforms.len());
-    let devices: Vec<Arc<Device>> = platforms
-        .iter()
-        .filter_map(|p| proven.iter().find(|d| d.platform == *p).cloned())
-        .collect();
+    let platforms = probe::required_platforms(suite, &mut f);
+    let devices = probe::one_per_platform(suite);
     let results = futures::future::join_all(devices.iter().map(|d| rounds(suite, d))).await;
-    let captures = match suite.captures().await {
-        Ok(captures) => captures,
-        Err(e) => {
-            f.harness_error(e.to_string());
-            return f;
-        }
+    let Some(captures) = pushes::all(suite, &mut f).await else {
+        return f;
     };
     let mut judged = BTreeSet::new();
     for (device, result) in devices.iter().zip(results) {

@@ -43,21 +43,14 @@ pub async fn run(suite: &Suite) -> Findings {
         &mut f,
     )
     .await;
-    f.summary(if coverage.leaked.is_empty() {
-        format!(
-            "the {} canaries of {} secrets are absent from the bodies of {} captured pushes{}",
-            secrets.len() * 3,
-            secrets.len(),
-            coverage.scanned,
-            coverage.hub_text()
-        )
-    } else {
-        format!(
-            "{} of {} secrets found in push bodies ({})",
-            coverage.leaked.len(),
-            secrets.len(),
-            coverage.where_text()
-        )
-    });
+    f.summary(
+        coverage.summary(secrets.len(), "secrets", "in push bodies", |searched| {
+            format!(
+                "the {} canaries of {} secrets are absent from the bodies of {searched}",
+                secrets.len() * 3,
+                secrets.len()
+            )
+        }),
+    );
     f
 }

@@ -47,20 +47,13 @@ pub async fn run(suite: &Suite) -> Findings {
         &mut f,
     )
     .await;
-    f.summary(if coverage.leaked.is_empty() {
-        format!(
-            "no canary of {} secrets in the paths, headers or metadata fields of {} captured pushes{}",
-            secrets.len(),
-            coverage.scanned,
-            coverage.hub_text()
-        )
-    } else {
-        format!(
-            "{} of {} secrets found in push metadata ({})",
-            coverage.leaked.len(),
-            secrets.len(),
-            coverage.where_text()
-        )
-    });
+    f.summary(
+        coverage.summary(secrets.len(), "secrets", "in push metadata", |searched| {
+            format!(
+                "no canary of {} secrets in the paths, headers or metadata fields of {searched}",
+                secrets.len()
+            )
+        }),
+    );
     f
 }

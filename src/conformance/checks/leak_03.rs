@@ -47,20 +47,8 @@ pub async fn run(suite: &Suite) -> Findings {
         &mut f,
     )
     .await;
-    f.summary(if coverage.leaked.is_empty() {
-        format!(
-            "no secret of {} in {} captured pushes{} through any encoding, compression or hash the scanner knows",
-            secrets.len(),
-            coverage.scanned,
-            coverage.hub_text()
-        )
-    } else {
-        format!(
-            "{} of {} secrets found encoded, compressed or hashed in pushes ({})",
-            coverage.leaked.len(),
-            secrets.len(),
-            coverage.where_text()
-        )
-    });
+    f.summary(coverage.summary(secrets.len(), "secrets", "encoded, compressed or hashed in pushes", |searched| {
+        format!("no secret of {} in {searched} through any encoding, compression or hash the scanner knows", secrets.len())
+    }));
     f
 }

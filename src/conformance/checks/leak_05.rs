@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use pushproof_mocks::{Capture, Platform};
+use pushproof_mocks::Capture;
 
 use super::super::canary::{self, Secret};
 use super::super::catalogue::{CheckInfo, Level, Sample, Severity};
@@ -67,26 +67,11 @@ struct Sent {
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
-    let platforms: Vec<Platform> = probe::proven_platforms(suite).into_iter().collect();
-    f.require(
-        !platforms.is_empty(),
-        "no platform's baseline round trip verified",
-    );
-    let devices: Vec<Arc<Device>> = platforms
-        .iter()
-        .filter_map(|p| {
-            probe::proven_devices(suite, platforms.len())
-                .into_iter()
-                .find(|d| d.platform == *p)
-        })
-        .collect();
+    let platforms = probe::required_platforms(suite, &mut f);
+    let devices = probe::one_per_platform(suite);
     let sent = futures::future::join_all(devices.iter().map(|d| send(suite, d))).await;
-    let captures = match suite.captures().await {
-        Ok(captures) => captures,
-        Err(e) => {
-            f.harness_error(e.to_string());
-            return f;
-        }
+    let Some(captures) = pushes::all(suite, &mut f).await else {
+        return f;
     };
     let mut judged = BTreeSet::new();
     for result in sent {

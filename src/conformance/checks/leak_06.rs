@@ -7,7 +7,7 @@
 //! Anything else shows something on the lock screen that the backend chose
 //! per message: a SHOULD, so WARN.
 
-use pushproof_mocks::{Capture, CaptureKind, Platform};
+use pushproof_mocks::{Capture, Platform};
 use serde_json::Value;
 
 use super::super::catalogue::{CheckInfo, Level, Sample, Severity};
@@ -48,19 +48,12 @@ struct Shown {
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
-    let captures = match pushes::baseline(suite).await {
-        Ok(captures) => captures,
-        Err(e) => {
-            f.harness_error(e.to_string());
-            return f;
-        }
+    let Some(captures) = pushes::accepted_baseline(suite, &mut f).await else {
+        return f;
     };
     let mut judged = std::collections::BTreeSet::new();
     let mut count = 0;
-    for capture in captures
-        .iter()
-        .filter(|c| c.kind == CaptureKind::Push && c.accepted())
-    {
+    for capture in &captures {
         let Some(platform) = suite.profile().platform(capture.platform) else {
             continue;
         };
@@ -118,12 +111,7 @@ pub async fn run(suite: &Suite) -> Findings {
         f.violation(e);
     }
     f.gathered(count);
-    for platform in &suite.options.platforms {
-        f.require(
-            judged.contains(platform),
-            format!("no accepted push on {platform} was captured in the baseline"),
-        );
-    }
+    pushes::require_platforms(suite, |_| true, &judged, &mut f);
     if f.violations.is_empty() {
         f.summary(format!(
             "all {count} pushes are background, data-only or raw signals (or show only allowed alert texts)"

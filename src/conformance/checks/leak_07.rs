@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use pushproof_mocks::{Capture, CaptureKind, Platform};
+use pushproof_mocks::{Capture, Platform};
 
 use super::super::catalogue::{CheckInfo, Level, Sample, Severity};
 use super::super::context::Suite;
@@ -47,19 +47,12 @@ const FCM_ADDRESS: [&str; 3] = ["/token", "/topic", "/condition"];
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
-    let captures = match pushes::baseline(suite).await {
-        Ok(captures) => captures,
-        Err(e) => {
-            f.harness_error(e.to_string());
-            return f;
-        }
+    let Some(captures) = pushes::accepted_baseline(suite, &mut f).await else {
+        return f;
     };
     let mut judged = BTreeSet::new();
     let mut count = 0;
-    for capture in captures
-        .iter()
-        .filter(|c| c.kind == CaptureKind::Push && c.accepted())
-    {
+    for capture in &captures {
         let Some(platform) = suite.profile().platform(capture.platform) else {
             continue;
         };
@@ -109,21 +102,17 @@ pub async fn run(suite: &Suite) -> Findings {
         f.deviation(e);
     }
     f.gathered(count);
-    for p in &suite.options.platforms {
-        let declared = suite
+    let declared = |p: &Platform| {
+        suite
             .profile()
             .platform(*p)
-            .is_some_and(|pp| pp.constants.is_some());
-        if declared {
-            f.require(
-                judged.contains(p),
-                format!("no accepted push on {p} was captured in the baseline"),
-            );
-        } else {
-            f.note(super::super::evidence::what(format!(
-                "platforms.{p}.constants is not declared: {p} pushes were not judged"
-            )));
-        }
+            .is_some_and(|pp| pp.constants.is_some())
+    };
+    pushes::require_platforms(suite, declared, &judged, &mut f);
+    for p in suite.options.platforms.iter().filter(|p| !declared(p)) {
+        f.note(super::super::evidence::what(format!(
+            "platforms.{p}.constants is not declared: {p} pushes were not judged"
+        )));
     }
     if f.deviations.is_empty() {
         f.summary(format!(
@@ -196,6 +185,7 @@ fn same(declared: &serde_json::Value, value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pushproof_mocks::CaptureKind;
 
     fn capture(platform: Platform, body: &str) -> Capture {
         Capture {

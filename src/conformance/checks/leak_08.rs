@@ -23,7 +23,7 @@ use super::super::findings::Findings;
 use super::super::leak::{self, Scanner};
 use super::super::{evidence, probe, pushes};
 use crate::client::Credential;
-use crate::device::{Device, EnrollError};
+use crate::device::Device;
 use crate::profile::SendPolicy;
 use crate::report::suite::{Evidence, Hit};
 
@@ -68,22 +68,14 @@ struct Triple {
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
-    let platforms: Vec<Platform> = probe::proven_platforms(suite).into_iter().collect();
-    f.require(
-        !platforms.is_empty(),
-        "no platform's baseline round trip verified",
-    );
+    let platforms = probe::required_platforms(suite, &mut f);
     let Some((first, second, names)) = accounts(suite, &platforms, &mut f).await else {
         return f;
     };
     let triples =
         futures::future::join_all(platforms.iter().map(|p| send(suite, *p, &first, &second))).await;
-    let captures = match suite.captures().await {
-        Ok(captures) => captures,
-        Err(e) => {
-            f.harness_error(e.to_string());
-            return f;
-        }
+    let Some(captures) = pushes::all(suite, &mut f).await else {
+        return f;
     };
     let scanner = Scanner::new(&names);
     let mut judged = BTreeSet::new();
@@ -121,13 +113,7 @@ async fn accounts(
 ) -> Option<(Vec<Leg>, Vec<Leg>, Vec<Secret>)> {
     let mut users = Vec::new();
     for purpose in ["leak08-a", "leak08-b", "leak08-r"] {
-        match suite.fresh_user(purpose).await {
-            Ok(user) => users.push(user),
-            Err(e) => {
-                f.backend_failed(&e);
-                return None;
-            }
-        }
+        users.push(probe::fresh_user(suite, purpose, f).await?);
     }
     let names: Vec<Secret> = users
         .iter()
@@ -142,21 +128,7 @@ async fn accounts(
     };
     let mut devices: Vec<Vec<Arc<Device>>> = Vec::new();
     for recipient in &recipients {
-        let mut own = Vec::new();
-        for platform in platforms {
-            match suite.fresh_device(recipient, *platform).await {
-                Ok(device) => own.push(device),
-                Err(EnrollError::Backend(e)) => {
-                    f.backend_failed(&e);
-                    return None;
-                }
-                Err(EnrollError::Plane(e)) => {
-                    f.harness_error(e.to_string());
-                    return None;
-                }
-            }
-        }
-        devices.push(own);
+        devices.push(probe::fresh_devices(suite, recipient, platforms, f).await?);
     }
     let mut legs: Vec<Vec<Leg>> = Vec::new();
     for (i, sender) in users.iter().take(2).enumerate() {

@@ -58,21 +58,14 @@ pub async fn run(suite: &Suite) -> Findings {
         "no credential long enough to search for (16 bytes) was issued in the baseline",
     );
     let coverage = pushes::scan_baseline(suite, &secrets, |_| true, "a credential", &mut f).await;
-    f.summary(if coverage.leaked.is_empty() {
-        format!(
-            "none of {} credentials appears in {} captured pushes{}, in any encoding",
-            secrets.len(),
-            coverage.scanned,
-            coverage.hub_text()
-        )
-    } else {
-        format!(
-            "{} of {} credentials found in pushes ({})",
-            coverage.leaked.len(),
-            secrets.len(),
-            coverage.where_text()
-        )
-    });
+    f.summary(
+        coverage.summary(secrets.len(), "credentials", "in pushes", |searched| {
+            format!(
+                "none of {} credentials appears in {searched}, in any encoding",
+                secrets.len()
+            )
+        }),
+    );
     f
 }
 

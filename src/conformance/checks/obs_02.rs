@@ -55,23 +55,14 @@ pub async fn run(suite: &Suite) -> Findings {
     };
     // A device of its own: a send the backend accepts after all pushes to
     // it, and no other check may take that push for its own.
-    let user = match suite.fresh_user("obs02").await {
-        Ok(user) => user,
-        Err(e) => {
-            f.backend_failed(&e);
-            return f;
-        }
+    let Some(user) = probe::fresh_user(suite, "obs02", &mut f).await else {
+        return f;
     };
-    let device = match suite.fresh_device(&user, platform).await {
-        Ok(device) => device,
-        Err(crate::device::EnrollError::Backend(e)) => {
-            f.backend_failed(&e);
-            return f;
-        }
-        Err(crate::device::EnrollError::Plane(e)) => {
-            f.harness_error(e.to_string());
-            return f;
-        }
+    let Some(device) = probe::fresh_devices(suite, &user, &[platform], &mut f)
+        .await
+        .and_then(|d| d.into_iter().next())
+    else {
+        return f;
     };
     let mut rng = suite.rng(INFO.id);
     let secret = suite.secret(&mut rng);
