@@ -192,7 +192,30 @@ impl BackendClient {
         auth: &Auth,
         credential: Option<&Credential>,
     ) -> Exchange {
-        let mut headers = Vec::new();
+        self.send_with(request, auth, credential, Vec::new()).await
+    }
+
+    /// [`BackendClient::send`] on a connection of its own, closed after
+    /// the answer: for a request a backend may answer before reading its
+    /// body (too large, wrong method), which can leave the connection
+    /// unusable for whichever request takes it next.
+    pub async fn send_alone(
+        &self,
+        request: &Rendered,
+        auth: &Auth,
+        credential: Option<&Credential>,
+    ) -> Exchange {
+        let close = vec![("connection".to_owned(), "close".to_owned())];
+        self.send_with(request, auth, credential, close).await
+    }
+
+    async fn send_with(
+        &self,
+        request: &Rendered,
+        auth: &Auth,
+        credential: Option<&Credential>,
+        mut headers: Vec<(String, String)>,
+    ) -> Exchange {
         if let Some(content_type) = request.content_type {
             headers.push(("content-type".to_owned(), content_type.to_owned()));
         }

@@ -393,7 +393,10 @@ async fn the_gate_passes_the_reference_backend_in_hub_mode_and_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_flaw_still_fails_exactly_its_checks_in_hub_mode() {
     let cases = [
-        (Flaw::LeakPayload, &["SP-FLOW-01", "SP-LEAK-01"][..]),
+        (
+            Flaw::LeakPayload,
+            &["SP-FLOW-01", "SP-LEAK-01", "SP-LEAK-06", "SP-LEAK-07"][..],
+        ),
         // As in direct mode (tests/check.rs), with the checks each shares.
         (
             Flaw::NoAuthz,
@@ -402,12 +405,16 @@ async fn each_flaw_still_fails_exactly_its_checks_in_hub_mode() {
         (Flaw::LogoutKeepsToken, &["SP-AUTHZ-06", "SP-TOK-02"][..]),
         (Flaw::AnonymousFetch, &["SP-AUTHZ-01", "SP-TOK-04"][..]),
         (Flaw::CrossTenantFetch, &["SP-AUTHZ-05"][..]),
+        // The hub passes the apns-* headers through.
+        (Flaw::LeakCollapseId, &["SP-LEAK-02"][..]),
+        (Flaw::LeakEncoded, &["SP-LEAK-03", "SP-LEAK-07"][..]),
+        (Flaw::SequentialIds, &["SP-ID-01"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");
         let report = support::run(&hub_plan(vec![flaw], dir.path())).await.report;
         assert_eq!(
-            support::with(&report, Verdict::Fail),
+            support::broken(&report),
             support::ids(expected),
             "{flaw}: {:#?}",
             report.checks

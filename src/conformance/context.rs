@@ -21,6 +21,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::canary;
+pub use super::canary::Secret;
 use crate::client::{Credential, Exchange};
 use crate::device::device::{fetch, notify};
 use crate::device::{
@@ -68,13 +69,6 @@ impl SuiteOptions {
     }
 }
 
-/// One secret: a canary and the message that carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Secret {
-    pub canary: String,
-    pub message: String,
-}
-
 /// The baseline: every selected platform, several users (some with two
 /// devices), one secret per device sent and round-tripped, timed.
 pub struct Baseline {
@@ -91,6 +85,9 @@ pub struct Baseline {
     pub trips: Vec<RoundTrip>,
     /// The capture store's last `seq` before the baseline (`None`: empty).
     pub captures_after: Option<u64>,
+    /// The capture store's last `seq` once the baseline's round trips were
+    /// done: captures in between are the baseline's own traffic.
+    pub captures_until: Option<u64>,
     /// From the first send to the last round trip's end.
     pub dispatch_window: Duration,
 }
@@ -168,13 +165,7 @@ impl Suite {
         }
         let mut rng = ChaCha20Rng::seed_from_u64(options.seed);
         let secrets: Vec<Secret> = (0..options.devices)
-            .map(|i| {
-                let canary = canary::canary(&mut rng);
-                Secret {
-                    message: canary::secret_message(&canary, i),
-                    canary,
-                }
-            })
+            .map(|i| canary::secret(&mut rng, i))
             .collect();
         let captures_after = match plane.capture_stats().await?.total {
             0 => None,
@@ -183,7 +174,7 @@ impl Suite {
         let messages = Arc::new(
             secrets
                 .iter()
-                .map(|s| s.message.clone())
+                .map(|s| s.text().to_owned())
                 .collect::<Vec<_>>(),
         );
         let started = Instant::now();
@@ -196,6 +187,7 @@ impl Suite {
                 .await
         };
         let dispatch_window = started.elapsed();
+        let captures_until = plane.capture_stats().await?.total.checked_sub(1);
         Ok(Suite {
             api,
             plane,
@@ -209,6 +201,7 @@ impl Suite {
                 secrets,
                 trips,
                 captures_after,
+                captures_until,
                 dispatch_window,
             },
             options,
@@ -232,14 +225,11 @@ impl Suite {
         ChaCha20Rng::from_seed(seed)
     }
 
-    /// A fresh secret from `rng`.
+    /// A fresh secret from `rng`: realistic text with three new canaries
+    /// (head, middle, tail), labelled apart from the baseline's.
     pub fn secret(&self, rng: &mut ChaCha20Rng) -> Secret {
-        let canary = canary::canary(rng);
         let n = self.names.fetch_add(1, Ordering::Relaxed);
-        Secret {
-            message: canary::secret_message(&canary, 100_000 + n),
-            canary,
-        }
+        canary::secret(rng, 100_000 + n)
     }
 
     /// The baseline notifications their recipients verified.
@@ -380,11 +370,23 @@ impl Suite {
     /// and reads the id out of it, holding the device's lease so no other
     /// check's push is taken for this one. Any failure is the backend's.
     pub async fn deliver(&self, device: &Device, message: &str) -> Result<Delivered, StepError> {
+        let (sender, credential) = self.sender_for(device)?;
+        self.deliver_from(device, sender, credential, message).await
+    }
+
+    /// [`Suite::deliver`] with a sender of the check's choosing (`sender`
+    /// signed in with `credential`).
+    pub async fn deliver_from(
+        &self,
+        device: &Device,
+        sender: &str,
+        credential: &Credential,
+        message: &str,
+    ) -> Result<Delivered, StepError> {
         let lease = self.lease(device);
         let _held = lease.lock().await;
         // A push left over from an earlier step of the same check.
         while device.inbox.try_recv().is_some() {}
-        let (sender, credential) = self.sender_for(device)?;
         let send = notify(
             &self.api,
             credential,

@@ -62,6 +62,18 @@ pub const REGISTRY: &[Entry] = &[
     check!(http_01),
     check!(http_03),
     check!(http_04),
+    check!(leak_02),
+    check!(leak_03),
+    check!(leak_04),
+    check!(leak_05),
+    check!(leak_06),
+    check!(leak_07),
+    check!(leak_08),
+    check!(leak_09),
+    check!(id_01),
+    check!(id_02),
+    check!(id_03),
+    check!(obs_02),
 ];
 
 /// A check's entry by id.

@@ -85,7 +85,7 @@ pub async fn deliver(
     secret: &Secret,
     f: &mut Findings,
 ) -> Option<Delivered> {
-    match suite.deliver(device, &secret.message).await {
+    match suite.deliver(device, secret.text()).await {
         Ok(delivered) => Some(delivered),
         Err(e) => {
             f.backend_failed(&e);
@@ -108,7 +108,7 @@ pub async fn read_back(
     let exchange = suite
         .fetch(Some(&device.credential), &device.user, id)
         .await;
-    if suite.fetched(&exchange, &secret.message) {
+    if suite.fetched(&exchange, secret.text()) {
         return true;
     }
     f.backend_failure(evidence::about(

@@ -187,6 +187,13 @@ pub struct PlatformProfile {
     pub name: String,
     /// Where its pushes carry the id.
     pub id: IdLocation,
+    /// The push's declared shape (`platforms.<name>.constants`): every
+    /// field beside the id, as a JSON pointer (or `xml:` path) into the push
+    /// as the device receives it, with its constant value. `None` when the
+    /// profile does not declare one.
+    pub constants: Option<Vec<(String, serde_json::Value)>>,
+    /// Generic alert texts the push may show (`platforms.<name>.alerts`).
+    pub alerts: Vec<String>,
 }
 
 /// What the backend declares about itself; checks judge against it.
@@ -251,6 +258,8 @@ pub enum Capability {
     OtherTokenTypes,
     /// The fetch answer's fields are declared.
     FetchFields,
+    /// The push's shape is declared (`platforms.<name>.constants`).
+    PushShape,
 }
 
 impl Capability {
@@ -270,6 +279,7 @@ impl Capability {
                 "requests.login.refresh_token or requests.login.id_token"
             }
             Capability::FetchFields => "requests.fetch.fields",
+            Capability::PushShape => "platforms.<name>.constants",
         }
     }
 
@@ -287,6 +297,7 @@ impl Capability {
             Capability::Tenants => "tenants to create accounts in",
             Capability::OtherTokenTypes => "a login answer with a refresh or ID token",
             Capability::FetchFields => "the fields of the fetch answer",
+            Capability::PushShape => "the shape of its pushes (the constants beside the id)",
         }
     }
 }
@@ -345,6 +356,11 @@ impl Profile {
                 .as_ref()
                 .is_some_and(|l| l.answer.refresh_token.is_some() || l.answer.id_token.is_some()),
             Capability::FetchFields => r.fetch.answer.fields.is_some(),
+            Capability::PushShape => self
+                .platforms
+                .iter()
+                .flatten()
+                .any(|p| p.constants.is_some()),
         }
     }
 }

@@ -103,6 +103,8 @@ struct RawPlatforms {
 struct RawPlatform {
     name: Option<String>,
     id: RawId,
+    constants: Option<toml::Table>,
+    alerts: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -539,7 +541,38 @@ impl Validator<'_> {
         if name.is_empty() {
             return Err(self.invalid(format!("{key}.name"), "must not be empty"));
         }
-        Ok(Some(PlatformProfile { name, id }))
+        let constants = raw
+            .constants
+            .map(|table| {
+                table
+                    .into_iter()
+                    .map(|(field, value)| {
+                        if !(field.starts_with('/') || field.starts_with("xml:/")) {
+                            return Err(self.invalid(
+                                format!("{key}.constants"),
+                                format!(
+                                    "{field:?} is neither a JSON pointer starting with '/' nor an XML path starting with 'xml:/'"
+                                ),
+                            ));
+                        }
+                        let value = serde_json::to_value(&value).map_err(|e| {
+                            self.invalid(format!("{key}.constants.{field}"), e.to_string())
+                        })?;
+                        Ok((field, value))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let alerts = raw.alerts.unwrap_or_default();
+        if alerts.iter().any(String::is_empty) {
+            return Err(self.invalid(format!("{key}.alerts"), "an alert text must not be empty"));
+        }
+        Ok(Some(PlatformProfile {
+            name,
+            id,
+            constants,
+            alerts,
+        }))
     }
 
     fn seconds(&self, key: &str, value: Option<f64>) -> Result<Option<Duration>, ProfileError> {

@@ -38,7 +38,7 @@ fn reference_profile_renders_the_reference_api() {
     assert!(matches!(profile.auth.scheme, Scheme::Bearer { .. }));
     assert!(profile.has(Capability::Logout));
     assert!(profile.has(Capability::ShortLivedToken));
-    assert!(!profile.has(Capability::Delete));
+    assert!(profile.has(Capability::Delete));
     assert!(!profile.has(Capability::NotifyId));
     for capability in [
         Capability::DisableAccount,
@@ -70,6 +70,13 @@ fn reference_profile_renders_the_reference_api() {
         serde_json::from_slice::<serde_json::Value>(&signup.unwrap().body).unwrap(),
         json!({ "username": "u", "password": "p", "tenant": "globex" })
     );
+    assert!(profile.has(Capability::PushShape));
+    let apns = profile.platform(Platform::Apns).unwrap();
+    assert_eq!(
+        apns.constants.as_deref(),
+        Some(&[("/aps/content-available".to_owned(), serde_json::json!(1))][..])
+    );
+    assert!(apns.alerts.is_empty());
     assert_eq!(profile.platforms(), Platform::ALL.to_vec());
     let fetch = profile
         .requests
@@ -241,6 +248,14 @@ fn each_mistake_names_its_field() {
             "policy.replay",
         ),
         (
+            REFERENCE.replace("\"/aps/content-available\" = 1", "aps = 1"),
+            "platforms.apns.constants",
+        ),
+        (
+            REFERENCE.replace("constants = {}", "constants = {}\nalerts = [\"\"]"),
+            "platforms.wns.alerts",
+        ),
+        (
             REFERENCE.replace("send = \"any-user\"", "send = \"anyone\""),
             "policy.send",
         ),
@@ -276,7 +291,12 @@ fn each_mistake_names_its_field() {
 #[test]
 fn a_platform_may_be_left_out_and_ids_may_sit_in_a_header_or_match_a_regex() {
     let text = REFERENCE
-        .replace("[platforms.fcm]\nid = \"/data/secureId\"\n", "")
+        .replace(
+            "[platforms.fcm]\nid = \"/data/secureId\"\n\
+             # A data-only message (the token addresses it) with high priority.\n\
+             constants = { \"/android/priority\" = \"HIGH\" }\n",
+            "",
+        )
         .replace("id = \"raw\"", "id = { regex = 'id=([0-9a-f]+)' }")
         .replace(
             "id = \"/secureId\"",

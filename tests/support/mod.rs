@@ -59,6 +59,13 @@ pub fn skipped_by_the_run(check: &CheckRecord) -> bool {
                 && check.skip.as_ref().and_then(|s| s.enable.as_deref()) == Some("--tls")))
 }
 
+/// The ids of the checks a run found broken: FAIL or WARN.
+pub fn broken(report: &SuiteReport) -> BTreeSet<String> {
+    let mut ids = with(report, Verdict::Fail);
+    ids.extend(with(report, Verdict::Warn));
+    ids
+}
+
 /// Every check passed, except those that cannot apply to a loopback
 /// target or a plaintext run (SKIP, saying why).
 pub fn assert_sound(report: &SuiteReport) {

@@ -21,6 +21,8 @@ use super::config::Config;
 use super::dispatch::Dispatcher;
 use super::flaw::{Flaw, Flaws};
 use super::hub_mode::HubMode;
+use super::ids::Ids;
+use super::push::flawed::PushFlaws;
 use super::push::{Platform, Pushers};
 use super::store::{Notification, RegistrationUpdate, Store, StoreError};
 use super::BackendError;
@@ -135,6 +137,8 @@ struct ApiFlaws {
     cacheable_fetch: bool,
     /// `no-charset`.
     no_charset: bool,
+    /// `echo-in-errors`.
+    echo_errors: bool,
 }
 
 impl ApiFlaws {
@@ -148,6 +152,7 @@ impl ApiFlaws {
             token_in_query: on(Flaw::TokenInQuery),
             cacheable_fetch: on(Flaw::CacheableFetch),
             no_charset: on(Flaw::NoCharset),
+            echo_errors: on(Flaw::EchoInErrors),
         }
     }
 }
@@ -201,7 +206,8 @@ impl App {
                 path: config.db_path.clone(),
                 source,
             })?;
-        let leak = config.flaws.contains(&Flaw::LeakPayload);
+        let push_flaws = PushFlaws::from_flaws(&config.flaws);
+        let ids = Ids::from_flaws(&config.flaws);
         let no_authz = config.flaws.contains(&Flaw::NoAuthz);
         let keep_tokens = config.flaws.contains(&Flaw::LogoutKeepsToken);
         if !config.flaws.is_empty() {
@@ -217,8 +223,14 @@ impl App {
         Ok(App {
             auth: Auth::new(store.clone(), clock.clone(), config.token_ttl, keep_tokens)
                 .with_flaws(&config.flaws),
-            dispatch: Dispatcher::new(store.clone(), Pushers::new(&config), clock.clone(), leak)
-                .with_hub(hub.clone()),
+            dispatch: Dispatcher::new(
+                store.clone(),
+                Pushers::new(&config),
+                clock.clone(),
+                push_flaws,
+                ids,
+            )
+            .with_hub(hub.clone()),
             hub,
             store,
             clock,
@@ -234,9 +246,13 @@ impl App {
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        let mut response = match self.route(request).await {
-            Ok(response) => response,
-            Err(error) => error.into_response(),
+        let mut response = if self.flaws.echo_errors {
+            self.handle_echoing(request).await
+        } else {
+            match self.route(request).await {
+                Ok(response) => response,
+                Err(error) => error.into_response(),
+            }
         };
         if self.flaws.no_charset && response.headers().contains_key(header::CONTENT_TYPE) {
             response.headers_mut().insert(
@@ -245,6 +261,29 @@ impl App {
             );
         }
         response
+    }
+
+    /// The `echo-in-errors` flaw's handler: an error answer says what was
+    /// asked, as a debug error page would.
+    async fn handle_echoing<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        let asked = format!("{} {}", request.method(), request.uri());
+        match self.route(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                let mut response = error.into_response();
+                let status = response.status();
+                let mut echoed = json_response(
+                    status,
+                    &json!({ "error": status.canonical_reason(), "request": asked }),
+                );
+                std::mem::swap(response.body_mut(), echoed.body_mut());
+                response
+            }
+        }
     }
 
     async fn route<B>(&self, request: Request<B>) -> Reply
@@ -309,8 +348,13 @@ impl App {
                 let caller = self.caller(&request).await?;
                 self.send(&caller, request).await
             }
+            ["api", "notifications", id] if method == Method::DELETE => {
+                let id = (*id).to_owned();
+                let caller = self.caller(&request).await?;
+                self.delete_notification(&caller, id).await
+            }
             ["api", "notifications", id] => {
-                allow(&method, &Method::GET, "GET")?;
+                allow(&method, &Method::GET, "GET, DELETE")?;
                 let id = (*id).to_owned();
                 if self.anonymous_fetch && !request.headers().contains_key(header::AUTHORIZATION) {
                     return self.fetch_unchecked(id).await;
@@ -535,6 +579,14 @@ impl App {
                     .map_err(|()| ApiError::BadRequest("pns must be apns, fcm, gcm or wns"))?,
             ),
         };
+        let token = self
+            .dispatch
+            .wants_token()
+            .then(|| request.headers().get(header::AUTHORIZATION))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(auth::bearer_token)
+            .map(str::to_owned);
         let message: String = json_body(request).await?;
         if !auth::valid_username(&recipient) {
             // Cannot be a user: nothing to store or push.
@@ -547,7 +599,13 @@ impl App {
         let recipient = auth::account_key(caller.tenant(), &recipient);
         let outcome = self
             .dispatch
-            .notify(&caller.username, &recipient, platform, message)
+            .notify(
+                &caller.username,
+                &recipient,
+                platform,
+                message,
+                token.as_deref(),
+            )
             .await?;
         Ok(json_response(StatusCode::OK, &outcome))
     }
@@ -601,6 +659,25 @@ impl App {
             cache.insert(key);
         }
         Ok(reply)
+    }
+
+    /// Deletes one of the caller's notifications: 204, or the same 404 as
+    /// a fetch of an id that is not theirs.
+    async fn delete_notification(&self, caller: &Caller, id: String) -> Reply {
+        if !auth::is_id(&id) {
+            return Err(ApiError::NotFound);
+        }
+        if !self
+            .store
+            .delete_notification(id.clone(), caller.username.clone())
+            .await?
+        {
+            return Err(ApiError::NotFound);
+        }
+        self.dispatch.ids().released(&id);
+        let mut response = json_response(StatusCode::NO_CONTENT, &json!({}));
+        *response.body_mut() = Full::default();
+        Ok(response)
     }
 
     /// The `anonymous-fetch` flaw's fetch: no caller, no recipient check.

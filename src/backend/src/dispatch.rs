@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
-use super::auth::{random_id, Clock};
+use super::auth::Clock;
 use super::hub_mode::HubMode;
+use super::ids::Ids;
+use super::push::flawed::{Flawed, PushFlaws};
 use super::push::{Platform, Push, PushOutcome, Pushers};
 use super::store::{Registration, Store, StoreError};
 
@@ -24,19 +26,28 @@ pub(crate) struct Dispatcher {
     store: Store,
     pushers: Arc<Pushers>,
     clock: Clock,
-    /// The `leak-payload` flaw.
-    leak: bool,
+    /// The flaws that change what a push carries (`None`: sound).
+    push_flaws: Option<Arc<PushFlaws>>,
+    /// How notification ids are made (random unless an id flaw is on).
+    ids: Arc<Ids>,
     /// Hub mode: pushes go through the Notification Hub.
     hub: Option<Arc<HubMode>>,
 }
 
 impl Dispatcher {
-    pub(crate) fn new(store: Store, pushers: Pushers, clock: Clock, leak: bool) -> Dispatcher {
+    pub(crate) fn new(
+        store: Store,
+        pushers: Pushers,
+        clock: Clock,
+        push_flaws: Option<PushFlaws>,
+        ids: Ids,
+    ) -> Dispatcher {
         Dispatcher {
             store,
             pushers: Arc::new(pushers),
             clock,
-            leak,
+            push_flaws: push_flaws.map(Arc::new),
+            ids: Arc::new(ids),
             hub: None,
         }
     }
@@ -47,18 +58,33 @@ impl Dispatcher {
         self
     }
 
+    /// Whether a push flaw needs the sender's bearer token.
+    pub(crate) fn wants_token(&self) -> bool {
+        self.push_flaws.as_ref().is_some_and(|f| f.wants_token())
+    }
+
+    /// How ids are made, for the API's delete (the `reused-ids` flaw).
+    pub(crate) fn ids(&self) -> &Ids {
+        &self.ids
+    }
+
     /// Stores `message` for `recipient` and pushes its id to the recipient's
     /// registrations (of `platform` only, if given), waiting for the pushes.
-    /// An unknown recipient gets nothing stored and nothing pushed.
+    /// An unknown recipient gets nothing stored and nothing pushed. `token`
+    /// is the sender's, read only under the `leak-token` flaw.
     pub(crate) async fn notify(
         &self,
         sender: &str,
         recipient: &str,
         platform: Option<Platform>,
         message: String,
+        token: Option<&str>,
     ) -> Result<Outcome, StoreError> {
-        let id: Arc<str> = random_id().into();
-        let leaked: Option<Arc<str>> = self.leak.then(|| message.as_str().into());
+        let id: Arc<str> = self.ids.next(&message).into();
+        let leaked: Option<Arc<Flawed>> = self
+            .push_flaws
+            .as_deref()
+            .map(|flaws| Arc::new(Flawed::new(flaws, sender, &message, token)));
         let targets = self
             .store
             .create_notification(

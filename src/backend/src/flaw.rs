@@ -4,7 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// A deliberate flaw. Off by default; each one breaks exactly one property.
+/// A deliberate flaw. Off by default; each one breaks one property (and
+/// says which others notice it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flaw {
     /// `leak-payload`: the secret message travels in the push as well as the
@@ -81,11 +82,65 @@ pub enum Flaw {
     /// without its charset. Exists to make SP-HTTP-04 (Content-Type with
     /// charset) fail.
     NoCharset,
+    /// `leak-collapse-id`: APNs pushes carry the message's first 64 bytes
+    /// as `apns-collapse-id`. Exists to make SP-LEAK-02 (no payload in push
+    /// metadata) fail.
+    LeakCollapseId,
+    /// `leak-encoded`: APNs and FCM pushes carry the message gzipped and
+    /// base64url'd in a `blob` key. Exists to make SP-LEAK-03 (no encoded,
+    /// compressed or hashed payload) fail; SP-LEAK-07 warns of the key.
+    LeakEncoded,
+    /// `leak-preview`: APNs and FCM pushes carry a "redacted" preview in a
+    /// `preview` key: the message's first 40 characters once every word
+    /// with a digit or longer than 12 characters is masked, so no canary
+    /// survives but names and places do. Exists to make SP-LEAK-04 (no
+    /// partial leak) fail; SP-LEAK-07 warns of the key.
+    LeakPreview,
+    /// `size-tracks-payload`: APNs and FCM pushes carry the message (its
+    /// first 2 KB) "encrypted" under a fixed keystream in a `sealed` key: it
+    /// changes with the content and is as long as the message. Exists to make
+    /// SP-LEAK-05 (push independent of payload) fail; SP-LEAK-07 warns of
+    /// the key.
+    SizeTracksPayload,
+    /// `visible-alert`: FCM messages carry a `notification` block ("New
+    /// message", "<sender> sent you a message"), so they are no longer
+    /// data-only. Exists to make SP-LEAK-06 (pattern-shaped push) warn;
+    /// SP-LEAK-07 warns of the keys.
+    VisibleAlert,
+    /// `extra-push-keys`: APNs and FCM pushes carry the sender's user name
+    /// in a `sender` key. Exists to make SP-LEAK-07 (only declared keys)
+    /// warn, and nothing else.
+    ExtraPushKeys,
+    /// `thread-by-sender`: pushes are grouped by the sender's user name
+    /// (APNs `aps.thread-id`, FCM `android.collapse_key`). Exists to make
+    /// SP-LEAK-08 (grouping fields not sensitive) fail; SP-LEAK-07 warns of
+    /// the keys.
+    ThreadBySender,
+    /// `leak-token`: APNs and FCM pushes carry the sender's bearer token in
+    /// an `auth` key. Exists to make SP-LEAK-09 (no credentials in pushes)
+    /// fail; SP-LEAK-07 warns of the key.
+    LeakToken,
+    /// `sequential-ids`: notification ids are a counter (32 hex digits,
+    /// started from the time in microseconds). Exists to make SP-ID-01
+    /// (unguessable ids) fail.
+    SequentialIds,
+    /// `reused-ids`: the id of a deleted notification is handed to the next
+    /// notification, whoever it is for. Exists to make SP-ID-02 (ids unique,
+    /// never reused) fail.
+    ReusedIds,
+    /// `content-ids`: a notification id starts with the first 64 bits of
+    /// the message's SHA-256. Exists to make SP-ID-03 (id not derived from
+    /// content) fail; SP-LEAK-03 finds the hash too.
+    ContentIds,
+    /// `echo-in-errors`: every error answer echoes the request's method and
+    /// target (path and query) in a `request` field, as debug error pages
+    /// do. Exists to make SP-OBS-02 (no payload in errors) fail.
+    EchoInErrors,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 16] = [
+    pub const ALL: [Flaw; 28] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
@@ -102,6 +157,18 @@ impl Flaw {
         Flaw::CacheableFetch,
         Flaw::InsecureGatewayTls,
         Flaw::NoCharset,
+        Flaw::LeakCollapseId,
+        Flaw::LeakEncoded,
+        Flaw::LeakPreview,
+        Flaw::SizeTracksPayload,
+        Flaw::VisibleAlert,
+        Flaw::ExtraPushKeys,
+        Flaw::ThreadBySender,
+        Flaw::LeakToken,
+        Flaw::SequentialIds,
+        Flaw::ReusedIds,
+        Flaw::ContentIds,
+        Flaw::EchoInErrors,
     ];
 
     /// The name used on the command line and in reports.
@@ -123,6 +190,18 @@ impl Flaw {
             Flaw::CacheableFetch => "cacheable-fetch",
             Flaw::InsecureGatewayTls => "insecure-gateway-tls",
             Flaw::NoCharset => "no-charset",
+            Flaw::LeakCollapseId => "leak-collapse-id",
+            Flaw::LeakEncoded => "leak-encoded",
+            Flaw::LeakPreview => "leak-preview",
+            Flaw::SizeTracksPayload => "size-tracks-payload",
+            Flaw::VisibleAlert => "visible-alert",
+            Flaw::ExtraPushKeys => "extra-push-keys",
+            Flaw::ThreadBySender => "thread-by-sender",
+            Flaw::LeakToken => "leak-token",
+            Flaw::SequentialIds => "sequential-ids",
+            Flaw::ReusedIds => "reused-ids",
+            Flaw::ContentIds => "content-ids",
+            Flaw::EchoInErrors => "echo-in-errors",
         }
     }
 

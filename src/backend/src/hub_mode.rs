@@ -21,6 +21,7 @@ use std::sync::Arc;
 use super::auth::Caller;
 use super::config::{Config, HubConfig};
 use super::dispatch::Outcome;
+use super::push::flawed::Flawed;
 use super::push::hub::Hub;
 use super::push::{Platform, Push, PushError, PushOutcome, PUSH_TIMEOUT};
 use super::store::{Registration, Store, StoreError};
@@ -105,7 +106,7 @@ impl HubMode {
         recipient: &str,
         targets: &[Registration],
         id: &str,
-        leaked: Option<&str>,
+        leaked: Option<&Flawed>,
     ) -> Outcome {
         let tag = format!("username:{}", crate::auth::tag_name(recipient));
         let push = Push {

@@ -62,6 +62,7 @@ mod config;
 mod dispatch;
 mod flaw;
 mod hub_mode;
+mod ids;
 mod push;
 mod store;
 

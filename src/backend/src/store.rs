@@ -560,6 +560,22 @@ impl Store {
         .await
     }
 
+    /// Deletes a notification of `recipient`'s; `false` if they have no
+    /// such notification.
+    pub(crate) async fn delete_notification(
+        &self,
+        id: String,
+        recipient: String,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c| {
+            let deleted = c
+                .prepare_cached("DELETE FROM notifications WHERE id = ?1 AND recipient = ?2")?
+                .execute([id, recipient])?;
+            Ok(deleted == 1)
+        })
+        .await
+    }
+
     /// Fetches a notification and marks it read. With `recipient`, only if
     /// it is theirs; `None` as recipient skips the check (the `no-authz`
     /// flaw).

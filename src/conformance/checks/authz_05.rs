@@ -110,7 +110,7 @@ async fn device_scope(suite: &Suite, first: Platform, second: Platform) -> Findi
         other.name, owner.name
     );
     if suite.profile().policy.other_device {
-        if suite.fetched(&exchange, &secret.message) {
+        if suite.fetched(&exchange, secret.text()) {
             f.gathered(1);
             return f;
         }

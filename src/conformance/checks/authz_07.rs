@@ -52,11 +52,13 @@ pub async fn run(suite: &Suite) -> Findings {
     // it belongs to (an answer may hold its own canary).
     let mut forbidden: Vec<(Option<usize>, String, String)> = Vec::new();
     for (i, secret) in baseline.secrets.iter().enumerate() {
-        forbidden.push((
-            Some(i),
-            format!("the content of device-{i}'s notification"),
-            secret.canary.clone(),
-        ));
+        for canary in secret.canaries() {
+            forbidden.push((
+                Some(i),
+                format!("the content of device-{i}'s notification"),
+                canary.text.clone(),
+            ));
+        }
     }
     let generated = suite.profile().auth.password == PasswordRule::Generated;
     for device in &baseline.devices {

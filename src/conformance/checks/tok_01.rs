@@ -90,7 +90,7 @@ pub async fn run(suite: &Suite) -> Findings {
     let first = suite
         .fetch(Some(&short), &user.name, &delivered[0].id)
         .await;
-    if !suite.fetched(&first, &early.message) {
+    if !suite.fetched(&first, early.text()) {
         if asked.elapsed() >= lifetime {
             f.shortfall(format!(
                 "the short-lived token could not be tried within its {} s lifetime",

@@ -14,6 +14,7 @@ use http_body_util::Full;
 use jsonwebtoken::Header;
 use serde_json::json;
 
+use super::flawed::Flawed;
 use super::http::HttpClient;
 use super::{reason_of, unix_now, Push, PushError, PushOutcome};
 use crate::config::{ApnsConfig, Trust};
@@ -61,7 +62,12 @@ impl Apns {
             .header("apns-topic", &self.config.topic)
             .header("apns-push-type", "background")
             .header("apns-priority", "5")
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_TYPE, "application/json");
+        let request = match push.leaked.and_then(|f| f.apns_collapse_id.as_deref()) {
+            Some(collapse_id) => request.header("apns-collapse-id", collapse_id),
+            None => request,
+        };
+        let request = request
             .body(Full::new(body(push.id, push.leaked)))
             .map_err(|e| PushError::Transport(format!("building the request: {e}")))?;
         let reply = self.http.send(request).await?;
@@ -83,16 +89,24 @@ impl Apns {
     }
 }
 
-/// A background push carrying only the id (plus the message as an alert
-/// under the `leak-payload` flaw).
-pub(crate) fn body(id: &str, leaked: Option<&str>) -> Bytes {
-    let value = match leaked {
-        None => json!({ "aps": { "content-available": 1 }, "secureId": id }),
-        Some(message) => json!({
-            "aps": { "content-available": 1, "alert": { "body": message } },
-            "secureId": id,
-        }),
+/// A background push carrying only the id (plus what a push flaw adds).
+pub(crate) fn body(id: &str, flawed: Option<&Flawed>) -> Bytes {
+    let Some(flawed) = flawed else {
+        return Bytes::from(
+            json!({ "aps": { "content-available": 1 }, "secureId": id }).to_string(),
+        );
     };
+    let mut aps = json!({ "content-available": 1 });
+    if let Some(alert) = &flawed.apns_alert {
+        aps["alert"] = alert.clone();
+    }
+    if let Some(thread) = &flawed.apns_thread_id {
+        aps["thread-id"] = json!(thread);
+    }
+    let mut value = json!({ "aps": aps, "secureId": id });
+    for (key, extra) in &flawed.apns_data {
+        value[*key] = json!(extra);
+    }
     Bytes::from(value.to_string())
 }
 
@@ -176,7 +190,11 @@ mod tests {
     #[test]
     fn leaked_message_cannot_inject_keys() {
         let evil = "\",\"x\":1";
-        let body: serde_json::Value = serde_json::from_slice(&body("abc", Some(evil))).unwrap();
+        let flawed = Flawed {
+            apns_alert: Some(json!({ "body": evil })),
+            ..Flawed::default()
+        };
+        let body: serde_json::Value = serde_json::from_slice(&body("abc", Some(&flawed))).unwrap();
         assert_eq!(body["aps"]["alert"]["body"], evil);
         assert!(body.get("x").is_none());
         assert_eq!(body.as_object().unwrap().len(), 2);

@@ -10,6 +10,7 @@ use http_body_util::Full;
 use jsonwebtoken::Header;
 use serde_json::json;
 
+use super::flawed::Flawed;
 use super::http::HttpClient;
 use super::token::{self, TokenCache};
 use super::{unix_now, Push, PushError, PushOutcome};
@@ -113,21 +114,35 @@ impl Fcm {
     }
 }
 
-/// A data-only message with high Android priority, carrying the id (and the
-/// message itself under the `leak-payload` flaw).
-pub(crate) fn body(token: &str, id: &str, leaked: Option<&str>) -> Bytes {
+/// A data-only message with high Android priority, carrying the id (plus
+/// what a push flaw adds).
+pub(crate) fn body(token: &str, id: &str, flawed: Option<&Flawed>) -> Bytes {
+    Bytes::from(json!({ "message": message(Some(token), id, flawed) }).to_string())
+}
+
+/// The `message` object of [`body`], addressed to `token` (the hub, which
+/// addresses each device itself, takes it without).
+pub(crate) fn message(token: Option<&str>, id: &str, flawed: Option<&Flawed>) -> serde_json::Value {
     let mut data = json!({ "secureId": id });
-    if let Some(message) = leaked {
-        data["message"] = json!(message);
-    }
-    let value = json!({
-        "message": {
-            "token": token,
-            "data": data,
-            "android": { "priority": "HIGH" },
+    let mut android = json!({ "priority": "HIGH" });
+    let mut notification = None;
+    if let Some(flawed) = flawed {
+        for (key, extra) in &flawed.fcm_data {
+            data[*key] = json!(extra);
         }
-    });
-    Bytes::from(value.to_string())
+        if let Some(key) = &flawed.fcm_collapse_key {
+            android["collapse_key"] = json!(key);
+        }
+        notification = flawed.fcm_notification.clone();
+    }
+    let mut message = json!({ "data": data, "android": android });
+    if let Some(token) = token {
+        message["token"] = json!(token);
+    }
+    if let Some(notification) = notification {
+        message["notification"] = notification;
+    }
+    message
 }
 
 /// The FCM `errorCode` (from `error.details[]`) and `error.message` of a
@@ -192,8 +207,12 @@ mod tests {
             json!({"message": {"token": "tok", "data": {"secureId": "n1"}, "android": {"priority": "HIGH"}}})
         );
         let evil = "\",\"x\":1";
+        let flawed = Flawed {
+            fcm_data: vec![("message", evil.to_owned())],
+            ..Flawed::default()
+        };
         let leaky: serde_json::Value =
-            serde_json::from_slice(&body("tok", "n1", Some(evil))).unwrap();
+            serde_json::from_slice(&body("tok", "n1", Some(&flawed))).unwrap();
         assert_eq!(
             leaky["message"]["data"],
             json!({"secureId": "n1", "message": evil})

@@ -28,8 +28,9 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
+use super::flawed::Flawed;
 use super::http::{HttpClient, Reply};
-use super::{apns, unix_now, wns, Platform, Push, PushError, PushOutcome};
+use super::{apns, fcm, unix_now, wns, Platform, Push, PushError, PushOutcome};
 use crate::config::{HubConfig, Trust};
 
 /// The REST API version, as `@azure/notification-hubs` 2.x sends it.
@@ -153,7 +154,7 @@ impl Hub {
                 "windows",
                 "application/octet-stream",
                 &[("x-wns-type", "wns/raw")],
-                wns::body(push.id, push.leaked),
+                wns::body(push.id, push.leaked.and_then(|f| f.wns_tail.as_deref())),
             ),
         };
         let Ok(tag) = HeaderValue::from_str(tag) else {
@@ -175,6 +176,12 @@ impl Hub {
                 header::HeaderName::from_static(name),
                 HeaderValue::from_static(value),
             ));
+        }
+        let collapse_id = push.leaked.and_then(|f| f.apns_collapse_id.as_deref());
+        if let (Platform::Apns, Some(id)) = (platform, collapse_id) {
+            if let Ok(value) = HeaderValue::from_str(id) {
+                headers.push((header::HeaderName::from_static("apns-collapse-id"), value));
+            }
         }
         match self.call(Method::POST, "/messages/", headers, body).await {
             Ok(reply) if reply.status.as_u16() == 201 => PushOutcome::Delivered,
@@ -221,12 +228,8 @@ impl Hub {
 
 /// An FCM v1 data message as the hub takes it: wrapped in `message`,
 /// without a token (the hub sets each device's).
-fn fcm_body(id: &str, leaked: Option<&str>) -> Bytes {
-    let mut data = json!({ "secureId": id });
-    if let Some(message) = leaked {
-        data["message"] = json!(message);
-    }
-    let value = json!({ "message": { "data": data, "android": { "priority": "HIGH" } } });
+fn fcm_body(id: &str, leaked: Option<&Flawed>) -> Bytes {
+    let value = json!({ "message": fcm::message(None, id, leaked) });
     Bytes::from(value.to_string())
 }
 

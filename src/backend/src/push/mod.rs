@@ -1,13 +1,14 @@
 //! Push clients for APNs, FCM and WNS, behind one [`Pushers`] front, and
 //! the Notification Hub client ([`hub`]) that replaces them in hub mode.
 //!
-//! Only the notification id travels (unless the `leak-payload` flaw is on).
+//! Only the notification id travels (unless a push flaw is on: [`flawed`]).
 //! Bodies are built with serde_json, never by concatenation, so a message
 //! cannot inject keys. Every outcome is data: a failed push is counted and
 //! logged, never an error out of the request that caused it.
 
 mod apns;
 mod fcm;
+pub(crate) mod flawed;
 mod http;
 pub(crate) mod hub;
 mod token;
@@ -108,8 +109,9 @@ pub(crate) enum PushOutcome {
 pub(crate) struct Push<'a> {
     pub handle: &'a str,
     pub id: &'a str,
-    /// The message, only under the `leak-payload` flaw.
-    pub leaked: Option<&'a str>,
+    /// What a push flaw makes it carry beyond the id (the name is the
+    /// `leak-payload` flaw's, the first); `None` on the sound path.
+    pub leaked: Option<&'a flawed::Flawed>,
 }
 
 /// The configured push clients.

@@ -96,7 +96,7 @@ impl Wns {
         if !self.allowed(&channel) {
             return Err(PushError::BadHandle("channel URI host is not a WNS host"));
         }
-        let body = body(push.id, push.leaked);
+        let body = body(push.id, push.leaked.and_then(|f| f.wns_tail.as_deref()));
         for attempt in 0..2 {
             let token = self.access_token().await?;
             let request = Request::builder()

@@ -187,6 +187,42 @@ async fn notifications_round_trip_and_are_scoped() {
 }
 
 #[tokio::test]
+async fn a_notification_is_deleted_by_its_recipient_only() {
+    let (_dir, store) = open();
+    store
+        .create_user("alice".into(), vec![], vec![], 0)
+        .await
+        .unwrap();
+    store
+        .create_notification(
+            "n1".into(),
+            "alice".into(),
+            "bob".into(),
+            "m".into(),
+            None,
+            0,
+        )
+        .await
+        .unwrap();
+    assert!(!store
+        .delete_notification("n1".into(), "bob".into())
+        .await
+        .unwrap());
+    assert!(store
+        .delete_notification("n1".into(), "alice".into())
+        .await
+        .unwrap());
+    assert_eq!(
+        store.fetch_notification("n1".into(), None).await.unwrap(),
+        None
+    );
+    assert!(!store
+        .delete_notification("n1".into(), "alice".into())
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
 async fn logout_removes_the_sessions_registrations() {
     let (_dir, store) = open();
     store

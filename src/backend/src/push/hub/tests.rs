@@ -232,8 +232,11 @@ fn the_leaked_message_travels_only_under_the_flaw() {
     let plain: serde_json::Value = serde_json::from_slice(&fcm_body("n", None)).unwrap();
     assert!(plain["message"]["data"].get("message").is_none());
     assert!(plain["message"].get("token").is_none(), "the hub adds it");
-    let leaked: serde_json::Value =
-        serde_json::from_slice(&fcm_body("n", Some("\",\"x\":1"))).unwrap();
+    let flawed = Flawed {
+        fcm_data: vec![("message", "\",\"x\":1".to_owned())],
+        ..Flawed::default()
+    };
+    let leaked: serde_json::Value = serde_json::from_slice(&fcm_body("n", Some(&flawed))).unwrap();
     assert_eq!(leaked["message"]["data"]["message"], "\",\"x\":1");
     assert_eq!(detail(b"<html>oops</html>"), "<html>oops</html>");
 }
