@@ -136,6 +136,9 @@ pub struct Requests {
     pub update_registration: Option<Request>,
     pub unregister: Option<Request>,
     pub notify: Request,
+    /// Notify with content that expires after `policy.short_payload_ttl`
+    /// (`{lifetime_s}`), for expiry checks that cannot wait the usual TTL.
+    pub short_notify: Option<Request>,
     pub fetch: Request,
     /// Delete or acknowledge a notification.
     pub delete: Option<Request>,
@@ -160,6 +163,10 @@ pub struct Policy {
     pub expiry_skew: Duration,
     /// How long a notification's content stays fetchable.
     pub payload_ttl: Option<Duration>,
+    /// The lifetime `requests.short_notify` asks for.
+    pub short_payload_ttl: Option<Duration>,
+    /// How the backend throttles a caller's failed fetches, if it does.
+    pub fetch_throttle: Option<FetchThrottle>,
     pub replay: Replay,
     pub send: SendPolicy,
     /// Whether a user's other device may fetch a notification.
@@ -176,6 +183,25 @@ pub enum Replay {
     SingleUse,
     /// Until deleted or acknowledged.
     UntilAck,
+}
+
+/// A throttle on failed fetches (403/404): past `failures` of them
+/// within `window`, the caller's fetches get 429 with `Retry-After` until
+/// the window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchThrottle {
+    pub failures: u32,
+    pub window: Duration,
+    pub scope: ThrottleScope,
+}
+
+/// What one throttle window counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleScope {
+    /// Every session of a user together.
+    User,
+    /// Each token (session) apart.
+    Token,
 }
 
 /// Who may notify whom.
@@ -207,6 +233,10 @@ pub enum Capability {
     PayloadTtl,
     /// The notify answer carries the notification id.
     NotifyId,
+    /// A notify whose content expires within seconds.
+    ShortPayloadTtl,
+    /// A declared throttle on failed fetches.
+    FetchThrottle,
 }
 
 impl Capability {
@@ -221,6 +251,8 @@ impl Capability {
             Capability::DisableAccount => "requests.disable_account",
             Capability::PayloadTtl => "policy.payload_ttl_s",
             Capability::NotifyId => "requests.notify.id",
+            Capability::ShortPayloadTtl => "requests.short_notify and policy.short_payload_ttl_s",
+            Capability::FetchThrottle => "policy.fetch_throttle",
         }
     }
 
@@ -235,6 +267,8 @@ impl Capability {
             Capability::DisableAccount => "a request that disables an account",
             Capability::PayloadTtl => "a declared payload lifetime",
             Capability::NotifyId => "a notify answer that carries the id",
+            Capability::ShortPayloadTtl => "a way to send content that expires within seconds",
+            Capability::FetchThrottle => "a throttle on failed fetches",
         }
     }
 }
@@ -287,6 +321,10 @@ impl Profile {
             Capability::DisableAccount => r.disable_account.is_some(),
             Capability::PayloadTtl => self.policy.payload_ttl.is_some(),
             Capability::NotifyId => r.notify.answer.id.is_some(),
+            Capability::ShortPayloadTtl => {
+                r.short_notify.is_some() && self.policy.short_payload_ttl.is_some()
+            }
+            Capability::FetchThrottle => self.policy.fetch_throttle.is_some(),
         }
     }
 }

@@ -18,16 +18,19 @@ use serde_json::json;
 
 use super::auth::{self, Auth, Caller, Clock};
 use super::config::Config;
-use super::dispatch::Dispatcher;
+use super::dispatch::{Dispatcher, Outgoing, PushFlaws};
 use super::flaw::{Flaw, Flaws};
 use super::push::{Platform, Pushers};
-use super::store::{RegistrationUpdate, Store, StoreError};
+use super::store::{RegistrationUpdate, Routing, Store, StoreError};
+use super::throttle::Throttle;
 use super::BackendError;
 
 /// Largest request body accepted.
 pub(crate) const MAX_BODY: usize = 64 * 1024;
 /// Most client tags on one registration (Notification Hubs allows 60).
 const MAX_TAGS: usize = 60;
+/// Most expired notifications deleted per sweep.
+const SWEEP_BATCH: usize = 10_000;
 
 /// Why a request failed; each variant is one fixed response.
 #[derive(Debug)]
@@ -41,6 +44,8 @@ pub(crate) enum ApiError {
     MethodNotAllowed(&'static str),
     Conflict(&'static str),
     PayloadTooLarge,
+    /// Too many failed fetches: retry after this many seconds.
+    TooManyRequests(u64),
     Internal,
 }
 
@@ -61,6 +66,9 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
             ApiError::Conflict(why) => (StatusCode::CONFLICT, why),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+            ApiError::TooManyRequests(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "too many failed fetches")
+            }
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         };
         let mut response = json_response(status, &json!({ "error": message }));
@@ -71,6 +79,9 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed(allow) => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::TooManyRequests(seconds) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             _ => {}
         }
@@ -104,6 +115,10 @@ pub(crate) struct App {
     store: Store,
     dispatch: Dispatcher,
     clock: Clock,
+    /// The longest a notification's content is kept (`ttl` asks for less).
+    payload_ttl: std::time::Duration,
+    /// `None` without a throttle.
+    throttle: Option<Throttle>,
     /// The `no-authz` flaw.
     no_authz: bool,
     /// The `anonymous-fetch` flaw.
@@ -145,7 +160,6 @@ impl App {
                 path: config.db_path.clone(),
                 source,
             })?;
-        let leak = config.flaws.contains(&Flaw::LeakPayload);
         let no_authz = config.flaws.contains(&Flaw::NoAuthz);
         let keep_tokens = config.flaws.contains(&Flaw::LogoutKeepsToken);
         if !config.flaws.is_empty() {
@@ -156,12 +170,34 @@ impl App {
         }
         Ok(App {
             auth: Auth::new(store.clone(), clock.clone(), config.token_ttl, keep_tokens),
-            dispatch: Dispatcher::new(store.clone(), Pushers::new(&config), clock.clone(), leak),
+            dispatch: Dispatcher::new(
+                store.clone(),
+                Pushers::new(&config),
+                clock.clone(),
+                PushFlaws::of(&config.flaws),
+            ),
             store,
             clock,
+            payload_ttl: config.payload_ttl,
+            throttle: config.fetch_throttle.map(Throttle::new),
             no_authz,
             anonymous_fetch: config.flaws.contains(&Flaw::AnonymousFetch),
         })
+    }
+
+    /// Deletes the notifications whose lifetime is over (some at a time:
+    /// the next sweep takes the rest), so expired content is gone from the
+    /// database, not only hidden.
+    pub(crate) async fn sweep(&self) {
+        match self
+            .store
+            .delete_expired(self.clock.now_ms(), SWEEP_BATCH)
+            .await
+        {
+            Ok(0) => {}
+            Ok(deleted) => tracing::debug!(deleted, "expired notifications deleted"),
+            Err(error) => tracing::warn!(%error, "sweeping expired notifications failed"),
+        }
     }
 
     /// Answers one request; never fails and never panics on input.
@@ -225,8 +261,14 @@ impl App {
                 self.send(&caller, request).await
             }
             ["api", "notifications", id] => {
-                allow(&method, &Method::GET, "GET")?;
+                if method != Method::GET && method != Method::DELETE {
+                    return Err(ApiError::MethodNotAllowed("GET, DELETE"));
+                }
                 let id = (*id).to_owned();
+                if method == Method::DELETE {
+                    let caller = self.caller(&request).await?;
+                    return self.acknowledge(&caller, id).await;
+                }
                 if self.anonymous_fetch && !request.headers().contains_key(header::AUTHORIZATION) {
                     return self.fetch_unchecked(id).await;
                 }
@@ -393,6 +435,20 @@ impl App {
                     .map_err(|()| ApiError::BadRequest("pns must be apns, fcm, gcm or wns"))?,
             ),
         };
+        let ttl = match query.get("ttl") {
+            None => self.payload_ttl,
+            // Shorter than the backend's lifetime, never longer.
+            Some(ttl) => match ttl.parse::<u64>() {
+                Ok(seconds) if seconds > 0 => {
+                    std::time::Duration::from_secs(seconds).min(self.payload_ttl)
+                }
+                _ => {
+                    return Err(ApiError::BadRequest(
+                        "ttl must be a number of seconds above 0",
+                    ))
+                }
+            },
+        };
         let message: String = json_body(request).await?;
         if !auth::valid_username(&recipient) {
             // Cannot be a user: nothing to store or push.
@@ -403,14 +459,48 @@ impl App {
         }
         let outcome = self
             .dispatch
-            .notify(&caller.username, &recipient, platform, message)
+            .notify(Outgoing {
+                sender: caller.username.clone(),
+                recipient,
+                platform,
+                message,
+                ttl,
+                routing: Routing::Owner,
+            })
             .await?;
         Ok(json_response(StatusCode::OK, &outcome))
     }
 
     async fn fetch(&self, caller: &Caller, id: String) -> Reply {
+        if let Some(throttle) = &self.throttle {
+            if let Some(seconds) = throttle.blocked(&caller.username, self.clock.now_ms()) {
+                return Err(ApiError::TooManyRequests(seconds));
+            }
+        }
         let recipient = (!self.no_authz).then(|| caller.username.clone());
-        self.fetch_for(id, recipient).await
+        let answer = self.fetch_for(id, recipient).await;
+        if let (Err(ApiError::NotFound), Some(throttle)) = (&answer, &self.throttle) {
+            throttle.failed(&caller.username, self.clock.now_ms());
+        }
+        answer
+    }
+
+    /// `DELETE /api/notifications/{id}`: the recipient acknowledges, and
+    /// the content is gone for good.
+    async fn acknowledge(&self, caller: &Caller, id: String) -> Reply {
+        if !auth::is_id(&id) {
+            return Err(ApiError::NotFound);
+        }
+        let deleted = self
+            .store
+            .delete_notification(id, Some(caller.username.clone()), self.clock.now_ms())
+            .await?;
+        if !deleted {
+            return Err(ApiError::NotFound);
+        }
+        let mut response = json_response(StatusCode::NO_CONTENT, &json!({}));
+        *response.body_mut() = Full::default();
+        Ok(response)
     }
 
     /// The `anonymous-fetch` flaw's fetch: no caller, no recipient check.
@@ -425,7 +515,7 @@ impl App {
         }
         let notification = self
             .store
-            .fetch_notification(id, recipient)
+            .fetch_notification(id, recipient, self.clock.now_ms())
             .await?
             .ok_or(ApiError::NotFound)?;
         Ok(json_response(

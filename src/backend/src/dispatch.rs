@@ -2,12 +2,14 @@
 //! recipient, and clean up registrations the platforms report dead.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::JoinSet;
 
 use super::auth::{random_id, Clock};
+use super::flaw::Flaw;
 use super::push::{Platform, Push, PushOutcome, Pushers};
-use super::store::{Registration, Store, StoreError};
+use super::store::{NewNotification, Registration, Routing, Store, StoreError};
 
 /// What a send did, as returned to the sender.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -18,46 +20,92 @@ pub(crate) struct Outcome {
     pub failed: usize,
 }
 
+/// The flaws of the push path, read once.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PushFlaws {
+    /// `leak-payload`.
+    pub leak: bool,
+    /// `long-push-ttl`.
+    pub no_push_expiry: bool,
+}
+
+impl PushFlaws {
+    pub(crate) fn of(flaws: &[Flaw]) -> PushFlaws {
+        PushFlaws {
+            leak: flaws.contains(&Flaw::LeakPayload),
+            ..PushFlaws::default()
+        }
+    }
+}
+
+/// A send as the API hands it over.
+#[derive(Debug, Clone)]
+pub(crate) struct Outgoing {
+    pub sender: String,
+    pub recipient: String,
+    pub platform: Option<Platform>,
+    pub message: String,
+    /// How long the content stays fetchable.
+    pub ttl: Duration,
+    pub routing: Routing,
+}
+
 #[derive(Clone)]
 pub(crate) struct Dispatcher {
     store: Store,
     pushers: Arc<Pushers>,
     clock: Clock,
-    /// The `leak-payload` flaw.
-    leak: bool,
+    flaws: PushFlaws,
 }
 
 impl Dispatcher {
-    pub(crate) fn new(store: Store, pushers: Pushers, clock: Clock, leak: bool) -> Dispatcher {
+    pub(crate) fn new(
+        store: Store,
+        pushers: Pushers,
+        clock: Clock,
+        flaws: PushFlaws,
+    ) -> Dispatcher {
         Dispatcher {
             store,
             pushers: Arc::new(pushers),
             clock,
-            leak,
+            flaws,
         }
     }
 
-    /// Stores `message` for `recipient` and pushes its id to the recipient's
-    /// registrations (of `platform` only, if given), waiting for the pushes.
-    /// An unknown recipient gets nothing stored and nothing pushed.
-    pub(crate) async fn notify(
-        &self,
-        sender: &str,
-        recipient: &str,
-        platform: Option<Platform>,
-        message: String,
-    ) -> Result<Outcome, StoreError> {
+    /// Stores the message for the recipient and pushes its id to the
+    /// recipient's registrations (of the send's platform only, if given),
+    /// waiting for the pushes. An unknown recipient gets nothing stored and
+    /// nothing pushed. Each push expires with the content: a gateway that
+    /// cannot deliver at once holds the id no longer than it can be
+    /// fetched.
+    pub(crate) async fn notify(&self, send: Outgoing) -> Result<Outcome, StoreError> {
         let id: Arc<str> = random_id().into();
-        let leaked: Option<Arc<str>> = self.leak.then(|| message.as_str().into());
+        let Outgoing {
+            sender,
+            recipient,
+            platform,
+            message,
+            ttl,
+            routing,
+        } = send;
+        let leaked: Option<Arc<str>> = self.flaws.leak.then(|| message.as_str().into());
+        let now = self.clock.now_ms();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let ttl_s = (!self.flaws.no_push_expiry).then_some(ttl.as_secs());
         let targets = self
             .store
             .create_notification(
-                id.to_string(),
-                recipient.to_owned(),
-                sender.to_owned(),
-                message,
-                platform,
-                self.clock.now_ms(),
+                NewNotification {
+                    id: id.to_string(),
+                    recipient,
+                    sender,
+                    payload: message,
+                    platform,
+                    created_at_ms: now,
+                    expires_at_ms: now.saturating_add(ttl_ms),
+                },
+                routing,
             )
             .await?;
         let targets = targets.unwrap_or_default();
@@ -95,6 +143,7 @@ impl Dispatcher {
                 handle: &only.handle,
                 id: &id,
                 leaked: leaked.as_deref(),
+                ttl_s,
             };
             let result = self.pushers.send(only.platform, push).await;
             tally(only.clone(), result);
@@ -108,6 +157,7 @@ impl Dispatcher {
                         handle: &registration.handle,
                         id: &id,
                         leaked: leaked.as_deref(),
+                        ttl_s,
                     };
                     let result = pushers.send(registration.platform, push).await;
                     (registration, result)

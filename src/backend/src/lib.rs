@@ -38,8 +38,9 @@
 //! | `POST /api/register[?handle=H]` | 200 a registration id (JSON string) owned by the caller |
 //! | `PUT /api/register/{id} {"Platform","Handle","Tags"}` | 200; 400 bad platform/handle/tag; 403 someone else's `username:` tag; 404 not the caller's; 409 handle held by another user |
 //! | `DELETE /api/register/{id}` | 200; 404 not the caller's |
-//! | `POST /api/notifications?to_tag=U[&pns=P]` body: a JSON string | 200 `{"pushed","failed"}` |
-//! | `GET /api/notifications/{id}` | 200 `{"Id","Payload","Read"}` to the recipient; else 404, identical for every other case |
+//! | `POST /api/notifications?to_tag=U[&pns=P][&ttl=S]` body: a JSON string | 200 `{"pushed","failed"}`; the content lives `S` seconds (at most, and by default, the configured payload lifetime) |
+//! | `GET /api/notifications/{id}` | 200 `{"Id","Payload","Read"}` to the recipient until it expires or is acknowledged; else 404, identical for every other case; 429 with `Retry-After` after too many failed fetches |
+//! | `DELETE /api/notifications/{id}` | 204: the recipient acknowledges, the content is gone; else 404 |
 //!
 //! Everything but users and login needs `Authorization: Bearer <token>`;
 //! without a valid one: 401 with `WWW-Authenticate: Bearer`.
@@ -54,6 +55,7 @@ mod dispatch;
 mod flaw;
 mod push;
 mod store;
+mod throttle;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -66,7 +68,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use config::{
-    ApnsConfig, Config, ConfigError, FcmConfig, ServiceAccount, SigningKey, Trust, WnsConfig,
+    ApnsConfig, Config, ConfigError, FcmConfig, FetchThrottle, ServiceAccount, SigningKey, Trust,
+    WnsConfig,
 };
 pub use flaw::{Flaw, Flaws, UnknownFlaw};
 
@@ -76,6 +79,8 @@ use auth::Clock;
 /// How long open connections get to finish their requests after shutdown
 /// was requested, before they are cut.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often expired notifications are deleted from the database.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// Why the backend could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +164,9 @@ async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
+    let mut sweep =
+        tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_EVERY, SWEEP_EVERY);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         let (stream, peer) = tokio::select! {
@@ -175,6 +183,11 @@ async fn run(
             },
             // Reap finished connection tasks so the set does not grow forever.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            _ = sweep.tick() => {
+                let app = Arc::clone(&app);
+                connections.spawn(async move { app.sweep().await });
+                continue;
+            }
         };
         // Small request/response exchanges: Nagle only adds latency.
         let _ = stream.set_nodelay(true);

@@ -70,6 +70,28 @@ pub(crate) struct Notification {
     pub read: bool,
 }
 
+/// A notification to store.
+#[derive(Debug, Clone)]
+pub(crate) struct NewNotification {
+    pub id: String,
+    pub recipient: String,
+    pub sender: String,
+    pub payload: String,
+    /// Push to the recipient's registrations of this platform only.
+    pub platform: Option<Platform>,
+    pub created_at_ms: i64,
+    /// From this moment on it is gone for everyone.
+    pub expires_at_ms: i64,
+}
+
+/// Which registrations a notification is pushed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Routing {
+    /// The recipient's own registrations: what the backend knows, not what
+    /// a client said about itself.
+    Owner,
+}
+
 /// What `PUT /api/register/{id}` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RegistrationUpdate {
@@ -112,10 +134,31 @@ CREATE TABLE IF NOT EXISTS notifications (
     sender     TEXT NOT NULL,
     payload    TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    read       INTEGER NOT NULL DEFAULT 0
+    read       INTEGER NOT NULL DEFAULT 0,
+    expires_at INTEGER NOT NULL DEFAULT 9223372036854775807
 );
 CREATE INDEX IF NOT EXISTS notifications_by_recipient ON notifications(recipient);
 ";
+
+/// Run after [`SCHEMA`]: the index on `expires_at`, which a database made
+/// before notifications expired has to get its column for first.
+const EXPIRY_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS notifications_by_expiry ON notifications(expires_at);";
+
+/// Gives a database made before notifications expired its `expires_at`
+/// column (its rows never expire: they were stored without a lifetime).
+fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let has_expiry = conn
+        .prepare("SELECT 1 FROM pragma_table_info('notifications') WHERE name = 'expires_at'")?
+        .exists([])?;
+    if !has_expiry {
+        conn.execute_batch(
+            "ALTER TABLE notifications
+             ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 9223372036854775807;",
+        )?;
+    }
+    conn.execute_batch(EXPIRY_INDEX)
+}
 
 fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open(path)?;
@@ -135,6 +178,7 @@ impl Store {
     pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
         let write_conn = connect(path)?;
         write_conn.execute_batch(SCHEMA)?;
+        migrate(&write_conn)?;
         let (writer, write_rx) = mpsc::channel::<WriteJob>();
         std::thread::Builder::new()
             .name("backend-store-writer".into())
@@ -393,19 +437,24 @@ impl Store {
         .await
     }
 
-    /// Stores a notification for `recipient` and returns the registrations
-    /// to push it to (optionally one platform only). `None`: no such user,
-    /// nothing stored.
+    /// Stores a notification and returns the registrations to push it to
+    /// (optionally one platform only). `None`: no such recipient, nothing
+    /// stored.
     pub(crate) async fn create_notification(
         &self,
-        id: String,
-        recipient: String,
-        sender: String,
-        payload: String,
-        platform: Option<Platform>,
-        now_ms: i64,
+        notification: NewNotification,
+        routing: Routing,
     ) -> Result<Option<Vec<Registration>>, StoreError> {
         self.write(move |c| {
+            let NewNotification {
+                id,
+                recipient,
+                sender,
+                payload,
+                platform,
+                created_at_ms,
+                expires_at_ms,
+            } = notification;
             let exists = c
                 .prepare_cached("SELECT 1 FROM users WHERE username = ?1")?
                 .exists([&recipient])?;
@@ -413,26 +462,30 @@ impl Store {
                 return Ok(None);
             }
             c.prepare_cached(
-                "INSERT INTO notifications (id, recipient, sender, payload, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO notifications (id, recipient, sender, payload, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![id, recipient, sender, payload, now_ms])?;
-            let mut stmt = c.prepare_cached(
-                "SELECT id, platform, handle FROM registrations
-                 WHERE owner = ?1 AND platform IS NOT NULL AND handle IS NOT NULL
-                   AND (?2 IS NULL OR platform = ?2)",
-            )?;
-            let rows =
-                stmt.query_map(params![recipient, platform.map(Platform::as_str)], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get(2)?,
-                    ))
-                })?;
+            .execute(params![
+                id,
+                recipient,
+                sender,
+                payload,
+                created_at_ms,
+                expires_at_ms
+            ])?;
+            let platform = platform.map(Platform::as_str);
+            let rows = match &routing {
+                Routing::Owner => c
+                    .prepare_cached(
+                        "SELECT id, platform, handle FROM registrations
+                         WHERE owner = ?1 AND platform IS NOT NULL AND handle IS NOT NULL
+                           AND (?2 IS NULL OR platform = ?2)",
+                    )?
+                    .query_map(params![recipient, platform], registration_row)?
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
             let mut registrations = Vec::new();
-            for row in rows {
-                let (id, platform, handle) = row?;
+            for (id, platform, handle) in rows {
                 // Only this code writes the column, so every value parses.
                 if let Ok(platform) = platform.parse() {
                     registrations.push(Registration {
@@ -447,21 +500,24 @@ impl Store {
         .await
     }
 
-    /// Fetches a notification and marks it read. With `recipient`, only if
-    /// it is theirs; `None` as recipient skips the check (the `no-authz`
-    /// flaw).
+    /// Fetches a notification that has not expired by `now_ms` and marks
+    /// it read. With `recipient`, only if it is theirs; `None` as recipient
+    /// skips the check (the `no-authz` flaw).
     pub(crate) async fn fetch_notification(
         &self,
         id: String,
         recipient: Option<String>,
+        now_ms: i64,
     ) -> Result<Option<Notification>, StoreError> {
         self.write(move |c| {
             let found: Option<(String, bool)> = c
                 .prepare_cached(
                     "SELECT payload, read FROM notifications
-                     WHERE id = ?1 AND (?2 IS NULL OR recipient = ?2)",
+                     WHERE id = ?1 AND (?2 IS NULL OR recipient = ?2) AND expires_at > ?3",
                 )?
-                .query_row(params![id, recipient], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query_row(params![id, recipient, now_ms], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
                 .optional()?;
             let Some((payload, read)) = found else {
                 return Ok(None);
@@ -474,6 +530,51 @@ impl Store {
         })
         .await
     }
+
+    /// Deletes a notification that has not expired by `now_ms`: the
+    /// recipient's acknowledgement. With `recipient`, only theirs (`None`:
+    /// anyone's, the `any-ack` flaw). Whether there was one to delete.
+    pub(crate) async fn delete_notification(
+        &self,
+        id: String,
+        recipient: Option<String>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c| {
+            let deleted = c
+                .prepare_cached(
+                    "DELETE FROM notifications
+                     WHERE id = ?1 AND (?2 IS NULL OR recipient = ?2) AND expires_at > ?3",
+                )?
+                .execute(params![id, recipient, now_ms])?;
+            Ok(deleted == 1)
+        })
+        .await
+    }
+
+    /// Deletes every notification expired by `now_ms`, at most `limit`
+    /// (oldest expiry first), so one sweep never holds the writer long.
+    /// How many went.
+    pub(crate) async fn delete_expired(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write(move |c| {
+            c.prepare_cached(
+                "DELETE FROM notifications WHERE id IN
+                 (SELECT id FROM notifications WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)",
+            )?
+            .execute(params![now_ms, limit])
+        })
+        .await
+    }
+}
+
+/// `(id, platform, handle)` of a registration row.
+fn registration_row(row: &rusqlite::Row<'_>) -> Result<(String, String, String), rusqlite::Error> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
 }
 
 fn in_savepoint<T>(

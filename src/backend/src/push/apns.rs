@@ -54,13 +54,18 @@ impl Apns {
             .jwt
             .get(&self.config, unix_now())
             .map_err(PushError::Auth)?;
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(format!("{}/3/device/{}", self.config.url, push.handle))
             .header(header::AUTHORIZATION, format!("bearer {jwt}"))
             .header("apns-topic", &self.config.topic)
             .header("apns-push-type", "background")
-            .header("apns-priority", "5")
+            .header("apns-priority", "5");
+        if let Some(ttl) = push.ttl_s {
+            // Absolute epoch seconds; without it APNs stores the push.
+            request = request.header("apns-expiration", unix_now().saturating_add(ttl));
+        }
+        let request = request
             .header(header::CONTENT_TYPE, "application/json")
             .body(Full::new(body(push.id, push.leaked)))
             .map_err(|e| PushError::Transport(format!("building the request: {e}")))?;
@@ -234,6 +239,7 @@ mod tests {
                 handle: &token,
                 id: "n1",
                 leaked: None,
+                ttl_s: None,
             };
             assert!(matches!(apns.send(push).await, PushOutcome::Delivered));
         }
@@ -276,6 +282,7 @@ mod tests {
                 handle: &gone,
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(
@@ -286,6 +293,7 @@ mod tests {
                 handle: &bad,
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(matches!(
@@ -297,6 +305,7 @@ mod tests {
                 handle: "zz/../x",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(matches!(
@@ -322,6 +331,7 @@ mod tests {
                 handle: "abcd",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(

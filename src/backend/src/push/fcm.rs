@@ -76,7 +76,7 @@ impl Fcm {
     }
 
     async fn try_send(&self, push: Push<'_>) -> Result<PushOutcome, PushError> {
-        let body = body(push.handle, push.id, push.leaked);
+        let body = body(push.handle, push.id, push.leaked, push.ttl_s);
         // One retry, after a 401, with a fresh token.
         for attempt in 0..2 {
             let token = self.access_token().await?;
@@ -114,17 +114,23 @@ impl Fcm {
 }
 
 /// A data-only message with high Android priority, carrying the id (and the
-/// message itself under the `leak-payload` flaw).
-pub(crate) fn body(token: &str, id: &str, leaked: Option<&str>) -> Bytes {
+/// message itself under the `leak-payload` flaw), stored by FCM for an
+/// offline device at most `ttl_s` seconds (FCM's default is four weeks).
+pub(crate) fn body(token: &str, id: &str, leaked: Option<&str>, ttl_s: Option<u64>) -> Bytes {
     let mut data = json!({ "secureId": id });
     if let Some(message) = leaked {
         data["message"] = json!(message);
+    }
+    let mut android = json!({ "priority": "HIGH" });
+    if let Some(ttl) = ttl_s {
+        // FCM takes at most four weeks.
+        android["ttl"] = json!(format!("{}s", ttl.min(2_419_200)));
     }
     let value = json!({
         "message": {
             "token": token,
             "data": data,
-            "android": { "priority": "HIGH" },
+            "android": android,
         }
     });
     Bytes::from(value.to_string())
@@ -186,14 +192,15 @@ mod tests {
 
     #[test]
     fn body_shape_and_injection() {
-        let plain: serde_json::Value = serde_json::from_slice(&body("tok", "n1", None)).unwrap();
+        let plain: serde_json::Value =
+            serde_json::from_slice(&body("tok", "n1", None, None)).unwrap();
         assert_eq!(
             plain,
             json!({"message": {"token": "tok", "data": {"secureId": "n1"}, "android": {"priority": "HIGH"}}})
         );
         let evil = "\",\"x\":1";
         let leaky: serde_json::Value =
-            serde_json::from_slice(&body("tok", "n1", Some(evil))).unwrap();
+            serde_json::from_slice(&body("tok", "n1", Some(evil), None)).unwrap();
         assert_eq!(
             leaky["message"]["data"],
             json!({"secureId": "n1", "message": evil})
@@ -232,6 +239,7 @@ mod tests {
                     handle: "dev",
                     id: "n1",
                     leaked: None,
+                    ttl_s: None,
                 })
                 .await
             });
@@ -292,6 +300,7 @@ mod tests {
                 handle: "dev",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(matches!(outcome, PushOutcome::Delivered), "{outcome:?}");
@@ -319,6 +328,7 @@ mod tests {
                 handle: "dead",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(
@@ -330,6 +340,7 @@ mod tests {
                 handle: "live",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(
@@ -356,6 +367,7 @@ mod tests {
                 handle: "dev",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(

@@ -108,6 +108,11 @@ pub(crate) struct Push<'a> {
     pub id: &'a str,
     /// The message, only under the `leak-payload` flaw.
     pub leaked: Option<&'a str>,
+    /// Seconds the gateway may hold the push for an offline device: the
+    /// content's lifetime. `None` sets no expiry, so the gateway's default
+    /// applies (APNs stores it, FCM keeps it four weeks): the
+    /// `long-push-ttl` flaw.
+    pub ttl_s: Option<u64>,
 }
 
 /// The configured push clients.
