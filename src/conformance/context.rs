@@ -22,13 +22,13 @@ use rand_chacha::ChaCha20Rng;
 
 use super::canary;
 use crate::client::{Credential, Exchange};
-use crate::device::device::{fetch, notify};
+use crate::device::device::fetch;
 use crate::device::{
     Api, Context, Device, EnrolFailure, EnrollError, Fleet, FleetPlan, Outcome, RoundTrip,
     StepError,
 };
 use crate::plane::{MockPlane, PlaneError};
-use crate::profile::{Profile, SendPolicy};
+use crate::profile::{Profile, Request, SendPolicy, Values};
 
 /// How the suite was asked to run.
 #[derive(Debug, Clone)]
@@ -304,23 +304,39 @@ impl Suite {
     /// and reads the id out of it, holding the device's lease so no other
     /// check's push is taken for this one. Any failure is the backend's.
     pub async fn deliver(&self, device: &Device, message: &str) -> Result<Delivered, StepError> {
+        self.deliver_via(device, message, &self.api.profile.requests.notify, None)
+            .await
+    }
+
+    /// [`Suite::deliver`] through `request` (the notify request or another
+    /// send the profile declares, such as `short_notify`), with
+    /// `lifetime_s` for its `{lifetime_s}`.
+    pub async fn deliver_via(
+        &self,
+        device: &Device,
+        message: &str,
+        request: &Request,
+        lifetime_s: Option<u64>,
+    ) -> Result<Delivered, StepError> {
         let lease = self.lease(device);
         let _held = lease.lock().await;
         // A push left over from an earlier step of the same check.
         while device.inbox.try_recv().is_some() {}
         let (sender, credential) = self.sender_for(device)?;
-        let send = notify(
-            &self.api,
-            credential,
-            sender,
-            &device.user,
-            device.platform,
-            message,
-        )
-        .await;
-        let sent = send
-            .status()
-            .is_some_and(|s| self.api.profile.requests.notify.template.succeeded(s));
+        let values = Values {
+            user: Some(sender.to_owned()),
+            recipient: Some(device.user.clone()),
+            message: Some(message.to_owned()),
+            platform: self
+                .profile()
+                .platform(device.platform)
+                .map(|p| p.name.clone()),
+            token: Some(credential.secret().to_owned()),
+            lifetime_s,
+            ..Values::default()
+        };
+        let send = self.api.call(request, &values, Some(credential)).await;
+        let sent = send.status().is_some_and(|s| request.template.succeeded(s));
         if !sent {
             return Err(StepError {
                 step: "send",
@@ -399,6 +415,54 @@ impl Suite {
         self.plane
             .captures_after(self.baseline.captures_after)
             .await
+    }
+
+    /// The captures since the baseline began that were addressed to
+    /// `device`'s handle, oldest first.
+    pub async fn captures_of(&self, device: &Device) -> Result<Vec<Capture>, PlaneError> {
+        let handle = &device.handle.handle;
+        Ok(self
+            .captures()
+            .await?
+            .into_iter()
+            .filter(|c| c.device.as_deref() == Some(handle.as_str()))
+            .collect())
+    }
+
+    /// Waits up to `window` for a push to `device`, holding its lease, and
+    /// returns it if one comes (or had already come): for a push that must
+    /// not arrive. A push to another device of the same send lands at the
+    /// same moment on a backend that pushes as it stores, so a short window
+    /// after the expected push has arrived is enough.
+    pub async fn expect_no_push(&self, device: &Device, window: Duration) -> Option<Delivery> {
+        let lease = self.lease(device);
+        let _held = lease.lock().await;
+        match device.inbox.try_recv() {
+            Some(delivery) => Some(delivery),
+            None => device.inbox.recv_within(window).await,
+        }
+    }
+
+    /// A fresh user with a session of its own and no device: a caller for
+    /// probes whose own failures (a throttle counts them) must not touch
+    /// the baseline's users.
+    pub async fn fresh_caller(&self, purpose: &str) -> Result<(User, Credential), StepError> {
+        let user = self.fresh_user(purpose).await?;
+        let credential = self.api.credential(&user.name, &user.password).await?;
+        Ok((user, credential))
+    }
+
+    /// Deletes (acknowledges) notification `id` with `credential`, when the
+    /// profile declares how (`requests.delete`).
+    pub async fn delete(&self, credential: &Credential, user: &str, id: &str) -> Option<Exchange> {
+        let request = self.profile().requests.delete.as_ref()?;
+        let values = Values {
+            user: Some(user.to_owned()),
+            id: Some(id.to_owned()),
+            token: Some(credential.secret().to_owned()),
+            ..Values::default()
+        };
+        Some(self.api.call(request, &values, Some(credential)).await)
     }
 
     /// Whether the backend is on a loopback address.

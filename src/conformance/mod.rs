@@ -15,6 +15,7 @@ pub mod evidence;
 pub mod execute;
 pub mod findings;
 pub mod leak;
+pub mod lookalike;
 pub mod probe;
 pub mod registry;
 pub mod select;

@@ -50,6 +50,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(authz_03),
     check!(tok_02),
     check!(http_02),
+    check!(enum_01),
 ];
 
 /// A check's entry by id.

@@ -61,6 +61,18 @@ pub fn assert_sound(report: &SuiteReport) {
     assert_eq!(report.exit_code, 0);
 }
 
+/// The checks that did not pass, less those that cannot apply to a
+/// loopback target: what a flaw broke.
+pub fn broken(report: &SuiteReport) -> BTreeSet<String> {
+    report
+        .checks
+        .iter()
+        .filter(|c| c.verdict != Verdict::Pass)
+        .filter(|c| !(c.verdict == Verdict::Skip && c.id == "SP-HTTP-02"))
+        .map(|c| c.id.clone())
+        .collect()
+}
+
 pub fn ids(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }

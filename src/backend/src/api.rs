@@ -123,6 +123,8 @@ pub(crate) struct App {
     no_authz: bool,
     /// The `anonymous-fetch` flaw.
     anonymous_fetch: bool,
+    /// The `forbidden-oracle` flaw.
+    forbidden_oracle: bool,
 }
 
 #[derive(Deserialize)]
@@ -182,6 +184,7 @@ impl App {
             throttle: config.fetch_throttle.map(Throttle::new),
             no_authz,
             anonymous_fetch: config.flaws.contains(&Flaw::AnonymousFetch),
+            forbidden_oracle: config.flaws.contains(&Flaw::ForbiddenOracle),
         })
     }
 
@@ -477,12 +480,32 @@ impl App {
                 return Err(ApiError::TooManyRequests(seconds));
             }
         }
+        // Kept only by the flaws that look the id up again.
+        let asked = self.forbidden_oracle.then(|| id.clone());
         let recipient = (!self.no_authz).then(|| caller.username.clone());
         let answer = self.fetch_for(id, recipient).await;
         if let (Err(ApiError::NotFound), Some(throttle)) = (&answer, &self.throttle) {
             throttle.failed(&caller.username, self.clock.now_ms());
         }
-        answer
+        match (answer, asked) {
+            (Err(ApiError::NotFound), Some(id)) => self.flawed_not_found(id).await,
+            (answer, _) => answer,
+        }
+    }
+
+    /// The flaws' answer to a fetch that found nothing of the caller's:
+    /// they look again, whoever the recipient is.
+    async fn flawed_not_found(&self, id: String) -> Reply {
+        let exists = auth::is_id(&id)
+            && self
+                .store
+                .recipient_of(id, self.clock.now_ms())
+                .await?
+                .is_some();
+        if exists && self.forbidden_oracle {
+            return Err(ApiError::Forbidden("this notification is not yours"));
+        }
+        Err(ApiError::NotFound)
     }
 
     /// `DELETE /api/notifications/{id}`: the recipient acknowledges, and

@@ -28,15 +28,21 @@ pub enum Flaw {
     /// another user's token is still refused). Exists to make SP-AUTHZ-01
     /// (fetching needs credentials) fail, and nothing else.
     AnonymousFetch,
+    /// `forbidden-oracle`: a fetch of someone else's notification answers
+    /// 403, an unknown id 404, so a scanner learns which ids exist (the
+    /// Rocket.Chat #42033 bug). Exists to make SP-ENUM-01 ("not yours" =
+    /// "does not exist") fail.
+    ForbiddenOracle,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 4] = [
+    pub const ALL: [Flaw; 5] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
         Flaw::AnonymousFetch,
+        Flaw::ForbiddenOracle,
     ];
 
     /// The name used on the command line and in reports.
@@ -46,6 +52,7 @@ impl Flaw {
             Flaw::NoAuthz => "no-authz",
             Flaw::LogoutKeepsToken => "logout-keeps-token",
             Flaw::AnonymousFetch => "anonymous-fetch",
+            Flaw::ForbiddenOracle => "forbidden-oracle",
         }
     }
 

@@ -531,6 +531,24 @@ impl Store {
         .await
     }
 
+    /// The recipient of a notification that has not expired by `now_ms`,
+    /// whoever asks. Only the flaws that tell "someone else's" from
+    /// "unknown" ask; the sound paths never do.
+    pub(crate) async fn recipient_of(
+        &self,
+        id: String,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT recipient FROM notifications WHERE id = ?1 AND expires_at > ?2",
+            )?
+            .query_row(params![id, now_ms], |row| row.get(0))
+            .optional()
+        })
+        .await
+    }
+
     /// Deletes a notification that has not expired by `now_ms`: the
     /// recipient's acknowledgement. With `recipient`, only theirs (`None`:
     /// anyone's, the `any-ack` flaw). Whether there was one to delete.

@@ -4,6 +4,7 @@
 
 pub mod authz_01;
 pub mod authz_03;
+pub mod enum_01;
 pub mod flow_01;
 pub mod http_02;
 pub mod leak_01;

@@ -722,4 +722,5 @@ async fn http2_prior_knowledge_is_served() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
+mod flaws;
 mod lifecycle;

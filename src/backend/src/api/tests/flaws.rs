@@ -1,0 +1,45 @@
+//! The deliberate flaws of the enumeration, lifecycle, registration and
+//! gateway-error checks: each breaks its property, over the API, and leaves
+//! the rest of the backend as it was.
+
+use super::*;
+
+/// A user `bob` with a WNS channel `b1`, a notification from `alice`, and
+/// the id its push carried: `(alice's token, bob's token, id)`.
+async fn one_notification(server: &Server) -> (String, String, String) {
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    server.register(&bob, "b1").await;
+    server.send(&alice, "bob", "for bob").await;
+    let id = server.pushed_to("b1").await.remove(0);
+    (alice, bob, id)
+}
+
+#[tokio::test]
+async fn flaw_forbidden_oracle_tells_someone_elses_id_from_an_unknown_one() {
+    let server = start(&[Flaw::ForbiddenOracle]).await;
+    let (alice, bob, id) = one_notification(&server).await;
+    let theirs = server
+        .call(
+            "GET",
+            &format!("/api/notifications/{id}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::FORBIDDEN);
+    assert!(!String::from_utf8_lossy(&theirs.body).contains("for bob"));
+    let unknown = server
+        .call(
+            "GET",
+            &format!("/api/notifications/{:032x}", 1),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let own = server
+        .call("GET", &format!("/api/notifications/{id}"), Some(&bob), None)
+        .await;
+    assert_eq!(own.json()["Payload"], "for bob");
+}
