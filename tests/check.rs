@@ -53,11 +53,15 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
         // the device's round trip (SP-FLOW-01).
         (Flaw::LeakPayload, &["SP-FLOW-01", "SP-LEAK-01"][..]),
         // Serving another user's notification also tells it apart from an
-        // unknown id.
-        (Flaw::NoAuthz, &["SP-AUTHZ-03", "SP-ENUM-01"][..]),
+        // unknown id, with no need of timing.
+        (
+            Flaw::NoAuthz,
+            &["SP-AUTHZ-03", "SP-ENUM-01", "SP-ENUM-02"][..],
+        ),
         (Flaw::LogoutKeepsToken, &["SP-TOK-02"][..]),
         (Flaw::AnonymousFetch, &["SP-AUTHZ-01"][..]),
         (Flaw::ForbiddenOracle, &["SP-ENUM-01"][..]),
+        (Flaw::TimingOracle, &["SP-ENUM-02"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -19,6 +19,7 @@ pub mod lookalike;
 pub mod probe;
 pub mod registry;
 pub mod select;
+pub mod stats;
 
 use serde::{Deserialize, Serialize};
 

@@ -51,6 +51,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(tok_02),
     check!(http_02),
     check!(enum_01),
+    check!(enum_02),
 ];
 
 /// A check's entry by id.

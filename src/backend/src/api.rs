@@ -29,6 +29,8 @@ use super::BackendError;
 pub(crate) const MAX_BODY: usize = 64 * 1024;
 /// Most client tags on one registration (Notification Hubs allows 60).
 const MAX_TAGS: usize = 60;
+/// The extra work of the `timing-oracle` flaw.
+const TIMING_ORACLE_DELAY: std::time::Duration = std::time::Duration::from_millis(3);
 /// Most expired notifications deleted per sweep.
 const SWEEP_BATCH: usize = 10_000;
 
@@ -125,6 +127,8 @@ pub(crate) struct App {
     anonymous_fetch: bool,
     /// The `forbidden-oracle` flaw.
     forbidden_oracle: bool,
+    /// The `timing-oracle` flaw.
+    timing_oracle: bool,
 }
 
 #[derive(Deserialize)]
@@ -185,6 +189,7 @@ impl App {
             no_authz,
             anonymous_fetch: config.flaws.contains(&Flaw::AnonymousFetch),
             forbidden_oracle: config.flaws.contains(&Flaw::ForbiddenOracle),
+            timing_oracle: config.flaws.contains(&Flaw::TimingOracle),
         })
     }
 
@@ -481,7 +486,7 @@ impl App {
             }
         }
         // Kept only by the flaws that look the id up again.
-        let asked = self.forbidden_oracle.then(|| id.clone());
+        let asked = (self.forbidden_oracle || self.timing_oracle).then(|| id.clone());
         let recipient = (!self.no_authz).then(|| caller.username.clone());
         let answer = self.fetch_for(id, recipient).await;
         if let (Err(ApiError::NotFound), Some(throttle)) = (&answer, &self.throttle) {
@@ -504,6 +509,11 @@ impl App {
                 .is_some();
         if exists && self.forbidden_oracle {
             return Err(ApiError::Forbidden("this notification is not yours"));
+        }
+        if exists && self.timing_oracle {
+            // Work done only for ids that exist: the answer is the same,
+            // the time it takes is not.
+            tokio::time::sleep(TIMING_ORACLE_DELAY).await;
         }
         Err(ApiError::NotFound)
     }

@@ -33,16 +33,22 @@ pub enum Flaw {
     /// Rocket.Chat #42033 bug). Exists to make SP-ENUM-01 ("not yours" =
     /// "does not exist") fail.
     ForbiddenOracle,
+    /// `timing-oracle`: answers someone else's notification with the same
+    /// 404 as an unknown id, but only after a few milliseconds of extra
+    /// work (a second lookup and a wait), so timing tells which ids exist.
+    /// Exists to make SP-ENUM-02 (no timing oracle) fail.
+    TimingOracle,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 5] = [
+    pub const ALL: [Flaw; 6] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
         Flaw::AnonymousFetch,
         Flaw::ForbiddenOracle,
+        Flaw::TimingOracle,
     ];
 
     /// The name used on the command line and in reports.
@@ -53,6 +59,7 @@ impl Flaw {
             Flaw::LogoutKeepsToken => "logout-keeps-token",
             Flaw::AnonymousFetch => "anonymous-fetch",
             Flaw::ForbiddenOracle => "forbidden-oracle",
+            Flaw::TimingOracle => "timing-oracle",
         }
     }
 

@@ -43,3 +43,22 @@ async fn flaw_forbidden_oracle_tells_someone_elses_id_from_an_unknown_one() {
         .await;
     assert_eq!(own.json()["Payload"], "for bob");
 }
+
+#[tokio::test]
+async fn flaw_timing_oracle_answers_alike_but_later_for_ids_that_exist() {
+    let server = start(&[Flaw::TimingOracle]).await;
+    let (alice, _bob, id) = one_notification(&server).await;
+    let timed = |path: String| {
+        let (server, alice) = (&server, &alice);
+        async move {
+            let started = std::time::Instant::now();
+            let answer = server.call("GET", &path, Some(alice), None).await;
+            (answer, started.elapsed())
+        }
+    };
+    let (theirs, slow) = timed(format!("/api/notifications/{id}")).await;
+    let (unknown, _) = timed(format!("/api/notifications/{:032x}", 1)).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    assert_eq!(theirs.body, unknown.body);
+    assert!(slow >= TIMING_ORACLE_DELAY, "{slow:?}");
+}
