@@ -52,6 +52,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(http_02),
     check!(enum_01),
     check!(enum_02),
+    check!(enum_03),
 ];
 
 /// A check's entry by id.

@@ -185,7 +185,10 @@ impl App {
             store,
             clock,
             payload_ttl: config.payload_ttl,
-            throttle: config.fetch_throttle.map(Throttle::new),
+            throttle: config
+                .fetch_throttle
+                .filter(|_| !config.flaws.contains(&Flaw::NoFetchThrottle))
+                .map(Throttle::new),
             no_authz,
             anonymous_fetch: config.flaws.contains(&Flaw::AnonymousFetch),
             forbidden_oracle: config.flaws.contains(&Flaw::ForbiddenOracle),

@@ -38,17 +38,22 @@ pub enum Flaw {
     /// work (a second lookup and a wait), so timing tells which ids exist.
     /// Exists to make SP-ENUM-02 (no timing oracle) fail.
     TimingOracle,
+    /// `no-fetch-throttle`: failed fetches are never throttled, so a
+    /// scanner may guess ids as fast as the backend answers. Exists to make
+    /// SP-ENUM-03 (failed fetches throttled) warn.
+    NoFetchThrottle,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 6] = [
+    pub const ALL: [Flaw; 7] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
         Flaw::AnonymousFetch,
         Flaw::ForbiddenOracle,
         Flaw::TimingOracle,
+        Flaw::NoFetchThrottle,
     ];
 
     /// The name used on the command line and in reports.
@@ -60,6 +65,7 @@ impl Flaw {
             Flaw::AnonymousFetch => "anonymous-fetch",
             Flaw::ForbiddenOracle => "forbidden-oracle",
             Flaw::TimingOracle => "timing-oracle",
+            Flaw::NoFetchThrottle => "no-fetch-throttle",
         }
     }
 

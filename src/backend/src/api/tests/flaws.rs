@@ -62,3 +62,15 @@ async fn flaw_timing_oracle_answers_alike_but_later_for_ids_that_exist() {
     assert_eq!(theirs.body, unknown.body);
     assert!(slow >= TIMING_ORACLE_DELAY, "{slow:?}");
 }
+
+#[tokio::test]
+async fn flaw_no_fetch_throttle_lets_a_scanner_fail_forever() {
+    let server = start(&[Flaw::NoFetchThrottle]).await;
+    let (alice, _bob, _id) = one_notification(&server).await;
+    let limit = crate::config::FetchThrottle::default().failures;
+    for n in 0..(limit + 20) {
+        let path = format!("/api/notifications/{n:032x}");
+        let answer = server.call("GET", &path, Some(&alice), None).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{n}");
+    }
+}
