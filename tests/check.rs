@@ -63,6 +63,7 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
         (Flaw::ForbiddenOracle, &["SP-ENUM-01"][..]),
         (Flaw::TimingOracle, &["SP-ENUM-02"][..]),
         (Flaw::NoFetchThrottle, &["SP-ENUM-03"][..]),
+        (Flaw::FragileIds, &["SP-ENUM-04"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -53,6 +53,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(enum_01),
     check!(enum_02),
     check!(enum_03),
+    check!(enum_04),
 ];
 
 /// A check's entry by id.

@@ -129,6 +129,8 @@ pub(crate) struct App {
     forbidden_oracle: bool,
     /// The `timing-oracle` flaw.
     timing_oracle: bool,
+    /// The `fragile-ids` flaw.
+    fragile_ids: bool,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +195,7 @@ impl App {
             anonymous_fetch: config.flaws.contains(&Flaw::AnonymousFetch),
             forbidden_oracle: config.flaws.contains(&Flaw::ForbiddenOracle),
             timing_oracle: config.flaws.contains(&Flaw::TimingOracle),
+            fragile_ids: config.flaws.contains(&Flaw::FragileIds),
         })
     }
 
@@ -483,6 +486,11 @@ impl App {
     }
 
     async fn fetch(&self, caller: &Caller, id: String) -> Reply {
+        if self.fragile_ids && id.contains('%') {
+            if let Some(dump) = fragile_decode(&id) {
+                return Ok(dump);
+            }
+        }
         if let Some(throttle) = &self.throttle {
             if let Some(seconds) = throttle.blocked(&caller.username, self.clock.now_ms()) {
                 return Err(ApiError::TooManyRequests(seconds));
@@ -563,6 +571,41 @@ impl App {
             }),
         ))
     }
+}
+
+/// The `fragile-ids` flaw's decoding of an id: `None` when it decodes to
+/// valid UTF-8 without a NUL (the sound path then answers), else the 500
+/// a careless handler answers, with the error and a backtrace in it.
+fn fragile_decode(id: &str) -> Option<Response<Full<Bytes>>> {
+    let raw = id.as_bytes();
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let escaped = (raw[i] == b'%')
+            .then(|| raw.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(byte) => {
+                bytes.push(byte);
+                i += 3;
+            }
+            None => {
+                bytes.push(raw[i]);
+                i += 1;
+            }
+        }
+    }
+    let problem = match String::from_utf8(bytes) {
+        Err(error) => format!("{:?}", error.utf8_error()),
+        Ok(text) if text.contains('\0') => "NulError: the id contains a NUL byte".to_owned(),
+        Ok(_) => return None,
+    };
+    let trace = std::backtrace::Backtrace::force_capture();
+    Some(json_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &json!({ "error": problem, "trace": trace.to_string() }),
+    ))
 }
 
 fn allow(method: &Method, expected: &Method, allow: &'static str) -> Result<(), ApiError> {

@@ -42,11 +42,16 @@ pub enum Flaw {
     /// scanner may guess ids as fast as the backend answers. Exists to make
     /// SP-ENUM-03 (failed fetches throttled) warn.
     NoFetchThrottle,
+    /// `fragile-ids`: the fetch handler percent-decodes the id itself and
+    /// answers an escape that decodes to invalid UTF-8 or a NUL with a 500
+    /// carrying the error and a backtrace. Exists to make SP-ENUM-04
+    /// (robust id parsing) fail.
+    FragileIds,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 7] = [
+    pub const ALL: [Flaw; 8] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
@@ -54,6 +59,7 @@ impl Flaw {
         Flaw::ForbiddenOracle,
         Flaw::TimingOracle,
         Flaw::NoFetchThrottle,
+        Flaw::FragileIds,
     ];
 
     /// The name used on the command line and in reports.
@@ -66,6 +72,7 @@ impl Flaw {
             Flaw::ForbiddenOracle => "forbidden-oracle",
             Flaw::TimingOracle => "timing-oracle",
             Flaw::NoFetchThrottle => "no-fetch-throttle",
+            Flaw::FragileIds => "fragile-ids",
         }
     }
 

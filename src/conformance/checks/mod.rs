@@ -7,6 +7,7 @@ pub mod authz_03;
 pub mod enum_01;
 pub mod enum_02;
 pub mod enum_03;
+pub mod enum_04;
 pub mod flow_01;
 pub mod http_02;
 pub mod leak_01;

@@ -74,3 +74,39 @@ async fn flaw_no_fetch_throttle_lets_a_scanner_fail_forever() {
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{n}");
     }
 }
+
+#[tokio::test]
+async fn flaw_fragile_ids_dumps_an_error_for_escapes_that_decode_badly() {
+    let server = start(&[Flaw::FragileIds]).await;
+    let (alice, bob, id) = one_notification(&server).await;
+    for bad in ["%FF%FE", "abc%00def", "%C0%AE"] {
+        let answer = server
+            .call(
+                "GET",
+                &format!("/api/notifications/{bad}"),
+                Some(&alice),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR, "{bad}");
+        let body = answer.json();
+        assert!(body["error"].as_str().unwrap().contains("Error"), "{body}");
+        assert!(body["trace"].as_str().is_some(), "{body}");
+    }
+    // Escapes of plain text, and plain ids, take the sound path.
+    for fine in ["%41", "x"] {
+        let answer = server
+            .call(
+                "GET",
+                &format!("/api/notifications/{fine}"),
+                Some(&alice),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{fine}");
+    }
+    let own = server
+        .call("GET", &format!("/api/notifications/{id}"), Some(&bob), None)
+        .await;
+    assert_eq!(own.status, StatusCode::OK);
+}
