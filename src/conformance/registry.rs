@@ -54,6 +54,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(enum_02),
     check!(enum_03),
     check!(enum_04),
+    check!(life_01),
 ];
 
 /// A check's entry by id.

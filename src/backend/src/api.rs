@@ -131,6 +131,8 @@ pub(crate) struct App {
     timing_oracle: bool,
     /// The `fragile-ids` flaw.
     fragile_ids: bool,
+    /// The `no-payload-ttl` flaw.
+    no_payload_ttl: bool,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +198,7 @@ impl App {
             forbidden_oracle: config.flaws.contains(&Flaw::ForbiddenOracle),
             timing_oracle: config.flaws.contains(&Flaw::TimingOracle),
             fragile_ids: config.flaws.contains(&Flaw::FragileIds),
+            no_payload_ttl: config.flaws.contains(&Flaw::NoPayloadTtl),
         })
     }
 
@@ -203,6 +206,9 @@ impl App {
     /// the next sweep takes the rest), so expired content is gone from the
     /// database, not only hidden.
     pub(crate) async fn sweep(&self) {
+        if self.no_payload_ttl {
+            return;
+        }
         match self
             .store
             .delete_expired(self.clock.now_ms(), SWEEP_BATCH)
@@ -557,9 +563,15 @@ impl App {
         if !auth::is_id(&id) {
             return Err(ApiError::NotFound);
         }
+        // The `no-payload-ttl` flaw asks as if at the beginning of time.
+        let now = if self.no_payload_ttl {
+            i64::MIN
+        } else {
+            self.clock.now_ms()
+        };
         let notification = self
             .store
-            .fetch_notification(id, recipient, self.clock.now_ms())
+            .fetch_notification(id, recipient, now)
             .await?
             .ok_or(ApiError::NotFound)?;
         Ok(json_response(

@@ -47,11 +47,16 @@ pub enum Flaw {
     /// carrying the error and a backtrace. Exists to make SP-ENUM-04
     /// (robust id parsing) fail.
     FragileIds,
+    /// `no-payload-ttl`: a notification's lifetime is stored (and its
+    /// pushes carry it) but never enforced: expired content is still
+    /// served and never swept. Exists to make SP-LIFE-01 (content
+    /// expires) fail.
+    NoPayloadTtl,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 8] = [
+    pub const ALL: [Flaw; 9] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
@@ -60,6 +65,7 @@ impl Flaw {
         Flaw::TimingOracle,
         Flaw::NoFetchThrottle,
         Flaw::FragileIds,
+        Flaw::NoPayloadTtl,
     ];
 
     /// The name used on the command line and in reports.
@@ -73,6 +79,7 @@ impl Flaw {
             Flaw::TimingOracle => "timing-oracle",
             Flaw::NoFetchThrottle => "no-fetch-throttle",
             Flaw::FragileIds => "fragile-ids",
+            Flaw::NoPayloadTtl => "no-payload-ttl",
         }
     }
 

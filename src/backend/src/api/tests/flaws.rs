@@ -110,3 +110,26 @@ async fn flaw_fragile_ids_dumps_an_error_for_escapes_that_decode_badly() {
         .await;
     assert_eq!(own.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn flaw_no_payload_ttl_serves_expired_content() {
+    let server = start(&[Flaw::NoPayloadTtl]).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    server.register(&bob, "b1").await;
+    let sent = server
+        .call(
+            "POST",
+            "/api/notifications?to_tag=bob&ttl=2",
+            Some(&alice),
+            Some(json!("old")),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK);
+    let id = server.pushed_to("b1").await.remove(0);
+    server.clock.advance(Duration::from_secs(10));
+    let late = server
+        .call("GET", &format!("/api/notifications/{id}"), Some(&bob), None)
+        .await;
+    assert_eq!(late.json()["Payload"], "old");
+}
