@@ -55,6 +55,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(enum_03),
     check!(enum_04),
     check!(life_01),
+    check!(life_02),
 ];
 
 /// A check's entry by id.

@@ -133,6 +133,8 @@ pub(crate) struct App {
     fragile_ids: bool,
     /// The `no-payload-ttl` flaw.
     no_payload_ttl: bool,
+    /// The `soft-delete` flaw.
+    soft_delete: bool,
 }
 
 #[derive(Deserialize)]
@@ -199,6 +201,7 @@ impl App {
             timing_oracle: config.flaws.contains(&Flaw::TimingOracle),
             fragile_ids: config.flaws.contains(&Flaw::FragileIds),
             no_payload_ttl: config.flaws.contains(&Flaw::NoPayloadTtl),
+            soft_delete: config.flaws.contains(&Flaw::SoftDelete),
         })
     }
 
@@ -541,10 +544,15 @@ impl App {
         if !auth::is_id(&id) {
             return Err(ApiError::NotFound);
         }
-        let deleted = self
-            .store
-            .delete_notification(id, Some(caller.username.clone()), self.clock.now_ms())
-            .await?;
+        let now = self.clock.now_ms();
+        let deleted = if self.soft_delete {
+            // Answers as if deleted, and keeps it.
+            self.store.recipient_of(id, now).await?.as_deref() == Some(&*caller.username)
+        } else {
+            self.store
+                .delete_notification(id, Some(caller.username.clone()), now)
+                .await?
+        };
         if !deleted {
             return Err(ApiError::NotFound);
         }

@@ -52,11 +52,15 @@ pub enum Flaw {
     /// served and never swept. Exists to make SP-LIFE-01 (content
     /// expires) fail.
     NoPayloadTtl,
+    /// `soft-delete`: `DELETE /api/notifications/{id}` answers 204 to the
+    /// recipient but keeps the content, which is still served. Exists to
+    /// make SP-LIFE-02 (deleted means gone) fail.
+    SoftDelete,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 9] = [
+    pub const ALL: [Flaw; 10] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
@@ -66,6 +70,7 @@ impl Flaw {
         Flaw::NoFetchThrottle,
         Flaw::FragileIds,
         Flaw::NoPayloadTtl,
+        Flaw::SoftDelete,
     ];
 
     /// The name used on the command line and in reports.
@@ -80,6 +85,7 @@ impl Flaw {
             Flaw::NoFetchThrottle => "no-fetch-throttle",
             Flaw::FragileIds => "fragile-ids",
             Flaw::NoPayloadTtl => "no-payload-ttl",
+            Flaw::SoftDelete => "soft-delete",
         }
     }
 

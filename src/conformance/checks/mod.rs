@@ -12,4 +12,5 @@ pub mod flow_01;
 pub mod http_02;
 pub mod leak_01;
 pub mod life_01;
+pub mod life_02;
 pub mod tok_02;

@@ -133,3 +133,24 @@ async fn flaw_no_payload_ttl_serves_expired_content() {
         .await;
     assert_eq!(late.json()["Payload"], "old");
 }
+
+#[tokio::test]
+async fn flaw_soft_delete_answers_success_and_keeps_the_content() {
+    let server = start(&[Flaw::SoftDelete]).await;
+    let (alice, bob, id) = one_notification(&server).await;
+    let path = format!("/api/notifications/{id}");
+    assert_eq!(
+        server
+            .call("DELETE", &path, Some(&alice), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND,
+        "still only the recipient's"
+    );
+    assert_eq!(
+        server.call("DELETE", &path, Some(&bob), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let after = server.call("GET", &path, Some(&bob), None).await;
+    assert_eq!(after.json()["Payload"], "for bob");
+}
