@@ -66,6 +66,7 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
         (Flaw::FragileIds, &["SP-ENUM-04"][..]),
         (Flaw::NoPayloadTtl, &["SP-LIFE-01"][..]),
         (Flaw::SoftDelete, &["SP-LIFE-02"][..]),
+        (Flaw::AnyAck, &["SP-LIFE-03"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

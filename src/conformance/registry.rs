@@ -56,6 +56,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(enum_04),
     check!(life_01),
     check!(life_02),
+    check!(life_03),
 ];
 
 /// A check's entry by id.

@@ -135,6 +135,8 @@ pub(crate) struct App {
     no_payload_ttl: bool,
     /// The `soft-delete` flaw.
     soft_delete: bool,
+    /// The `any-ack` flaw.
+    any_ack: bool,
 }
 
 #[derive(Deserialize)]
@@ -202,6 +204,7 @@ impl App {
             fragile_ids: config.flaws.contains(&Flaw::FragileIds),
             no_payload_ttl: config.flaws.contains(&Flaw::NoPayloadTtl),
             soft_delete: config.flaws.contains(&Flaw::SoftDelete),
+            any_ack: config.flaws.contains(&Flaw::AnyAck),
         })
     }
 
@@ -549,9 +552,8 @@ impl App {
             // Answers as if deleted, and keeps it.
             self.store.recipient_of(id, now).await?.as_deref() == Some(&*caller.username)
         } else {
-            self.store
-                .delete_notification(id, Some(caller.username.clone()), now)
-                .await?
+            let recipient = (!self.any_ack).then(|| caller.username.clone());
+            self.store.delete_notification(id, recipient, now).await?
         };
         if !deleted {
             return Err(ApiError::NotFound);

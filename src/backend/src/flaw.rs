@@ -56,11 +56,16 @@ pub enum Flaw {
     /// recipient but keeps the content, which is still served. Exists to
     /// make SP-LIFE-02 (deleted means gone) fail.
     SoftDelete,
+    /// `any-ack`: `DELETE /api/notifications/{id}` deletes the
+    /// notification whoever asks, so anyone who learns an id can make its
+    /// content vanish before its recipient reads it. Exists to make
+    /// SP-LIFE-03 (the until-ack replay policy holds) fail.
+    AnyAck,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 10] = [
+    pub const ALL: [Flaw; 11] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
@@ -71,6 +76,7 @@ impl Flaw {
         Flaw::FragileIds,
         Flaw::NoPayloadTtl,
         Flaw::SoftDelete,
+        Flaw::AnyAck,
     ];
 
     /// The name used on the command line and in reports.
@@ -86,6 +92,7 @@ impl Flaw {
             Flaw::FragileIds => "fragile-ids",
             Flaw::NoPayloadTtl => "no-payload-ttl",
             Flaw::SoftDelete => "soft-delete",
+            Flaw::AnyAck => "any-ack",
         }
     }
 

@@ -13,4 +13,5 @@ pub mod http_02;
 pub mod leak_01;
 pub mod life_01;
 pub mod life_02;
+pub mod life_03;
 pub mod tok_02;

@@ -154,3 +154,22 @@ async fn flaw_soft_delete_answers_success_and_keeps_the_content() {
     let after = server.call("GET", &path, Some(&bob), None).await;
     assert_eq!(after.json()["Payload"], "for bob");
 }
+
+#[tokio::test]
+async fn flaw_any_ack_lets_anyone_delete_a_notification() {
+    let server = start(&[Flaw::AnyAck]).await;
+    let (alice, bob, id) = one_notification(&server).await;
+    let path = format!("/api/notifications/{id}");
+    assert_eq!(
+        server
+            .call("DELETE", &path, Some(&alice), None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        server.call("GET", &path, Some(&bob), None).await.status,
+        StatusCode::NOT_FOUND,
+        "gone before its recipient read it"
+    );
+}
