@@ -57,6 +57,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(life_01),
     check!(life_02),
     check!(life_03),
+    check!(life_04),
 ];
 
 /// A check's entry by id.

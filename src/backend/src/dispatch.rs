@@ -33,7 +33,7 @@ impl PushFlaws {
     pub(crate) fn of(flaws: &[Flaw]) -> PushFlaws {
         PushFlaws {
             leak: flaws.contains(&Flaw::LeakPayload),
-            ..PushFlaws::default()
+            no_push_expiry: flaws.contains(&Flaw::LongPushTtl),
         }
     }
 }

@@ -61,11 +61,17 @@ pub enum Flaw {
     /// content vanish before its recipient reads it. Exists to make
     /// SP-LIFE-03 (the until-ack replay policy holds) fail.
     AnyAck,
+    /// `long-push-ttl`: pushes carry no expiry (no `apns-expiration`, no
+    /// FCM `android.ttl`, WNS raw pushes cached without a TTL), so a
+    /// gateway may hold an id for weeks after its content expired. Exists
+    /// to make SP-LIFE-04 (a push lives no longer than its content) say
+    /// INFO.
+    LongPushTtl,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 11] = [
+    pub const ALL: [Flaw; 12] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
@@ -77,6 +83,7 @@ impl Flaw {
         Flaw::NoPayloadTtl,
         Flaw::SoftDelete,
         Flaw::AnyAck,
+        Flaw::LongPushTtl,
     ];
 
     /// The name used on the command line and in reports.
@@ -93,6 +100,7 @@ impl Flaw {
             Flaw::NoPayloadTtl => "no-payload-ttl",
             Flaw::SoftDelete => "soft-delete",
             Flaw::AnyAck => "any-ack",
+            Flaw::LongPushTtl => "long-push-ttl",
         }
     }
 

@@ -14,4 +14,5 @@ pub mod leak_01;
 pub mod life_01;
 pub mod life_02;
 pub mod life_03;
+pub mod life_04;
 pub mod tok_02;

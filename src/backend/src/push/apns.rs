@@ -62,8 +62,12 @@ impl Apns {
             .header("apns-push-type", "background")
             .header("apns-priority", "5");
         if let Some(ttl) = push.ttl_s {
-            // Absolute epoch seconds; without it APNs stores the push.
-            request = request.header("apns-expiration", unix_now().saturating_add(ttl));
+            // Absolute epoch seconds (without it APNs stores the push),
+            // rounded down to the minute: never later than the content's
+            // expiry, and the same on pushes sent moments apart, so the
+            // header says nothing about when each was sent.
+            let expires = unix_now().saturating_add(ttl) / 60 * 60;
+            request = request.header("apns-expiration", expires);
         }
         let request = request
             .header(header::CONTENT_TYPE, "application/json")

@@ -173,3 +173,19 @@ async fn flaw_any_ack_lets_anyone_delete_a_notification() {
         "gone before its recipient read it"
     );
 }
+
+#[tokio::test]
+async fn flaw_long_push_ttl_caches_pushes_without_an_expiry() {
+    let server = start(&[Flaw::LongPushTtl]).await;
+    one_notification(&server).await;
+    let push = server
+        .wns
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.url.path() == "/c/b1")
+        .unwrap();
+    assert_eq!(push.headers["x-wns-cache-policy"], "cache");
+    assert!(!push.headers.contains_key("x-wns-ttl"));
+}
