@@ -68,6 +68,7 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
         (Flaw::SoftDelete, &["SP-LIFE-02"][..]),
         (Flaw::AnyAck, &["SP-LIFE-03"][..]),
         (Flaw::LongPushTtl, &["SP-LIFE-04"][..]),
+        (Flaw::TrustClientTags, &["SP-REG-01"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

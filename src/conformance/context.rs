@@ -282,6 +282,41 @@ impl Suite {
             .map(Arc::new)
     }
 
+    /// A new device of `user` on `platform` whose registration asks for
+    /// `tags`. The device comes back even when the backend refuses the
+    /// registration (the second result says how), so a check can make sure
+    /// it then gets nothing.
+    pub async fn fresh_device_tagged(
+        &self,
+        user: &User,
+        platform: Platform,
+        tags: &[String],
+    ) -> Result<(Arc<Device>, Result<(), StepError>), EnrollError> {
+        let index = 1_000_000 + self.names.fetch_add(1, Ordering::Relaxed);
+        let credential = self.api.credential(&user.name, &user.password).await?;
+        let handle = self.plane.register_device(platform).await?;
+        let inbox = Arc::new(self.plane.inbox(&handle)?);
+        let registered =
+            crate::device::device::register(&self.api, &credential, &user.name, &handle, tags)
+                .await;
+        let (registration, outcome) = match registered {
+            Ok(registration) => (registration, Ok(())),
+            Err(e) => (None, Err(e)),
+        };
+        let device = Device {
+            index,
+            name: format!("device-{index}"),
+            user: user.name.clone(),
+            password: user.password.clone(),
+            platform,
+            handle,
+            inbox,
+            credential,
+            registration,
+        };
+        Ok((Arc::new(device), outcome))
+    }
+
     /// Who sends to `recipient` under the backend's policy.
     pub fn sender_for<'a>(
         &'a self,

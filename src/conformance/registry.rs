@@ -58,6 +58,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(life_02),
     check!(life_03),
     check!(life_04),
+    check!(reg_01),
 ];
 
 /// A check's entry by id.

@@ -137,6 +137,8 @@ pub(crate) struct App {
     soft_delete: bool,
     /// The `any-ack` flaw.
     any_ack: bool,
+    /// The `trust-client-tags` flaw.
+    trust_client_tags: bool,
 }
 
 #[derive(Deserialize)]
@@ -205,6 +207,7 @@ impl App {
             no_payload_ttl: config.flaws.contains(&Flaw::NoPayloadTtl),
             soft_delete: config.flaws.contains(&Flaw::SoftDelete),
             any_ack: config.flaws.contains(&Flaw::AnyAck),
+            trust_client_tags: config.flaws.contains(&Flaw::TrustClientTags),
         })
     }
 
@@ -407,7 +410,11 @@ impl App {
                 "Handle is not a valid address for this platform",
             ));
         }
-        let tags = registration_tags(&caller.username, body.tags.unwrap_or_default())?;
+        let tags = registration_tags(
+            &caller.username,
+            body.tags.unwrap_or_default(),
+            self.trust_client_tags,
+        )?;
         let tags = serde_json::to_string(&tags).map_err(|_| ApiError::Internal)?;
         let result = self
             .store
@@ -483,6 +490,12 @@ impl App {
                 &json!({ "pushed": 0, "failed": 0 }),
             ));
         }
+        let routing = if self.trust_client_tags {
+            // Whoever carries the tag, as a hub would route it.
+            Routing::Tags(vec![format!("username:{recipient}")])
+        } else {
+            Routing::Owner
+        };
         let outcome = self
             .dispatch
             .notify(Outgoing {
@@ -491,7 +504,7 @@ impl App {
                 platform,
                 message,
                 ttl,
-                routing: Routing::Owner,
+                routing,
             })
             .await?;
         Ok(json_response(StatusCode::OK, &outcome))
@@ -640,8 +653,13 @@ fn allow(method: &Method, expected: &Method, allow: &'static str) -> Result<(), 
 
 /// The caller's tags: the client's (checked), plus `username:<caller>`,
 /// which the backend always adds. A client cannot tag itself as someone
-/// else: that would route that user's pushes to its device.
-fn registration_tags(username: &str, client_tags: Vec<String>) -> Result<Vec<String>, ApiError> {
+/// else: that would route that user's pushes to its device (unless
+/// `trusted`, the `trust-client-tags` flaw).
+fn registration_tags(
+    username: &str,
+    client_tags: Vec<String>,
+    trusted: bool,
+) -> Result<Vec<String>, ApiError> {
     if client_tags.len() > MAX_TAGS {
         return Err(ApiError::BadRequest("too many tags"));
     }
@@ -657,7 +675,7 @@ fn registration_tags(username: &str, client_tags: Vec<String>) -> Result<Vec<Str
                 "tags are 1-120 of A-Z a-z 0-9 _ @ # . : -",
             ));
         }
-        if tag.to_ascii_lowercase().starts_with("username:") && tag != own {
+        if !trusted && tag.to_ascii_lowercase().starts_with("username:") && tag != own {
             return Err(ApiError::Forbidden("tag username: is reserved to its user"));
         }
         if !tags.contains(&tag) {

@@ -67,11 +67,18 @@ pub enum Flaw {
     /// to make SP-LIFE-04 (a push lives no longer than its content) say
     /// INFO.
     LongPushTtl,
+    /// `trust-client-tags`: a registration keeps whatever tags the client
+    /// sends, `username:<someone else>` included (the tutorial's "add check
+    /// if user is allowed to add these tags"), and sends go to every
+    /// registration tagged `username:<recipient>`, so a device can
+    /// subscribe to another user's pushes. Exists to make SP-REG-01 (no
+    /// foreign tags) fail.
+    TrustClientTags,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 12] = [
+    pub const ALL: [Flaw; 13] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
@@ -84,6 +91,7 @@ impl Flaw {
         Flaw::SoftDelete,
         Flaw::AnyAck,
         Flaw::LongPushTtl,
+        Flaw::TrustClientTags,
     ];
 
     /// The name used on the command line and in reports.
@@ -101,6 +109,7 @@ impl Flaw {
             Flaw::SoftDelete => "soft-delete",
             Flaw::AnyAck => "any-ack",
             Flaw::LongPushTtl => "long-push-ttl",
+            Flaw::TrustClientTags => "trust-client-tags",
         }
     }
 

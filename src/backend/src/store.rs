@@ -90,6 +90,9 @@ pub(crate) enum Routing {
     /// The recipient's own registrations: what the backend knows, not what
     /// a client said about itself.
     Owner,
+    /// Every registration carrying any of these tags, whoever made it (the
+    /// `trust-client-tags` and `tag-expression-injection` flaws).
+    Tags(Vec<String>),
 }
 
 /// What `PUT /api/register/{id}` did.
@@ -483,6 +486,18 @@ impl Store {
                     )?
                     .query_map(params![recipient, platform], registration_row)?
                     .collect::<Result<Vec<_>, _>>()?,
+                Routing::Tags(tags) => {
+                    let tags = serde_json::to_string(tags).unwrap_or_else(|_| "[]".to_owned());
+                    c.prepare_cached(
+                        "SELECT id, platform, handle FROM registrations r
+                         WHERE platform IS NOT NULL AND handle IS NOT NULL
+                           AND (?2 IS NULL OR platform = ?2)
+                           AND EXISTS (SELECT 1 FROM json_each(r.tags) t
+                                       JOIN json_each(?1) w ON t.value = w.value)",
+                    )?
+                    .query_map(params![tags, platform], registration_row)?
+                    .collect::<Result<Vec<_>, _>>()?
+                }
             };
             let mut registrations = Vec::new();
             for (id, platform, handle) in rows {

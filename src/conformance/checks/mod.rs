@@ -15,4 +15,5 @@ pub mod life_01;
 pub mod life_02;
 pub mod life_03;
 pub mod life_04;
+pub mod reg_01;
 pub mod tok_02;

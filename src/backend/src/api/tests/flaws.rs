@@ -189,3 +189,30 @@ async fn flaw_long_push_ttl_caches_pushes_without_an_expiry() {
     assert_eq!(push.headers["x-wns-cache-policy"], "cache");
     assert!(!push.headers.contains_key("x-wns-ttl"));
 }
+
+#[tokio::test]
+async fn flaw_trust_client_tags_routes_a_victims_pushes_to_a_spy() {
+    let server = start(&[Flaw::TrustClientTags]).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let mallory = server.user("mallory").await;
+    server.register(&bob, "b1").await;
+    let id = server
+        .call("POST", "/api/register", Some(&mallory), None)
+        .await;
+    let id = id.json().as_str().unwrap().to_owned();
+    let handle = format!("{}/c/spy", server.wns.uri());
+    let put = server
+        .call(
+            "PUT",
+            &format!("/api/register/{id}"),
+            Some(&mallory),
+            Some(json!({ "Platform": "wns", "Handle": handle, "Tags": ["username:bob"] })),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK);
+    assert_eq!(server.send(&alice, "bob", "for bob").await["pushed"], 2);
+    assert_eq!(server.pushed_to("spy").await.len(), 1);
+    // Mallory's own pushes still reach her.
+    assert_eq!(server.send(&alice, "mallory", "m").await["pushed"], 1);
+}
