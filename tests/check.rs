@@ -69,6 +69,7 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
         (Flaw::AnyAck, &["SP-LIFE-03"][..]),
         (Flaw::LongPushTtl, &["SP-LIFE-04"][..]),
         (Flaw::TrustClientTags, &["SP-REG-01"][..]),
+        (Flaw::AnyRegistration, &["SP-REG-02"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

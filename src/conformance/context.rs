@@ -292,18 +292,38 @@ impl Suite {
         platform: Platform,
         tags: &[String],
     ) -> Result<(Arc<Device>, Result<(), StepError>), EnrollError> {
+        let mut device = self.unregistered_device(user, platform).await?;
+        let registered = crate::device::device::register(
+            &self.api,
+            &device.credential,
+            &user.name,
+            &device.handle,
+            tags,
+        )
+        .await;
+        let outcome = match registered {
+            Ok(registration) => {
+                device.registration = registration;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        Ok((Arc::new(device), outcome))
+    }
+
+    /// A device of `user` on `platform` with its own session and a handle
+    /// from the gateway, never registered with the backend: what an
+    /// attacker points someone else's registration at.
+    pub async fn unregistered_device(
+        &self,
+        user: &User,
+        platform: Platform,
+    ) -> Result<Device, EnrollError> {
         let index = 1_000_000 + self.names.fetch_add(1, Ordering::Relaxed);
         let credential = self.api.credential(&user.name, &user.password).await?;
         let handle = self.plane.register_device(platform).await?;
         let inbox = Arc::new(self.plane.inbox(&handle)?);
-        let registered =
-            crate::device::device::register(&self.api, &credential, &user.name, &handle, tags)
-                .await;
-        let (registration, outcome) = match registered {
-            Ok(registration) => (registration, Ok(())),
-            Err(e) => (None, Err(e)),
-        };
-        let device = Device {
+        Ok(Device {
             index,
             name: format!("device-{index}"),
             user: user.name.clone(),
@@ -312,9 +332,8 @@ impl Suite {
             handle,
             inbox,
             credential,
-            registration,
-        };
-        Ok((Arc::new(device), outcome))
+            registration: None,
+        })
     }
 
     /// Who sends to `recipient` under the backend's policy.

@@ -59,6 +59,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(life_03),
     check!(life_04),
     check!(reg_01),
+    check!(reg_02),
 ];
 
 /// A check's entry by id.

@@ -139,6 +139,8 @@ pub(crate) struct App {
     any_ack: bool,
     /// The `trust-client-tags` flaw.
     trust_client_tags: bool,
+    /// The `any-registration` flaw.
+    any_registration: bool,
 }
 
 #[derive(Deserialize)]
@@ -208,6 +210,7 @@ impl App {
             soft_delete: config.flaws.contains(&Flaw::SoftDelete),
             any_ack: config.flaws.contains(&Flaw::AnyAck),
             trust_client_tags: config.flaws.contains(&Flaw::TrustClientTags),
+            any_registration: config.flaws.contains(&Flaw::AnyRegistration),
         })
     }
 
@@ -416,11 +419,12 @@ impl App {
             self.trust_client_tags,
         )?;
         let tags = serde_json::to_string(&tags).map_err(|_| ApiError::Internal)?;
+        let owner = self.owner_for(caller, &id).await?;
         let result = self
             .store
             .update_registration(
                 id,
-                caller.username.clone(),
+                owner,
                 platform,
                 body.handle,
                 tags,
@@ -440,15 +444,23 @@ impl App {
         if !auth::is_id(&id) {
             return Err(ApiError::NotFound);
         }
-        if self
-            .store
-            .delete_registration(id, caller.username.clone())
-            .await?
-        {
+        let owner = self.owner_for(caller, &id).await?;
+        if self.store.delete_registration(id, owner).await? {
             Ok(json_response(StatusCode::OK, &json!({})))
         } else {
             Err(ApiError::NotFound)
         }
+    }
+
+    /// Whose registration a caller may change: its own, or under the
+    /// `any-registration` flaw whoever owns `id`.
+    async fn owner_for(&self, caller: &Caller, id: &str) -> Result<String, ApiError> {
+        if self.any_registration {
+            if let Some(owner) = self.store.registration_owner(id.to_owned()).await? {
+                return Ok(owner);
+            }
+        }
+        Ok(caller.username.clone())
     }
 
     async fn send<B>(&self, caller: &Caller, request: Request<B>) -> Reply

@@ -74,11 +74,16 @@ pub enum Flaw {
     /// subscribe to another user's pushes. Exists to make SP-REG-01 (no
     /// foreign tags) fail.
     TrustClientTags,
+    /// `any-registration`: `PUT` and `DELETE /api/register/{id}` act on any
+    /// registration, whoever owns it (the tutorial's bug), so an attacker
+    /// can point a victim's registration at its own device, or delete it.
+    /// Exists to make SP-REG-02 (registrations owned) fail.
+    AnyRegistration,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 13] = [
+    pub const ALL: [Flaw; 14] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
@@ -92,6 +97,7 @@ impl Flaw {
         Flaw::AnyAck,
         Flaw::LongPushTtl,
         Flaw::TrustClientTags,
+        Flaw::AnyRegistration,
     ];
 
     /// The name used on the command line and in reports.
@@ -110,6 +116,7 @@ impl Flaw {
             Flaw::AnyAck => "any-ack",
             Flaw::LongPushTtl => "long-push-ttl",
             Flaw::TrustClientTags => "trust-client-tags",
+            Flaw::AnyRegistration => "any-registration",
         }
     }
 

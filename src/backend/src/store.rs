@@ -413,6 +413,20 @@ impl Store {
         .await
     }
 
+    /// Who owns a registration, whoever asks (only the `any-registration`
+    /// flaw asks).
+    pub(crate) async fn registration_owner(
+        &self,
+        id: String,
+    ) -> Result<Option<String>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT owner FROM registrations WHERE id = ?1")?
+                .query_row([id], |row| row.get(0))
+                .optional()
+        })
+        .await
+    }
+
     /// Deletes a registration the caller owns; `false` if there is none.
     pub(crate) async fn delete_registration(
         &self,

@@ -16,4 +16,5 @@ pub mod life_02;
 pub mod life_03;
 pub mod life_04;
 pub mod reg_01;
+pub mod reg_02;
 pub mod tok_02;

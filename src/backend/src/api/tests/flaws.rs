@@ -216,3 +216,37 @@ async fn flaw_trust_client_tags_routes_a_victims_pushes_to_a_spy() {
     // Mallory's own pushes still reach her.
     assert_eq!(server.send(&alice, "mallory", "m").await["pushed"], 1);
 }
+
+#[tokio::test]
+async fn flaw_any_registration_lets_anyone_redirect_or_delete_a_registration() {
+    let server = start(&[Flaw::AnyRegistration]).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let mallory = server.user("mallory").await;
+    let bobs = server.register(&bob, "b1").await;
+    let spy = format!("{}/c/spy", server.wns.uri());
+    let path = format!("/api/register/{bobs}");
+    let put = server
+        .call(
+            "PUT",
+            &path,
+            Some(&mallory),
+            Some(json!({ "Platform": "wns", "Handle": spy, "Tags": [] })),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK);
+    server.send(&alice, "bob", "for bob").await;
+    assert_eq!(
+        server.pushed_to("spy").await.len(),
+        1,
+        "bob's push went to the spy"
+    );
+    assert_eq!(
+        server
+            .call("DELETE", &path, Some(&mallory), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(server.send(&alice, "bob", "m").await["pushed"], 0);
+}
