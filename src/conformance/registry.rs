@@ -60,6 +60,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(life_04),
     check!(reg_01),
     check!(reg_02),
+    check!(reg_03),
 ];
 
 /// A check's entry by id.

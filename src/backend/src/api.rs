@@ -141,6 +141,8 @@ pub(crate) struct App {
     trust_client_tags: bool,
     /// The `any-registration` flaw.
     any_registration: bool,
+    /// The `tag-expression-injection` flaw.
+    tag_expression_injection: bool,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +213,7 @@ impl App {
             any_ack: config.flaws.contains(&Flaw::AnyAck),
             trust_client_tags: config.flaws.contains(&Flaw::TrustClientTags),
             any_registration: config.flaws.contains(&Flaw::AnyRegistration),
+            tag_expression_injection: config.flaws.contains(&Flaw::TagExpressionInjection),
         })
     }
 
@@ -469,7 +472,7 @@ impl App {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
         let query = Query::parse(request.uri().query())?;
-        let recipient = query
+        let mut recipient = query
             .get("to_tag")
             .ok_or(ApiError::BadRequest("to_tag is required"))?
             .to_owned();
@@ -495,6 +498,21 @@ impl App {
             },
         };
         let message: String = json_body(request).await?;
+        let mut routing = if self.trust_client_tags {
+            // Whoever carries the tag, as a hub would route it.
+            Routing::Tags(vec![format!("username:{recipient}")])
+        } else {
+            Routing::Owner
+        };
+        if self.tag_expression_injection && recipient.contains("||") {
+            // The tutorial's `"username:" + to_tag`, read as a tag
+            // expression: every term after the first is a tag of its own.
+            let terms: Vec<String> = recipient.split("||").map(|t| t.trim().to_owned()).collect();
+            let mut tags = vec![format!("username:{}", terms[0])];
+            tags.extend(terms[1..].iter().cloned());
+            recipient = terms[0].clone();
+            routing = Routing::Tags(tags);
+        }
         if !auth::valid_username(&recipient) {
             // Cannot be a user: nothing to store or push.
             return Ok(json_response(
@@ -502,12 +520,6 @@ impl App {
                 &json!({ "pushed": 0, "failed": 0 }),
             ));
         }
-        let routing = if self.trust_client_tags {
-            // Whoever carries the tag, as a hub would route it.
-            Routing::Tags(vec![format!("username:{recipient}")])
-        } else {
-            Routing::Owner
-        };
         let outcome = self
             .dispatch
             .notify(Outgoing {

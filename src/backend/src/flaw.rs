@@ -79,11 +79,16 @@ pub enum Flaw {
     /// can point a victim's registration at its own device, or delete it.
     /// Exists to make SP-REG-02 (registrations owned) fail.
     AnyRegistration,
+    /// `tag-expression-injection`: `to_tag` is pasted after `username:` into
+    /// a tag expression, as the tutorial does, so `bob || username:carol`
+    /// also pushes to carol's devices. Exists to make SP-REG-03 (sends
+    /// authorized, messages cannot shape the push) fail.
+    TagExpressionInjection,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 14] = [
+    pub const ALL: [Flaw; 15] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
@@ -98,6 +103,7 @@ impl Flaw {
         Flaw::LongPushTtl,
         Flaw::TrustClientTags,
         Flaw::AnyRegistration,
+        Flaw::TagExpressionInjection,
     ];
 
     /// The name used on the command line and in reports.
@@ -117,6 +123,7 @@ impl Flaw {
             Flaw::LongPushTtl => "long-push-ttl",
             Flaw::TrustClientTags => "trust-client-tags",
             Flaw::AnyRegistration => "any-registration",
+            Flaw::TagExpressionInjection => "tag-expression-injection",
         }
     }
 

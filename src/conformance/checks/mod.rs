@@ -17,4 +17,5 @@ pub mod life_03;
 pub mod life_04;
 pub mod reg_01;
 pub mod reg_02;
+pub mod reg_03;
 pub mod tok_02;

@@ -250,3 +250,33 @@ async fn flaw_any_registration_lets_anyone_redirect_or_delete_a_registration() {
     );
     assert_eq!(server.send(&alice, "bob", "m").await["pushed"], 0);
 }
+
+#[tokio::test]
+async fn flaw_tag_expression_injection_reaches_whoever_the_expression_names() {
+    let server = start(&[Flaw::TagExpressionInjection]).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let carol = server.user("carol").await;
+    server.register(&bob, "b1").await;
+    server.register(&carol, "c1").await;
+    let sent = server
+        .call(
+            "POST",
+            "/api/notifications?to_tag=bob%20%7C%7C%20username%3Acarol",
+            Some(&alice),
+            Some(json!("for bob")),
+        )
+        .await;
+    assert_eq!(sent.json()["pushed"], 2);
+    let id = server.pushed_to("c1").await.remove(0);
+    // Stored for bob: carol only learned the id.
+    let theirs = server
+        .call(
+            "GET",
+            &format!("/api/notifications/{id}"),
+            Some(&carol),
+            None,
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+}
