@@ -61,6 +61,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(reg_01),
     check!(reg_02),
     check!(reg_03),
+    check!(reg_04),
 ];
 
 /// A check's entry by id.

@@ -189,7 +189,8 @@ impl App {
             );
         }
         Ok(App {
-            auth: Auth::new(store.clone(), clock.clone(), config.token_ttl, keep_tokens),
+            auth: Auth::new(store.clone(), clock.clone(), config.token_ttl, keep_tokens)
+                .keeping_registrations(config.flaws.contains(&Flaw::LogoutKeepsRegistrations)),
             dispatch: Dispatcher::new(
                 store.clone(),
                 Pushers::new(&config),

@@ -136,6 +136,8 @@ pub(crate) struct Auth {
     ttl: Duration,
     /// The `logout-keeps-token` flaw.
     keep_tokens: bool,
+    /// The `logout-keeps-registrations` flaw.
+    keep_registrations: bool,
 }
 
 impl Auth {
@@ -145,7 +147,15 @@ impl Auth {
             clock,
             ttl,
             keep_tokens,
+            keep_registrations: false,
         }
+    }
+
+    /// Logout keeps the registrations made with the token (the
+    /// `logout-keeps-registrations` flaw).
+    pub(crate) fn keeping_registrations(mut self, keep: bool) -> Auth {
+        self.keep_registrations = keep;
+        self
     }
 
     /// Creates a user; `false` if the name is taken. Inputs are validated by
@@ -235,6 +245,12 @@ impl Auth {
 
     /// Ends the caller's session and drops the registrations made with it.
     pub(crate) async fn logout(&self, caller: &Caller) -> Result<(), StoreError> {
+        if self.keep_registrations {
+            return self
+                .store
+                .delete_session_only(caller.token_hash.clone())
+                .await;
+        }
         if self.keep_tokens {
             return self
                 .store

@@ -84,11 +84,16 @@ pub enum Flaw {
     /// also pushes to carol's devices. Exists to make SP-REG-03 (sends
     /// authorized, messages cannot shape the push) fail.
     TagExpressionInjection,
+    /// `logout-keeps-registrations`: logout revokes the token but keeps the
+    /// registrations made with it, so a logged-out device still gets its
+    /// user's pushes. Exists to make SP-REG-04 (logout stops pushes) fail,
+    /// and nothing else: the token is refused as it should be.
+    LogoutKeepsRegistrations,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 15] = [
+    pub const ALL: [Flaw; 16] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
@@ -104,6 +109,7 @@ impl Flaw {
         Flaw::TrustClientTags,
         Flaw::AnyRegistration,
         Flaw::TagExpressionInjection,
+        Flaw::LogoutKeepsRegistrations,
     ];
 
     /// The name used on the command line and in reports.
@@ -124,6 +130,7 @@ impl Flaw {
             Flaw::TrustClientTags => "trust-client-tags",
             Flaw::AnyRegistration => "any-registration",
             Flaw::TagExpressionInjection => "tag-expression-injection",
+            Flaw::LogoutKeepsRegistrations => "logout-keeps-registrations",
         }
     }
 

@@ -322,6 +322,17 @@ impl Store {
         .await
     }
 
+    /// Ends a session and keeps the registrations made with it (the
+    /// `logout-keeps-registrations` flaw's logout).
+    pub(crate) async fn delete_session_only(&self, token_hash: String) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+                .execute([&token_hash])?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Removes the registrations made with a session and keeps the session
     /// (the `logout-keeps-token` flaw's logout).
     pub(crate) async fn delete_session_registrations(

@@ -18,4 +18,5 @@ pub mod life_04;
 pub mod reg_01;
 pub mod reg_02;
 pub mod reg_03;
+pub mod reg_04;
 pub mod tok_02;

@@ -280,3 +280,20 @@ async fn flaw_tag_expression_injection_reaches_whoever_the_expression_names() {
         .await;
     assert_eq!(theirs.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn flaw_logout_keeps_registrations_revokes_the_token_only() {
+    let server = start(&[Flaw::LogoutKeepsRegistrations]).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    server.register(&bob, "b1").await;
+    let logout = server.call("POST", "/api/logout", Some(&bob), None).await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    let after = server.call("POST", "/api/register", Some(&bob), None).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        server.send(&alice, "bob", "m").await["pushed"],
+        1,
+        "still pushed"
+    );
+}
