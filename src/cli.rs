@@ -207,9 +207,17 @@ async fn serve_backend(args: BackendArgs) -> anyhow::Result<i32> {
     if platforms.is_empty() {
         anyhow::bail!(
             "no push platform is configured: set the PUSHPROOF_APNS_*, PUSHPROOF_FCM_* or \
-             PUSHPROOF_WNS_* variables (`pushproof mocks --env-file FILE` writes them)"
+             PUSHPROOF_WNS_* variables, or PUSHPROOF_NH_CONNECTION_STRING and PUSHPROOF_NH_HUB \
+             for a Notification Hub (`pushproof mocks --env-file FILE` writes them)"
         );
     }
+    let through = match &config.hub {
+        Some(hub) => format!(
+            " through the Notification Hub {} at {}",
+            hub.hub, hub.origin
+        ),
+        None => String::new(),
+    };
     config.flaws = args.flaws;
     config.token_ttl = Duration::from_secs_f64(args.token_ttl);
     let flaws = backend::Flaws(&config.flaws).to_string();
@@ -225,7 +233,7 @@ async fn serve_backend(args: BackendArgs) -> anyhow::Result<i32> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     eprintln!(
-        "pushproof reference backend on http://{} (database {}, platforms {}, flaws {flaws})",
+        "pushproof reference backend on http://{} (database {}, platforms {}{through}, flaws {flaws})",
         listener.local_addr()?,
         args.db.display(),
         platforms.join(", "),

@@ -417,6 +417,7 @@ fn finish(
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            delivery: plan.target.delivery().map(|d| d.name().to_owned()),
             strict: plan.strict,
             only: plan.selection.only.clone(),
             skip: plan.selection.skip.clone(),

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use pushproof::conformance::Verdict;
 use pushproof::report::expected::ExpectedFailures;
-use pushproof::target::TargetSpec;
+use pushproof::target::{Delivery, TargetSpec};
 use pushproof_backend::Flaw;
-use pushproof_mocks::{GatewayConfig, Gateways};
+use pushproof_mocks::{CaptureKind, GatewayConfig, Gateways};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_reference_backend_passes_and_the_report_says_how_it_was_run() {
@@ -208,23 +208,34 @@ async fn two_runs_in_the_same_second_with_the_same_seed_get_different_ids() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_backend_is_tested_over_the_remote_mocks_control_api() {
-    // The mocks and the reference backend as a vendor would run them side
-    // by side; the harness reaches the gateways only over the control API.
+    for delivery in [Delivery::Direct, Delivery::Hub] {
+        a_running_backend_passes_over_remote_mocks(delivery).await;
+    }
+}
+
+/// The mocks and the reference backend as a vendor would run them side by
+/// side (given the gateways' variables, or in hub mode the hub's); the
+/// harness reaches the gateways only over the control API.
+async fn a_running_backend_passes_over_remote_mocks(delivery: Delivery) {
     let gateways = Arc::new(
         Gateways::start(GatewayConfig::default())
             .await
             .expect("gateways"),
     );
     let keys = tempfile::tempdir().expect("tempdir");
-    let env: HashMap<String, String> = gateways
+    let vars = gateways
         .write_credentials(keys.path())
         .expect("credentials")
-        .vars
+        .vars;
+    let env: HashMap<String, String> = delivery
+        .contract(&vars)
+        .expect("the contract")
         .into_iter()
         .collect();
     let config =
         pushproof_backend::Config::from_vars(keys.path().join("b.db"), |n| env.get(n).cloned())
             .expect("backend config");
+    assert_eq!(config.hub.is_some(), delivery == Delivery::Hub);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -245,9 +256,21 @@ async fn a_running_backend_is_tested_over_the_remote_mocks_control_api() {
     support::assert_sound(&report);
     assert_eq!(report.target.kind, "url");
     assert_eq!(report.target.origin, origin);
+    assert_eq!(report.run.delivery, None, "as the backend was started");
+    let captures = gateways.captures();
     assert!(
-        !gateways.captures().is_empty(),
+        captures.iter().any(|c| c.kind == CaptureKind::Push),
         "the pushes went through these gateways"
+    );
+    // Hub captures came over the control API too, and were scanned.
+    let to_hub = captures.iter().any(|c| c.kind == CaptureKind::Hub);
+    assert_eq!(to_hub, delivery == Delivery::Hub, "{delivery:?}");
+    let leak = support::record(&report, "SP-LEAK-01");
+    assert_eq!(
+        leak.summary.contains("requests to the hub"),
+        to_hub,
+        "{}",
+        leak.summary
     );
     let _ = stop.send(());
     backend

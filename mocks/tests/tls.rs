@@ -69,10 +69,20 @@ async fn tls_mode_serves_https_urls_and_writes_the_ca() {
         assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     }
 
+    // The hub's connection string says https (the SDKs' reading of sb://)
+    // over TLS, and says that the plaintext hub is an emulator's.
+    assert!(h.gw.hub().url().starts_with("https://"));
+    let emulator = ";UseDevelopmentEmulator=true";
+    assert!(!h.var("PUSHPROOF_NH_CONNECTION_STRING").contains(emulator));
+
     let plain = Harness::start().await;
     assert!(plain.gw.ca_pem().is_none());
     assert!(plain.env.get("PUSHPROOF_CA_FILE").is_none());
     assert!(plain.gw.apns_url().starts_with("http://"));
+    assert!(plain.gw.hub().url().starts_with("http://"));
+    assert!(plain
+        .var("PUSHPROOF_NH_CONNECTION_STRING")
+        .ends_with(emulator));
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use super::TlsArgs;
 use crate::profile::Profile;
 use crate::report::{self, Report, RunInfo};
 use crate::runner::{self, Plan};
-use crate::target::TargetSpec;
+use crate::target::{Delivery, TargetSpec};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -25,6 +25,10 @@ pub struct RunArgs {
     /// leak-payload, no-authz, logout-keeps-token, anonymous-fetch.
     #[arg(long = "flaw", value_name = "NAME")]
     pub flaws: Vec<Flaw>,
+    /// Hub mode: the reference backend sends through the mock
+    /// Notification Hub instead of straight to the gateways.
+    #[arg(long)]
+    pub hub: bool,
     /// Where reports are written (one folder per run).
     #[arg(long, default_value = "reports")]
     pub reports: PathBuf,
@@ -37,7 +41,13 @@ pub struct RunArgs {
 
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let profile = Arc::new(Profile::reference());
-    let mut plan = Plan::embedded(TargetSpec::embedded(args.flaws.clone()), &args.reports);
+    let delivery = if args.hub {
+        Delivery::Hub
+    } else {
+        Delivery::Direct
+    };
+    let target = TargetSpec::embedded(args.flaws.clone()).with_delivery(delivery);
+    let mut plan = Plan::embedded(target, &args.reports);
     plan.profile = profile;
     plan.platforms = args.shape.platforms()?;
     plan.devices = args.devices as usize;

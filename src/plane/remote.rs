@@ -201,6 +201,7 @@ impl Remote {
         let kind = match c["kind"].as_str() {
             Some("push") => CaptureKind::Push,
             Some("token") => CaptureKind::Token,
+            Some("hub") => CaptureKind::Hub,
             _ => return Err(bad("kind")),
         };
         Ok(Capture {

@@ -20,6 +20,7 @@ use super::auth::{self, Auth, Caller, Clock};
 use super::config::Config;
 use super::dispatch::{Dispatcher, Outgoing, PushFlaws};
 use super::flaw::{Flaw, Flaws};
+use super::hub_mode::HubMode;
 use super::push::{Platform, Pushers};
 use super::store::{RegistrationUpdate, Routing, Store, StoreError};
 use super::throttle::Throttle;
@@ -49,6 +50,8 @@ pub(crate) enum ApiError {
     /// Too many failed fetches: retry after this many seconds.
     TooManyRequests(u64),
     Internal,
+    /// The Notification Hub refused or did not answer (hub mode).
+    BadGateway(&'static str),
 }
 
 impl From<StoreError> for ApiError {
@@ -72,6 +75,7 @@ impl ApiError {
                 (StatusCode::TOO_MANY_REQUESTS, "too many failed fetches")
             }
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            ApiError::BadGateway(why) => (StatusCode::BAD_GATEWAY, why),
         };
         let mut response = json_response(status, &json!({ "error": message }));
         let headers = response.headers_mut();
@@ -143,6 +147,8 @@ pub(crate) struct App {
     any_registration: bool,
     /// The `tag-expression-injection` flaw.
     tag_expression_injection: bool,
+    /// Hub mode: registrations mirrored as hub installations.
+    hub: Option<std::sync::Arc<HubMode>>,
 }
 
 #[derive(Deserialize)]
@@ -188,6 +194,7 @@ impl App {
                 "deliberate flaws are ON: this backend is unsafe"
             );
         }
+        let hub = HubMode::new(&config, store.clone());
         Ok(App {
             auth: Auth::new(store.clone(), clock.clone(), config.token_ttl, keep_tokens)
                 .keeping_registrations(config.flaws.contains(&Flaw::LogoutKeepsRegistrations)),
@@ -196,7 +203,9 @@ impl App {
                 Pushers::new(&config),
                 clock.clone(),
                 PushFlaws::of(&config.flaws),
-            ),
+            )
+            .with_hub(hub.clone()),
+            hub,
             store,
             clock,
             payload_ttl: config.payload_ttl,
@@ -268,7 +277,14 @@ impl App {
             ["api", "logout"] => {
                 allow(&method, &Method::POST, "POST")?;
                 let caller = self.caller(&request).await?;
+                let handles = match &self.hub {
+                    Some(hub) => hub.session_handles(&caller).await?,
+                    None => Vec::new(),
+                };
                 self.auth.logout(&caller).await?;
+                if let Some(hub) = &self.hub {
+                    hub.logged_out(handles).await;
+                }
                 // 204: the JSON headers, but no body.
                 let mut response = json_response(StatusCode::NO_CONTENT, &json!({}));
                 *response.body_mut() = Full::default();
@@ -422,7 +438,11 @@ impl App {
             body.tags.unwrap_or_default(),
             self.trust_client_tags,
         )?;
-        let tags = serde_json::to_string(&tags).map_err(|_| ApiError::Internal)?;
+        let tags_json = serde_json::to_string(&tags).map_err(|_| ApiError::Internal)?;
+        let (handle, previous) = match &self.hub {
+            Some(hub) => (body.handle.clone(), hub.current_handle(caller, &id).await?),
+            None => (String::new(), None),
+        };
         let owner = self.owner_for(caller, &id).await?;
         let result = self
             .store
@@ -431,12 +451,22 @@ impl App {
                 owner,
                 platform,
                 body.handle,
-                tags,
+                tags_json,
                 caller.token_hash.clone(),
             )
             .await?;
         match result {
-            RegistrationUpdate::Updated => Ok(json_response(StatusCode::OK, &json!({}))),
+            RegistrationUpdate::Updated => {
+                if let Some(hub) = &self.hub {
+                    hub.registered(platform, &handle, &tags, previous)
+                        .await
+                        .map_err(|error| {
+                            tracing::warn!(%error, "the hub refused an installation");
+                            ApiError::BadGateway("the notification hub refused the registration")
+                        })?;
+                }
+                Ok(json_response(StatusCode::OK, &json!({})))
+            }
             RegistrationUpdate::NotFound => Err(ApiError::NotFound),
             RegistrationUpdate::HandleTaken => {
                 Err(ApiError::Conflict("handle is registered by another user"))
@@ -447,6 +477,16 @@ impl App {
     async fn delete_registration(&self, caller: &Caller, id: String) -> Reply {
         if !auth::is_id(&id) {
             return Err(ApiError::NotFound);
+        }
+        if let Some(hub) = &self.hub {
+            // The device leaves the hub first: if the hub will not let it
+            // go, the registration stays and the client can try again.
+            if let Some(handle) = hub.current_handle(caller, &id).await? {
+                hub.unregistered(&handle).await.map_err(|error| {
+                    tracing::warn!(%error, "the hub would not delete an installation");
+                    ApiError::BadGateway("the notification hub refused to delete the registration")
+                })?;
+            }
         }
         let owner = self.owner_for(caller, &id).await?;
         if self.store.delete_registration(id, owner).await? {

@@ -8,6 +8,7 @@ use tokio::task::JoinSet;
 
 use super::auth::{random_id, Clock};
 use super::flaw::Flaw;
+use super::hub_mode::HubMode;
 use super::push::{Platform, Push, PushOutcome, Pushers};
 use super::store::{NewNotification, Registration, Routing, Store, StoreError};
 
@@ -56,6 +57,8 @@ pub(crate) struct Dispatcher {
     pushers: Arc<Pushers>,
     clock: Clock,
     flaws: PushFlaws,
+    /// Hub mode: pushes go through the Notification Hub.
+    hub: Option<Arc<HubMode>>,
 }
 
 impl Dispatcher {
@@ -70,7 +73,14 @@ impl Dispatcher {
             pushers: Arc::new(pushers),
             clock,
             flaws,
+            hub: None,
         }
+    }
+
+    /// The same dispatcher, pushing through the hub when there is one.
+    pub(crate) fn with_hub(mut self, hub: Option<Arc<HubMode>>) -> Dispatcher {
+        self.hub = hub;
+        self
     }
 
     /// Stores the message for the recipient and pushes its id to the
@@ -93,6 +103,8 @@ impl Dispatcher {
         let now = self.clock.now_ms();
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let ttl_s = (!self.flaws.no_push_expiry).then_some(ttl.as_secs());
+        // Hub mode pushes to the recipient's tag.
+        let tag_of = self.hub.is_some().then(|| recipient.clone());
         let targets = self
             .store
             .create_notification(
@@ -109,6 +121,11 @@ impl Dispatcher {
             )
             .await?;
         let targets = targets.unwrap_or_default();
+        if let (Some(hub), Some(recipient)) = (&self.hub, tag_of) {
+            return Ok(hub
+                .push(&recipient, &targets, &id, leaked.as_deref(), ttl_s)
+                .await);
+        }
 
         let mut outcome = Outcome::default();
         let mut died = 0;

@@ -12,7 +12,11 @@
 //! The crate knows nothing of the harness nor of the mock gateways (it
 //! depends on neither): it reads the `PUSHPROOF_*` variables of the backend
 //! contract ([`Config::from_vars`]) and talks to the gateways over HTTP with
-//! its own types.
+//! its own types. With `PUSHPROOF_NH_CONNECTION_STRING` and
+//! `PUSHPROOF_NH_HUB` set it sends through that Azure Notification Hub
+//! instead, as the Notification Hubs tutorial's backend does: devices
+//! become hub installations tagged `username:<user>`, and a send is one
+//! hub send per platform to that tag (`hub_mode`).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -53,6 +57,7 @@ mod auth;
 mod config;
 mod dispatch;
 mod flaw;
+mod hub_mode;
 mod push;
 mod store;
 mod throttle;
@@ -68,8 +73,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use config::{
-    ApnsConfig, Config, ConfigError, FcmConfig, FetchThrottle, ServiceAccount, SigningKey, Trust,
-    WnsConfig,
+    ApnsConfig, Config, ConfigError, FcmConfig, FetchThrottle, HubConfig, ServiceAccount,
+    SigningKey, Trust, WnsConfig,
 };
 pub use flaw::{Flaw, Flaws, UnknownFlaw};
 

@@ -20,6 +20,8 @@ use tokio::sync::oneshot;
 
 use super::push::Platform;
 
+mod handles;
+
 /// Reader threads. Reads are short point lookups; a few threads keep them
 /// off the writer without many idle connections.
 const READERS: usize = 4;
