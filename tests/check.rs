@@ -72,6 +72,9 @@ async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
         (Flaw::AnyRegistration, &["SP-REG-02"][..]),
         (Flaw::TagExpressionInjection, &["SP-REG-03"][..]),
         (Flaw::LogoutKeepsRegistrations, &["SP-REG-04"][..]),
+        (Flaw::KeepsDeadHandles, &["SP-OBS-04"][..]),
+        (Flaw::IgnoresRetryAfter, &["SP-OBS-04"][..]),
+        (Flaw::RicherFallback, &["SP-OBS-04"][..]),
     ];
     for (flaw, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

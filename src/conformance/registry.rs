@@ -62,6 +62,7 @@ pub const REGISTRY: &[Entry] = &[
     check!(reg_02),
     check!(reg_03),
     check!(reg_04),
+    check!(obs_04),
 ];
 
 /// A check's entry by id.

@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 use super::auth::{random_id, Clock};
 use super::flaw::Flaw;
 use super::hub_mode::HubMode;
-use super::push::{Platform, Push, PushOutcome, Pushers};
+use super::push::{Platform, Push, PushError, PushOutcome, Pushers};
 use super::store::{NewNotification, Registration, Routing, Store, StoreError};
 
 /// What a send did, as returned to the sender.
@@ -28,6 +28,53 @@ pub(crate) struct PushFlaws {
     pub leak: bool,
     /// `long-push-ttl`.
     pub no_push_expiry: bool,
+    /// `keeps-dead-handles`.
+    pub keep_dead: bool,
+    /// `ignores-retry-after`.
+    pub retry_at_once: bool,
+    /// `richer-fallback`.
+    pub richer_fallback: bool,
+}
+
+/// The flawed paths around one push, none of them taken by a sound
+/// backend (`PushFlaws::careless` is false for it).
+impl PushFlaws {
+    fn careless(self) -> bool {
+        self.retry_at_once || self.richer_fallback
+    }
+}
+
+/// Pushes once; under the flaws, retries what the gateway refused as the
+/// flaw says: at once after a 429 or 503 (`ignores-retry-after`), or with
+/// the message in the push after a 400 (`richer-fallback`).
+async fn push_carelessly(
+    pushers: &Pushers,
+    flaws: PushFlaws,
+    platform: Platform,
+    push: Push<'_>,
+    message: &str,
+) -> PushOutcome {
+    let mut outcome = pushers.send(platform, push).await;
+    let refused = |o: &PushOutcome| match o {
+        PushOutcome::Failed(PushError::Rejected { status, .. }) => Some(*status),
+        _ => None,
+    };
+    if flaws.retry_at_once {
+        for _ in 0..3 {
+            if !matches!(refused(&outcome), Some(429 | 503)) {
+                break;
+            }
+            outcome = pushers.send(platform, push).await;
+        }
+    }
+    if flaws.richer_fallback && refused(&outcome) == Some(400) {
+        let richer = Push {
+            leaked: Some(message),
+            ..push
+        };
+        outcome = pushers.send(platform, richer).await;
+    }
+    outcome
 }
 
 impl PushFlaws {
@@ -35,6 +82,9 @@ impl PushFlaws {
         PushFlaws {
             leak: flaws.contains(&Flaw::LeakPayload),
             no_push_expiry: flaws.contains(&Flaw::LongPushTtl),
+            keep_dead: flaws.contains(&Flaw::KeepsDeadHandles),
+            retry_at_once: flaws.contains(&Flaw::IgnoresRetryAfter),
+            richer_fallback: flaws.contains(&Flaw::RicherFallback),
         }
     }
 }
@@ -100,6 +150,8 @@ impl Dispatcher {
             routing,
         } = send;
         let leaked: Option<Arc<str>> = self.flaws.leak.then(|| message.as_str().into());
+        // Kept only for the flaws that retry with it.
+        let fallback: Option<Arc<str>> = self.flaws.careless().then(|| message.as_str().into());
         let now = self.clock.now_ms();
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let ttl_s = (!self.flaws.no_push_expiry).then_some(ttl.as_secs());
@@ -130,6 +182,7 @@ impl Dispatcher {
         let mut outcome = Outcome::default();
         let mut died = 0;
         let mut gone = Vec::new();
+        let keep_dead = self.flaws.keep_dead;
         let mut tally = |registration: Registration, result: PushOutcome| match result {
             PushOutcome::Delivered => outcome.pushed += 1,
             PushOutcome::Gone { status, reason } => {
@@ -141,7 +194,9 @@ impl Dispatcher {
                     "device address is dead; removing the registration"
                 );
                 outcome.failed += 1;
-                gone.push(registration.id);
+                if !keep_dead {
+                    gone.push(registration.id);
+                }
             }
             PushOutcome::Failed(error) => {
                 tracing::warn!(
@@ -162,13 +217,19 @@ impl Dispatcher {
                 leaked: leaked.as_deref(),
                 ttl_s,
             };
-            let result = self.pushers.send(only.platform, push).await;
+            let result = match &fallback {
+                None => self.pushers.send(only.platform, push).await,
+                Some(message) => {
+                    push_carelessly(&self.pushers, self.flaws, only.platform, push, message).await
+                }
+            };
             tally(only.clone(), result);
         } else {
             let mut pushes = JoinSet::new();
             for registration in targets {
                 let (pushers, id, leaked) =
                     (Arc::clone(&self.pushers), Arc::clone(&id), leaked.clone());
+                let (fallback, flaws) = (fallback.clone(), self.flaws);
                 pushes.spawn(async move {
                     let push = Push {
                         handle: &registration.handle,
@@ -176,7 +237,13 @@ impl Dispatcher {
                         leaked: leaked.as_deref(),
                         ttl_s,
                     };
-                    let result = pushers.send(registration.platform, push).await;
+                    let platform = registration.platform;
+                    let result = match &fallback {
+                        None => pushers.send(platform, push).await,
+                        Some(message) => {
+                            push_carelessly(&pushers, flaws, platform, push, message).await
+                        }
+                    };
                     (registration, result)
                 });
             }

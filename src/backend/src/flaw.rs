@@ -89,11 +89,23 @@ pub enum Flaw {
     /// user's pushes. Exists to make SP-REG-04 (logout stops pushes) fail,
     /// and nothing else: the token is refused as it should be.
     LogoutKeepsRegistrations,
+    /// `keeps-dead-handles`: a handle the gateway answered as gone (APNs
+    /// 410 Unregistered, FCM 404 UNREGISTERED, WNS 404/410) keeps its
+    /// registration and is pushed to again. Exists to make SP-OBS-04
+    /// (gateway errors handled safely) fail.
+    KeepsDeadHandles,
+    /// `ignores-retry-after`: a push the gateway refused with 429 or 503
+    /// is retried at once, up to three times, whatever its `Retry-After`
+    /// says. Exists to make SP-OBS-04 fail.
+    IgnoresRetryAfter,
+    /// `richer-fallback`: a push the gateway refused with 400 is retried
+    /// with the message in it. Exists to make SP-OBS-04 fail.
+    RicherFallback,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 16] = [
+    pub const ALL: [Flaw; 19] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
@@ -110,6 +122,9 @@ impl Flaw {
         Flaw::AnyRegistration,
         Flaw::TagExpressionInjection,
         Flaw::LogoutKeepsRegistrations,
+        Flaw::KeepsDeadHandles,
+        Flaw::IgnoresRetryAfter,
+        Flaw::RicherFallback,
     ];
 
     /// The name used on the command line and in reports.
@@ -131,6 +146,9 @@ impl Flaw {
             Flaw::AnyRegistration => "any-registration",
             Flaw::TagExpressionInjection => "tag-expression-injection",
             Flaw::LogoutKeepsRegistrations => "logout-keeps-registrations",
+            Flaw::KeepsDeadHandles => "keeps-dead-handles",
+            Flaw::IgnoresRetryAfter => "ignores-retry-after",
+            Flaw::RicherFallback => "richer-fallback",
         }
     }
 

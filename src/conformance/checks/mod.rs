@@ -15,6 +15,7 @@ pub mod life_01;
 pub mod life_02;
 pub mod life_03;
 pub mod life_04;
+pub mod obs_04;
 pub mod reg_01;
 pub mod reg_02;
 pub mod reg_03;

@@ -297,3 +297,67 @@ async fn flaw_logout_keeps_registrations_revokes_the_token_only() {
         "still pushed"
     );
 }
+
+/// Bob with a channel `/c/{channel}` the gateway answers with `status`
+/// (and `Retry-After: 2`), and a healthy channel `b1`.
+async fn refusing_channel(server: &Server, channel: &str, status: u16) -> (String, String) {
+    Mock::given(path(format!("/c/{channel}")))
+        .respond_with(ResponseTemplate::new(status).insert_header("retry-after", "2"))
+        .with_priority(1)
+        .mount(&server.wns)
+        .await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    server.register(&bob, channel).await;
+    server.register(&bob, "b1").await;
+    (alice, bob)
+}
+
+#[tokio::test]
+async fn the_sound_backend_drops_dead_handles_and_never_retries_a_refusal() {
+    let server = start(&[]).await;
+    let (alice, _bob) = refusing_channel(&server, "busy", 503).await;
+    server.register(&server.user("carol").await, "gone").await;
+    server.send(&alice, "bob", "m").await;
+    server.send(&alice, "carol", "m").await;
+    server.send(&alice, "carol", "m").await;
+    assert_eq!(server.pushed_to("busy").await.len(), 1);
+    assert_eq!(server.pushed_to("gone").await.len(), 1);
+}
+
+#[tokio::test]
+async fn flaw_keeps_dead_handles_pushes_to_them_again() {
+    let server = start(&[Flaw::KeepsDeadHandles]).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    server.register(&bob, "gone").await;
+    for _ in 0..3 {
+        server.send(&alice, "bob", "m").await;
+    }
+    assert_eq!(server.pushed_to("gone").await.len(), 3);
+}
+
+#[tokio::test]
+async fn flaw_ignores_retry_after_retries_at_once() {
+    let server = start(&[Flaw::IgnoresRetryAfter]).await;
+    let (alice, _bob) = refusing_channel(&server, "busy", 503).await;
+    server.send(&alice, "bob", "m").await;
+    assert_eq!(server.pushed_to("busy").await.len(), 4);
+    assert_eq!(server.pushed_to("b1").await.len(), 1);
+}
+
+#[tokio::test]
+async fn flaw_richer_fallback_resends_a_refused_push_with_the_message() {
+    let server = start(&[Flaw::RicherFallback]).await;
+    let (alice, _bob) = refusing_channel(&server, "picky", 400).await;
+    server.send(&alice, "bob", "the secret").await;
+    let pushed = server.pushed_to("picky").await;
+    assert_eq!(pushed.len(), 2);
+    assert!(!pushed[0].contains("the secret"));
+    assert!(pushed[1].ends_with("\nthe secret"), "{pushed:?}");
+    assert_eq!(
+        server.pushed_to("b1").await.len(),
+        1,
+        "healthy pushes are plain"
+    );
+}
