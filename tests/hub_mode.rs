@@ -400,13 +400,19 @@ async fn each_flaw_still_fails_exactly_its_checks_in_hub_mode() {
         // As in direct mode (tests/check.rs), with the checks each shares.
         (
             Flaw::NoAuthz,
-            &["SP-AUTHZ-03", "SP-AUTHZ-04", "SP-AUTHZ-05"][..],
+            &[
+                "SP-AUTHZ-03",
+                "SP-AUTHZ-04",
+                "SP-AUTHZ-05",
+                "SP-ENUM-01",
+                "SP-ENUM-02",
+            ][..],
         ),
         (Flaw::LogoutKeepsToken, &["SP-AUTHZ-06", "SP-TOK-02"][..]),
         (Flaw::AnonymousFetch, &["SP-AUTHZ-01", "SP-TOK-04"][..]),
         (Flaw::CrossTenantFetch, &["SP-AUTHZ-05"][..]),
         // The hub passes the apns-* headers through.
-        (Flaw::LeakCollapseId, &["SP-LEAK-02"][..]),
+        (Flaw::LeakCollapseId, &["SP-LEAK-02", "SP-REG-03"][..]),
         (Flaw::LeakEncoded, &["SP-LEAK-03", "SP-LEAK-07"][..]),
         (Flaw::SequentialIds, &["SP-ID-01"][..]),
     ];

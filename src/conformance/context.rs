@@ -23,13 +23,13 @@ use rand_chacha::ChaCha20Rng;
 use super::canary;
 pub use super::canary::Secret;
 use crate::client::{Credential, Exchange};
-use crate::device::device::{fetch, notify};
+use crate::device::device::fetch;
 use crate::device::{
     Api, Context, Device, EnrolFailure, EnrollError, Fleet, FleetPlan, Outcome, RoundTrip,
     StepError,
 };
 use crate::plane::{MockPlane, PlaneError};
-use crate::profile::{Profile, SendPolicy, Values};
+use crate::profile::{Profile, Request, SendPolicy, Values};
 
 /// How the suite was asked to run.
 #[derive(Debug, Clone)]
@@ -348,6 +348,60 @@ impl Suite {
         .map(Arc::new)
     }
 
+    /// A new device of `user` on `platform` whose registration asks for
+    /// `tags`. The device comes back even when the backend refuses the
+    /// registration (the second result says how), so a check can make sure
+    /// it then gets nothing.
+    pub async fn fresh_device_tagged(
+        &self,
+        user: &User,
+        platform: Platform,
+        tags: &[String],
+    ) -> Result<(Arc<Device>, Result<(), StepError>), EnrollError> {
+        let mut device = self.unregistered_device(user, platform).await?;
+        let registered = crate::device::device::register(
+            &self.api,
+            &device.credential,
+            &user.name,
+            &device.handle,
+            tags,
+        )
+        .await;
+        let outcome = match registered {
+            Ok(registration) => {
+                device.registration = registration;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        Ok((Arc::new(device), outcome))
+    }
+
+    /// A device of `user` on `platform` with its own session and a handle
+    /// from the gateway, never registered with the backend: what an
+    /// attacker points someone else's registration at.
+    pub async fn unregistered_device(
+        &self,
+        user: &User,
+        platform: Platform,
+    ) -> Result<Device, EnrollError> {
+        let index = 1_000_000 + self.names.fetch_add(1, Ordering::Relaxed);
+        let credential = self.api.credential(&user.name, &user.password).await?;
+        let handle = self.plane.register_device(platform).await?;
+        let inbox = Arc::new(self.plane.inbox(&handle)?);
+        Ok(Device {
+            index,
+            name: format!("device-{index}"),
+            user: user.name.clone(),
+            password: user.password.clone(),
+            platform,
+            handle,
+            inbox,
+            credential,
+            registration: None,
+        })
+    }
+
     /// Who sends to `recipient` under the backend's policy.
     pub fn sender_for<'a>(
         &'a self,
@@ -383,22 +437,55 @@ impl Suite {
         credential: &Credential,
         message: &str,
     ) -> Result<Delivered, StepError> {
+        let notify = &self.api.profile.requests.notify;
+        self.send_and_wait(device, sender, credential, message, notify, None)
+            .await
+    }
+
+    /// [`Suite::deliver`] through `request` (the notify request or another
+    /// send the profile declares, such as `short_notify`), with
+    /// `lifetime_s` for its `{lifetime_s}`.
+    pub async fn deliver_via(
+        &self,
+        device: &Device,
+        message: &str,
+        request: &Request,
+        lifetime_s: Option<u64>,
+    ) -> Result<Delivered, StepError> {
+        let (sender, credential) = self.sender_for(device)?;
+        self.send_and_wait(device, sender, credential, message, request, lifetime_s)
+            .await
+    }
+
+    /// Sends `message` through `request` as `sender` and waits for the
+    /// device's push, holding the device's lease.
+    async fn send_and_wait(
+        &self,
+        device: &Device,
+        sender: &str,
+        credential: &Credential,
+        message: &str,
+        request: &Request,
+        lifetime_s: Option<u64>,
+    ) -> Result<Delivered, StepError> {
         let lease = self.lease(device);
         let _held = lease.lock().await;
         // A push left over from an earlier step of the same check.
         while device.inbox.try_recv().is_some() {}
-        let send = notify(
-            &self.api,
-            credential,
-            sender,
-            &device.user,
-            device.platform,
-            message,
-        )
-        .await;
-        let sent = send
-            .status()
-            .is_some_and(|s| self.api.profile.requests.notify.template.succeeded(s));
+        let values = Values {
+            user: Some(sender.to_owned()),
+            recipient: Some(device.user.clone()),
+            message: Some(message.to_owned()),
+            platform: self
+                .profile()
+                .platform(device.platform)
+                .map(|p| p.name.clone()),
+            token: Some(credential.secret().to_owned()),
+            lifetime_s,
+            ..Values::default()
+        };
+        let send = self.api.call(request, &values, Some(credential)).await;
+        let sent = send.status().is_some_and(|s| request.template.succeeded(s));
         if !sent {
             return Err(StepError {
                 step: "send",
@@ -477,6 +564,54 @@ impl Suite {
         self.plane
             .captures_after(self.baseline.captures_after)
             .await
+    }
+
+    /// The captures since the baseline began that were addressed to
+    /// `device`'s handle, oldest first.
+    pub async fn captures_of(&self, device: &Device) -> Result<Vec<Capture>, PlaneError> {
+        let handle = &device.handle.handle;
+        Ok(self
+            .captures()
+            .await?
+            .into_iter()
+            .filter(|c| c.device.as_deref() == Some(handle.as_str()))
+            .collect())
+    }
+
+    /// Waits up to `window` for a push to `device`, holding its lease, and
+    /// returns it if one comes (or had already come): for a push that must
+    /// not arrive. A push to another device of the same send lands at the
+    /// same moment on a backend that pushes as it stores, so a short window
+    /// after the expected push has arrived is enough.
+    pub async fn expect_no_push(&self, device: &Device, window: Duration) -> Option<Delivery> {
+        let lease = self.lease(device);
+        let _held = lease.lock().await;
+        match device.inbox.try_recv() {
+            Some(delivery) => Some(delivery),
+            None => device.inbox.recv_within(window).await,
+        }
+    }
+
+    /// A fresh user with a session of its own and no device: a caller for
+    /// probes whose own failures (a throttle counts them) must not touch
+    /// the baseline's users.
+    pub async fn fresh_caller(&self, purpose: &str) -> Result<(User, Credential), StepError> {
+        let user = self.fresh_user(purpose).await?;
+        let credential = self.api.credential(&user.name, &user.password).await?;
+        Ok((user, credential))
+    }
+
+    /// Deletes (acknowledges) notification `id` with `credential`, when the
+    /// profile declares how (`requests.delete`).
+    pub async fn delete(&self, credential: &Credential, user: &str, id: &str) -> Option<Exchange> {
+        let request = self.profile().requests.delete.as_ref()?;
+        let values = Values {
+            user: Some(user.to_owned()),
+            id: Some(id.to_owned()),
+            token: Some(credential.secret().to_owned()),
+            ..Values::default()
+        };
+        Some(self.api.call(request, &values, Some(credential)).await)
     }
 
     /// Whether the backend is on a loopback address.

@@ -16,12 +16,14 @@ pub mod execute;
 pub mod findings;
 pub mod idstats;
 pub mod leak;
+pub mod lookalike;
 pub mod probe;
 pub mod pushes;
 pub mod refusal;
 pub mod registry;
 pub mod select;
 pub mod setup;
+pub mod stats;
 
 use serde::{Deserialize, Serialize};
 

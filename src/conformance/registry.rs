@@ -74,6 +74,19 @@ pub const REGISTRY: &[Entry] = &[
     check!(id_02),
     check!(id_03),
     check!(obs_02),
+    check!(enum_01),
+    check!(enum_02),
+    check!(enum_03),
+    check!(enum_04),
+    check!(life_01),
+    check!(life_02),
+    check!(life_03),
+    check!(life_04),
+    check!(reg_01),
+    check!(reg_02),
+    check!(reg_03),
+    check!(reg_04),
+    check!(obs_04),
 ];
 
 /// A check's entry by id.

@@ -147,6 +147,9 @@ pub struct Requests {
     pub update_registration: Option<Request>,
     pub unregister: Option<Request>,
     pub notify: Request,
+    /// Notify with content that expires after `policy.short_payload_ttl`
+    /// (`{lifetime_s}`), for expiry checks that cannot wait the usual TTL.
+    pub short_notify: Option<Request>,
     pub fetch: Request,
     /// Delete or acknowledge a notification.
     pub delete: Option<Request>,
@@ -205,6 +208,10 @@ pub struct Policy {
     pub expiry_skew: Duration,
     /// How long a notification's content stays fetchable.
     pub payload_ttl: Option<Duration>,
+    /// The lifetime `requests.short_notify` asks for.
+    pub short_payload_ttl: Option<Duration>,
+    /// How the backend throttles a caller's failed fetches, if it does.
+    pub fetch_throttle: Option<FetchThrottle>,
     pub replay: Replay,
     pub send: SendPolicy,
     /// Whether a user's other device may fetch a notification.
@@ -221,6 +228,25 @@ pub enum Replay {
     SingleUse,
     /// Until deleted or acknowledged.
     UntilAck,
+}
+
+/// A throttle on failed fetches (403/404): past `failures` of them
+/// within `window`, the caller's fetches get 429 with `Retry-After` until
+/// the window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchThrottle {
+    pub failures: u32,
+    pub window: Duration,
+    pub scope: ThrottleScope,
+}
+
+/// What one throttle window counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleScope {
+    /// Every session of a user together.
+    User,
+    /// Each token (session) apart.
+    Token,
 }
 
 /// Who may notify whom.
@@ -260,6 +286,10 @@ pub enum Capability {
     FetchFields,
     /// The push's shape is declared (`platforms.<name>.constants`).
     PushShape,
+    /// A notify whose content expires within seconds.
+    ShortPayloadTtl,
+    /// A declared throttle on failed fetches.
+    FetchThrottle,
 }
 
 impl Capability {
@@ -280,6 +310,8 @@ impl Capability {
             }
             Capability::FetchFields => "requests.fetch.fields",
             Capability::PushShape => "platforms.<name>.constants",
+            Capability::ShortPayloadTtl => "requests.short_notify and policy.short_payload_ttl_s",
+            Capability::FetchThrottle => "policy.fetch_throttle",
         }
     }
 
@@ -298,6 +330,8 @@ impl Capability {
             Capability::OtherTokenTypes => "a login answer with a refresh or ID token",
             Capability::FetchFields => "the fields of the fetch answer",
             Capability::PushShape => "the shape of its pushes (the constants beside the id)",
+            Capability::ShortPayloadTtl => "a way to send content that expires within seconds",
+            Capability::FetchThrottle => "a throttle on failed fetches",
         }
     }
 }
@@ -361,6 +395,10 @@ impl Profile {
                 .iter()
                 .flatten()
                 .any(|p| p.constants.is_some()),
+            Capability::ShortPayloadTtl => {
+                r.short_notify.is_some() && self.policy.short_payload_ttl.is_some()
+            }
+            Capability::FetchThrottle => self.policy.fetch_throttle.is_some(),
         }
     }
 }

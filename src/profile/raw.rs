@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use super::template::{BodyFormat, Template, Var};
 use super::{
-    within, Answer, Auth, IdLocation, PasswordRule, PlatformProfile, Policy, Profile, ProfileError,
-    Replay, Request, Requests, Scheme, SendPolicy, Start, StaticUser,
+    within, Answer, Auth, FetchThrottle, IdLocation, PasswordRule, PlatformProfile, Policy,
+    Profile, ProfileError, Replay, Request, Requests, Scheme, SendPolicy, Start, StaticUser,
+    ThrottleScope,
 };
 
 #[derive(Deserialize)]
@@ -63,6 +64,7 @@ struct RawRequests {
     update_registration: Option<RawRequest>,
     unregister: Option<RawRequest>,
     notify: RawRequest,
+    short_notify: Option<RawRequest>,
     fetch: RawRequest,
     delete: Option<RawRequest>,
     disable_account: Option<RawRequest>,
@@ -129,10 +131,20 @@ struct RawPolicy {
     short_token_lifetime_s: Option<f64>,
     expiry_skew_s: Option<f64>,
     payload_ttl_s: Option<f64>,
+    short_payload_ttl_s: Option<f64>,
+    fetch_throttle: Option<RawThrottle>,
     replay: Option<String>,
     send: Option<String>,
     other_device: Option<String>,
     logout_drops_registrations: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThrottle {
+    failures: u32,
+    window_s: f64,
+    scope: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -164,6 +176,10 @@ fn kind(key: &'static str) -> Kind {
         "update_registration" => (&[User, Token, Handle, Platform, Tags, Registration], &[]),
         "unregister" => (&[User, Token, Handle, Platform, Registration], &[]),
         "notify" => (&[User, Token, Recipient, Message, Platform], &["id"]),
+        "short_notify" => (
+            &[User, Token, Recipient, Message, Platform, LifetimeS],
+            &["id"],
+        ),
         "fetch" => (&[User, Token, Id], &["payload", "read", "id"]),
         "delete" => (&[User, Token, Id], &[]),
         _ => (ACCOUNT, &[]),
@@ -231,6 +247,20 @@ impl Validator<'_> {
                 "policy.short_token_lifetime_s",
                 "requests.short_login and policy.short_token_lifetime_s go together",
             ));
+        }
+        if requests.short_notify.is_some() != policy.short_payload_ttl.is_some() {
+            return Err(self.invalid(
+                "policy.short_payload_ttl_s",
+                "requests.short_notify and policy.short_payload_ttl_s go together",
+            ));
+        }
+        if let (Some(short), Some(ttl)) = (policy.short_payload_ttl, policy.payload_ttl) {
+            if short > ttl {
+                return Err(self.invalid(
+                    "policy.short_payload_ttl_s",
+                    "is longer than policy.payload_ttl_s",
+                ));
+            }
         }
         let tenants = self.tenants(raw.tenants, &requests)?;
         Ok(Profile {
@@ -382,6 +412,7 @@ impl Validator<'_> {
             update_registration: opt("update_registration", raw.update_registration)?,
             unregister: opt("unregister", raw.unregister)?,
             notify: self.request(kind("notify"), raw.notify)?,
+            short_notify: opt("short_notify", raw.short_notify)?,
             fetch: self.request(kind("fetch"), raw.fetch)?,
             delete: opt("delete", raw.delete)?,
             disable_account: opt("disable_account", raw.disable_account)?,
@@ -627,10 +658,41 @@ impl Validator<'_> {
                 .seconds("policy.expiry_skew_s", raw.expiry_skew_s)?
                 .unwrap_or(Duration::from_secs(60)),
             payload_ttl: self.seconds("policy.payload_ttl_s", raw.payload_ttl_s)?,
+            short_payload_ttl: self
+                .seconds("policy.short_payload_ttl_s", raw.short_payload_ttl_s)?,
+            fetch_throttle: raw.fetch_throttle.map(|t| self.throttle(t)).transpose()?,
             replay,
             send,
             other_device,
             logout_drops_registrations: raw.logout_drops_registrations.unwrap_or(false),
+        })
+    }
+
+    fn throttle(&self, raw: RawThrottle) -> Result<FetchThrottle, ProfileError> {
+        if raw.failures == 0 {
+            return Err(self.invalid(
+                "policy.fetch_throttle.failures",
+                "must be at least 1 (failed fetches allowed per window)",
+            ));
+        }
+        let window = self
+            .seconds("policy.fetch_throttle.window_s", Some(raw.window_s))?
+            .filter(|w| !w.is_zero())
+            .ok_or_else(|| self.invalid("policy.fetch_throttle.window_s", "must be above 0"))?;
+        let scope = match raw.scope.as_deref() {
+            None | Some("user") => ThrottleScope::User,
+            Some("token") => ThrottleScope::Token,
+            Some(other) => {
+                return Err(self.invalid(
+                    "policy.fetch_throttle.scope",
+                    format!("{other:?} is not one of: user, token"),
+                ))
+            }
+        };
+        Ok(FetchThrottle {
+            failures: raw.failures,
+            window,
+            scope,
         })
     }
 

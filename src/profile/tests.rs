@@ -14,6 +14,14 @@ fn invalid_field(text: &str) -> String {
     }
 }
 
+/// [`invalid_field`], naming the expected field when the text is accepted.
+fn invalid_field_or(text: &str, expected: &str) -> String {
+    match Profile::parse("p", text) {
+        Ok(_) => panic!("accepted, expected an error in {expected}"),
+        Err(_) => invalid_field(text),
+    }
+}
+
 #[test]
 fn every_scenario_profile_loads() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
@@ -45,6 +53,10 @@ fn reference_profile_renders_the_reference_api() {
         Capability::Tenants,
         Capability::OtherTokenTypes,
         Capability::FetchFields,
+        Capability::PayloadTtl,
+        Capability::ShortPayloadTtl,
+        Capability::FetchThrottle,
+        Capability::PushShape,
     ] {
         assert!(profile.has(capability), "{}", capability.key());
     }
@@ -70,13 +82,36 @@ fn reference_profile_renders_the_reference_api() {
         serde_json::from_slice::<serde_json::Value>(&signup.unwrap().body).unwrap(),
         json!({ "username": "u", "password": "p", "tenant": "globex" })
     );
-    assert!(profile.has(Capability::PushShape));
     let apns = profile.platform(Platform::Apns).unwrap();
     assert_eq!(
         apns.constants.as_deref(),
         Some(&[("/aps/content-available".to_owned(), serde_json::json!(1))][..])
     );
     assert!(apns.alerts.is_empty());
+    assert_eq!(profile.policy.replay, Replay::UntilAck);
+    assert_eq!(
+        profile.policy.fetch_throttle,
+        Some(FetchThrottle {
+            failures: 100,
+            window: Duration::from_secs(2),
+            scope: ThrottleScope::User,
+        })
+    );
+    let short = profile
+        .requests
+        .short_notify
+        .as_ref()
+        .unwrap()
+        .template
+        .render(&Values {
+            platform: Some("fcm".into()),
+            recipient: Some("bob".into()),
+            message: Some("m".into()),
+            lifetime_s: Some(2),
+            ..Values::default()
+        })
+        .unwrap();
+    assert_eq!(short.target, "/api/notifications?pns=fcm&to_tag=bob&ttl=2");
     assert_eq!(profile.platforms(), Platform::ALL.to_vec());
     let fetch = profile
         .requests
@@ -137,6 +172,8 @@ fn tutorial_profile_uses_basic_auth_with_the_tutorials_password_rule() {
     assert_eq!(profile.auth.password, PasswordRule::SameAsUser);
     assert!(!profile.has(Capability::Logout));
     assert!(!profile.has(Capability::Signup));
+    assert!(!profile.has(Capability::FetchThrottle));
+    assert!(!profile.has(Capability::PayloadTtl));
 }
 
 #[test]
@@ -244,7 +281,7 @@ fn each_mistake_names_its_field() {
             "platforms.wns.id",
         ),
         (
-            REFERENCE.replace("replay = \"unlimited\"", "replay = \"twice\""),
+            REFERENCE.replace("replay = \"until-ack\"", "replay = \"twice\""),
             "policy.replay",
         ),
         (
@@ -276,6 +313,33 @@ fn each_mistake_names_its_field() {
             "policy.token_lifetime_s",
         ),
         (
+            REFERENCE.replace("short_payload_ttl_s = 2\n", ""),
+            "policy.short_payload_ttl_s",
+        ),
+        (
+            REFERENCE.replace("short_payload_ttl_s = 2", "short_payload_ttl_s = 90000"),
+            "policy.short_payload_ttl_s",
+        ),
+        (
+            REFERENCE.replace("failures = 100", "failures = 0"),
+            "policy.fetch_throttle.failures",
+        ),
+        (
+            REFERENCE.replace("window_s = 2,", "window_s = 0,"),
+            "policy.fetch_throttle.window_s",
+        ),
+        (
+            REFERENCE.replace("scope = \"user\"", "scope = \"ip\""),
+            "policy.fetch_throttle.scope",
+        ),
+        (
+            REFERENCE.replace(
+                "ttl = \"{lifetime_s}\" }",
+                "ttl = \"{lifetime_s}\", h = \"{handle}\" }",
+            ),
+            "requests.short_notify",
+        ),
+        (
             REFERENCE.replace(
                 "read = \"/Read\"",
                 "read = \"/Read\"\nregistration = \"/r\"",
@@ -284,7 +348,7 @@ fn each_mistake_names_its_field() {
         ),
     ];
     for (text, field) in cases {
-        assert_eq!(invalid_field(&text), field);
+        assert_eq!(invalid_field_or(&text, field), field);
     }
 }
 

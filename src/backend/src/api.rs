@@ -18,19 +18,24 @@ use serde_json::json;
 
 use super::auth::{self, Auth, Caller, Clock};
 use super::config::Config;
-use super::dispatch::Dispatcher;
+use super::dispatch::{DispatchFlaws, Dispatcher, Outgoing};
 use super::flaw::{Flaw, Flaws};
 use super::hub_mode::HubMode;
 use super::ids::Ids;
 use super::push::flawed::PushFlaws;
 use super::push::{Platform, Pushers};
-use super::store::{Notification, RegistrationUpdate, Store, StoreError};
+use super::store::{Notification, RegistrationUpdate, Routing, Store, StoreError};
+use super::throttle::Throttle;
 use super::BackendError;
 
 /// Largest request body accepted.
 pub(crate) const MAX_BODY: usize = 64 * 1024;
 /// Most client tags on one registration (Notification Hubs allows 60).
 const MAX_TAGS: usize = 60;
+/// The extra work of the `timing-oracle` flaw.
+const TIMING_ORACLE_DELAY: std::time::Duration = std::time::Duration::from_millis(3);
+/// Most expired notifications deleted per sweep.
+const SWEEP_BATCH: usize = 10_000;
 
 /// Why a request failed; each variant is one fixed response.
 #[derive(Debug)]
@@ -44,6 +49,8 @@ pub(crate) enum ApiError {
     MethodNotAllowed(&'static str),
     Conflict(&'static str),
     PayloadTooLarge,
+    /// Too many failed fetches: retry after this many seconds.
+    TooManyRequests(u64),
     Internal,
     /// The Notification Hub refused or did not answer (hub mode).
     BadGateway(&'static str),
@@ -66,6 +73,9 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
             ApiError::Conflict(why) => (StatusCode::CONFLICT, why),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+            ApiError::TooManyRequests(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "too many failed fetches")
+            }
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
             ApiError::BadGateway(why) => (StatusCode::BAD_GATEWAY, why),
         };
@@ -77,6 +87,9 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed(allow) => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::TooManyRequests(seconds) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             _ => {}
         }
@@ -110,6 +123,10 @@ pub(crate) struct App {
     store: Store,
     dispatch: Dispatcher,
     clock: Clock,
+    /// The longest a notification's content is kept (`ttl` asks for less).
+    payload_ttl: std::time::Duration,
+    /// `None` without a throttle.
+    throttle: Option<Throttle>,
     /// The `no-authz` flaw.
     no_authz: bool,
     /// The `anonymous-fetch` flaw.
@@ -139,6 +156,24 @@ struct ApiFlaws {
     no_charset: bool,
     /// `echo-in-errors`.
     echo_errors: bool,
+    /// `forbidden-oracle`.
+    forbidden_oracle: bool,
+    /// `timing-oracle`.
+    timing_oracle: bool,
+    /// `fragile-ids`.
+    fragile_ids: bool,
+    /// `no-payload-ttl`.
+    no_payload_ttl: bool,
+    /// `soft-delete`.
+    soft_delete: bool,
+    /// `any-ack`.
+    any_ack: bool,
+    /// `trust-client-tags`.
+    trust_client_tags: bool,
+    /// `any-registration`.
+    any_registration: bool,
+    /// `tag-expression-injection`.
+    tag_expression_injection: bool,
 }
 
 impl ApiFlaws {
@@ -153,6 +188,15 @@ impl ApiFlaws {
             cacheable_fetch: on(Flaw::CacheableFetch),
             no_charset: on(Flaw::NoCharset),
             echo_errors: on(Flaw::EchoInErrors),
+            forbidden_oracle: on(Flaw::ForbiddenOracle),
+            timing_oracle: on(Flaw::TimingOracle),
+            fragile_ids: on(Flaw::FragileIds),
+            no_payload_ttl: on(Flaw::NoPayloadTtl),
+            soft_delete: on(Flaw::SoftDelete),
+            any_ack: on(Flaw::AnyAck),
+            trust_client_tags: on(Flaw::TrustClientTags),
+            any_registration: on(Flaw::AnyRegistration),
+            tag_expression_injection: on(Flaw::TagExpressionInjection),
         }
     }
 }
@@ -229,15 +273,39 @@ impl App {
                 clock.clone(),
                 push_flaws,
                 ids,
+                DispatchFlaws::of(&config.flaws),
             )
             .with_hub(hub.clone()),
             hub,
             store,
             clock,
+            payload_ttl: config.payload_ttl,
+            throttle: config
+                .fetch_throttle
+                .filter(|_| !config.flaws.contains(&Flaw::NoFetchThrottle))
+                .map(Throttle::new),
             no_authz,
             anonymous_fetch: config.flaws.contains(&Flaw::AnonymousFetch),
             flaws: ApiFlaws::new(&config.flaws),
         })
+    }
+
+    /// Deletes the notifications whose lifetime is over (some at a time:
+    /// the next sweep takes the rest), so expired content is gone from the
+    /// database, not only hidden.
+    pub(crate) async fn sweep(&self) {
+        if self.flaws.no_payload_ttl {
+            return;
+        }
+        match self
+            .store
+            .delete_expired(self.clock.now_ms(), SWEEP_BATCH)
+            .await
+        {
+            Ok(0) => {}
+            Ok(deleted) => tracing::debug!(deleted, "expired notifications deleted"),
+            Err(error) => tracing::warn!(%error, "sweeping expired notifications failed"),
+        }
     }
 
     /// Answers one request; never fails and never panics on input.
@@ -348,14 +416,15 @@ impl App {
                 let caller = self.caller(&request).await?;
                 self.send(&caller, request).await
             }
-            ["api", "notifications", id] if method == Method::DELETE => {
-                let id = (*id).to_owned();
-                let caller = self.caller(&request).await?;
-                self.delete_notification(&caller, id).await
-            }
             ["api", "notifications", id] => {
-                allow(&method, &Method::GET, "GET, DELETE")?;
+                if method != Method::GET && method != Method::DELETE {
+                    return Err(ApiError::MethodNotAllowed("GET, DELETE"));
+                }
                 let id = (*id).to_owned();
+                if method == Method::DELETE {
+                    let caller = self.caller(&request).await?;
+                    return self.acknowledge(&caller, id).await;
+                }
                 if self.anonymous_fetch && !request.headers().contains_key(header::AUTHORIZATION) {
                     return self.fetch_unchecked(id).await;
                 }
@@ -501,17 +570,19 @@ impl App {
         let tags = registration_tags(
             &auth::tag_name(&caller.username),
             body.tags.unwrap_or_default(),
+            self.flaws.trust_client_tags,
         )?;
         let tags_json = serde_json::to_string(&tags).map_err(|_| ApiError::Internal)?;
         let (handle, previous) = match &self.hub {
             Some(hub) => (body.handle.clone(), hub.current_handle(caller, &id).await?),
             None => (String::new(), None),
         };
+        let owner = self.owner_for(caller, &id).await?;
         let result = self
             .store
             .update_registration(
                 id,
-                caller.username.clone(),
+                owner,
                 platform,
                 body.handle,
                 tags_json,
@@ -551,15 +622,23 @@ impl App {
                 })?;
             }
         }
-        if self
-            .store
-            .delete_registration(id, caller.username.clone())
-            .await?
-        {
+        let owner = self.owner_for(caller, &id).await?;
+        if self.store.delete_registration(id, owner).await? {
             Ok(json_response(StatusCode::OK, &json!({})))
         } else {
             Err(ApiError::NotFound)
         }
+    }
+
+    /// Whose registration a caller may change: its own, or under the
+    /// `any-registration` flaw whoever owns `id`.
+    async fn owner_for(&self, caller: &Caller, id: &str) -> Result<String, ApiError> {
+        if self.flaws.any_registration {
+            if let Some(owner) = self.store.registration_owner(id.to_owned()).await? {
+                return Ok(owner);
+            }
+        }
+        Ok(caller.username.clone())
     }
 
     async fn send<B>(&self, caller: &Caller, request: Request<B>) -> Reply
@@ -568,7 +647,7 @@ impl App {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
         let query = Query::parse(request.uri().query())?;
-        let recipient = query
+        let mut recipient = query
             .get("to_tag")
             .ok_or(ApiError::BadRequest("to_tag is required"))?
             .to_owned();
@@ -587,7 +666,54 @@ impl App {
             .and_then(|v| v.to_str().ok())
             .and_then(auth::bearer_token)
             .map(str::to_owned);
+        let ttl = match query.get("ttl") {
+            None => self.payload_ttl,
+            // Shorter than the backend's lifetime, never longer.
+            Some(ttl) => match ttl.parse::<u64>() {
+                Ok(seconds) if seconds > 0 => {
+                    std::time::Duration::from_secs(seconds).min(self.payload_ttl)
+                }
+                _ => {
+                    return Err(ApiError::BadRequest(
+                        "ttl must be a number of seconds above 0",
+                    ))
+                }
+            },
+        };
         let message: String = json_body(request).await?;
+        // The flaws route by tag, as a hub would. The tutorial's tags name
+        // a user without a tenant (`username:bob`); this backend's own tag
+        // names the account (`username:acme:bob`): a flawed route takes
+        // both, so it reaches what the sound route reaches and more.
+        let tenant = caller.tenant();
+        let user_tags = |tag: &str| -> Vec<String> {
+            match tag.strip_prefix("username:") {
+                Some(name) if auth::valid_username(name) => vec![
+                    tag.to_owned(),
+                    format!(
+                        "username:{}",
+                        auth::tag_name(&auth::account_key(tenant, name))
+                    ),
+                ],
+                _ => vec![tag.to_owned()],
+            }
+        };
+        let mut routing = if self.flaws.trust_client_tags {
+            Routing::Tags(user_tags(&format!("username:{recipient}")))
+        } else {
+            Routing::Owner
+        };
+        if self.flaws.tag_expression_injection && recipient.contains("||") {
+            // The tutorial's `"username:" + to_tag`, read as a tag
+            // expression: every term after the first is a tag of its own.
+            let terms: Vec<String> = recipient.split("||").map(|t| t.trim().to_owned()).collect();
+            let mut tags = user_tags(&format!("username:{}", terms[0]));
+            for term in &terms[1..] {
+                tags.extend(user_tags(term));
+            }
+            recipient = terms[0].clone();
+            routing = Routing::Tags(tags);
+        }
         if !auth::valid_username(&recipient) {
             // Cannot be a user: nothing to store or push.
             return Ok(json_response(
@@ -600,10 +726,14 @@ impl App {
         let outcome = self
             .dispatch
             .notify(
-                &caller.username,
-                &recipient,
-                platform,
-                message,
+                Outgoing {
+                    sender: caller.username.clone(),
+                    recipient,
+                    platform,
+                    message,
+                    ttl,
+                    routing,
+                },
                 token.as_deref(),
             )
             .await?;
@@ -611,6 +741,16 @@ impl App {
     }
 
     async fn fetch(&self, caller: &Caller, id: String) -> Reply {
+        if self.flaws.fragile_ids && id.contains('%') {
+            if let Some(dump) = fragile_decode(&id) {
+                return Ok(dump);
+            }
+        }
+        if let Some(throttle) = &self.throttle {
+            if let Some(seconds) = throttle.blocked(&caller.username, self.clock.now_ms()) {
+                return Err(ApiError::TooManyRequests(seconds));
+            }
+        }
         if self.flaws.bola_case_variant && !auth::is_id(&id) {
             // The flaw: the ownership lookup matched the id exactly and
             // found no owner to refuse; the content lookup ignores case.
@@ -619,16 +759,70 @@ impl App {
                 return self.fetch_for(folded, None).await;
             }
         }
-        if self.flaws.cross_tenant_fetch && auth::is_id(&id) {
-            let notification = self
-                .store
-                .fetch_notification_by_name(id, caller.name().to_owned())
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            return self.fetched(notification).await;
-        }
+        // Kept only by the flaws that look the id up again.
+        let asked = (self.flaws.forbidden_oracle || self.flaws.timing_oracle).then(|| id.clone());
         let recipient = (!self.no_authz).then(|| caller.username.clone());
-        self.fetch_for(id, recipient).await
+        let answer = if self.flaws.cross_tenant_fetch && auth::is_id(&id) {
+            self.fetch_by_name(id, caller.name()).await
+        } else {
+            self.fetch_for(id, recipient).await
+        };
+        if let (Err(ApiError::NotFound), Some(throttle)) = (&answer, &self.throttle) {
+            throttle.failed(&caller.username, self.clock.now_ms());
+        }
+        match (answer, asked) {
+            (Err(ApiError::NotFound), Some(id)) => self.flawed_not_found(id).await,
+            (answer, _) => answer,
+        }
+    }
+
+    /// The flaws' answer to a fetch that found nothing of the caller's:
+    /// they look again, whoever the recipient is.
+    async fn flawed_not_found(&self, id: String) -> Reply {
+        let exists = auth::is_id(&id)
+            && self
+                .store
+                .recipient_of(id, self.clock.now_ms())
+                .await?
+                .is_some();
+        if exists && self.flaws.forbidden_oracle {
+            return Err(ApiError::Forbidden("this notification is not yours"));
+        }
+        if exists && self.flaws.timing_oracle {
+            // Work done only for ids that exist: the answer is the same,
+            // the time it takes is not.
+            tokio::time::sleep(TIMING_ORACLE_DELAY).await;
+        }
+        Err(ApiError::NotFound)
+    }
+
+    /// `DELETE /api/notifications/{id}`: the recipient acknowledges, and
+    /// the content is gone for good.
+    async fn acknowledge(&self, caller: &Caller, id: String) -> Reply {
+        if !auth::is_id(&id) {
+            return Err(ApiError::NotFound);
+        }
+        let now = self.clock.now_ms();
+        let deleted = if self.flaws.soft_delete {
+            // Answers as if deleted, and keeps it.
+            self.store.recipient_of(id, now).await?.as_deref() == Some(&*caller.username)
+        } else {
+            let recipient = (!self.flaws.any_ack).then(|| caller.username.clone());
+            let deleted = self
+                .store
+                .delete_notification(id.clone(), recipient, now)
+                .await?;
+            if deleted {
+                self.dispatch.ids().released(&id);
+            }
+            deleted
+        };
+        if !deleted {
+            return Err(ApiError::NotFound);
+        }
+        let mut response = json_response(StatusCode::NO_CONTENT, &json!({}));
+        *response.body_mut() = Full::default();
+        Ok(response)
     }
 
     /// The `cached-authz` flaw's fetch: a (token, id) pair served once is
@@ -661,25 +855,6 @@ impl App {
         Ok(reply)
     }
 
-    /// Deletes one of the caller's notifications: 204, or the same 404 as
-    /// a fetch of an id that is not theirs.
-    async fn delete_notification(&self, caller: &Caller, id: String) -> Reply {
-        if !auth::is_id(&id) {
-            return Err(ApiError::NotFound);
-        }
-        if !self
-            .store
-            .delete_notification(id.clone(), caller.username.clone())
-            .await?
-        {
-            return Err(ApiError::NotFound);
-        }
-        self.dispatch.ids().released(&id);
-        let mut response = json_response(StatusCode::NO_CONTENT, &json!({}));
-        *response.body_mut() = Full::default();
-        Ok(response)
-    }
-
     /// The `anonymous-fetch` flaw's fetch: no caller, no recipient check.
     async fn fetch_unchecked(&self, id: String) -> Reply {
         self.fetch_for(id, None).await
@@ -690,9 +865,26 @@ impl App {
         if !auth::is_id(&id) {
             return Err(ApiError::NotFound);
         }
+        // The `no-payload-ttl` flaw asks as if at the beginning of time.
+        let now = if self.flaws.no_payload_ttl {
+            i64::MIN
+        } else {
+            self.clock.now_ms()
+        };
         let notification = self
             .store
-            .fetch_notification(id, recipient)
+            .fetch_notification(id, recipient, now)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        self.fetched(notification).await
+    }
+
+    /// The `cross-tenant-fetch` flaw's lookup: the recipient's user name,
+    /// in any tenant.
+    async fn fetch_by_name(&self, id: String, name: &str) -> Reply {
+        let notification = self
+            .store
+            .fetch_notification_by_name(id, name.to_owned(), self.clock.now_ms())
             .await?
             .ok_or(ApiError::NotFound)?;
         self.fetched(notification).await
@@ -755,6 +947,41 @@ fn session_response(session: &auth::Session) -> Response<Full<Bytes>> {
     )
 }
 
+/// The `fragile-ids` flaw's decoding of an id: `None` when it decodes to
+/// valid UTF-8 without a NUL (the sound path then answers), else the 500
+/// a careless handler answers, with the error and a backtrace in it.
+fn fragile_decode(id: &str) -> Option<Response<Full<Bytes>>> {
+    let raw = id.as_bytes();
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let escaped = (raw[i] == b'%')
+            .then(|| raw.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(byte) => {
+                bytes.push(byte);
+                i += 3;
+            }
+            None => {
+                bytes.push(raw[i]);
+                i += 1;
+            }
+        }
+    }
+    let problem = match String::from_utf8(bytes) {
+        Err(error) => format!("{:?}", error.utf8_error()),
+        Ok(text) if text.contains('\0') => "NulError: the id contains a NUL byte".to_owned(),
+        Ok(_) => return None,
+    };
+    let trace = std::backtrace::Backtrace::force_capture();
+    Some(json_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &json!({ "error": problem, "trace": trace.to_string() }),
+    ))
+}
+
 fn allow(method: &Method, expected: &Method, allow: &'static str) -> Result<(), ApiError> {
     if method == expected {
         Ok(())
@@ -765,8 +992,13 @@ fn allow(method: &Method, expected: &Method, allow: &'static str) -> Result<(), 
 
 /// The caller's tags: the client's (checked), plus `username:<caller>`,
 /// which the backend always adds. A client cannot tag itself as someone
-/// else: that would route that user's pushes to its device.
-fn registration_tags(username: &str, client_tags: Vec<String>) -> Result<Vec<String>, ApiError> {
+/// else: that would route that user's pushes to its device (unless
+/// `trusted`, the `trust-client-tags` flaw).
+fn registration_tags(
+    username: &str,
+    client_tags: Vec<String>,
+    trusted: bool,
+) -> Result<Vec<String>, ApiError> {
     if client_tags.len() > MAX_TAGS {
         return Err(ApiError::BadRequest("too many tags"));
     }
@@ -782,7 +1014,7 @@ fn registration_tags(username: &str, client_tags: Vec<String>) -> Result<Vec<Str
                 "tags are 1-120 of A-Z a-z 0-9 _ @ # . : -",
             ));
         }
-        if tag.to_ascii_lowercase().starts_with("username:") && tag != own {
+        if !trusted && tag.to_ascii_lowercase().starts_with("username:") && tag != own {
             return Err(ApiError::Forbidden("tag username: is reserved to its user"));
         }
         if !tags.contains(&tag) {

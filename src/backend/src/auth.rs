@@ -228,6 +228,8 @@ struct AuthFlaws {
     keep_sessions_on_disable: bool,
     /// `refresh-as-access`.
     refresh_as_access: bool,
+    /// `logout-keeps-registrations`.
+    keep_registrations: bool,
 }
 
 impl Auth {
@@ -249,6 +251,7 @@ impl Auth {
             ignore_expiry: flaws.contains(&Flaw::IgnoreExpiry),
             keep_sessions_on_disable: flaws.contains(&Flaw::DisabledStillValid),
             refresh_as_access: flaws.contains(&Flaw::RefreshAsAccess),
+            keep_registrations: flaws.contains(&Flaw::LogoutKeepsRegistrations),
         };
         self
     }
@@ -403,6 +406,12 @@ impl Auth {
 
     /// Ends the caller's session and drops the registrations made with it.
     pub(crate) async fn logout(&self, caller: &Caller) -> Result<(), StoreError> {
+        if self.flaws.keep_registrations {
+            return self
+                .store
+                .delete_session_only(caller.token_hash.clone())
+                .await;
+        }
         if self.keep_tokens {
             return self
                 .store

@@ -26,6 +26,14 @@ pub struct Config {
     pub db_path: PathBuf,
     /// Lifetime of a bearer token issued by `POST /api/login`.
     pub token_ttl: Duration,
+    /// How long a notification's content stays fetchable unless it is
+    /// acknowledged first; a send may ask for less (`ttl`), never more.
+    /// Pushes carry the same lifetime, so a gateway never holds an id
+    /// longer than its content lives.
+    pub payload_ttl: Duration,
+    /// How many failed fetches a user may make per window before the
+    /// fetches get 429 (`None`: no throttle).
+    pub fetch_throttle: Option<FetchThrottle>,
     /// Deliberate flaws to switch on (none by default).
     pub flaws: Vec<Flaw>,
     /// APNs, if configured.
@@ -42,6 +50,32 @@ pub struct Config {
     /// certificates of `PUSHPROOF_CA_FILE` when it is set, else the
     /// platform's roots.
     pub trust: Trust,
+}
+
+/// A throttle on failed fetches: past `failures` failed fetches (an
+/// unknown id, or someone else's) within `window` of the first, every fetch
+/// of that user gets 429 with `Retry-After` until the window ends. Counted
+/// per user, over all of the user's sessions, so logging in again does not
+/// reset it; other users are never affected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchThrottle {
+    /// Failed fetches allowed per window.
+    pub failures: u32,
+    /// The window, from the first failure in it.
+    pub window: Duration,
+}
+
+impl Default for FetchThrottle {
+    /// 100 failures per 2 s: no honest client fails that often (a device
+    /// fetches the ids its pushes carry), while a scanner is slowed to 50
+    /// guesses a second per account, and an account is free again within
+    /// seconds.
+    fn default() -> Self {
+        FetchThrottle {
+            failures: 100,
+            window: Duration::from_secs(2),
+        }
+    }
 }
 
 /// The certificate authorities the push clients accept from `https://`
@@ -272,11 +306,14 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// A configuration with defaults: 1 h tokens, no flaws, no platform.
+    /// A configuration with defaults: 1 h tokens, content kept a day,
+    /// failed fetches throttled, no flaws, no platform.
     pub fn new(db_path: PathBuf) -> Config {
         Config {
             db_path,
             token_ttl: Duration::from_secs(3600),
+            payload_ttl: Duration::from_secs(86_400),
+            fetch_throttle: Some(FetchThrottle::default()),
             flaws: Vec::new(),
             apns: None,
             fcm: None,

@@ -2,15 +2,17 @@
 //! recipient, and clean up registrations the platforms report dead.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::JoinSet;
 
 use super::auth::Clock;
+use super::flaw::Flaw;
 use super::hub_mode::HubMode;
 use super::ids::Ids;
 use super::push::flawed::{Flawed, PushFlaws};
-use super::push::{Platform, Push, PushOutcome, Pushers};
-use super::store::{Registration, Store, StoreError};
+use super::push::{Platform, Push, PushError, PushOutcome, Pushers};
+use super::store::{NewNotification, Registration, Routing, Store, StoreError};
 
 /// What a send did, as returned to the sender.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -19,6 +21,84 @@ pub(crate) struct Outcome {
     pub pushed: usize,
     /// Pushes that failed (refused, timed out, dead device, platform off).
     pub failed: usize,
+}
+
+/// The flaws of how pushes are sent (what they carry is
+/// [`PushFlaws`]), read once.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DispatchFlaws {
+    /// `long-push-ttl`.
+    pub no_push_expiry: bool,
+    /// `keeps-dead-handles`.
+    pub keep_dead: bool,
+    /// `ignores-retry-after`.
+    pub retry_at_once: bool,
+    /// `richer-fallback`.
+    pub richer_fallback: bool,
+}
+
+/// The flawed paths around one push, none of them taken by a sound
+/// backend (`DispatchFlaws::careless` is false for it).
+impl DispatchFlaws {
+    fn careless(self) -> bool {
+        self.retry_at_once || self.richer_fallback
+    }
+}
+
+/// Pushes once; under the flaws, retries what the gateway refused as the
+/// flaw says: at once after a 429 or 503 (`ignores-retry-after`), or with
+/// the message in the push after a 400 (`richer-fallback`).
+async fn push_carelessly(
+    pushers: &Pushers,
+    flaws: DispatchFlaws,
+    platform: Platform,
+    push: Push<'_>,
+    richer: &Flawed,
+) -> PushOutcome {
+    let mut outcome = pushers.send(platform, push).await;
+    let refused = |o: &PushOutcome| match o {
+        PushOutcome::Failed(PushError::Rejected { status, .. }) => Some(*status),
+        _ => None,
+    };
+    if flaws.retry_at_once {
+        for _ in 0..3 {
+            if !matches!(refused(&outcome), Some(429 | 503)) {
+                break;
+            }
+            outcome = pushers.send(platform, push).await;
+        }
+    }
+    if flaws.richer_fallback && refused(&outcome) == Some(400) {
+        let richer = Push {
+            leaked: Some(richer),
+            ..push
+        };
+        outcome = pushers.send(platform, richer).await;
+    }
+    outcome
+}
+
+impl DispatchFlaws {
+    pub(crate) fn of(flaws: &[Flaw]) -> DispatchFlaws {
+        DispatchFlaws {
+            no_push_expiry: flaws.contains(&Flaw::LongPushTtl),
+            keep_dead: flaws.contains(&Flaw::KeepsDeadHandles),
+            retry_at_once: flaws.contains(&Flaw::IgnoresRetryAfter),
+            richer_fallback: flaws.contains(&Flaw::RicherFallback),
+        }
+    }
+}
+
+/// A send as the API hands it over.
+#[derive(Debug, Clone)]
+pub(crate) struct Outgoing {
+    pub sender: String,
+    pub recipient: String,
+    pub platform: Option<Platform>,
+    pub message: String,
+    /// How long the content stays fetchable.
+    pub ttl: Duration,
+    pub routing: Routing,
 }
 
 #[derive(Clone)]
@@ -30,6 +110,7 @@ pub(crate) struct Dispatcher {
     push_flaws: Option<Arc<PushFlaws>>,
     /// How notification ids are made (random unless an id flaw is on).
     ids: Arc<Ids>,
+    flaws: DispatchFlaws,
     /// Hub mode: pushes go through the Notification Hub.
     hub: Option<Arc<HubMode>>,
 }
@@ -41,6 +122,7 @@ impl Dispatcher {
         clock: Clock,
         push_flaws: Option<PushFlaws>,
         ids: Ids,
+        flaws: DispatchFlaws,
     ) -> Dispatcher {
         Dispatcher {
             store,
@@ -48,6 +130,7 @@ impl Dispatcher {
             clock,
             push_flaws: push_flaws.map(Arc::new),
             ids: Arc::new(ids),
+            flaws,
             hub: None,
         }
     }
@@ -68,42 +151,72 @@ impl Dispatcher {
         &self.ids
     }
 
-    /// Stores `message` for `recipient` and pushes its id to the recipient's
-    /// registrations (of `platform` only, if given), waiting for the pushes.
-    /// An unknown recipient gets nothing stored and nothing pushed. `token`
-    /// is the sender's, read only under the `leak-token` flaw.
+    /// Stores the message for the recipient and pushes its id to the
+    /// recipient's registrations (of the send's platform only, if given),
+    /// waiting for the pushes. An unknown recipient gets nothing stored and
+    /// nothing pushed. Each push expires with the content: a gateway that
+    /// cannot deliver at once holds the id no longer than it can be
+    /// fetched. `token` is the sender's, read only under the `leak-token`
+    /// flaw.
     pub(crate) async fn notify(
         &self,
-        sender: &str,
-        recipient: &str,
-        platform: Option<Platform>,
-        message: String,
+        send: Outgoing,
         token: Option<&str>,
     ) -> Result<Outcome, StoreError> {
+        let Outgoing {
+            sender,
+            recipient,
+            platform,
+            message,
+            ttl,
+            routing,
+        } = send;
         let id: Arc<str> = self.ids.next(&message).into();
         let leaked: Option<Arc<Flawed>> = self
             .push_flaws
             .as_deref()
-            .map(|flaws| Arc::new(Flawed::new(flaws, sender, &message, token)));
+            .map(|flaws| Arc::new(Flawed::new(flaws, &sender, &message, token)));
+        // Kept only for the flaws that retry: the push a `leak-payload`
+        // backend would send.
+        let fallback: Option<Arc<Flawed>> = self.flaws.careless().then(|| {
+            Arc::new(Flawed::new(
+                &PushFlaws::payload_only(),
+                &sender,
+                &message,
+                None,
+            ))
+        });
+        let now = self.clock.now_ms();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let ttl_s = (!self.flaws.no_push_expiry).then_some(ttl.as_secs());
+        // Hub mode pushes to the recipient's tag.
+        let tag_of = self.hub.is_some().then(|| recipient.clone());
         let targets = self
             .store
             .create_notification(
-                id.to_string(),
-                recipient.to_owned(),
-                sender.to_owned(),
-                message,
-                platform,
-                self.clock.now_ms(),
+                NewNotification {
+                    id: id.to_string(),
+                    recipient,
+                    sender,
+                    payload: message,
+                    platform,
+                    created_at_ms: now,
+                    expires_at_ms: now.saturating_add(ttl_ms),
+                },
+                routing,
             )
             .await?;
         let targets = targets.unwrap_or_default();
-        if let Some(hub) = &self.hub {
-            return Ok(hub.push(recipient, &targets, &id, leaked.as_deref()).await);
+        if let (Some(hub), Some(recipient)) = (&self.hub, tag_of) {
+            return Ok(hub
+                .push(&recipient, &targets, &id, leaked.as_deref(), ttl_s)
+                .await);
         }
 
         let mut outcome = Outcome::default();
         let mut died = 0;
         let mut gone = Vec::new();
+        let keep_dead = self.flaws.keep_dead;
         let mut tally = |registration: Registration, result: PushOutcome| match result {
             PushOutcome::Delivered => outcome.pushed += 1,
             PushOutcome::Gone { status, reason } => {
@@ -115,7 +228,9 @@ impl Dispatcher {
                     "device address is dead; removing the registration"
                 );
                 outcome.failed += 1;
-                gone.push(registration.id);
+                if !keep_dead {
+                    gone.push(registration.id);
+                }
             }
             PushOutcome::Failed(error) => {
                 tracing::warn!(
@@ -134,21 +249,35 @@ impl Dispatcher {
                 handle: &only.handle,
                 id: &id,
                 leaked: leaked.as_deref(),
+                ttl_s,
             };
-            let result = self.pushers.send(only.platform, push).await;
+            let result = match &fallback {
+                None => self.pushers.send(only.platform, push).await,
+                Some(richer) => {
+                    push_carelessly(&self.pushers, self.flaws, only.platform, push, richer).await
+                }
+            };
             tally(only.clone(), result);
         } else {
             let mut pushes = JoinSet::new();
             for registration in targets {
                 let (pushers, id, leaked) =
                     (Arc::clone(&self.pushers), Arc::clone(&id), leaked.clone());
+                let (fallback, flaws) = (fallback.clone(), self.flaws);
                 pushes.spawn(async move {
                     let push = Push {
                         handle: &registration.handle,
                         id: &id,
                         leaked: leaked.as_deref(),
+                        ttl_s,
                     };
-                    let result = pushers.send(registration.platform, push).await;
+                    let platform = registration.platform;
+                    let result = match &fallback {
+                        None => pushers.send(platform, push).await,
+                        Some(richer) => {
+                            push_carelessly(&pushers, flaws, platform, push, richer).await
+                        }
+                    };
                     (registration, result)
                 });
             }

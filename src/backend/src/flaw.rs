@@ -136,11 +136,84 @@ pub enum Flaw {
     /// target (path and query) in a `request` field, as debug error pages
     /// do. Exists to make SP-OBS-02 (no payload in errors) fail.
     EchoInErrors,
+    /// `forbidden-oracle`: a fetch of someone else's notification answers
+    /// 403, an unknown id 404, so a scanner learns which ids exist (the
+    /// Rocket.Chat #42033 bug). Exists to make SP-ENUM-01 ("not yours" =
+    /// "does not exist") fail.
+    ForbiddenOracle,
+    /// `timing-oracle`: answers someone else's notification with the same
+    /// 404 as an unknown id, but only after a few milliseconds of extra
+    /// work (a second lookup and a wait), so timing tells which ids exist.
+    /// Exists to make SP-ENUM-02 (no timing oracle) fail.
+    TimingOracle,
+    /// `no-fetch-throttle`: failed fetches are never throttled, so a
+    /// scanner may guess ids as fast as the backend answers. Exists to make
+    /// SP-ENUM-03 (failed fetches throttled) warn.
+    NoFetchThrottle,
+    /// `fragile-ids`: the fetch handler percent-decodes the id itself and
+    /// answers an escape that decodes to invalid UTF-8 or a NUL with a 500
+    /// carrying the error and a backtrace. Exists to make SP-ENUM-04
+    /// (robust id parsing) fail.
+    FragileIds,
+    /// `no-payload-ttl`: a notification's lifetime is stored (and its
+    /// pushes carry it) but never enforced: expired content is still
+    /// served and never swept. Exists to make SP-LIFE-01 (content
+    /// expires) fail.
+    NoPayloadTtl,
+    /// `soft-delete`: `DELETE /api/notifications/{id}` answers 204 to the
+    /// recipient but keeps the content, which is still served. Exists to
+    /// make SP-LIFE-02 (deleted means gone) fail.
+    SoftDelete,
+    /// `any-ack`: `DELETE /api/notifications/{id}` deletes the
+    /// notification whoever asks, so anyone who learns an id can make its
+    /// content vanish before its recipient reads it. Exists to make
+    /// SP-LIFE-03 (the until-ack replay policy holds) fail.
+    AnyAck,
+    /// `long-push-ttl`: pushes carry no expiry (no `apns-expiration`, no
+    /// FCM `android.ttl`, WNS raw pushes cached without a TTL), so a
+    /// gateway may hold an id for weeks after its content expired. Exists
+    /// to make SP-LIFE-04 (a push lives no longer than its content) say
+    /// INFO.
+    LongPushTtl,
+    /// `trust-client-tags`: a registration keeps whatever tags the client
+    /// sends, `username:<someone else>` included (the tutorial's "add check
+    /// if user is allowed to add these tags"), and sends go to every
+    /// registration tagged `username:<recipient>`, so a device can
+    /// subscribe to another user's pushes. Exists to make SP-REG-01 (no
+    /// foreign tags) fail.
+    TrustClientTags,
+    /// `any-registration`: `PUT` and `DELETE /api/register/{id}` act on any
+    /// registration, whoever owns it (the tutorial's bug), so an attacker
+    /// can point a victim's registration at its own device, or delete it.
+    /// Exists to make SP-REG-02 (registrations owned) fail.
+    AnyRegistration,
+    /// `tag-expression-injection`: `to_tag` is pasted after `username:` into
+    /// a tag expression, as the tutorial does, so `bob || username:carol`
+    /// also pushes to carol's devices. Exists to make SP-REG-03 (sends
+    /// authorized, messages cannot shape the push) fail.
+    TagExpressionInjection,
+    /// `logout-keeps-registrations`: logout revokes the token but keeps the
+    /// registrations made with it, so a logged-out device still gets its
+    /// user's pushes. Exists to make SP-REG-04 (logout stops pushes) fail,
+    /// and nothing else: the token is refused as it should be.
+    LogoutKeepsRegistrations,
+    /// `keeps-dead-handles`: a handle the gateway answered as gone (APNs
+    /// 410 Unregistered, FCM 404 UNREGISTERED, WNS 404/410) keeps its
+    /// registration and is pushed to again. Exists to make SP-OBS-04
+    /// (gateway errors handled safely) fail.
+    KeepsDeadHandles,
+    /// `ignores-retry-after`: a push the gateway refused with 429 or 503
+    /// is retried at once, up to three times, whatever its `Retry-After`
+    /// says. Exists to make SP-OBS-04 fail.
+    IgnoresRetryAfter,
+    /// `richer-fallback`: a push the gateway refused with 400 is retried
+    /// with the message in it. Exists to make SP-OBS-04 fail.
+    RicherFallback,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 28] = [
+    pub const ALL: [Flaw; 43] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
@@ -169,6 +242,21 @@ impl Flaw {
         Flaw::ReusedIds,
         Flaw::ContentIds,
         Flaw::EchoInErrors,
+        Flaw::ForbiddenOracle,
+        Flaw::TimingOracle,
+        Flaw::NoFetchThrottle,
+        Flaw::FragileIds,
+        Flaw::NoPayloadTtl,
+        Flaw::SoftDelete,
+        Flaw::AnyAck,
+        Flaw::LongPushTtl,
+        Flaw::TrustClientTags,
+        Flaw::AnyRegistration,
+        Flaw::TagExpressionInjection,
+        Flaw::LogoutKeepsRegistrations,
+        Flaw::KeepsDeadHandles,
+        Flaw::IgnoresRetryAfter,
+        Flaw::RicherFallback,
     ];
 
     /// The name used on the command line and in reports.
@@ -202,6 +290,21 @@ impl Flaw {
             Flaw::ReusedIds => "reused-ids",
             Flaw::ContentIds => "content-ids",
             Flaw::EchoInErrors => "echo-in-errors",
+            Flaw::ForbiddenOracle => "forbidden-oracle",
+            Flaw::TimingOracle => "timing-oracle",
+            Flaw::NoFetchThrottle => "no-fetch-throttle",
+            Flaw::FragileIds => "fragile-ids",
+            Flaw::NoPayloadTtl => "no-payload-ttl",
+            Flaw::SoftDelete => "soft-delete",
+            Flaw::AnyAck => "any-ack",
+            Flaw::LongPushTtl => "long-push-ttl",
+            Flaw::TrustClientTags => "trust-client-tags",
+            Flaw::AnyRegistration => "any-registration",
+            Flaw::TagExpressionInjection => "tag-expression-injection",
+            Flaw::LogoutKeepsRegistrations => "logout-keeps-registrations",
+            Flaw::KeepsDeadHandles => "keeps-dead-handles",
+            Flaw::IgnoresRetryAfter => "ignores-retry-after",
+            Flaw::RicherFallback => "richer-fallback",
         }
     }
 

@@ -107,12 +107,14 @@ impl HubMode {
         targets: &[Registration],
         id: &str,
         leaked: Option<&Flawed>,
+        ttl_s: Option<u64>,
     ) -> Outcome {
         let tag = format!("username:{}", crate::auth::tag_name(recipient));
         let push = Push {
             handle: "",
             id,
             leaked,
+            ttl_s,
         };
         let send = |platform: Platform| {
             let wanted = targets.iter().any(|t| t.platform == platform);

@@ -44,8 +44,9 @@
 //! | `POST /api/register[?handle=H]` | 200 a registration id (JSON string) owned by the caller |
 //! | `PUT /api/register/{id} {"Platform","Handle","Tags"}` | 200; 400 bad platform/handle/tag; 403 someone else's `username:` tag; 404 not the caller's; 409 handle held by another user |
 //! | `DELETE /api/register/{id}` | 200; 404 not the caller's |
-//! | `POST /api/notifications?to_tag=U[&pns=P]` body: a JSON string | 200 `{"pushed","failed"}` |
-//! | `GET /api/notifications/{id}` | 200 `{"Id","Payload","Read"}` to the recipient; else 404, identical for every other case |
+//! | `POST /api/notifications?to_tag=U[&pns=P][&ttl=S]` body: a JSON string | 200 `{"pushed","failed"}`; the content lives `S` seconds (at most, and by default, the configured payload lifetime) |
+//! | `GET /api/notifications/{id}` | 200 `{"Id","Payload","Read"}` to the recipient until it expires or is acknowledged; else 404, identical for every other case; 429 with `Retry-After` after too many failed fetches |
+//! | `DELETE /api/notifications/{id}` | 204: the recipient acknowledges, the content is gone; else 404 |
 //!
 //! Everything but users, login and token needs `Authorization: Bearer
 //! <token>` (an access token: a refresh token is refused); without a valid
@@ -65,6 +66,7 @@ mod hub_mode;
 mod ids;
 mod push;
 mod store;
+mod throttle;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -77,8 +79,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use config::{
-    ApnsConfig, Config, ConfigError, FcmConfig, HubConfig, ServiceAccount, SigningKey, Trust,
-    WnsConfig,
+    ApnsConfig, Config, ConfigError, FcmConfig, FetchThrottle, HubConfig, ServiceAccount,
+    SigningKey, Trust, WnsConfig,
 };
 pub use flaw::{Flaw, Flaws, UnknownFlaw};
 
@@ -88,6 +90,8 @@ use auth::Clock;
 /// How long open connections get to finish their requests after shutdown
 /// was requested, before they are cut.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often expired notifications are deleted from the database.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// Why the backend could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +175,9 @@ async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
+    let mut sweep =
+        tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_EVERY, SWEEP_EVERY);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         let (stream, peer) = tokio::select! {
@@ -187,6 +194,11 @@ async fn run(
             },
             // Reap finished connection tasks so the set does not grow forever.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            _ = sweep.tick() => {
+                let app = Arc::clone(&app);
+                connections.spawn(async move { app.sweep().await });
+                continue;
+            }
         };
         // Small request/response exchanges: Nagle only adds latency.
         let _ = stream.set_nodelay(true);

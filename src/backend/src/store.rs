@@ -72,6 +72,31 @@ pub(crate) struct Notification {
     pub read: bool,
 }
 
+/// A notification to store.
+#[derive(Debug, Clone)]
+pub(crate) struct NewNotification {
+    pub id: String,
+    pub recipient: String,
+    pub sender: String,
+    pub payload: String,
+    /// Push to the recipient's registrations of this platform only.
+    pub platform: Option<Platform>,
+    pub created_at_ms: i64,
+    /// From this moment on it is gone for everyone.
+    pub expires_at_ms: i64,
+}
+
+/// Which registrations a notification is pushed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Routing {
+    /// The recipient's own registrations: what the backend knows, not what
+    /// a client said about itself.
+    Owner,
+    /// Every registration carrying any of these tags, whoever made it (the
+    /// `trust-client-tags` and `tag-expression-injection` flaws).
+    Tags(Vec<String>),
+}
+
 /// What `PUT /api/register/{id}` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RegistrationUpdate {
@@ -114,7 +139,8 @@ CREATE TABLE IF NOT EXISTS notifications (
     sender     TEXT NOT NULL,
     payload    TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    read       INTEGER NOT NULL DEFAULT 0
+    read       INTEGER NOT NULL DEFAULT 0,
+    expires_at INTEGER NOT NULL DEFAULT 9223372036854775807
 );
 CREATE INDEX IF NOT EXISTS notifications_by_recipient ON notifications(recipient);
 CREATE TABLE IF NOT EXISTS refresh_tokens (
@@ -130,6 +156,26 @@ CREATE TABLE IF NOT EXISTS disabled_users (
     disabled_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
+
+/// Run after [`SCHEMA`]: the index on `expires_at`, which a database made
+/// before notifications expired has to get its column for first.
+const EXPIRY_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS notifications_by_expiry ON notifications(expires_at);";
+
+/// Gives a database made before notifications expired its `expires_at`
+/// column (its rows never expire: they were stored without a lifetime).
+fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let has_expiry = conn
+        .prepare("SELECT 1 FROM pragma_table_info('notifications') WHERE name = 'expires_at'")?
+        .exists([])?;
+    if !has_expiry {
+        conn.execute_batch(
+            "ALTER TABLE notifications
+             ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 9223372036854775807;",
+        )?;
+    }
+    conn.execute_batch(EXPIRY_INDEX)
+}
 
 fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open(path)?;
@@ -149,6 +195,7 @@ impl Store {
     pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
         let write_conn = connect(path)?;
         write_conn.execute_batch(SCHEMA)?;
+        migrate(&write_conn)?;
         let (writer, write_rx) = mpsc::channel::<WriteJob>();
         std::thread::Builder::new()
             .name("backend-store-writer".into())
@@ -388,6 +435,17 @@ impl Store {
         .await
     }
 
+    /// Ends a session and keeps the registrations made with it (the
+    /// `logout-keeps-registrations` flaw's logout).
+    pub(crate) async fn delete_session_only(&self, token_hash: String) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+                .execute([&token_hash])?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Removes the registrations made with a session and keeps the session
     /// (the `logout-keeps-token` flaw's logout).
     pub(crate) async fn delete_session_registrations(
@@ -479,6 +537,20 @@ impl Store {
         .await
     }
 
+    /// Who owns a registration, whoever asks (only the `any-registration`
+    /// flaw asks).
+    pub(crate) async fn registration_owner(
+        &self,
+        id: String,
+    ) -> Result<Option<String>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT owner FROM registrations WHERE id = ?1")?
+                .query_row([id], |row| row.get(0))
+                .optional()
+        })
+        .await
+    }
+
     /// Deletes a registration the caller owns; `false` if there is none.
     pub(crate) async fn delete_registration(
         &self,
@@ -506,19 +578,24 @@ impl Store {
         .await
     }
 
-    /// Stores a notification for `recipient` and returns the registrations
-    /// to push it to (optionally one platform only). `None`: no such user,
-    /// nothing stored.
+    /// Stores a notification and returns the registrations to push it to
+    /// (optionally one platform only). `None`: no such recipient, nothing
+    /// stored.
     pub(crate) async fn create_notification(
         &self,
-        id: String,
-        recipient: String,
-        sender: String,
-        payload: String,
-        platform: Option<Platform>,
-        now_ms: i64,
+        notification: NewNotification,
+        routing: Routing,
     ) -> Result<Option<Vec<Registration>>, StoreError> {
         self.write(move |c| {
+            let NewNotification {
+                id,
+                recipient,
+                sender,
+                payload,
+                platform,
+                created_at_ms,
+                expires_at_ms,
+            } = notification;
             let exists = c
                 .prepare_cached("SELECT 1 FROM users WHERE username = ?1")?
                 .exists([&recipient])?;
@@ -526,26 +603,42 @@ impl Store {
                 return Ok(None);
             }
             c.prepare_cached(
-                "INSERT INTO notifications (id, recipient, sender, payload, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO notifications (id, recipient, sender, payload, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![id, recipient, sender, payload, now_ms])?;
-            let mut stmt = c.prepare_cached(
-                "SELECT id, platform, handle FROM registrations
-                 WHERE owner = ?1 AND platform IS NOT NULL AND handle IS NOT NULL
-                   AND (?2 IS NULL OR platform = ?2)",
-            )?;
-            let rows =
-                stmt.query_map(params![recipient, platform.map(Platform::as_str)], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get(2)?,
-                    ))
-                })?;
+            .execute(params![
+                id,
+                recipient,
+                sender,
+                payload,
+                created_at_ms,
+                expires_at_ms
+            ])?;
+            let platform = platform.map(Platform::as_str);
+            let rows = match &routing {
+                Routing::Owner => c
+                    .prepare_cached(
+                        "SELECT id, platform, handle FROM registrations
+                         WHERE owner = ?1 AND platform IS NOT NULL AND handle IS NOT NULL
+                           AND (?2 IS NULL OR platform = ?2)",
+                    )?
+                    .query_map(params![recipient, platform], registration_row)?
+                    .collect::<Result<Vec<_>, _>>()?,
+                Routing::Tags(tags) => {
+                    let tags = serde_json::to_string(tags).unwrap_or_else(|_| "[]".to_owned());
+                    c.prepare_cached(
+                        "SELECT id, platform, handle FROM registrations r
+                         WHERE platform IS NOT NULL AND handle IS NOT NULL
+                           AND (?2 IS NULL OR platform = ?2)
+                           AND EXISTS (SELECT 1 FROM json_each(r.tags) t
+                                       JOIN json_each(?1) w ON t.value = w.value)",
+                    )?
+                    .query_map(params![tags, platform], registration_row)?
+                    .collect::<Result<Vec<_>, _>>()?
+                }
+            };
             let mut registrations = Vec::new();
-            for row in rows {
-                let (id, platform, handle) = row?;
+            for (id, platform, handle) in rows {
                 // Only this code writes the column, so every value parses.
                 if let Ok(platform) = platform.parse() {
                     registrations.push(Registration {
@@ -560,37 +653,24 @@ impl Store {
         .await
     }
 
-    /// Deletes a notification of `recipient`'s; `false` if they have no
-    /// such notification.
-    pub(crate) async fn delete_notification(
-        &self,
-        id: String,
-        recipient: String,
-    ) -> Result<bool, StoreError> {
-        self.write(move |c| {
-            let deleted = c
-                .prepare_cached("DELETE FROM notifications WHERE id = ?1 AND recipient = ?2")?
-                .execute([id, recipient])?;
-            Ok(deleted == 1)
-        })
-        .await
-    }
-
-    /// Fetches a notification and marks it read. With `recipient`, only if
-    /// it is theirs; `None` as recipient skips the check (the `no-authz`
-    /// flaw).
+    /// Fetches a notification that has not expired by `now_ms` and marks
+    /// it read. With `recipient`, only if it is theirs; `None` as recipient
+    /// skips the check (the `no-authz` flaw).
     pub(crate) async fn fetch_notification(
         &self,
         id: String,
         recipient: Option<String>,
+        now_ms: i64,
     ) -> Result<Option<Notification>, StoreError> {
         self.write(move |c| {
             let found: Option<(String, bool)> = c
                 .prepare_cached(
                     "SELECT payload, read FROM notifications
-                     WHERE id = ?1 AND (?2 IS NULL OR recipient = ?2)",
+                     WHERE id = ?1 AND (?2 IS NULL OR recipient = ?2) AND expires_at > ?3",
                 )?
-                .query_row(params![id, recipient], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query_row(params![id, recipient, now_ms], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
                 .optional()?;
             let Some((payload, read)) = found else {
                 return Ok(None);
@@ -604,20 +684,25 @@ impl Store {
         .await
     }
 
-    /// Fetches a notification whose recipient has user name `name` in any
-    /// tenant, and marks it read: the `cross-tenant-fetch` flaw's lookup.
+    /// Fetches a notification, unexpired at `now_ms`, whose recipient has
+    /// user name `name` in any tenant, and marks it read: the
+    /// `cross-tenant-fetch` flaw's lookup.
     pub(crate) async fn fetch_notification_by_name(
         &self,
         id: String,
         name: String,
+        now_ms: i64,
     ) -> Result<Option<Notification>, StoreError> {
         self.write(move |c| {
             let found: Option<(String, bool)> = c
                 .prepare_cached(
                     "SELECT payload, read FROM notifications
-                     WHERE id = ?1 AND substr(recipient, instr(recipient, '/') + 1) = ?2",
+                     WHERE id = ?1 AND substr(recipient, instr(recipient, '/') + 1) = ?2
+                       AND expires_at > ?3",
                 )?
-                .query_row(params![id, name], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query_row(params![id, name, now_ms], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
                 .optional()?;
             let Some((payload, read)) = found else {
                 return Ok(None);
@@ -625,6 +710,24 @@ impl Store {
             c.prepare_cached("UPDATE notifications SET read = 1 WHERE id = ?1")?
                 .execute([&id])?;
             Ok(Some(Notification { id, payload, read }))
+        })
+        .await
+    }
+
+    /// The recipient of a notification that has not expired by `now_ms`,
+    /// whoever asks. Only the flaws that tell "someone else's" from
+    /// "unknown" ask; the sound paths never do.
+    pub(crate) async fn recipient_of(
+        &self,
+        id: String,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT recipient FROM notifications WHERE id = ?1 AND expires_at > ?2",
+            )?
+            .query_row(params![id, now_ms], |row| row.get(0))
+            .optional()
         })
         .await
     }
@@ -645,6 +748,46 @@ impl Store {
         })
         .await
     }
+
+    /// Deletes a notification that has not expired by `now_ms`: the
+    /// recipient's acknowledgement. With `recipient`, only theirs (`None`:
+    /// anyone's, the `any-ack` flaw). Whether there was one to delete.
+    pub(crate) async fn delete_notification(
+        &self,
+        id: String,
+        recipient: Option<String>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c| {
+            let deleted = c
+                .prepare_cached(
+                    "DELETE FROM notifications
+                     WHERE id = ?1 AND (?2 IS NULL OR recipient = ?2) AND expires_at > ?3",
+                )?
+                .execute(params![id, recipient, now_ms])?;
+            Ok(deleted == 1)
+        })
+        .await
+    }
+
+    /// Deletes every notification expired by `now_ms`, at most `limit`
+    /// (oldest expiry first), so one sweep never holds the writer long.
+    /// How many went.
+    pub(crate) async fn delete_expired(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write(move |c| {
+            c.prepare_cached(
+                "DELETE FROM notifications WHERE id IN
+                 (SELECT id FROM notifications WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)",
+            )?
+            .execute(params![now_ms, limit])
+        })
+        .await
+    }
 }
 
 /// Records a session, and drops the sessions that have expired by now.
@@ -662,6 +805,11 @@ fn insert_session(
     )?
     .execute(params![token_hash, username, expires_at_ms])?;
     Ok(())
+}
+
+/// `(id, platform, handle)` of a registration row.
+fn registration_row(row: &rusqlite::Row<'_>) -> Result<(String, String, String), rusqlite::Error> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
 }
 
 fn in_savepoint<T>(

@@ -4,7 +4,8 @@
 //! shape per platform (`platforms.<name>.constants`: every field beside the
 //! id, with its value); every field of every baseline push body that is
 //! neither the id, a declared constant with its declared value, nor the
-//! FCM message's address (`token`, `topic` or `condition`) is a deviation:
+//! FCM message's address (`token`, `topic` or `condition`) or its
+//! lifetime (`android.ttl`, SP-LIFE-04's) is a deviation:
 //! a SHOULD, so WARN. Headers and the path are SP-LEAK-02's and 08's.
 
 use std::collections::BTreeSet;
@@ -28,7 +29,8 @@ pub const INFO: CheckInfo = CheckInfo {
              it (each JSON leaf by pointer, each XML text and attribute, or a raw body) with the \
              notification id masked. Allowed: the id where the profile says it is, the \
              constants the profile declares (platforms.<name>.constants) with their declared \
-             values, and an FCM message's address (token, topic, condition). Any other field, \
+             values, and an FCM message's address (token, topic, condition) and lifetime \
+             (android.ttl, judged by SP-LIFE-04). Any other field, \
              or a constant with another value, is a deviation. Needs an accepted push on every \
              platform whose shape the profile declares",
     sources: &[
@@ -42,8 +44,9 @@ pub const INFO: CheckInfo = CheckInfo {
     },
 };
 
-/// FCM fields that address the message rather than carry anything.
-const FCM_ADDRESS: [&str; 3] = ["/token", "/topic", "/condition"];
+/// FCM fields that address the message or say how long FCM may hold it
+/// (`android.ttl`, judged by SP-LIFE-04) rather than carry anything.
+const FCM_ADDRESS: [&str; 4] = ["/token", "/topic", "/condition", "/android/ttl"];
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();

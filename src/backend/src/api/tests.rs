@@ -724,6 +724,9 @@ async fn http2_prior_knowledge_is_served() {
 
 mod accounts;
 mod flaws;
+mod flaws_lifecycle;
+mod lifecycle;
+
 #[tokio::test]
 async fn a_recipient_deletes_a_notification_and_it_is_gone() {
     let server = start(&[]).await;

@@ -55,18 +55,25 @@ impl Apns {
             .jwt
             .get(&self.config, unix_now())
             .map_err(PushError::Auth)?;
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(format!("{}/3/device/{}", self.config.url, push.handle))
             .header(header::AUTHORIZATION, format!("bearer {jwt}"))
             .header("apns-topic", &self.config.topic)
             .header("apns-push-type", "background")
-            .header("apns-priority", "5")
-            .header(header::CONTENT_TYPE, "application/json");
-        let request = match push.leaked.and_then(|f| f.apns_collapse_id.as_deref()) {
-            Some(collapse_id) => request.header("apns-collapse-id", collapse_id),
-            None => request,
-        };
+            .header("apns-priority", "5");
+        if let Some(ttl) = push.ttl_s {
+            // Absolute epoch seconds (without it APNs stores the push),
+            // rounded down to the minute: never later than the content's
+            // expiry, and the same on pushes sent moments apart, so the
+            // header says nothing about when each was sent.
+            let expires = unix_now().saturating_add(ttl) / 60 * 60;
+            request = request.header("apns-expiration", expires);
+        }
+        request = request.header(header::CONTENT_TYPE, "application/json");
+        if let Some(collapse_id) = push.leaked.and_then(|f| f.apns_collapse_id.as_deref()) {
+            request = request.header("apns-collapse-id", collapse_id);
+        }
         let request = request
             .body(Full::new(body(push.id, push.leaked)))
             .map_err(|e| PushError::Transport(format!("building the request: {e}")))?;
@@ -252,6 +259,7 @@ mod tests {
                 handle: &token,
                 id: "n1",
                 leaked: None,
+                ttl_s: None,
             };
             assert!(matches!(apns.send(push).await, PushOutcome::Delivered));
         }
@@ -294,6 +302,7 @@ mod tests {
                 handle: &gone,
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(
@@ -304,6 +313,7 @@ mod tests {
                 handle: &bad,
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(matches!(
@@ -315,6 +325,7 @@ mod tests {
                 handle: "zz/../x",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(matches!(
@@ -340,6 +351,7 @@ mod tests {
                 handle: "abcd",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(

@@ -77,7 +77,7 @@ impl Fcm {
     }
 
     async fn try_send(&self, push: Push<'_>) -> Result<PushOutcome, PushError> {
-        let body = body(push.handle, push.id, push.leaked);
+        let body = body(push.handle, push.id, push.leaked, push.ttl_s);
         // One retry, after a 401, with a fresh token.
         for attempt in 0..2 {
             let token = self.access_token().await?;
@@ -115,16 +115,26 @@ impl Fcm {
 }
 
 /// A data-only message with high Android priority, carrying the id (plus
-/// what a push flaw adds).
-pub(crate) fn body(token: &str, id: &str, flawed: Option<&Flawed>) -> Bytes {
-    Bytes::from(json!({ "message": message(Some(token), id, flawed) }).to_string())
+/// what a push flaw adds), stored by FCM for an offline device at most
+/// `ttl_s` seconds (FCM's default is four weeks).
+pub(crate) fn body(token: &str, id: &str, flawed: Option<&Flawed>, ttl_s: Option<u64>) -> Bytes {
+    Bytes::from(json!({ "message": message(Some(token), id, flawed, ttl_s) }).to_string())
 }
 
 /// The `message` object of [`body`], addressed to `token` (the hub, which
 /// addresses each device itself, takes it without).
-pub(crate) fn message(token: Option<&str>, id: &str, flawed: Option<&Flawed>) -> serde_json::Value {
+pub(crate) fn message(
+    token: Option<&str>,
+    id: &str,
+    flawed: Option<&Flawed>,
+    ttl_s: Option<u64>,
+) -> serde_json::Value {
     let mut data = json!({ "secureId": id });
     let mut android = json!({ "priority": "HIGH" });
+    if let Some(ttl) = ttl_s {
+        // FCM takes at most four weeks.
+        android["ttl"] = json!(format!("{}s", ttl.min(2_419_200)));
+    }
     let mut notification = None;
     if let Some(flawed) = flawed {
         for (key, extra) in &flawed.fcm_data {
@@ -201,7 +211,8 @@ mod tests {
 
     #[test]
     fn body_shape_and_injection() {
-        let plain: serde_json::Value = serde_json::from_slice(&body("tok", "n1", None)).unwrap();
+        let plain: serde_json::Value =
+            serde_json::from_slice(&body("tok", "n1", None, None)).unwrap();
         assert_eq!(
             plain,
             json!({"message": {"token": "tok", "data": {"secureId": "n1"}, "android": {"priority": "HIGH"}}})
@@ -212,7 +223,7 @@ mod tests {
             ..Flawed::default()
         };
         let leaky: serde_json::Value =
-            serde_json::from_slice(&body("tok", "n1", Some(&flawed))).unwrap();
+            serde_json::from_slice(&body("tok", "n1", Some(&flawed), None)).unwrap();
         assert_eq!(
             leaky["message"]["data"],
             json!({"secureId": "n1", "message": evil})
@@ -251,6 +262,7 @@ mod tests {
                     handle: "dev",
                     id: "n1",
                     leaked: None,
+                    ttl_s: None,
                 })
                 .await
             });
@@ -311,6 +323,7 @@ mod tests {
                 handle: "dev",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(matches!(outcome, PushOutcome::Delivered), "{outcome:?}");
@@ -338,6 +351,7 @@ mod tests {
                 handle: "dead",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(
@@ -349,6 +363,7 @@ mod tests {
                 handle: "live",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(
@@ -375,6 +390,7 @@ mod tests {
                 handle: "dev",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(

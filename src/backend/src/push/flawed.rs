@@ -59,6 +59,15 @@ impl PushFlaws {
         any.then_some(set)
     }
 
+    /// `leak-payload` alone: what a backend that falls back to a richer
+    /// push puts in it (the `richer-fallback` flaw).
+    pub(crate) fn payload_only() -> PushFlaws {
+        PushFlaws {
+            leak_payload: true,
+            ..PushFlaws::default()
+        }
+    }
+
     /// Whether the sender's token is needed (the `leak-token` flaw).
     pub(crate) fn wants_token(&self) -> bool {
         self.leak_token

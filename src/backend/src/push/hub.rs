@@ -136,26 +136,41 @@ impl Hub {
 
     /// Sends `push` to every device of `platform` tagged `tag` (201).
     pub(crate) async fn send(&self, platform: Platform, tag: &str, push: Push<'_>) -> PushOutcome {
-        let (format, content_type, extra, body): (_, _, &[(&str, &str)], _) = match platform {
-            Platform::Apns => (
-                "apple",
-                "application/json;charset=utf-8",
-                // Passed through to APNs: a silent background push.
-                &[("apns-push-type", "background"), ("apns-priority", "5")],
-                apns::body(push.id, push.leaked),
-            ),
+        // Passed through to the gateway, with the push's lifetime as each
+        // names it (APNs and WNS headers; FCM's is in the message).
+        let mut extra: Vec<(&'static str, HeaderValue)> = Vec::new();
+        let (format, content_type, body) = match platform {
+            Platform::Apns => {
+                // A silent background push.
+                extra.push(("apns-push-type", HeaderValue::from_static("background")));
+                extra.push(("apns-priority", HeaderValue::from_static("5")));
+                if let Some(ttl) = push.ttl_s {
+                    let expires = super::unix_now().saturating_add(ttl) / 60 * 60;
+                    extra.push(("apns-expiration", HeaderValue::from(expires)));
+                }
+                (
+                    "apple",
+                    "application/json;charset=utf-8",
+                    apns::body(push.id, push.leaked),
+                )
+            }
             Platform::Fcm => (
                 "fcmv1",
                 "application/json;charset=utf-8",
-                &[],
-                fcm_body(push.id, push.leaked),
+                fcm_body(push.id, push.leaked, push.ttl_s),
             ),
-            Platform::Wns => (
-                "windows",
-                "application/octet-stream",
-                &[("x-wns-type", "wns/raw")],
-                wns::body(push.id, push.leaked.and_then(|f| f.wns_tail.as_deref())),
-            ),
+            Platform::Wns => {
+                extra.push(("x-wns-type", HeaderValue::from_static("wns/raw")));
+                match push.ttl_s {
+                    Some(ttl) => extra.push(("x-wns-ttl", HeaderValue::from(ttl))),
+                    None => extra.push(("x-wns-cache-policy", HeaderValue::from_static("cache"))),
+                }
+                (
+                    "windows",
+                    "application/octet-stream",
+                    wns::body(push.id, push.leaked.and_then(|f| f.wns_tail.as_deref())),
+                )
+            }
         };
         let Ok(tag) = HeaderValue::from_str(tag) else {
             return PushOutcome::Failed(PushError::BadHandle("the tag is not a header value"));
@@ -172,10 +187,7 @@ impl Hub {
             ),
         ];
         for (name, value) in extra {
-            headers.push((
-                header::HeaderName::from_static(name),
-                HeaderValue::from_static(value),
-            ));
+            headers.push((header::HeaderName::from_static(name), value));
         }
         let collapse_id = push.leaked.and_then(|f| f.apns_collapse_id.as_deref());
         if let (Platform::Apns, Some(id)) = (platform, collapse_id) {
@@ -228,8 +240,8 @@ impl Hub {
 
 /// An FCM v1 data message as the hub takes it: wrapped in `message`,
 /// without a token (the hub sets each device's).
-fn fcm_body(id: &str, leaked: Option<&Flawed>) -> Bytes {
-    let value = json!({ "message": fcm::message(None, id, leaked) });
+fn fcm_body(id: &str, leaked: Option<&Flawed>, ttl_s: Option<u64>) -> Bytes {
+    let value = json!({ "message": fcm::message(None, id, leaked, ttl_s) });
     Bytes::from(value.to_string())
 }
 

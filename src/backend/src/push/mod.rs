@@ -112,6 +112,11 @@ pub(crate) struct Push<'a> {
     /// What a push flaw makes it carry beyond the id (the name is the
     /// `leak-payload` flaw's, the first); `None` on the sound path.
     pub leaked: Option<&'a flawed::Flawed>,
+    /// Seconds the gateway may hold the push for an offline device: the
+    /// content's lifetime. `None` sets no expiry, so the gateway's default
+    /// applies (APNs stores it, FCM keeps it four weeks): the
+    /// `long-push-ttl` flaw.
+    pub ttl_s: Option<u64>,
 }
 
 /// The configured push clients.

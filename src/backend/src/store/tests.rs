@@ -1,8 +1,23 @@
-//! Store round-trips: ownership, scoping, logout clean-up, group commit.
+//! Store round-trips: ownership, scoping, expiry and acknowledgement,
+//! logout clean-up, group commit, the schema migration.
 
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+
+/// A notification for `recipient` from "b" that never expires, pushed to
+/// every platform.
+fn note(id: String, recipient: String, payload: String) -> NewNotification {
+    NewNotification {
+        id,
+        recipient,
+        sender: "b".into(),
+        payload,
+        platform: None,
+        created_at_ms: 0,
+        expires_at_ms: i64::MAX,
+    }
+}
 
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -112,12 +127,8 @@ async fn registrations_are_owned_and_replaced() {
     );
     let targets = store
         .create_notification(
-            "n1".into(),
-            "alice".into(),
-            "bob".into(),
-            "m".into(),
-            None,
-            0,
+            note("n1".into(), "alice".into(), "m".into()),
+            Routing::Owner,
         )
         .await
         .unwrap()
@@ -145,7 +156,10 @@ async fn notifications_round_trip_and_are_scoped() {
     let (_dir, store) = open();
     assert_eq!(
         store
-            .create_notification("n0".into(), "ghost".into(), "b".into(), "m".into(), None, 0)
+            .create_notification(
+                note("n0".into(), "ghost".into(), "m".into()),
+                Routing::Owner
+            )
             .await
             .unwrap(),
         None
@@ -156,70 +170,30 @@ async fn notifications_round_trip_and_are_scoped() {
         .unwrap();
     store
         .create_notification(
-            "n1".into(),
-            "alice".into(),
-            "bob".into(),
-            "secret".into(),
-            None,
-            0,
+            note("n1".into(), "alice".into(), "secret".into()),
+            Routing::Owner,
         )
         .await
         .unwrap();
     assert_eq!(
         store
-            .fetch_notification("n1".into(), Some("bob".into()))
+            .fetch_notification("n1".into(), Some("bob".into()), 0)
             .await
             .unwrap(),
         None
     );
     let first = store
-        .fetch_notification("n1".into(), Some("alice".into()))
+        .fetch_notification("n1".into(), Some("alice".into()), 0)
         .await
         .unwrap()
         .unwrap();
     assert_eq!((first.payload.as_str(), first.read), ("secret", false));
     let second = store
-        .fetch_notification("n1".into(), None)
+        .fetch_notification("n1".into(), None, 0)
         .await
         .unwrap()
         .unwrap();
     assert!(second.read);
-}
-
-#[tokio::test]
-async fn a_notification_is_deleted_by_its_recipient_only() {
-    let (_dir, store) = open();
-    store
-        .create_user("alice".into(), vec![], vec![], 0)
-        .await
-        .unwrap();
-    store
-        .create_notification(
-            "n1".into(),
-            "alice".into(),
-            "bob".into(),
-            "m".into(),
-            None,
-            0,
-        )
-        .await
-        .unwrap();
-    assert!(!store
-        .delete_notification("n1".into(), "bob".into())
-        .await
-        .unwrap());
-    assert!(store
-        .delete_notification("n1".into(), "alice".into())
-        .await
-        .unwrap());
-    assert_eq!(
-        store.fetch_notification("n1".into(), None).await.unwrap(),
-        None
-    );
-    assert!(!store
-        .delete_notification("n1".into(), "alice".into())
-        .await
-        .unwrap());
 }
 
 #[tokio::test]
@@ -250,7 +224,7 @@ async fn logout_removes_the_sessions_registrations() {
         .unwrap();
     store.delete_session("s1".into()).await.unwrap();
     let targets = store
-        .create_notification("n".into(), "alice".into(), "b".into(), "m".into(), None, 0)
+        .create_notification(note("n".into(), "alice".into(), "m".into()), Routing::Owner)
         .await
         .unwrap()
         .unwrap();
@@ -270,12 +244,8 @@ async fn concurrent_writes_are_grouped_and_all_land() {
         tasks.spawn(async move {
             store
                 .create_notification(
-                    format!("n{n}"),
-                    "alice".into(),
-                    "b".into(),
-                    "m".into(),
-                    None,
-                    0,
+                    note(format!("n{n}"), "alice".into(), "m".into()),
+                    Routing::Owner,
                 )
                 .await
         });
@@ -285,14 +255,82 @@ async fn concurrent_writes_are_grouped_and_all_land() {
     }
     // A failing job (duplicate id) rolls back alone.
     let dup = store
-        .create_notification("n1".into(), "alice".into(), "b".into(), "m".into(), None, 0)
+        .create_notification(
+            note("n1".into(), "alice".into(), "m".into()),
+            Routing::Owner,
+        )
         .await;
     assert!(matches!(dup, Err(StoreError::Sqlite(_))));
     for n in [0, 250, 499] {
         assert!(store
-            .fetch_notification(format!("n{n}"), None)
+            .fetch_notification(format!("n{n}"), None, 0)
             .await
             .unwrap()
             .is_some());
     }
+}
+
+#[tokio::test]
+async fn notifications_expire_and_acknowledged_ones_are_gone() {
+    let (_dir, store) = open();
+    store
+        .create_user("alice".into(), vec![], vec![], 0)
+        .await
+        .unwrap();
+    let expiring = |id: &str, expires_at_ms| NewNotification {
+        expires_at_ms,
+        ..note(id.into(), "alice".into(), "m".into())
+    };
+    for (id, expires) in [("a", 1_000), ("b", 2_000), ("c", i64::MAX)] {
+        store
+            .create_notification(expiring(id, expires), Routing::Owner)
+            .await
+            .unwrap();
+    }
+    let fetch = |id: &str, now| store.fetch_notification(id.into(), Some("alice".into()), now);
+    assert!(fetch("a", 999).await.unwrap().is_some());
+    assert!(fetch("a", 1_000).await.unwrap().is_none(), "gone at expiry");
+    // Only the recipient acknowledges, and only what has not expired.
+    let ack =
+        |id: &str, who: &str, now| store.delete_notification(id.into(), Some(who.into()), now);
+    assert!(!ack("b", "bob", 0).await.unwrap());
+    assert!(!ack("a", "alice", 1_500).await.unwrap());
+    assert!(ack("b", "alice", 1_500).await.unwrap());
+    assert!(fetch("b", 1_500).await.unwrap().is_none());
+    assert!(!ack("b", "alice", 1_500).await.unwrap(), "once");
+
+    // The sweep deletes expired rows, a batch at a time, and nothing else.
+    assert_eq!(store.delete_expired(5_000, 10).await.unwrap(), 1);
+    assert_eq!(store.delete_expired(5_000, 10).await.unwrap(), 0);
+    assert!(fetch("c", 5_000).await.unwrap().is_some());
+}
+
+#[test]
+fn a_database_from_before_expiry_gets_the_column_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE notifications (
+                id TEXT PRIMARY KEY, recipient TEXT NOT NULL, sender TEXT NOT NULL,
+                payload TEXT NOT NULL, created_at INTEGER NOT NULL,
+                read INTEGER NOT NULL DEFAULT 0);
+             INSERT INTO notifications (id, recipient, sender, payload, created_at)
+             VALUES ('old', 'alice', 'b', 'kept', 0);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let old = runtime
+        .block_on(store.fetch_notification("old".into(), Some("alice".into()), i64::MAX - 1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.payload, "kept");
+    drop(store);
+    // Opening it again finds the column in place.
+    Store::open(&path).unwrap();
 }

@@ -179,6 +179,7 @@ async fn push_both(pushers: &Pushers, gateway_url: &str) -> (PushOutcome, PushOu
                 handle: &"ab".repeat(32),
                 id: "n-1",
                 leaked: None,
+                ttl_s: Some(60),
             },
         )
         .await;
@@ -190,6 +191,7 @@ async fn push_both(pushers: &Pushers, gateway_url: &str) -> (PushOutcome, PushOu
                 handle: &channel,
                 id: "n-2",
                 leaked: None,
+                ttl_s: Some(60),
             },
         )
         .await;

@@ -33,6 +33,7 @@ fn push(id: &str) -> Push<'_> {
         handle: "",
         id,
         leaked: None,
+        ttl_s: Some(60),
     }
 }
 
@@ -123,6 +124,7 @@ async fn each_platform_is_one_native_send_to_the_users_tag() {
     send("apple")
         .and(header("apns-push-type", "background"))
         .and(header("apns-priority", "5"))
+        .and(wiremock::matchers::header_exists("apns-expiration"))
         .and(body_json(
             json!({ "aps": { "content-available": 1 }, "secureId": "n1" }),
         ))
@@ -132,7 +134,10 @@ async fn each_platform_is_one_native_send_to_the_users_tag() {
         .await;
     send("fcmv1")
         .and(body_json(json!({
-            "message": { "data": { "secureId": "n1" }, "android": { "priority": "HIGH" } }
+            "message": {
+                "data": { "secureId": "n1" },
+                "android": { "priority": "HIGH", "ttl": "60s" }
+            }
         })))
         .respond_with(created())
         .expect(1)
@@ -140,6 +145,7 @@ async fn each_platform_is_one_native_send_to_the_users_tag() {
         .await;
     send("windows")
         .and(header("x-wns-type", "wns/raw"))
+        .and(header("x-wns-ttl", "60"))
         .and(header("content-type", "application/octet-stream"))
         .and(body_string("n1"))
         .respond_with(created())
@@ -229,14 +235,15 @@ async fn a_401_gets_one_new_token_and_one_retry() {
 
 #[test]
 fn the_leaked_message_travels_only_under_the_flaw() {
-    let plain: serde_json::Value = serde_json::from_slice(&fcm_body("n", None)).unwrap();
+    let plain: serde_json::Value = serde_json::from_slice(&fcm_body("n", None, None)).unwrap();
     assert!(plain["message"]["data"].get("message").is_none());
     assert!(plain["message"].get("token").is_none(), "the hub adds it");
     let flawed = Flawed {
         fcm_data: vec![("message", "\",\"x\":1".to_owned())],
         ..Flawed::default()
     };
-    let leaked: serde_json::Value = serde_json::from_slice(&fcm_body("n", Some(&flawed))).unwrap();
+    let leaked: serde_json::Value =
+        serde_json::from_slice(&fcm_body("n", Some(&flawed), None)).unwrap();
     assert_eq!(leaked["message"]["data"]["message"], "\",\"x\":1");
     assert_eq!(detail(b"<html>oops</html>"), "<html>oops</html>");
 }
