@@ -15,7 +15,7 @@ use crate::profile::Capability;
 
 /// Version of the catalogue: bumped when a check is added, removed or
 /// changes how it judges. Every report states it.
-pub const CATALOGUE_VERSION: &str = "2026.12-1";
+pub const CATALOGUE_VERSION: &str = "2026.12-2";
 
 /// RFC 2119 strength of the requirement a check enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

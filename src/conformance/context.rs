@@ -28,7 +28,7 @@ use crate::device::{
     StepError,
 };
 use crate::plane::{MockPlane, PlaneError};
-use crate::profile::{Profile, SendPolicy};
+use crate::profile::{Profile, SendPolicy, Values};
 
 /// How the suite was asked to run.
 #[derive(Debug, Clone)]
@@ -108,6 +108,8 @@ pub struct Verified<'a> {
 pub struct User {
     pub name: String,
     pub password: String,
+    /// The tenant it was created in (`None`: the first declared, if any).
+    pub tenant: Option<String>,
 }
 
 /// A secret delivered to a device: the send, the push, the id in it.
@@ -266,7 +268,73 @@ impl Suite {
         };
         let password = self.api.password_for(&name, &self.options.run_tag);
         self.api.create_user(&name, &password).await?;
-        Ok(User { name, password })
+        Ok(User {
+            name,
+            password,
+            tenant: None,
+        })
+    }
+
+    /// A user named `name` created in `tenant` (a declared one), with a
+    /// password of its own: the same name may exist in another tenant.
+    pub async fn user_in(&self, name: &str, tenant: &str) -> Result<User, StepError> {
+        let password = self
+            .api
+            .password_for(&format!("{tenant}/{name}"), &self.options.run_tag);
+        self.api
+            .create_user_in(name, &password, Some(tenant))
+            .await?;
+        Ok(User {
+            name: name.to_owned(),
+            password,
+            tenant: Some(tenant.to_owned()),
+        })
+    }
+
+    /// A fresh name for `purpose`, for [`Suite::user_in`].
+    pub fn fresh_name(&self, purpose: &str) -> String {
+        let n = self.names.fetch_add(1, Ordering::Relaxed);
+        format!("pp-{}-{purpose}-{n}", self.options.run_tag)
+    }
+
+    /// A new session of `user` (in its tenant).
+    pub async fn sign_in(&self, user: &User) -> Result<Credential, StepError> {
+        self.api
+            .credential_in(&user.name, &user.password, user.tenant.as_deref())
+            .await
+    }
+
+    /// A session of `user` from `requests.short_login`, meant to die after
+    /// `policy.short_token_lifetime_s`; with the login's answer.
+    pub async fn short_lived_credential(
+        &self,
+        user: &User,
+    ) -> Result<(Credential, Exchange), StepError> {
+        let (Some(request), Some(lifetime)) = (
+            self.api.profile.requests.short_login.as_ref(),
+            self.api.profile.policy.short_token_lifetime,
+        ) else {
+            return Err(StepError {
+                step: "short login",
+                problem: "the profile has no requests.short_login".to_owned(),
+                exchange: None,
+            });
+        };
+        let values = Values {
+            lifetime_s: Some(lifetime.as_secs().max(1)),
+            ..self
+                .api
+                .account(&user.name, &user.password, user.tenant.as_deref())
+        };
+        self.api
+            .login_exchange(request, &values, "short login")
+            .await
+    }
+
+    /// A device index no other device of the run has (for a device a check
+    /// enrols by hand).
+    pub fn fresh_index(&self) -> usize {
+        1_000_000 + self.names.fetch_add(1, Ordering::Relaxed)
     }
 
     /// A new device of `user` on `platform`: its own session, handle and
@@ -276,10 +344,18 @@ impl Suite {
         user: &User,
         platform: Platform,
     ) -> Result<Arc<Device>, EnrollError> {
-        let index = 1_000_000 + self.names.fetch_add(1, Ordering::Relaxed);
-        Device::enroll(&self.ctx, index, &user.name, &user.password, platform)
-            .await
-            .map(Arc::new)
+        let index = self.fresh_index();
+        let credential = self.sign_in(user).await?;
+        Device::enroll_with(
+            &self.ctx,
+            index,
+            &user.name,
+            &user.password,
+            credential,
+            platform,
+        )
+        .await
+        .map(Arc::new)
     }
 
     /// Who sends to `recipient` under the backend's policy.

@@ -16,8 +16,10 @@ pub mod execute;
 pub mod findings;
 pub mod leak;
 pub mod probe;
+pub mod refusal;
 pub mod registry;
 pub mod select;
+pub mod setup;
 
 use serde::{Deserialize, Serialize};
 

@@ -50,6 +50,18 @@ pub const REGISTRY: &[Entry] = &[
     check!(authz_03),
     check!(tok_02),
     check!(http_02),
+    check!(authz_02),
+    check!(authz_04),
+    check!(authz_05),
+    check!(authz_06),
+    check!(authz_07),
+    check!(tok_01),
+    check!(tok_03),
+    check!(tok_04),
+    check!(tok_05),
+    check!(http_01),
+    check!(http_03),
+    check!(http_04),
 ];
 
 /// A check's entry by id.

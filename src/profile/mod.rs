@@ -60,6 +60,9 @@ pub struct Profile {
     platforms: [Option<PlatformProfile>; 3],
     pub policy: Policy,
     pub start: Start,
+    /// Tenants the harness may create accounts in (`tenants.names`; empty:
+    /// the backend declares none). The first is every other account's.
+    pub tenants: Vec<String>,
 }
 
 /// How users prove who they are.
@@ -120,6 +123,14 @@ pub struct Answer {
     pub id: Option<String>,
     pub payload: Option<String>,
     pub read: Option<String>,
+    /// Login: a refresh token, which must never work as an access token.
+    pub refresh_token: Option<String>,
+    /// Login: an ID token (OpenID Connect), which must never work as an
+    /// access token.
+    pub id_token: Option<String>,
+    /// Fetch: every field the answer may carry (JSON pointers); anything
+    /// else in it is more than the recipient needs.
+    pub fields: Option<Vec<String>>,
 }
 
 /// The backend's requests. Required ones are plain fields; each optional
@@ -140,6 +151,33 @@ pub struct Requests {
     /// Delete or acknowledge a notification.
     pub delete: Option<Request>,
     pub disable_account: Option<Request>,
+}
+
+impl Requests {
+    /// Every request the profile declares, with its key (`fetch`).
+    pub fn all(&self) -> Vec<(&'static str, &Request)> {
+        let optional = [
+            ("signup", &self.signup),
+            ("login", &self.login),
+            ("short_login", &self.short_login),
+            ("logout", &self.logout),
+            ("update_registration", &self.update_registration),
+            ("unregister", &self.unregister),
+            ("delete", &self.delete),
+            ("disable_account", &self.disable_account),
+        ];
+        let mut out = vec![
+            ("register", &self.register),
+            ("notify", &self.notify),
+            ("fetch", &self.fetch),
+        ];
+        out.extend(
+            optional
+                .into_iter()
+                .filter_map(|(key, request)| request.as_ref().map(|r| (key, r))),
+        );
+        out
+    }
 }
 
 /// One platform as the backend knows it.
@@ -207,6 +245,12 @@ pub enum Capability {
     PayloadTtl,
     /// The notify answer carries the notification id.
     NotifyId,
+    /// Accounts can be created in at least two tenants.
+    Tenants,
+    /// The login answer carries a refresh token or an ID token.
+    OtherTokenTypes,
+    /// The fetch answer's fields are declared.
+    FetchFields,
 }
 
 impl Capability {
@@ -221,6 +265,11 @@ impl Capability {
             Capability::DisableAccount => "requests.disable_account",
             Capability::PayloadTtl => "policy.payload_ttl_s",
             Capability::NotifyId => "requests.notify.id",
+            Capability::Tenants => "tenants.names",
+            Capability::OtherTokenTypes => {
+                "requests.login.refresh_token or requests.login.id_token"
+            }
+            Capability::FetchFields => "requests.fetch.fields",
         }
     }
 
@@ -235,6 +284,9 @@ impl Capability {
             Capability::DisableAccount => "a request that disables an account",
             Capability::PayloadTtl => "a declared payload lifetime",
             Capability::NotifyId => "a notify answer that carries the id",
+            Capability::Tenants => "tenants to create accounts in",
+            Capability::OtherTokenTypes => "a login answer with a refresh or ID token",
+            Capability::FetchFields => "the fields of the fetch answer",
         }
     }
 }
@@ -287,6 +339,12 @@ impl Profile {
             Capability::DisableAccount => r.disable_account.is_some(),
             Capability::PayloadTtl => self.policy.payload_ttl.is_some(),
             Capability::NotifyId => r.notify.answer.id.is_some(),
+            Capability::Tenants => self.tenants.len() >= 2,
+            Capability::OtherTokenTypes => r
+                .login
+                .as_ref()
+                .is_some_and(|l| l.answer.refresh_token.is_some() || l.answer.id_token.is_some()),
+            Capability::FetchFields => r.fetch.answer.fields.is_some(),
         }
     }
 }
@@ -297,6 +355,15 @@ fn index(platform: Platform) -> usize {
         Platform::Fcm => 1,
         Platform::Wns => 2,
     }
+}
+
+/// Whether JSON pointer `pointer` is `field` or inside it (`/a/b` is
+/// within `/a`, `/ab` is not).
+pub fn within(pointer: &str, field: &str) -> bool {
+    pointer == field
+        || pointer
+            .strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Reads `pointer` out of a JSON answer as text (a string, or a number

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::template::{BodyFormat, Template, Var};
 use super::{
-    Answer, Auth, IdLocation, PasswordRule, PlatformProfile, Policy, Profile, ProfileError, Replay,
-    Request, Requests, Scheme, SendPolicy, Start, StaticUser,
+    within, Answer, Auth, IdLocation, PasswordRule, PlatformProfile, Policy, Profile, ProfileError,
+    Replay, Request, Requests, Scheme, SendPolicy, Start, StaticUser,
 };
 
 #[derive(Deserialize)]
@@ -26,6 +26,13 @@ struct RawProfile {
     policy: RawPolicy,
     #[serde(default)]
     start: RawStart,
+    tenants: Option<RawTenants>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenants {
+    names: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +85,9 @@ struct RawRequest {
     id: Option<String>,
     payload: Option<String>,
     read: Option<String>,
+    refresh_token: Option<String>,
+    id_token: Option<String>,
+    fields: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -137,17 +147,16 @@ struct Kind {
     answers: &'static [&'static str],
 }
 
-const ACCOUNT: &[Var] = &[Var::User, Var::Password, Var::Token];
+const ACCOUNT: &[Var] = &[Var::User, Var::Password, Var::Token, Var::Tenant];
+/// What a login answer may carry.
+const LOGIN_ANSWERS: &[&str] = &["token", "expires_in", "refresh_token", "id_token"];
 
 fn kind(key: &'static str) -> Kind {
     use Var::*;
     let (vars, answers): (&'static [Var], &'static [&'static str]) = match key {
         "signup" => (ACCOUNT, &[]),
-        "login" => (ACCOUNT, &["token", "expires_in"]),
-        "short_login" => (
-            &[User, Password, Token, LifetimeS],
-            &["token", "expires_in"],
-        ),
+        "login" => (ACCOUNT, LOGIN_ANSWERS),
+        "short_login" => (&[User, Password, Token, LifetimeS, Tenant], LOGIN_ANSWERS),
         "logout" => (&[User, Token], &[]),
         "register" => (&[User, Token, Handle, Platform, Tags], &["registration"]),
         "update_registration" => (&[User, Token, Handle, Platform, Tags, Registration], &[]),
@@ -221,6 +230,7 @@ impl Validator<'_> {
                 "requests.short_login and policy.short_token_lifetime_s go together",
             ));
         }
+        let tenants = self.tenants(raw.tenants, &requests)?;
         Ok(Profile {
             name: raw.name,
             description: raw.description,
@@ -230,7 +240,57 @@ impl Validator<'_> {
             platforms,
             policy,
             start: self.start(raw.start)?,
+            tenants,
         })
+    }
+
+    /// The declared tenants: at least two distinct names, used by an
+    /// account request's `{tenant}` (and `{tenant}` only with them).
+    fn tenants(
+        &self,
+        raw: Option<RawTenants>,
+        requests: &Requests,
+    ) -> Result<Vec<String>, ProfileError> {
+        let account = [
+            &requests.signup,
+            &requests.login,
+            &requests.short_login,
+            &requests.disable_account,
+        ];
+        let uses = account
+            .iter()
+            .filter_map(|r| r.as_ref())
+            .any(|r| r.template.vars().contains(&Var::Tenant));
+        let Some(raw) = raw else {
+            if uses {
+                return Err(self.invalid(
+                    "tenants.names",
+                    "{tenant} is used: declare the tenants accounts may be created in",
+                ));
+            }
+            return Ok(Vec::new());
+        };
+        if raw.names.len() < 2 {
+            return Err(self.invalid(
+                "tenants.names",
+                "at least two tenants, so accounts can be made in two of them",
+            ));
+        }
+        for (i, name) in raw.names.iter().enumerate() {
+            if name.trim().is_empty() {
+                return Err(self.invalid("tenants.names", "a tenant name is empty"));
+            }
+            if raw.names[..i].contains(name) {
+                return Err(self.invalid("tenants.names", format!("{name:?} is named twice")));
+            }
+        }
+        if !uses {
+            return Err(self.invalid(
+                "tenants.names",
+                "no account request (signup, login, short_login) uses {tenant}",
+            ));
+        }
+        Ok(raw.names)
     }
 
     fn auth(&self, raw: RawAuth) -> Result<(Auth, bool), ProfileError> {
@@ -337,11 +397,19 @@ impl Validator<'_> {
                 }
             }
         }
-        if requests.fetch.answer.payload.is_none() {
+        let Some(payload) = &requests.fetch.answer.payload else {
             return Err(self.invalid(
                 "requests.fetch.payload",
                 "required: a JSON pointer to the content in the fetch answer (e.g. \"/Payload\")",
             ));
+        };
+        if let Some(fields) = &requests.fetch.answer.fields {
+            if !fields.iter().any(|f| within(payload, f)) {
+                return Err(self.invalid(
+                    "requests.fetch.fields",
+                    format!("the content ({payload:?}) is not among the declared fields"),
+                ));
+            }
         }
         Ok(requests)
     }
@@ -392,6 +460,8 @@ impl Validator<'_> {
             ("id", raw.id),
             ("payload", raw.payload),
             ("read", raw.read),
+            ("refresh_token", raw.refresh_token),
+            ("id_token", raw.id_token),
         ];
         let mut answer = Answer::default();
         for (name, pointer) in answers {
@@ -421,9 +491,26 @@ impl Validator<'_> {
                 "registration" => &mut answer.registration,
                 "id" => &mut answer.id,
                 "payload" => &mut answer.payload,
+                "refresh_token" => &mut answer.refresh_token,
+                "id_token" => &mut answer.id_token,
                 _ => &mut answer.read,
             };
             *slot = Some(pointer);
+        }
+        if let Some(fields) = raw.fields {
+            if kind.key != "fetch" {
+                return Err(self.invalid(
+                    field("fields"),
+                    "only the fetch answer's fields are declared",
+                ));
+            }
+            if let Some(bad) = fields.iter().find(|f| !f.starts_with('/') || f.len() < 2) {
+                return Err(self.invalid(
+                    field("fields"),
+                    format!("{bad:?} is not a JSON pointer to a field (\"/Payload\")"),
+                ));
+            }
+            answer.fields = Some(fields);
         }
         Ok(Request { template, answer })
     }

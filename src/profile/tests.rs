@@ -40,6 +40,36 @@ fn reference_profile_renders_the_reference_api() {
     assert!(profile.has(Capability::ShortLivedToken));
     assert!(!profile.has(Capability::Delete));
     assert!(!profile.has(Capability::NotifyId));
+    for capability in [
+        Capability::DisableAccount,
+        Capability::Tenants,
+        Capability::OtherTokenTypes,
+        Capability::FetchFields,
+    ] {
+        assert!(profile.has(capability), "{}", capability.key());
+    }
+    assert_eq!(profile.tenants, ["acme", "globex"]);
+    let login = profile.requests.login.as_ref().unwrap();
+    assert_eq!(
+        login.answer.refresh_token.as_deref(),
+        Some("/refresh_token")
+    );
+    let signup = profile
+        .requests
+        .signup
+        .as_ref()
+        .unwrap()
+        .template
+        .render(&Values {
+            user: Some("u".into()),
+            password: Some("p".into()),
+            tenant: Some("globex".into()),
+            ..Values::default()
+        });
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&signup.unwrap().body).unwrap(),
+        json!({ "username": "u", "password": "p", "tenant": "globex" })
+    );
     assert_eq!(profile.platforms(), Platform::ALL.to_vec());
     let fetch = profile
         .requests
@@ -143,10 +173,64 @@ fn each_mistake_names_its_field() {
         ),
         (
             REFERENCE.replace(
-                "token = \"/token\"\nexpires_in = \"/expires_in\"\n\n# A",
-                "# A",
+                "token = \"/token\"\nexpires_in = \"/expires_in\"\nrefresh_token",
+                "refresh_token",
             ),
             "requests.login.token",
+        ),
+        (
+            REFERENCE.replace("names = [\"acme\", \"globex\"]", "names = [\"acme\"]"),
+            "tenants.names",
+        ),
+        (
+            REFERENCE.replace(
+                "names = [\"acme\", \"globex\"]",
+                "names = [\"acme\", \"acme\"]",
+            ),
+            "tenants.names",
+        ),
+        (
+            REFERENCE.replace("[tenants]\nnames = [\"acme\", \"globex\"]", ""),
+            "tenants.names",
+        ),
+        (
+            REFERENCE.replace(", tenant = \"{tenant}\"", ""),
+            "tenants.names",
+        ),
+        (
+            REFERENCE.replace(
+                "fields = [\"/Id\", \"/Payload\", \"/Read\"]",
+                "fields = [\"/Id\", \"/Read\"]",
+            ),
+            "requests.fetch.fields",
+        ),
+        (
+            REFERENCE.replace(
+                "fields = [\"/Id\", \"/Payload\", \"/Read\"]",
+                "fields = [\"Id\"]",
+            ),
+            "requests.fetch.fields",
+        ),
+        (
+            REFERENCE.replace(
+                "registration = \"\"            #",
+                "registration = \"\"\nfields = [\"/x\"] #",
+            ),
+            "requests.register.fields",
+        ),
+        (
+            REFERENCE.replace(
+                "registration = \"\"            #",
+                "registration = \"\"\nrefresh_token = \"/r\" #",
+            ),
+            "requests.register.refresh_token",
+        ),
+        (
+            REFERENCE.replace(
+                "path = \"/api/logout\"",
+                "path = \"/api/logout\"\nbody = { t = \"{tenant}\" }",
+            ),
+            "requests.logout",
         ),
         (
             REFERENCE.replace("id = \"raw\"", "id = \"body\""),

@@ -53,6 +53,11 @@ pub struct SuiteRun {
     pub platforms: Vec<String>,
     /// Deliberate flaws of the embedded reference backend, if any.
     pub flaws: Vec<String>,
+    /// How the backend's pushes went: `direct` to the gateways or through
+    /// the `hub` (`--hub`); `null` for a backend already running, whose
+    /// environment the harness did not choose.
+    #[serde(default)]
+    pub delivery: Option<String>,
     pub strict: bool,
     pub only: Vec<String>,
     pub skip: Vec<String>,

@@ -20,8 +20,9 @@ use super::auth::{self, Auth, Caller, Clock};
 use super::config::Config;
 use super::dispatch::Dispatcher;
 use super::flaw::{Flaw, Flaws};
+use super::hub_mode::HubMode;
 use super::push::{Platform, Pushers};
-use super::store::{RegistrationUpdate, Store, StoreError};
+use super::store::{Notification, RegistrationUpdate, Store, StoreError};
 use super::BackendError;
 
 /// Largest request body accepted.
@@ -42,6 +43,8 @@ pub(crate) enum ApiError {
     Conflict(&'static str),
     PayloadTooLarge,
     Internal,
+    /// The Notification Hub refused or did not answer (hub mode).
+    BadGateway(&'static str),
 }
 
 impl From<StoreError> for ApiError {
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::Conflict(why) => (StatusCode::CONFLICT, why),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            ApiError::BadGateway(why) => (StatusCode::BAD_GATEWAY, why),
         };
         let mut response = json_response(status, &json!({ "error": message }));
         let headers = response.headers_mut();
@@ -108,17 +112,69 @@ pub(crate) struct App {
     no_authz: bool,
     /// The `anonymous-fetch` flaw.
     anonymous_fetch: bool,
+    /// The flaws of the fetch path and the answers, each read once.
+    flaws: ApiFlaws,
+    /// Hub mode: registrations mirrored as hub installations.
+    hub: Option<std::sync::Arc<HubMode>>,
 }
+
+/// The flaws [`App`] branches on (those of [`Auth`] live there).
+#[derive(Default)]
+struct ApiFlaws {
+    /// `bola-case-variant`.
+    bola_case_variant: bool,
+    /// `cross-tenant-fetch`.
+    cross_tenant_fetch: bool,
+    /// `cached-authz`: (token hash, id) pairs that were served once.
+    authz_cache: Option<std::sync::Mutex<std::collections::HashSet<(String, String)>>>,
+    /// `verbose-fetch`.
+    verbose_fetch: bool,
+    /// `token-in-query`.
+    token_in_query: bool,
+    /// `cacheable-fetch`.
+    cacheable_fetch: bool,
+    /// `no-charset`.
+    no_charset: bool,
+}
+
+impl ApiFlaws {
+    fn new(flaws: &[Flaw]) -> ApiFlaws {
+        let on = |flaw| flaws.contains(&flaw);
+        ApiFlaws {
+            bola_case_variant: on(Flaw::BolaCaseVariant),
+            cross_tenant_fetch: on(Flaw::CrossTenantFetch),
+            authz_cache: on(Flaw::CachedAuthz).then(Default::default),
+            verbose_fetch: on(Flaw::VerboseFetch),
+            token_in_query: on(Flaw::TokenInQuery),
+            cacheable_fetch: on(Flaw::CacheableFetch),
+            no_charset: on(Flaw::NoCharset),
+        }
+    }
+}
+
+/// Most (token, id) pairs the `cached-authz` flaw remembers before it
+/// forgets them all.
+const AUTHZ_CACHE_MAX: usize = 100_000;
 
 #[derive(Deserialize)]
 struct Credentials {
     username: String,
     password: String,
+    /// The account's tenant (organisation); absent: the unnamed tenant.
+    #[serde(default)]
+    tenant: Option<String>,
     /// On login: a shorter token lifetime, in seconds, than the backend's
     /// (a client that wants its token to die sooner may ask; longer is
     /// never granted).
     #[serde(default)]
     expires_in: Option<u64>,
+}
+
+/// `POST /api/token`: a refresh (RFC 6749 section 6, as JSON).
+#[derive(Deserialize)]
+struct RefreshBody {
+    grant_type: String,
+    refresh_token: String,
 }
 
 #[derive(Deserialize)]
@@ -133,7 +189,7 @@ struct RegistrationBody {
 
 impl App {
     /// Opens the store and builds the push clients.
-    pub(crate) async fn open(config: Config, clock: Clock) -> Result<App, BackendError> {
+    pub(crate) async fn open(mut config: Config, clock: Clock) -> Result<App, BackendError> {
         let path = config.db_path.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&path))
             .await
@@ -154,13 +210,21 @@ impl App {
                 "deliberate flaws are ON: this backend is unsafe"
             );
         }
+        if config.flaws.contains(&Flaw::InsecureGatewayTls) {
+            config.trust = crate::config::Trust::AnyCertificate;
+        }
+        let hub = HubMode::new(&config, store.clone());
         Ok(App {
-            auth: Auth::new(store.clone(), clock.clone(), config.token_ttl, keep_tokens),
-            dispatch: Dispatcher::new(store.clone(), Pushers::new(&config), clock.clone(), leak),
+            auth: Auth::new(store.clone(), clock.clone(), config.token_ttl, keep_tokens)
+                .with_flaws(&config.flaws),
+            dispatch: Dispatcher::new(store.clone(), Pushers::new(&config), clock.clone(), leak)
+                .with_hub(hub.clone()),
+            hub,
             store,
             clock,
             no_authz,
             anonymous_fetch: config.flaws.contains(&Flaw::AnonymousFetch),
+            flaws: ApiFlaws::new(&config.flaws),
         })
     }
 
@@ -170,10 +234,17 @@ impl App {
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        match self.route(request).await {
+        let mut response = match self.route(request).await {
             Ok(response) => response,
             Err(error) => error.into_response(),
+        };
+        if self.flaws.no_charset && response.headers().contains_key(header::CONTENT_TYPE) {
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
+        response
     }
 
     async fn route<B>(&self, request: Request<B>) -> Reply
@@ -193,14 +264,28 @@ impl App {
                 allow(&method, &Method::POST, "POST")?;
                 self.login(request).await
             }
+            ["api", "token"] => {
+                allow(&method, &Method::POST, "POST")?;
+                self.refresh(request).await
+            }
+            ["api", "account", "disable"] => {
+                allow(&method, &Method::POST, "POST")?;
+                let caller = self.caller(&request).await?;
+                self.auth.disable(&caller).await?;
+                Ok(no_content())
+            }
             ["api", "logout"] => {
                 allow(&method, &Method::POST, "POST")?;
                 let caller = self.caller(&request).await?;
+                let handles = match &self.hub {
+                    Some(hub) => hub.session_handles(&caller).await?,
+                    None => Vec::new(),
+                };
                 self.auth.logout(&caller).await?;
-                // 204: the JSON headers, but no body.
-                let mut response = json_response(StatusCode::NO_CONTENT, &json!({}));
-                *response.body_mut() = Full::default();
-                Ok(response)
+                if let Some(hub) = &self.hub {
+                    hub.logged_out(handles).await;
+                }
+                Ok(no_content())
             }
             ["api", "register"] => {
                 allow(&method, &Method::POST, "POST")?;
@@ -230,6 +315,9 @@ impl App {
                 if self.anonymous_fetch && !request.headers().contains_key(header::AUTHORIZATION) {
                     return self.fetch_unchecked(id).await;
                 }
+                if let Some(cache) = &self.flaws.authz_cache {
+                    return self.fetch_cached(cache, &request, id).await;
+                }
                 let caller = self.caller(&request).await?;
                 self.fetch(&caller, id).await
             }
@@ -242,8 +330,21 @@ impl App {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok());
+        if header.is_none() && self.flaws.token_in_query {
+            return self.caller_from_query(request).await;
+        }
         self.auth
             .authenticate(header)
+            .await?
+            .ok_or(ApiError::Unauthorized)
+    }
+
+    /// The `token-in-query` flaw: the token of `?access_token=`.
+    async fn caller_from_query<B>(&self, request: &Request<B>) -> Result<Caller, ApiError> {
+        let query = Query::parse(request.uri().query())?;
+        let header = query.get("access_token").map(|t| format!("Bearer {t}"));
+        self.auth
+            .authenticate(header.as_deref())
             .await?
             .ok_or(ApiError::Unauthorized)
     }
@@ -262,17 +363,19 @@ impl App {
         if !auth::valid_password(&credentials.password) {
             return Err(ApiError::BadRequest("password must be 1-1024 bytes"));
         }
+        let account = account(&credentials)?;
         if !self
             .auth
-            .create_user(&credentials.username, &credentials.password)
+            .create_user(&account, &credentials.password)
             .await?
         {
             return Err(ApiError::Conflict("user exists"));
         }
-        Ok(json_response(
-            StatusCode::CREATED,
-            &json!({ "username": credentials.username }),
-        ))
+        let mut created = json!({ "username": credentials.username });
+        if let Some(tenant) = &credentials.tenant {
+            created["tenant"] = json!(tenant);
+        }
+        Ok(json_response(StatusCode::CREATED, &created))
     }
 
     async fn login<B>(&self, request: Request<B>) -> Reply
@@ -281,23 +384,35 @@ impl App {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
         let credentials: Credentials = json_body(request).await?;
+        // An invalid tenant names no account: the same 401 as a bad password.
+        let account = account(&credentials).unwrap_or_default();
         let session = self
             .auth
             .login(
-                &credentials.username,
+                &account,
                 &credentials.password,
                 credentials.expires_in.map(std::time::Duration::from_secs),
             )
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({
-                "token": session.token,
-                "token_type": "Bearer",
-                "expires_in": session.expires_in.as_secs(),
-            }),
-        ))
+        Ok(session_response(&session))
+    }
+
+    async fn refresh<B>(&self, request: Request<B>) -> Reply
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        let body: RefreshBody = json_body(request).await?;
+        if body.grant_type != "refresh_token" {
+            return Err(ApiError::BadRequest("unsupported_grant_type"));
+        }
+        let session = self
+            .auth
+            .refresh(&body.refresh_token)
+            .await?
+            .ok_or(ApiError::BadRequest("invalid_grant"))?;
+        Ok(session_response(&session))
     }
 
     async fn new_registration<B>(&self, caller: &Caller, request: &Request<B>) -> Reply {
@@ -339,8 +454,15 @@ impl App {
                 "Handle is not a valid address for this platform",
             ));
         }
-        let tags = registration_tags(&caller.username, body.tags.unwrap_or_default())?;
-        let tags = serde_json::to_string(&tags).map_err(|_| ApiError::Internal)?;
+        let tags = registration_tags(
+            &auth::tag_name(&caller.username),
+            body.tags.unwrap_or_default(),
+        )?;
+        let tags_json = serde_json::to_string(&tags).map_err(|_| ApiError::Internal)?;
+        let (handle, previous) = match &self.hub {
+            Some(hub) => (body.handle.clone(), hub.current_handle(caller, &id).await?),
+            None => (String::new(), None),
+        };
         let result = self
             .store
             .update_registration(
@@ -348,12 +470,22 @@ impl App {
                 caller.username.clone(),
                 platform,
                 body.handle,
-                tags,
+                tags_json,
                 caller.token_hash.clone(),
             )
             .await?;
         match result {
-            RegistrationUpdate::Updated => Ok(json_response(StatusCode::OK, &json!({}))),
+            RegistrationUpdate::Updated => {
+                if let Some(hub) = &self.hub {
+                    hub.registered(platform, &handle, &tags, previous)
+                        .await
+                        .map_err(|error| {
+                            tracing::warn!(%error, "the hub refused an installation");
+                            ApiError::BadGateway("the notification hub refused the registration")
+                        })?;
+                }
+                Ok(json_response(StatusCode::OK, &json!({})))
+            }
             RegistrationUpdate::NotFound => Err(ApiError::NotFound),
             RegistrationUpdate::HandleTaken => {
                 Err(ApiError::Conflict("handle is registered by another user"))
@@ -364,6 +496,16 @@ impl App {
     async fn delete_registration(&self, caller: &Caller, id: String) -> Reply {
         if !auth::is_id(&id) {
             return Err(ApiError::NotFound);
+        }
+        if let Some(hub) = &self.hub {
+            // The device leaves the hub first: if the hub will not let it
+            // go, the registration stays and the client can try again.
+            if let Some(handle) = hub.current_handle(caller, &id).await? {
+                hub.unregistered(&handle).await.map_err(|error| {
+                    tracing::warn!(%error, "the hub would not delete an installation");
+                    ApiError::BadGateway("the notification hub refused to delete the registration")
+                })?;
+            }
         }
         if self
             .store
@@ -401,6 +543,8 @@ impl App {
                 &json!({ "pushed": 0, "failed": 0 }),
             ));
         }
+        // A user of the sender's own tenant: a token never reaches another.
+        let recipient = auth::account_key(caller.tenant(), &recipient);
         let outcome = self
             .dispatch
             .notify(&caller.username, &recipient, platform, message)
@@ -409,8 +553,54 @@ impl App {
     }
 
     async fn fetch(&self, caller: &Caller, id: String) -> Reply {
+        if self.flaws.bola_case_variant && !auth::is_id(&id) {
+            // The flaw: the ownership lookup matched the id exactly and
+            // found no owner to refuse; the content lookup ignores case.
+            let folded = id.to_ascii_lowercase();
+            if auth::is_id(&folded) {
+                return self.fetch_for(folded, None).await;
+            }
+        }
+        if self.flaws.cross_tenant_fetch && auth::is_id(&id) {
+            let notification = self
+                .store
+                .fetch_notification_by_name(id, caller.name().to_owned())
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            return self.fetched(notification).await;
+        }
         let recipient = (!self.no_authz).then(|| caller.username.clone());
         self.fetch_for(id, recipient).await
+    }
+
+    /// The `cached-authz` flaw's fetch: a (token, id) pair served once is
+    /// served again without authenticating the token.
+    async fn fetch_cached<B>(
+        &self,
+        cache: &std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+        request: &Request<B>,
+        id: String,
+    ) -> Reply {
+        let key = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(auth::bearer_token)
+            .map(|token| (auth::token_hash(token), id.clone()));
+        let lock = || cache.lock().unwrap_or_else(|p| p.into_inner());
+        if key.as_ref().is_some_and(|key| lock().contains(key)) {
+            return self.fetch_unchecked(id).await;
+        }
+        let caller = self.caller(request).await?;
+        let reply = self.fetch(&caller, id).await?;
+        if let Some(key) = key {
+            let mut cache = lock();
+            if cache.len() >= AUTHZ_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(key);
+        }
+        Ok(reply)
     }
 
     /// The `anonymous-fetch` flaw's fetch: no caller, no recipient check.
@@ -428,15 +618,64 @@ impl App {
             .fetch_notification(id, recipient)
             .await?
             .ok_or(ApiError::NotFound)?;
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({
-                "Id": notification.id,
-                "Payload": notification.payload,
-                "Read": notification.read,
-            }),
-        ))
+        self.fetched(notification).await
     }
+
+    /// The answer to a fetch that found `notification`.
+    async fn fetched(&self, notification: Notification) -> Reply {
+        let mut answer = json!({
+            "Id": notification.id,
+            "Payload": notification.payload,
+            "Read": notification.read,
+        });
+        if self.flaws.verbose_fetch {
+            if let Some((sender, created_at)) = self
+                .store
+                .notification_sender(notification.id.clone())
+                .await?
+            {
+                answer["Sender"] = json!({ "Username": sender, "CreatedAt": created_at });
+            }
+        }
+        let mut response = json_response(StatusCode::OK, &answer);
+        if self.flaws.cacheable_fetch {
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=300"),
+            );
+        }
+        Ok(response)
+    }
+}
+
+/// The key of the account `credentials` name; 400 for a bad tenant.
+fn account(credentials: &Credentials) -> Result<String, ApiError> {
+    match credentials.tenant.as_deref() {
+        Some(tenant) if !auth::valid_tenant(tenant) => Err(ApiError::BadRequest(
+            "tenant must be 1-64 of A-Z a-z 0-9 _ . -",
+        )),
+        tenant => Ok(auth::account_key(tenant, &credentials.username)),
+    }
+}
+
+/// A 204: the JSON headers, but no body.
+fn no_content() -> Response<Full<Bytes>> {
+    let mut response = json_response(StatusCode::NO_CONTENT, &json!({}));
+    *response.body_mut() = Full::default();
+    response
+}
+
+/// The answer to a login or a refresh (RFC 6749 section 5.1's fields).
+fn session_response(session: &auth::Session) -> Response<Full<Bytes>> {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "token": session.token,
+            "token_type": "Bearer",
+            "expires_in": session.expires_in.as_secs(),
+            "refresh_token": session.refresh_token,
+        }),
+    )
 }
 
 fn allow(method: &Method, expected: &Method, allow: &'static str) -> Result<(), ApiError> {

@@ -7,6 +7,16 @@
 //! dispatch benchmark. Tokens are 256-bit CSPRNG values sent as base64url;
 //! the database keeps only their SHA-256, so a leaked database yields no
 //! usable token.
+//!
+//! Accounts live in tenants (organisations): a user name is unique within
+//! its tenant, and an account's key is its name in the unnamed tenant, or
+//! `tenant/name` in a named one (`/` is in neither alphabet, so two
+//! accounts never share a key). A token acts only as its account, so
+//! everything it does stays in that tenant.
+//!
+//! A login also issues a refresh token (as long-lived as
+//! [`REFRESH_TTL`], single-use: each refresh rotates it), which only
+//! `POST /api/token` accepts: it is never an access token.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -17,10 +27,18 @@ use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::flaw::Flaw;
 use super::store::{Store, StoreError};
 
 /// Length of a token as sent: 32 bytes in unpadded base64url.
 const TOKEN_LEN: usize = 43;
+
+/// How long a refresh token can be redeemed.
+pub(crate) const REFRESH_TTL: Duration = Duration::from_secs(30 * 86_400);
+
+/// The characters of a token that identify its session under the
+/// `token-prefix-match` flaw.
+const FLAWED_PREFIX: usize = 16;
 
 /// Wall-clock milliseconds since the epoch; controllable in tests.
 #[derive(Clone)]
@@ -65,11 +83,74 @@ pub(crate) struct Caller {
     pub token_hash: String,
 }
 
-/// A token just issued by a login.
+impl Caller {
+    /// The tenant the caller's account belongs to (`None`: the unnamed one).
+    pub(crate) fn tenant(&self) -> Option<&str> {
+        self.username.split_once('/').map(|(tenant, _)| tenant)
+    }
+
+    /// The caller's user name within its tenant.
+    pub(crate) fn name(&self) -> &str {
+        self.username
+            .split_once('/')
+            .map_or(self.username.as_str(), |(_, name)| name)
+    }
+}
+
+/// A token just issued by a login or a refresh.
 #[derive(Debug)]
 pub(crate) struct Session {
     pub token: String,
     pub expires_in: Duration,
+    /// Redeemable once at `POST /api/token` for a new pair.
+    pub refresh_token: String,
+}
+
+/// Tenant rule: 1..=64 of `[A-Za-z0-9_.-]`.
+pub(crate) fn valid_tenant(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// The key of the account `username` names in `tenant` (`None`: the
+/// unnamed tenant). Both are validated by the caller.
+pub(crate) fn account_key(tenant: Option<&str>, username: &str) -> String {
+    match tenant {
+        None => username.to_owned(),
+        Some(tenant) => format!("{tenant}/{username}"),
+    }
+}
+
+/// An account key as it goes into a `username:` tag: a tag has no `/`, so
+/// `tenant/name` is written `tenant:name` (neither alphabet has `:`, so
+/// it is still one account's).
+pub(crate) fn tag_name(key: &str) -> String {
+    key.replacen('/', ":", 1)
+}
+
+/// Whether `key` is an account key [`account_key`] can give.
+fn valid_account_key(key: &str) -> bool {
+    match key.split_once('/') {
+        None => valid_username(key),
+        Some((tenant, name)) => valid_tenant(tenant) && valid_username(name),
+    }
+}
+
+/// A fresh 256-bit token in unpadded base64url.
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether `token` has the shape [`new_token`] gives.
+fn token_shaped(token: &str) -> bool {
+    token.len() == TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Username rule: 1..=64 of `[A-Za-z0-9_.@-]`.
@@ -121,11 +202,7 @@ pub(crate) fn is_id(id: &str) -> bool {
 pub(crate) fn bearer_token(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
     let token = token.trim();
-    let shaped = token.len() == TOKEN_LEN
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    (scheme.eq_ignore_ascii_case("bearer") && shaped).then_some(token)
+    (scheme.eq_ignore_ascii_case("bearer") && token_shaped(token)).then_some(token)
 }
 
 /// Accounts and sessions over the store.
@@ -136,6 +213,21 @@ pub(crate) struct Auth {
     ttl: Duration,
     /// The `logout-keeps-token` flaw.
     keep_tokens: bool,
+    /// The other flaws of accounts and sessions.
+    flaws: AuthFlaws,
+}
+
+/// The flaws [`Auth`] can be started with, each read once.
+#[derive(Clone, Copy, Default)]
+struct AuthFlaws {
+    /// `token-prefix-match`: sessions keyed by a token's first characters.
+    prefix_only: bool,
+    /// `ignore-expiry`.
+    ignore_expiry: bool,
+    /// `disabled-still-valid`: disabling keeps the account's sessions.
+    keep_sessions_on_disable: bool,
+    /// `refresh-as-access`.
+    refresh_as_access: bool,
 }
 
 impl Auth {
@@ -145,6 +237,27 @@ impl Auth {
             clock,
             ttl,
             keep_tokens,
+            flaws: AuthFlaws::default(),
+        }
+    }
+
+    /// Switches on the flaws among `flaws` that concern accounts and
+    /// sessions.
+    pub(crate) fn with_flaws(mut self, flaws: &[Flaw]) -> Auth {
+        self.flaws = AuthFlaws {
+            prefix_only: flaws.contains(&Flaw::TokenPrefixMatch),
+            ignore_expiry: flaws.contains(&Flaw::IgnoreExpiry),
+            keep_sessions_on_disable: flaws.contains(&Flaw::DisabledStillValid),
+            refresh_as_access: flaws.contains(&Flaw::RefreshAsAccess),
+        };
+        self
+    }
+
+    /// The stored key of an access token's session.
+    fn session_hash(&self, token: &str) -> String {
+        match token.get(..FLAWED_PREFIX) {
+            Some(prefix) if self.flaws.prefix_only => token_hash(prefix),
+            _ => token_hash(token),
         }
     }
 
@@ -172,7 +285,7 @@ impl Auth {
         password: &str,
         shorter: Option<Duration>,
     ) -> Result<Option<Session>, StoreError> {
-        let stored = if valid_username(username) {
+        let stored = if valid_account_key(username) {
             self.store.credentials(username.to_owned()).await?
         } else {
             None
@@ -189,26 +302,61 @@ impl Auth {
         if !ok {
             return Ok(None);
         }
-        let mut bytes = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        let token = URL_SAFE_NO_PAD.encode(bytes);
-        let now = self.clock.now_ms();
         let ttl = shorter.map_or(self.ttl, |asked| {
             asked.clamp(Duration::from_secs(1), self.ttl.max(Duration::from_secs(1)))
         });
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.open_session(username, ttl).await.map(Some)
+    }
+
+    /// Issues an access token that lives `ttl` and a refresh token.
+    async fn open_session(&self, username: &str, ttl: Duration) -> Result<Session, StoreError> {
+        let token = new_token();
+        let refresh_token = new_token();
+        let now = self.clock.now_ms();
+        let ms = |d: Duration| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let session_hash = self.session_hash(&token);
         self.store
-            .create_session(
-                token_hash(&token),
+            .create_session_with_refresh(
+                session_hash,
                 username.to_owned(),
-                now.saturating_add(ttl_ms),
+                ms(ttl),
                 now,
+                (token_hash(&refresh_token), ms(REFRESH_TTL)),
             )
             .await?;
-        Ok(Some(Session {
+        Ok(Session {
             token,
             expires_in: ttl,
-        }))
+            refresh_token,
+        })
+    }
+
+    /// Redeems a refresh token for a new access token (of the configured
+    /// lifetime) and a new refresh token; the old one is spent. `None` for
+    /// an unknown, spent, expired or revoked one.
+    pub(crate) async fn refresh(&self, refresh_token: &str) -> Result<Option<Session>, StoreError> {
+        if !token_shaped(refresh_token) {
+            return Ok(None);
+        }
+        let spent = self
+            .store
+            .take_refresh_token(token_hash(refresh_token), self.clock.now_ms())
+            .await?;
+        match spent {
+            Some(username) => self.open_session(&username, self.ttl).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Disables the caller's account: no login any more, every session and
+    /// refresh token revoked, every registration dropped (its devices stop
+    /// getting pushes). The name stays taken.
+    pub(crate) async fn disable(&self, caller: &Caller) -> Result<(), StoreError> {
+        let revoke = !self.flaws.keep_sessions_on_disable;
+        self.store
+            .disable_user(caller.username.clone(), revoke, self.clock.now_ms())
+            .await
+            .map(|_revoked| ())
     }
 
     /// The caller behind an `Authorization` header value, if it carries a
@@ -220,14 +368,34 @@ impl Auth {
         let Some(token) = header.and_then(bearer_token) else {
             return Ok(None);
         };
-        let hash = token_hash(token);
+        let hash = self.session_hash(token);
         let Some((username, expires_at)) = self.store.session(hash.clone()).await? else {
-            return Ok(None);
+            return self.refresh_as_access(token, hash).await;
         };
-        if self.clock.now_ms() >= expires_at {
+        if self.clock.now_ms() >= expires_at && !self.flaws.ignore_expiry {
             return Ok(None);
         }
         Ok(Some(Caller {
+            username,
+            token_hash: hash,
+        }))
+    }
+
+    /// The `refresh-as-access` flaw: a token that is no session's is looked
+    /// for among the refresh tokens. Without the flaw: no caller.
+    async fn refresh_as_access(
+        &self,
+        token: &str,
+        hash: String,
+    ) -> Result<Option<Caller>, StoreError> {
+        if !self.flaws.refresh_as_access {
+            return Ok(None);
+        }
+        let found = self
+            .store
+            .refresh_owner(token_hash(token), self.clock.now_ms())
+            .await?;
+        Ok(found.map(|username| Caller {
             username,
             token_hash: hash,
         }))
@@ -258,6 +426,27 @@ mod tests {
         for bad in ["", "a b", "a:b", "ünï", &"x".repeat(65), "a/b", "a\n"] {
             assert!(!valid_username(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn account_keys_keep_tenants_apart_in_keys_and_tags() {
+        assert_eq!(account_key(None, "alice"), "alice");
+        assert_eq!(account_key(Some("acme"), "alice"), "acme/alice");
+        assert_ne!(
+            account_key(Some("acme"), "alice"),
+            account_key(Some("globex"), "alice")
+        );
+        assert_eq!(tag_name("acme/alice"), "acme:alice");
+        assert_eq!(tag_name("alice"), "alice");
+        assert!(valid_account_key("acme/alice") && valid_account_key("alice"));
+        for bad in ["a/b/c", "/alice", "acme/", "ac:me/alice", ""] {
+            assert!(!valid_account_key(bad), "{bad:?}");
+        }
+        let caller = Caller {
+            username: "acme/alice".into(),
+            token_hash: String::new(),
+        };
+        assert_eq!((caller.tenant(), caller.name()), (Some("acme"), "alice"));
     }
 
     #[test]

@@ -15,6 +15,9 @@ use rustls_pki_types::CertificateDer;
 
 use super::flaw::Flaw;
 
+mod hub;
+pub use hub::HubConfig;
+
 /// Everything the backend needs to run. Build it with [`Config::from_vars`]
 /// (or [`Config::new`] and set the fields).
 #[derive(Debug, Clone)]
@@ -31,6 +34,10 @@ pub struct Config {
     pub fcm: Option<FcmConfig>,
     /// WNS, if configured.
     pub wns: Option<WnsConfig>,
+    /// The Notification Hub (`PUSHPROOF_NH_CONNECTION_STRING`,
+    /// `PUSHPROOF_NH_HUB`), if configured: then every push goes through
+    /// it, and the APNs, FCM and WNS settings are not used.
+    pub hub: Option<HubConfig>,
     /// Whom the push clients trust on `https://` gateway URLs: exactly the
     /// certificates of `PUSHPROOF_CA_FILE` when it is set, else the
     /// platform's roots.
@@ -53,6 +60,11 @@ pub enum Trust {
         /// Its certificates, parsed once.
         roots: Arc<RootCertStore>,
     },
+    /// Any certificate at all, from any CA, for any name: the
+    /// `insecure-gateway-tls` flaw ([`crate::Flaw::InsecureGatewayTls`]),
+    /// which is how a backend ends up handing its pushes (and its gateway
+    /// credentials) to an impostor. Never use it otherwise.
+    AnyCertificate,
 }
 
 impl Trust {
@@ -239,6 +251,14 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// The Notification Hub's connection string or name is unusable.
+    #[error("{variable} is unusable: {reason}")]
+    BadHub {
+        /// The variable at fault.
+        variable: &'static str,
+        /// Why (never the key itself).
+        reason: String,
+    },
     /// A key or credentials file was read but is not usable.
     #[error("bad key in {path} ({variable}): {reason}")]
     BadKey {
@@ -261,12 +281,17 @@ impl Config {
             apns: None,
             fcm: None,
             wns: None,
+            hub: None,
             trust: Trust::NativeRoots,
         }
     }
 
-    /// The platforms configured, by name (`apns`, `fcm`, `wns`).
+    /// The platforms configured, by name (`apns`, `fcm`, `wns`): all
+    /// three through a hub, which holds the platform credentials itself.
     pub fn platforms(&self) -> Vec<&'static str> {
+        if self.hub.is_some() {
+            return vec!["apns", "fcm", "wns"];
+        }
         let mut names = Vec::new();
         if self.apns.is_some() {
             names.push("apns");
@@ -355,6 +380,17 @@ impl Config {
                 client_id,
                 client_secret,
             });
+        }
+
+        if let Some([connection_string, hub]) = group(
+            "the Notification Hub",
+            ["PUSHPROOF_NH_CONNECTION_STRING", "PUSHPROOF_NH_HUB"],
+            &var,
+        )? {
+            config.hub = Some(
+                HubConfig::parse(&connection_string, &hub)
+                    .map_err(|(variable, reason)| ConfigError::BadHub { variable, reason })?,
+            );
         }
         Ok(config)
     }
@@ -586,7 +622,7 @@ mod tests {
                 assert_eq!(path, ca);
                 assert_eq!(roots.len(), 1);
             }
-            Trust::NativeRoots => panic!("PUSHPROOF_CA_FILE was ignored"),
+            Trust::NativeRoots | Trust::AnyCertificate => panic!("PUSHPROOF_CA_FILE was ignored"),
         }
     }
 

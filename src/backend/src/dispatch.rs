@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 use super::auth::{random_id, Clock};
+use super::hub_mode::HubMode;
 use super::push::{Platform, Push, PushOutcome, Pushers};
 use super::store::{Registration, Store, StoreError};
 
@@ -25,6 +26,8 @@ pub(crate) struct Dispatcher {
     clock: Clock,
     /// The `leak-payload` flaw.
     leak: bool,
+    /// Hub mode: pushes go through the Notification Hub.
+    hub: Option<Arc<HubMode>>,
 }
 
 impl Dispatcher {
@@ -34,7 +37,14 @@ impl Dispatcher {
             pushers: Arc::new(pushers),
             clock,
             leak,
+            hub: None,
         }
+    }
+
+    /// The same dispatcher, pushing through the hub when there is one.
+    pub(crate) fn with_hub(mut self, hub: Option<Arc<HubMode>>) -> Dispatcher {
+        self.hub = hub;
+        self
     }
 
     /// Stores `message` for `recipient` and pushes its id to the recipient's
@@ -61,6 +71,9 @@ impl Dispatcher {
             )
             .await?;
         let targets = targets.unwrap_or_default();
+        if let Some(hub) = &self.hub {
+            return Ok(hub.push(recipient, &targets, &id, leaked.as_deref()).await);
+        }
 
         let mut outcome = Outcome::default();
         let mut died = 0;

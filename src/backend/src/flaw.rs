@@ -28,15 +28,80 @@ pub enum Flaw {
     /// another user's token is still refused). Exists to make SP-AUTHZ-01
     /// (fetching needs credentials) fail, and nothing else.
     AnonymousFetch,
+    /// `token-prefix-match`: only the first 16 characters of a bearer token
+    /// identify its session (as when a token column is too narrow), so a
+    /// token changed after them is still accepted. Exists to make
+    /// SP-AUTHZ-02 (bad tokens rejected) fail.
+    TokenPrefixMatch,
+    /// `bola-case-variant`: a notification id in another letter case skips
+    /// the recipient check (the ownership lookup matches the id exactly and
+    /// finds no owner to refuse, while the content lookup ignores case).
+    /// The canonical id is still checked, so SP-AUTHZ-03 passes; exists to
+    /// make SP-AUTHZ-04 (BOLA variants) fail.
+    BolaCaseVariant,
+    /// `cross-tenant-fetch`: the recipient check compares user names without
+    /// their tenant, so a user of another tenant with the same name reads
+    /// the notification. Exists to make SP-AUTHZ-05 (tenant scope) fail.
+    CrossTenantFetch,
+    /// `cached-authz`: a successful fetch is remembered per token and id and
+    /// served again from that memory without asking whether the token is
+    /// still valid, so a session logged out after reading a notification
+    /// can read it again. Exists to make SP-AUTHZ-06 (loss of access applies
+    /// now) fail.
+    CachedAuthz,
+    /// `verbose-fetch`: the fetch answer also carries the sender's account
+    /// record (`Sender`). Exists to make SP-AUTHZ-07 (minimal response)
+    /// fail.
+    VerboseFetch,
+    /// `ignore-expiry`: tokens are accepted after they expire. Exists to
+    /// make SP-TOK-01 (expiry enforced) fail.
+    IgnoreExpiry,
+    /// `disabled-still-valid`: disabling an account refuses new logins and
+    /// drops its registrations, but the tokens issued before stay valid.
+    /// Exists to make SP-TOK-03 (disabled account) fail.
+    DisabledStillValid,
+    /// `token-in-query`: a request without an `Authorization` header may
+    /// carry its token as `?access_token=`. Exists to make SP-TOK-04 (no
+    /// tokens in URLs) fail.
+    TokenInQuery,
+    /// `refresh-as-access`: a refresh token is also accepted where an
+    /// access token is due. Exists to make SP-TOK-05 (right token type)
+    /// fail.
+    RefreshAsAccess,
+    /// `cacheable-fetch`: the fetch answer says `Cache-Control: private,
+    /// max-age=300` instead of `no-store`. Exists to make SP-HTTP-01 (fetch
+    /// not cached, a SHOULD: WARN) warn.
+    CacheableFetch,
+    /// `insecure-gateway-tls`: the push clients accept any certificate from
+    /// an `https://` gateway, from any CA and for any name. Exists to make
+    /// SP-HTTP-03 (the backend validates gateway certificates, judged with
+    /// `--tls`) fail.
+    InsecureGatewayTls,
+    /// `no-charset`: every answer's `Content-Type` is `application/json`
+    /// without its charset. Exists to make SP-HTTP-04 (Content-Type with
+    /// charset) fail.
+    NoCharset,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 4] = [
+    pub const ALL: [Flaw; 16] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
         Flaw::AnonymousFetch,
+        Flaw::TokenPrefixMatch,
+        Flaw::BolaCaseVariant,
+        Flaw::CrossTenantFetch,
+        Flaw::CachedAuthz,
+        Flaw::VerboseFetch,
+        Flaw::IgnoreExpiry,
+        Flaw::DisabledStillValid,
+        Flaw::TokenInQuery,
+        Flaw::RefreshAsAccess,
+        Flaw::CacheableFetch,
+        Flaw::InsecureGatewayTls,
+        Flaw::NoCharset,
     ];
 
     /// The name used on the command line and in reports.
@@ -46,6 +111,18 @@ impl Flaw {
             Flaw::NoAuthz => "no-authz",
             Flaw::LogoutKeepsToken => "logout-keeps-token",
             Flaw::AnonymousFetch => "anonymous-fetch",
+            Flaw::TokenPrefixMatch => "token-prefix-match",
+            Flaw::BolaCaseVariant => "bola-case-variant",
+            Flaw::CrossTenantFetch => "cross-tenant-fetch",
+            Flaw::CachedAuthz => "cached-authz",
+            Flaw::VerboseFetch => "verbose-fetch",
+            Flaw::IgnoreExpiry => "ignore-expiry",
+            Flaw::DisabledStillValid => "disabled-still-valid",
+            Flaw::TokenInQuery => "token-in-query",
+            Flaw::RefreshAsAccess => "refresh-as-access",
+            Flaw::CacheableFetch => "cacheable-fetch",
+            Flaw::InsecureGatewayTls => "insecure-gateway-tls",
+            Flaw::NoCharset => "no-charset",
         }
     }
 

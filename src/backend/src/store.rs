@@ -20,6 +20,8 @@ use tokio::sync::oneshot;
 
 use super::push::Platform;
 
+mod handles;
+
 /// Reader threads. Reads are short point lookups; a few threads keep them
 /// off the writer without many idle connections.
 const READERS: usize = 4;
@@ -115,6 +117,18 @@ CREATE TABLE IF NOT EXISTS notifications (
     read       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS notifications_by_recipient ON notifications(recipient);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token_hash   TEXT PRIMARY KEY,
+    username     TEXT NOT NULL,
+    session_hash TEXT NOT NULL,
+    expires_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS refresh_tokens_by_user ON refresh_tokens(username);
+CREATE INDEX IF NOT EXISTS refresh_tokens_by_session ON refresh_tokens(session_hash);
+CREATE TABLE IF NOT EXISTS disabled_users (
+    username    TEXT PRIMARY KEY,
+    disabled_at INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
@@ -216,20 +230,26 @@ impl Store {
         .await
     }
 
-    /// A user's salt and password hash.
+    /// A user's salt and password hash; `None` for an unknown or disabled
+    /// account.
     pub(crate) async fn credentials(
         &self,
         username: String,
     ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
         self.read(move |c| {
-            c.prepare_cached("SELECT salt, password_hash FROM users WHERE username = ?1")?
-                .query_row([username], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()
+            c.prepare_cached(
+                "SELECT salt, password_hash FROM users WHERE username = ?1
+                 AND NOT EXISTS (SELECT 1 FROM disabled_users WHERE username = ?1)",
+            )?
+            .query_row([username], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
         })
         .await
     }
 
-    /// Records a session, and drops the sessions that have expired by now.
+    /// Records a session, and drops the sessions that have expired by now
+    /// (logins use [`Store::create_session_with_refresh`]).
+    #[cfg(test)]
     pub(crate) async fn create_session(
         &self,
         token_hash: String,
@@ -237,14 +257,105 @@ impl Store {
         expires_at_ms: i64,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        self.write(move |c| insert_session(c, &token_hash, &username, expires_at_ms, now_ms))
+            .await
+    }
+
+    /// [`Store::create_session`], and the refresh token issued with it
+    /// (`refresh`: its hash and expiry), in one transaction; drops the
+    /// refresh tokens that have expired by now.
+    pub(crate) async fn create_session_with_refresh(
+        &self,
+        token_hash: String,
+        username: String,
+        expires_at_ms: i64,
+        now_ms: i64,
+        refresh: (String, i64),
+    ) -> Result<(), StoreError> {
         self.write(move |c| {
-            c.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+            insert_session(c, &token_hash, &username, expires_at_ms, now_ms)?;
+            let (refresh_hash, refresh_expires_at) = refresh;
+            c.prepare_cached("DELETE FROM refresh_tokens WHERE expires_at <= ?1")?
                 .execute([now_ms])?;
             c.prepare_cached(
-                "INSERT INTO sessions (token_hash, username, expires_at) VALUES (?1, ?2, ?3)",
+                "INSERT INTO refresh_tokens (token_hash, username, session_hash, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![token_hash, username, expires_at_ms])?;
+            .execute(params![
+                refresh_hash,
+                username,
+                token_hash,
+                refresh_expires_at
+            ])?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Spends a refresh token: its account, if it was live (unexpired,
+    /// unspent, not revoked); it can never be redeemed again.
+    pub(crate) async fn take_refresh_token(
+        &self,
+        token_hash: String,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "DELETE FROM refresh_tokens WHERE token_hash = ?1 RETURNING username, expires_at",
+            )?
+            .query_row([token_hash], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .optional()
+            .map(|found| found.and_then(|(user, expires_at)| (now_ms < expires_at).then_some(user)))
+        })
+        .await
+    }
+
+    /// The account of a live refresh token, leaving it unspent (the
+    /// `refresh-as-access` flaw's lookup).
+    pub(crate) async fn refresh_owner(
+        &self,
+        token_hash: String,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT username FROM refresh_tokens WHERE token_hash = ?1 AND expires_at > ?2",
+            )?
+            .query_row(params![token_hash, now_ms], |row| row.get(0))
+            .optional()
+        })
+        .await
+    }
+
+    /// Disables an account: it can no longer log in, and its registrations
+    /// are dropped; with `revoke` its sessions and refresh tokens end too.
+    /// Returns the revoked sessions' hashes.
+    pub(crate) async fn disable_user(
+        &self,
+        username: String,
+        revoke: bool,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO disabled_users (username, disabled_at) VALUES (?1, ?2)
+                 ON CONFLICT(username) DO NOTHING",
+            )?
+            .execute(params![username, now_ms])?;
+            c.prepare_cached("DELETE FROM registrations WHERE owner = ?1")?
+                .execute([&username])?;
+            if !revoke {
+                return Ok(Vec::new());
+            }
+            let revoked = c
+                .prepare_cached("DELETE FROM sessions WHERE username = ?1 RETURNING token_hash")?
+                .query_map([&username], |row| row.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            c.prepare_cached("DELETE FROM refresh_tokens WHERE username = ?1")?
+                .execute([&username])?;
+            Ok(revoked)
         })
         .await
     }
@@ -267,6 +378,8 @@ impl Store {
     pub(crate) async fn delete_session(&self, token_hash: String) -> Result<(), StoreError> {
         self.write(move |c| {
             c.prepare_cached("DELETE FROM registrations WHERE session_hash = ?1")?
+                .execute([&token_hash])?;
+            c.prepare_cached("DELETE FROM refresh_tokens WHERE session_hash = ?1")?
                 .execute([&token_hash])?;
             c.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
                 .execute([&token_hash])?;
@@ -474,6 +587,65 @@ impl Store {
         })
         .await
     }
+
+    /// Fetches a notification whose recipient has user name `name` in any
+    /// tenant, and marks it read: the `cross-tenant-fetch` flaw's lookup.
+    pub(crate) async fn fetch_notification_by_name(
+        &self,
+        id: String,
+        name: String,
+    ) -> Result<Option<Notification>, StoreError> {
+        self.write(move |c| {
+            let found: Option<(String, bool)> = c
+                .prepare_cached(
+                    "SELECT payload, read FROM notifications
+                     WHERE id = ?1 AND substr(recipient, instr(recipient, '/') + 1) = ?2",
+                )?
+                .query_row(params![id, name], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            let Some((payload, read)) = found else {
+                return Ok(None);
+            };
+            c.prepare_cached("UPDATE notifications SET read = 1 WHERE id = ?1")?
+                .execute([&id])?;
+            Ok(Some(Notification { id, payload, read }))
+        })
+        .await
+    }
+
+    /// A notification's sender and when that account was created (the
+    /// `verbose-fetch` flaw's extra).
+    pub(crate) async fn notification_sender(
+        &self,
+        id: String,
+    ) -> Result<Option<(String, Option<i64>)>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT n.sender, u.created_at FROM notifications n
+                 LEFT JOIN users u ON u.username = n.sender WHERE n.id = ?1",
+            )?
+            .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
+        })
+        .await
+    }
+}
+
+/// Records a session, and drops the sessions that have expired by now.
+fn insert_session(
+    c: &Connection,
+    token_hash: &str,
+    username: &str,
+    expires_at_ms: i64,
+    now_ms: i64,
+) -> Result<(), rusqlite::Error> {
+    c.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+        .execute([now_ms])?;
+    c.prepare_cached(
+        "INSERT INTO sessions (token_hash, username, expires_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![token_hash, username, expires_at_ms])?;
+    Ok(())
 }
 
 fn in_savepoint<T>(

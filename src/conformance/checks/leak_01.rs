@@ -1,6 +1,7 @@
 //! SP-LEAK-01: no payload in any push. Every baseline secret carries a
-//! canary; every push the gateways captured is searched for every canary
-//! by the leak scanner.
+//! canary; every push the gateways captured, and every request a backend
+//! made to the Notification Hub (what it hands the hub reaches the
+//! platforms), is searched for every canary by the leak scanner.
 
 use std::collections::BTreeSet;
 
@@ -19,7 +20,8 @@ pub const INFO: CheckInfo = CheckInfo {
     level: Level::Must,
     severity: Severity::Critical,
     method: "A high-entropy canary is planted in every secret and searched in every push the \
-             gateways captured: path, headers, raw body and every decoded JSON/XML string",
+             gateways captured and every request to the Notification Hub: path, headers, raw \
+             body and every decoded JSON/XML string",
     sources: &[
         "Apple: Creating the Remote Notification Payload (no sensitive data)",
         "Firebase: FCM encryption guidance (fetch from your server)",
@@ -44,12 +46,20 @@ pub async fn run(suite: &Suite) -> Findings {
     let secrets = &suite.baseline.secrets;
     let scanner = Scanner::new(secrets.iter().map(|s| s.canary.as_bytes()));
     let mut scanned = 0usize;
+    let mut to_hub = 0usize;
     let mut platforms = BTreeSet::new();
     let mut leaked = BTreeSet::new();
-    for capture in captures.iter().filter(|c| c.kind == CaptureKind::Push) {
-        scanned += 1;
-        if capture.accepted() {
-            platforms.insert(capture.platform);
+    let scanned_kinds =
+        |c: &&pushproof_mocks::Capture| matches!(c.kind, CaptureKind::Push | CaptureKind::Hub);
+    for capture in captures.iter().filter(scanned_kinds) {
+        let push = capture.kind == CaptureKind::Push;
+        if push {
+            scanned += 1;
+            if capture.accepted() {
+                platforms.insert(capture.platform);
+            }
+        } else {
+            to_hub += 1;
         }
         let hits = scanner.scan(capture);
         if hits.is_empty() {
@@ -66,9 +76,10 @@ pub async fn run(suite: &Suite) -> Findings {
         leaked.extend(owners.iter().copied());
         let names: Vec<String> = owners.iter().map(|i| format!("device-{i}'s")).collect();
         let surfaces: BTreeSet<&str> = hits.iter().map(|h| h.surface.as_str()).collect();
+        let what = if push { "push" } else { "hub request" };
         f.violation(Evidence {
             what: format!(
-                "push #{} to {} carries {} secret in {}",
+                "{what} #{} to {} carries {} secret in {}",
                 capture.seq,
                 device.map_or_else(|| capture.platform.to_string(), |d| d.name.clone()),
                 names.join(", "),
@@ -107,14 +118,19 @@ pub async fn run(suite: &Suite) -> Findings {
             format!("no accepted push on {platform} was captured"),
         );
     }
+    let hub = if to_hub > 0 {
+        format!(" and {to_hub} requests to the hub")
+    } else {
+        String::new()
+    };
     if leaked.is_empty() {
         f.summary(format!(
-            "{} canaries absent from {scanned} captured pushes",
+            "{} canaries absent from {scanned} captured pushes{hub}",
             secrets.len()
         ));
     } else {
         f.summary(format!(
-            "{} of {} secrets found in pushes ({} of {scanned} pushes)",
+            "{} of {} secrets found in pushes ({} of {scanned} pushes{hub})",
             leaked.len(),
             secrets.len(),
             f.violations.len()

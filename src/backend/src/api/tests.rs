@@ -721,3 +721,6 @@ async fn http2_prior_knowledge_is_served() {
     assert_eq!(response.version(), http::Version::HTTP_2);
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+mod accounts;
+mod flaws;

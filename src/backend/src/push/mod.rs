@@ -1,4 +1,5 @@
-//! Push clients for APNs, FCM and WNS, behind one [`Pushers`] front.
+//! Push clients for APNs, FCM and WNS, behind one [`Pushers`] front, and
+//! the Notification Hub client ([`hub`]) that replaces them in hub mode.
 //!
 //! Only the notification id travels (unless the `leak-payload` flaw is on).
 //! Bodies are built with serde_json, never by concatenation, so a message
@@ -8,6 +9,7 @@
 mod apns;
 mod fcm;
 mod http;
+pub(crate) mod hub;
 mod token;
 mod wns;
 
