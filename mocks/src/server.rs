@@ -43,6 +43,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// How long a peer may take to send a request body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long an HTTP/1.1 peer may take to send a request head, and any
+/// peer its first bytes (which tell HTTP/1.1 from HTTP/2).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long open connections get to finish in-flight requests on shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -306,9 +310,18 @@ where
         }
         (Mode::Http1, _) => serve_http1(io, service, shutdown).await,
         (Mode::Detect | Mode::Apns, _) => {
-            // Nothing is being served yet: shutting down just closes.
+            // Nothing is being served yet: shutting down just closes, and
+            // a peer silent for as long as HTTP/1.1 waits for a request
+            // head is let go the same way.
+            let sniff = tokio::time::timeout(HEADER_READ_TIMEOUT, preface::sniff(io));
             let first = tokio::select! {
-                first = preface::sniff(io) => first?,
+                first = sniff => match first {
+                    Ok(first) => first?,
+                    Err(_) => {
+                        debug!("no request before the header read timeout");
+                        return Ok(());
+                    }
+                },
                 () = shutdown.cancelled() => return Ok(()),
             };
             match first {
@@ -402,7 +415,7 @@ fn http1_builder() -> hyper::server::conn::http1::Builder {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     builder
 }
 
@@ -535,6 +548,26 @@ mod tests {
             "{body:?}"
         );
         assert!(started.elapsed() >= BODY_TIMEOUT);
+    }
+
+    /// A connection that may speak either version and never sends a byte
+    /// is closed once HTTP/1.1 would have stopped waiting for a request.
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_silent_from_the_start_is_let_go() {
+        let (client, server) = tokio::io::duplex(1024);
+        let service = hyper::service::service_fn(|_: Request<Incoming>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(ResponseBody::default()))
+        });
+        let started = tokio::time::Instant::now();
+        let shutdown = CancellationToken::new();
+        let served = tokio::time::timeout(
+            2 * HEADER_READ_TIMEOUT,
+            serve(server, Mode::Detect, None, service, &shutdown),
+        )
+        .await;
+        assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+        assert!(started.elapsed() >= HEADER_READ_TIMEOUT);
+        drop(client);
     }
 
     #[test]
