@@ -61,6 +61,54 @@ pub fn proven_platforms(suite: &Suite) -> BTreeSet<Platform> {
     suite.verified().iter().map(|v| v.device.platform).collect()
 }
 
+/// Runs `probe` on every proven platform at once, absorbs each one's
+/// findings into `f` and requires a probe on each (and at least one
+/// platform): the platforms that gathered their sample, and what each
+/// probe returned beside its findings, in platform order.
+pub async fn on_proven_platforms_with<T, Fut>(
+    suite: &Suite,
+    f: &mut Findings,
+    probe: impl Fn(Platform) -> Fut,
+) -> (BTreeSet<Platform>, Vec<T>)
+where
+    Fut: std::future::Future<Output = (Findings, T)>,
+{
+    let platforms: Vec<Platform> = proven_platforms(suite).into_iter().collect();
+    f.require(
+        !platforms.is_empty(),
+        "no platform's baseline round trip verified",
+    );
+    let results = futures::future::join_all(platforms.iter().map(|p| probe(*p))).await;
+    let mut probed = BTreeSet::new();
+    let mut extras = Vec::with_capacity(results.len());
+    for (platform, (sub, extra)) in platforms.iter().zip(results) {
+        if sub.gathered > 0 {
+            probed.insert(*platform);
+        }
+        f.absorb(sub);
+        extras.push(extra);
+    }
+    for platform in &platforms {
+        f.require(probed.contains(platform), format!("no probe on {platform}"));
+    }
+    (probed, extras)
+}
+
+/// [`on_proven_platforms_with`] for probes that return only findings.
+pub async fn on_proven_platforms<Fut>(
+    suite: &Suite,
+    f: &mut Findings,
+    probe: impl Fn(Platform) -> Fut,
+) -> BTreeSet<Platform>
+where
+    Fut: std::future::Future<Output = Findings>,
+{
+    let probe = &probe;
+    on_proven_platforms_with(suite, f, |p| async move { (probe(p).await, ()) })
+        .await
+        .0
+}
+
 /// Delivers a fresh secret (from `purpose`'s generator) to each device;
 /// what the backend failed is recorded in `f` as a backend failure.
 pub async fn deliver_fresh(

@@ -8,8 +8,6 @@
 //! which A's device must get (the positive control) and B's devices must
 //! not, and B is sent one, which must not reach A's device.
 
-use std::collections::BTreeSet;
-
 use pushproof_mocks::Platform;
 
 use super::super::catalogue::{CheckInfo, Level, Sample, Severity};
@@ -48,24 +46,9 @@ pub const INFO: CheckInfo = CheckInfo {
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
-    let platforms: Vec<Platform> = probe::proven_platforms(suite).into_iter().collect();
-    f.require(
-        !platforms.is_empty(),
-        "no platform's baseline round trip verified",
-    );
-    let results = futures::future::join_all(platforms.iter().map(|p| probe_one(suite, *p))).await;
-    let mut probed = BTreeSet::new();
-    let mut refused = 0;
-    for (platform, (sub, attempts)) in platforms.iter().zip(results) {
-        if sub.gathered > 0 {
-            probed.insert(*platform);
-        }
-        refused += attempts;
-        f.absorb(sub);
-    }
-    for platform in &platforms {
-        f.require(probed.contains(platform), format!("no probe on {platform}"));
-    }
+    let (probed, attempts) =
+        probe::on_proven_platforms_with(suite, &mut f, |p| probe_one(suite, p)).await;
+    let refused: usize = attempts.iter().sum();
     if f.violations.is_empty() {
         f.summary(format!(
             "{refused} attempts on another user's registration or handle were refused on {} \

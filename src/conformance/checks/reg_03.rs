@@ -66,22 +66,7 @@ pub const INFO: CheckInfo = CheckInfo {
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
-    let platforms: Vec<Platform> = probe::proven_platforms(suite).into_iter().collect();
-    f.require(
-        !platforms.is_empty(),
-        "no platform's baseline round trip verified",
-    );
-    let results = futures::future::join_all(platforms.iter().map(|p| probe_one(suite, *p))).await;
-    let mut probed = BTreeSet::new();
-    for (platform, sub) in platforms.iter().zip(results) {
-        if sub.gathered > 0 {
-            probed.insert(*platform);
-        }
-        f.absorb(sub);
-    }
-    for platform in &platforms {
-        f.require(probed.contains(platform), format!("no probe on {platform}"));
-    }
+    let probed = probe::on_proven_platforms(suite, &mut f, |p| probe_one(suite, p)).await;
     if f.violations.is_empty() {
         f.summary(format!(
             "on {} platform(s): anonymous sends refused, to_tag expressions reached no one else, \
