@@ -79,6 +79,22 @@ fn header(value: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(value).map_err(|e| e.to_string())
 }
 
+/// The contract's variables.
+struct Vars<'a>(&'a [(String, String)]);
+
+impl Vars<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn need(&self, name: &'static str) -> Result<String, SetupError> {
+        self.get(name).ok_or(SetupError::Missing(name))
+    }
+}
+
 /// What a push came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -119,50 +135,11 @@ impl Pushers {
     /// Reads the contract `env`, signs and fetches the provider tokens.
     /// A platform whose variables are absent is left out (its pushes fail).
     pub async fn start(env: &[(String, String)], timeout: Duration) -> Result<Pushers, SetupError> {
-        let var = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-        let need = |name: &'static str| var(name).ok_or(SetupError::Missing(name));
-        let apns = match var("PUSHPROOF_APNS_URL") {
-            None => None,
-            Some(url) => Some(
-                apns(
-                    &url,
-                    &need("PUSHPROOF_APNS_KEY_FILE")?,
-                    &need("PUSHPROOF_APNS_KEY_ID")?,
-                    &need("PUSHPROOF_APNS_TEAM_ID")?,
-                    &need("PUSHPROOF_APNS_TOPIC")?,
-                    timeout,
-                )
-                .await?,
-            ),
-        };
-        let fcm = match var("PUSHPROOF_FCM_URL") {
-            None => None,
-            Some(url) => Some(
-                fcm(
-                    &url,
-                    &need("PUSHPROOF_FCM_PROJECT_ID")?,
-                    &need("PUSHPROOF_FCM_CREDENTIALS")?,
-                    timeout,
-                )
-                .await?,
-            ),
-        };
-        let wns = match var("PUSHPROOF_WNS_TOKEN_URL") {
-            None => None,
-            Some(url) => Some(
-                wns(
-                    &url,
-                    &need("PUSHPROOF_WNS_CLIENT_ID")?,
-                    &need("PUSHPROOF_WNS_CLIENT_SECRET")?,
-                    timeout,
-                )
-                .await?,
-            ),
-        };
+        let vars = Vars(env);
         Ok(Pushers {
-            apns,
-            fcm,
-            wns,
+            apns: apns(&vars, timeout).await?,
+            fcm: fcm(&vars, timeout).await?,
+            wns: wns(&vars, timeout).await?,
             timeout,
         })
     }
@@ -242,27 +219,26 @@ impl Pushers {
     }
 }
 
-async fn apns(
-    url: &str,
-    key_file: &str,
-    key_id: &str,
-    team_id: &str,
-    topic: &str,
-    timeout: Duration,
-) -> Result<Apns, SetupError> {
-    let (origin, _) = split("PUSHPROOF_APNS_URL", url)?;
+/// APNs, when the contract configures it: the provider token signed.
+async fn apns(vars: &Vars<'_>, timeout: Duration) -> Result<Option<Apns>, SetupError> {
+    let Some(url) = vars.get("PUSHPROOF_APNS_URL") else {
+        return Ok(None);
+    };
+    let (origin, _) = split("PUSHPROOF_APNS_URL", &url)?;
+    let key_file = vars.need("PUSHPROOF_APNS_KEY_FILE")?;
+    let topic = vars.need("PUSHPROOF_APNS_TOPIC")?;
     let problem = |problem: String| SetupError::Credentials {
         platform: Platform::Apns,
         problem,
     };
-    let pem = std::fs::read(key_file).map_err(|e| problem(format!("{key_file}: {e}")))?;
+    let pem = std::fs::read(&key_file).map_err(|e| problem(format!("{key_file}: {e}")))?;
     let key = EncodingKey::from_ec_pem(&pem).map_err(|e| problem(format!("{key_file}: {e}")))?;
     let mut jwt_header = Header::new(Algorithm::ES256);
-    jwt_header.kid = Some(key_id.to_owned());
+    jwt_header.kid = Some(vars.need("PUSHPROOF_APNS_KEY_ID")?);
     jwt_header.typ = None;
     let token = jsonwebtoken::encode(
         &jwt_header,
-        &json!({ "iss": team_id, "iat": unix_now() }),
+        &json!({ "iss": vars.need("PUSHPROOF_APNS_TEAM_ID")?, "iat": unix_now() }),
         &key,
     )
     .map_err(|e| problem(format!("signing the provider token: {e}")))?;
@@ -273,7 +249,7 @@ async fn apns(
         ),
         (
             HeaderName::from_static("apns-topic"),
-            header(topic).map_err(problem)?,
+            header(&topic).map_err(problem)?,
         ),
         (
             HeaderName::from_static("apns-push-type"),
@@ -285,10 +261,10 @@ async fn apns(
         ),
         (CONTENT_TYPE, HeaderValue::from_static("application/json")),
     ];
-    Ok(Apns {
+    Ok(Some(Apns {
         client: Client::connect(&origin, Protocol::H2c, H2_CONNECTIONS, timeout).await,
         headers,
-    })
+    }))
 }
 
 /// The fields of a service-account file the assertion needs.
@@ -301,18 +277,19 @@ struct ServiceAccount {
     token_uri: String,
 }
 
-async fn fcm(
-    url: &str,
-    project: &str,
-    credentials: &str,
-    timeout: Duration,
-) -> Result<Fcm, SetupError> {
-    let (origin, base) = split("PUSHPROOF_FCM_URL", url)?;
+/// FCM, when the contract configures it: the access token fetched.
+async fn fcm(vars: &Vars<'_>, timeout: Duration) -> Result<Option<Fcm>, SetupError> {
+    let Some(url) = vars.get("PUSHPROOF_FCM_URL") else {
+        return Ok(None);
+    };
+    let (origin, base) = split("PUSHPROOF_FCM_URL", &url)?;
+    let project = vars.need("PUSHPROOF_FCM_PROJECT_ID")?;
+    let credentials = vars.need("PUSHPROOF_FCM_CREDENTIALS")?;
     let problem = |problem: String| SetupError::Credentials {
         platform: Platform::Fcm,
         problem,
     };
-    let text = std::fs::read(credentials).map_err(|e| problem(format!("{credentials}: {e}")))?;
+    let text = std::fs::read(&credentials).map_err(|e| problem(format!("{credentials}: {e}")))?;
     let account: ServiceAccount =
         serde_json::from_slice(&text).map_err(|e| problem(format!("{credentials}: {e}")))?;
     let key = EncodingKey::from_rsa_pem(account.private_key.as_bytes())
@@ -352,34 +329,35 @@ async fn fcm(
             HeaderValue::from_static("application/json; charset=utf-8"),
         ),
     ];
-    Ok(Fcm {
+    Ok(Some(Fcm {
         client: Client::connect(&origin, Protocol::H2c, H2_CONNECTIONS, timeout).await,
         path: format!(
             "{}/v1/projects/{project}/messages:send",
             base.trim_end_matches('/')
         ),
         headers,
-    })
+    }))
 }
 
-async fn wns(
-    token_url: &str,
-    client_id: &str,
-    client_secret: &str,
-    timeout: Duration,
-) -> Result<Wns, SetupError> {
-    let (origin, _) = split("PUSHPROOF_WNS_TOKEN_URL", token_url)?;
+/// WNS, when the contract configures it: the access token fetched.
+async fn wns(vars: &Vars<'_>, timeout: Duration) -> Result<Option<Wns>, SetupError> {
+    let Some(token_url) = vars.get("PUSHPROOF_WNS_TOKEN_URL") else {
+        return Ok(None);
+    };
+    let (origin, _) = split("PUSHPROOF_WNS_TOKEN_URL", &token_url)?;
+    let client_id = vars.need("PUSHPROOF_WNS_CLIENT_ID")?;
+    let client_secret = vars.need("PUSHPROOF_WNS_CLIENT_SECRET")?;
     let problem = |problem: String| SetupError::Credentials {
         platform: Platform::Wns,
         problem,
     };
     let token = access_token(
         "PUSHPROOF_WNS_TOKEN_URL",
-        token_url,
+        &token_url,
         &[
             ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_secret", client_secret),
+            ("client_id", &client_id),
+            ("client_secret", &client_secret),
             ("scope", "notify.windows.com"),
         ],
         timeout,
@@ -401,11 +379,11 @@ async fn wns(
             HeaderValue::from_static("application/octet-stream"),
         ),
     ];
-    Ok(Wns {
+    Ok(Some(Wns {
         client: Client::connect(&origin, Protocol::Http1, 1, timeout).await,
         origin,
         headers,
-    })
+    }))
 }
 
 /// An OAuth2 token endpoint's `access_token` for `form`.
