@@ -442,7 +442,7 @@ async fn ceiling(
         (None, Some(url)) => Plane::remote(url, args.timeout).await?,
         (None, None) => anyhow::bail!("the ceiling needs the gateways"),
     };
-    let server = BareServer::start(env, args.timeout)
+    let server = BareServer::start(env, args.timeout, &plan.platforms)
         .await
         .map_err(anyhow::Error::msg)?;
     let origin = server.origin().to_owned();

@@ -21,6 +21,7 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use pushproof_mocks::Platform;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -46,11 +47,14 @@ pub struct BareServer {
 impl BareServer {
     /// Starts the server on a loopback port, its pushers configured from
     /// the backend contract `env` (the gateways' `PUSHPROOF_*` variables)
-    /// with `timeout` on every exchange with them.
+    /// with `timeout` on every exchange with them; every one of
+    /// `platforms` must be configured.
     pub async fn start(
         env: Vec<(String, String)>,
         timeout: Duration,
+        platforms: &[Platform],
     ) -> Result<BareServer, String> {
+        let platforms = platforms.to_vec();
         let runtime = OwnedRuntime::new(THREAD_NAME, WORKERS)
             .map_err(|e| format!("the bare server's runtime: {e}"))?;
         let stop = CancellationToken::new();
@@ -61,6 +65,11 @@ impl BareServer {
                 let pushers = push::Pushers::start(&env, timeout)
                     .await
                     .map_err(|e| format!("the bare server's pushers: {e}"))?;
+                if let Some(missing) = platforms.iter().find(|p| !pushers.configures(**p)) {
+                    return Err(format!(
+                        "the bare server has no {missing} gateway: the contract's PUSHPROOF_* variables for it are not set"
+                    ));
+                }
                 let listener = TcpListener::bind(("127.0.0.1", 0))
                     .await
                     .map_err(|e| format!("binding the bare server: {e}"))?;

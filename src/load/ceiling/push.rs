@@ -133,7 +133,8 @@ pub struct Pushers {
 
 impl Pushers {
     /// Reads the contract `env`, signs and fetches the provider tokens.
-    /// A platform whose variables are absent is left out (its pushes fail).
+    /// A platform whose variables are absent is left out (its pushes fail;
+    /// see [`Pushers::configures`]).
     pub async fn start(env: &[(String, String)], timeout: Duration) -> Result<Pushers, SetupError> {
         let vars = Vars(env);
         Ok(Pushers {
@@ -142,6 +143,15 @@ impl Pushers {
             wns: wns(&vars, timeout).await?,
             timeout,
         })
+    }
+
+    /// Whether the contract configured `platform`.
+    pub fn configures(&self, platform: Platform) -> bool {
+        match platform {
+            Platform::Apns => self.apns.is_some(),
+            Platform::Fcm => self.fcm.is_some(),
+            Platform::Wns => self.wns.is_some(),
+        }
     }
 
     /// Pushes notification `id` to `handle` on `platform`.

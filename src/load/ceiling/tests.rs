@@ -177,3 +177,39 @@ async fn notifies_every_registration_and_answers_the_recipient_only() {
     let (status, _) = call(&state, Method::DELETE, &fetch, Some(&alice), Value::Null).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn a_platform_the_contract_leaves_out_is_refused_at_start() {
+    let error = super::BareServer::start(Vec::new(), Duration::from_secs(1), &[Platform::Apns])
+        .await
+        .err()
+        .unwrap();
+    assert!(error.contains("apns"), "{error}");
+    // Served over HTTP once configured, on a loopback port of its own.
+    let gateways = Gateways::start(GatewayConfig::default()).await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let env = gateways.write_credentials(work.path()).unwrap().vars;
+    let server = super::BareServer::start(env, Duration::from_secs(5), &Platform::ALL)
+        .await
+        .unwrap();
+    let client = crate::load::http::Client::connect(
+        server.origin(),
+        crate::load::http::Protocol::Auto,
+        1,
+        Duration::from_secs(5),
+    )
+    .await;
+    // It answers h2c, as the reference backend does.
+    assert_eq!(client.protocol(), crate::load::http::Protocol::H2c);
+    let (status, _) = client
+        .call_with(
+            Method::GET,
+            "/api/notifications/x",
+            &[],
+            Bytes::new(),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
