@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use pushproof_mocks::{FaultPlan, GatewayConfig, Platform};
 use tokio_util::sync::CancellationToken;
 
+use crate::load::ceiling::BareServer;
 use crate::load::findmax::Search;
 use crate::load::http::Protocol;
 use crate::load::plane::Plane;
@@ -138,6 +139,13 @@ pub struct LoadArgs {
     /// `error-rate<1%`; repeatable).
     #[arg(long, value_name = "RULE", requires = "goose_users")]
     pub goose_threshold: Vec<String>,
+    /// After the target, run the same schedule (or the same --find-max
+    /// search) on the same mocks, with a fresh fleet, against a bare hyper
+    /// server making the same HTTP exchanges per notification from memory;
+    /// report it as `ceiling` and the target's share as `ceiling_ratio`.
+    /// The reference profile's API only.
+    #[arg(long)]
+    pub ceiling: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,6 +268,12 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
         Some(path) => Profile::load(path)?,
         None => Profile::reference(),
     });
+    if args.ceiling && profile.name != "reference" {
+        anyhow::bail!(
+            "--ceiling speaks the reference profile's API; profile {} is another",
+            profile.name
+        );
+    }
     let work = tempfile::Builder::new()
         .prefix("pushproof-load-")
         .tempdir()?;
@@ -370,15 +384,21 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
     let result = drive(
         &args,
         &plan,
-        profile,
+        profile.clone(),
         plane,
         (origin, target, backend_cpu),
-        beside,
+        (beside, args.start_at),
     )
     .await;
+    // Stopped before the ceiling runs, so that nothing of it is left
+    // busy beside the bare server.
     let info = started.stop(&plan.report_dir).await;
+    let mut report = result?;
+    if args.ceiling {
+        let bare = ceiling(&args, &plan, profile, local_mocks.as_ref(), env).await?;
+        report.set_ceiling(&bare);
+    }
     drop(local_mocks);
-    let report = result?;
     if let Some(failure) = &info.failure {
         eprintln!(
             "pushproof load: the backend died during the run: {}",
@@ -394,8 +414,13 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
         .find_max
         .as_ref()
         .is_none_or(|f| f.max_rate_held.is_some());
+    // A ceiling whose counts do not reconcile is no ceiling to compare to.
+    let ceiling_sound = report
+        .ceiling
+        .as_ref()
+        .is_none_or(|c| c.reconciliation.reconciled);
     Ok(
-        if report.reconciliation.reconciled && held && info.failure.is_none() {
+        if report.reconciliation.reconciled && held && ceiling_sound && info.failure.is_none() {
             0
         } else {
             1
@@ -403,14 +428,52 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
     )
 }
 
-/// Enrols the fleet and runs the plan on a started target.
+/// The ceiling (`--ceiling`): the plan again, on the same gateways (a
+/// feed of its own, a fresh fleet), against the bare server.
+async fn ceiling(
+    args: &LoadArgs,
+    plan: &Plan,
+    profile: Arc<Profile>,
+    local: Option<&setup::LocalMocks>,
+    env: Vec<(String, String)>,
+) -> anyhow::Result<crate::report::load::LoadReport> {
+    let plane = match (local, &args.mocks_url) {
+        (Some(mocks), _) => Plane::local(mocks.gateways.clone()),
+        (None, Some(url)) => Plane::remote(url, args.timeout).await?,
+        (None, None) => anyhow::bail!("the ceiling needs the gateways"),
+    };
+    let server = BareServer::start(env, args.timeout, &plan.platforms)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let origin = server.origin().to_owned();
+    let target = TargetJson {
+        kind: "bare".to_owned(),
+        description: "bare hyper server (the ceiling: the same exchanges, from memory)".to_owned(),
+        origin: origin.clone(),
+    };
+    // The shared start instant is the target's, long past: start now.
+    let report = drive(
+        args,
+        plan,
+        profile,
+        plane,
+        (origin, target, BackendCpu::Threads),
+        (None, None),
+    )
+    .await;
+    drop(server);
+    report
+}
+
+/// Enrols the fleet and runs the plan on a started target (with a
+/// closed-model run beside it, from a shared start instant).
 async fn drive(
     args: &LoadArgs,
     plan: &Plan,
     profile: Arc<Profile>,
     plane: Plane,
     (origin, target, backend_cpu): (String, TargetJson, BackendCpu),
-    beside: Option<run::Beside>,
+    (beside, start_at): (Option<run::Beside>, Option<u64>),
 ) -> anyhow::Result<crate::report::load::LoadReport> {
     let range = args
         .shard
@@ -458,7 +521,7 @@ async fn drive(
         seed: plan.seed,
         timeout: args.timeout,
         lanes: args.lanes as usize,
-        start_at_unix_ms: args.start_at,
+        start_at_unix_ms: start_at,
         find_max: plan.search.clone(),
         progress: !args.quiet,
     };
@@ -568,6 +631,9 @@ pub fn summary(r: &crate::report::load::LoadReport) -> String {
             f.max_rate_held
                 .map_or_else(|| "none".to_owned(), |r| format!("{r:.0}/s"))
         ));
+    }
+    if let Some(c) = &r.ceiling {
+        out.push_str(&format!("ceiling   {}\n", c.sentence(r.ceiling_ratio)));
     }
     out
 }

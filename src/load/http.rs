@@ -199,7 +199,9 @@ impl Client {
             .map_err(|_| CallError::Timeout(self.timeout))?
     }
 
-    /// Sends a request with extra headers (for control APIs, not the hot path).
+    /// Sends a request with headers of its own, spread over the
+    /// connections like [`Client::call`] (control APIs, and the bare
+    /// server's pushes, which carry several headers each).
     pub async fn call_with(
         &self,
         method: Method,
@@ -217,7 +219,7 @@ impl Client {
         let request = builder
             .body(Full::new(body))
             .map_err(|e| CallError::Request(e.to_string()))?;
-        let pool = &self.pools[0];
+        let pool = &self.pools[self.next.fetch_add(1, Ordering::Relaxed) % self.pools.len()];
         let exchange = async {
             let response = pool
                 .request(request)

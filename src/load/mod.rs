@@ -7,10 +7,12 @@
 //! counts reconcile and whose HDR histograms time each stage from the
 //! planned instant. [`findmax`] steps the rate up until an [`slo`] breaks;
 //! [`cpu`] charges CPU time to the backend, the mocks and the harness
-//! apart; [`goose`] runs closed-model journeys beside the open model. The
+//! apart; [`goose`] runs closed-model journeys beside the open model;
+//! [`ceiling`] is the bare server a run measures as its ceiling. The
 //! result is a [`crate::report::load::LoadReport`] (`load.json`).
 
 pub mod api;
+pub mod ceiling;
 pub mod cpu;
 pub mod driver;
 pub mod findmax;

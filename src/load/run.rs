@@ -523,6 +523,8 @@ pub fn report(
         find_max,
         goose: None,
         shards: Vec::new(),
+        ceiling: None,
+        ceiling_ratio: None,
     }
 }
 

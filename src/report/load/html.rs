@@ -236,6 +236,19 @@ pub fn render(r: &LoadReport) -> String {
     end_section(&mut cpu);
     body.push(&cpu);
 
+    if let Some(c) = &r.ceiling {
+        let mut ceiling = section("ceiling", "Ceiling");
+        ceiling.push(&Markup::element(
+            "p",
+            &format!(
+                "The same schedule against a {}.",
+                c.sentence(r.ceiling_ratio)
+            ),
+        ));
+        end_section(&mut ceiling);
+        body.push(&ceiling);
+    }
+
     if let Some(fm) = &r.find_max {
         let mut find = section("find-max", "Find max");
         find.push(&Markup::element(

@@ -126,6 +126,14 @@ pub fn render(r: &LoadReport) -> String {
         us(cpu.mocks),
         us(cpu.harness)
     );
+    if let Some(c) = &r.ceiling {
+        let _ = writeln!(out, "\n## Ceiling\n");
+        let _ = writeln!(
+            out,
+            "The same schedule against a {}.",
+            c.sentence(r.ceiling_ratio)
+        );
+    }
     if let Some(g) = &r.goose {
         let _ = writeln!(out, "\n## goose (closed model, beside the open model)\n");
         let _ = writeln!(

@@ -177,6 +177,10 @@ pub fn merge(reports: &[(String, LoadReport)]) -> Result<LoadReport, String> {
     merged.gateways = None;
     merged.series = merged_series;
     merged.goose = None;
+    // Each shard measured a ceiling of its own share; their sum is no
+    // one server's ceiling.
+    merged.ceiling = None;
+    merged.ceiling_ratio = None;
     merged.shards = shards;
     Ok(merged)
 }

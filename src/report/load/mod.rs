@@ -76,6 +76,101 @@ pub struct LoadReport {
     pub goose: Option<GooseSummary>,
     /// The shards a merged report was made from (empty for one process).
     pub shards: Vec<ShardSummary>,
+    /// `--ceiling`: the same schedule against the bare server, in the
+    /// same run.
+    #[serde(default)]
+    pub ceiling: Option<Ceiling>,
+    /// The target's verified rate over the ceiling's (with `--find-max`,
+    /// the highest rates that held): the fraction of the possible reached.
+    #[serde(default)]
+    pub ceiling_ratio: Option<f64>,
+}
+
+/// The bare server's measurement (`--ceiling`): the main measurement's
+/// figures, under the same names.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Ceiling {
+    pub target: TargetJson,
+    pub counts: Counts,
+    pub failures: Failures,
+    pub reconciliation: Reconciliation,
+    pub rate: Rate,
+    pub latency_ms: StageFigures,
+    pub histograms: Histograms,
+    pub cpu_us_per_notification: CpuPerNotification,
+    pub cpu: Cpu,
+    pub find_max: Option<FindMax>,
+}
+
+impl Ceiling {
+    /// The figures of `bare`, a run against the bare server.
+    pub fn of(bare: &LoadReport) -> Ceiling {
+        Ceiling {
+            target: bare.target.clone(),
+            counts: bare.counts,
+            failures: bare.failures,
+            reconciliation: bare.reconciliation.clone(),
+            rate: bare.rate,
+            latency_ms: bare.latency_ms,
+            histograms: bare.histograms.clone(),
+            cpu_us_per_notification: bare.cpu_us_per_notification,
+            cpu: bare.cpu.clone(),
+            find_max: bare.find_max.clone(),
+        }
+    }
+
+    /// The rate this ceiling is compared on: the highest that held with
+    /// `--find-max`, the verified rate otherwise.
+    pub fn comparable_rate(rate: &Rate, find_max: Option<&FindMax>) -> Option<f64> {
+        match find_max {
+            Some(f) => f.max_rate_held,
+            None => Some(rate.verified_per_sec),
+        }
+    }
+}
+
+impl Ceiling {
+    /// The ceiling and the ratio in one sentence, for every view.
+    pub fn sentence(&self, ratio: Option<f64>) -> String {
+        let held = self.find_max.as_ref().map_or_else(String::new, |f| {
+            format!(
+                ", highest rate that held {}",
+                f.max_rate_held
+                    .map_or_else(|| "none".to_owned(), |r| format!("{r:.0}/s"))
+            )
+        });
+        let e = &self.latency_ms.end_to_end;
+        format!(
+            "bare hyper server: verified {:.0}/s{held}, end to end p50 {:.1} ms / p99 {:.1} ms, backend CPU {} per notification, counts {}; target ÷ ceiling {}",
+            self.rate.verified_per_sec,
+            e.p50,
+            e.p99,
+            self.cpu_us_per_notification
+                .backend
+                .map_or_else(|| "not measured".to_owned(), |us| format!("{us:.1} µs")),
+            if self.reconciliation.reconciled {
+                "reconciled"
+            } else {
+                "NOT reconciled"
+            },
+            ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}")),
+        )
+    }
+}
+
+impl LoadReport {
+    /// Adds the ceiling measured by `bare` and the ratio to it (none when
+    /// the ceiling verified nothing, or, with `--find-max`, held no rate).
+    pub fn set_ceiling(&mut self, bare: &LoadReport) {
+        let ceiling = Ceiling::of(bare);
+        let mine = Ceiling::comparable_rate(&self.rate, self.find_max.as_ref());
+        let theirs = Ceiling::comparable_rate(&ceiling.rate, ceiling.find_max.as_ref());
+        self.ceiling_ratio = match (mine, theirs) {
+            (Some(mine), Some(theirs)) if theirs > 0.0 => Some(mine / theirs),
+            _ => None,
+        };
+        self.ceiling = Some(ceiling);
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -594,6 +689,52 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report(verified_per_sec: f64, max_rate_held: Option<Option<f64>>) -> LoadReport {
+        let mut r: LoadReport = serde_json::from_value(serde_json::json!({
+            "schema": SCHEMA, "pushproof_version": "0", "run_id": "r", "seed": "1",
+            "started_at": "", "started_unix_ms": 0, "wall_s": 1.0,
+            "target": TargetJson::default(), "profile": "reference", "mocks": "in-process",
+            "plan": PlanJson::default(), "counts": Counts::default(),
+            "failures": Failures::default(),
+            "reconciliation": Reconciliation::of(&Counts::default(), &Failures::default()),
+            "rate": Rate::default(), "latency_ms": StageFigures::default(),
+            "generator": Generator::default(), "histograms": Histograms::default(),
+            "cpu_us_per_notification": CpuPerNotification::default(), "cpu": Cpu::default(),
+            "gateways": null, "series": [], "find_max": null, "goose": null, "shards": [],
+        }))
+        .expect("a report without a ceiling reads");
+        r.rate.verified_per_sec = verified_per_sec;
+        r.find_max = max_rate_held.map(|held| FindMax {
+            max_rate_held: held,
+            ..FindMax::default()
+        });
+        r
+    }
+
+    #[test]
+    fn the_ratio_is_verified_over_verified_or_held_over_held() {
+        let mut target = report(3000.0, None);
+        target.set_ceiling(&report(6000.0, None));
+        assert_eq!(target.ceiling_ratio, Some(0.5));
+        assert_eq!(
+            target.ceiling.as_ref().map(|c| c.rate.verified_per_sec),
+            Some(6000.0)
+        );
+
+        // With --find-max the rates that held compare, not the verified.
+        let mut target = report(1.0, Some(Some(4000.0)));
+        target.set_ceiling(&report(2.0, Some(Some(16000.0))));
+        assert_eq!(target.ceiling_ratio, Some(0.25));
+        // No ratio to a ceiling that held nothing, or verified nothing.
+        let mut target = report(1.0, Some(Some(4000.0)));
+        target.set_ceiling(&report(2.0, Some(None)));
+        assert_eq!(target.ceiling_ratio, None);
+        let mut target = report(10.0, None);
+        target.set_ceiling(&report(0.0, None));
+        assert_eq!(target.ceiling_ratio, None);
+        assert!(target.ceiling.is_some());
+    }
 
     #[test]
     fn a_clean_run_reconciles_and_a_missing_count_does_not() {
