@@ -306,9 +306,9 @@ impl App {
             .store
             .create_registration(
                 auth::random_id(),
-                caller.username.clone(),
+                caller.username.to_string(),
                 handle,
-                caller.token_hash.clone(),
+                caller.token_hash(),
                 self.clock.now_ms(),
             )
             .await?;
@@ -339,11 +339,11 @@ impl App {
             .store
             .update_registration(
                 id,
-                caller.username.clone(),
+                caller.username.to_string(),
                 platform,
                 body.handle,
                 tags,
-                caller.token_hash.clone(),
+                caller.token_hash(),
             )
             .await?;
         match result {
@@ -361,7 +361,7 @@ impl App {
         }
         if self
             .store
-            .delete_registration(id, caller.username.clone())
+            .delete_registration(id, caller.username.to_string())
             .await?
         {
             Ok(json_response(StatusCode::OK, &json!({})))
@@ -406,7 +406,7 @@ impl App {
         if !auth::is_id(&id) {
             return Err(ApiError::NotFound);
         }
-        let recipient = (!self.no_authz).then(|| caller.username.clone());
+        let recipient = (!self.no_authz).then(|| caller.username.to_string());
         let notification = self
             .store
             .fetch_notification(id, recipient)

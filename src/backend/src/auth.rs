@@ -6,7 +6,11 @@
 //! argon2, whose cost (tens of milliseconds per login) would dominate the
 //! dispatch benchmark. Tokens are 256-bit CSPRNG values sent as base64url;
 //! the database keeps only their SHA-256, so a leaked database yields no
-//! usable token.
+//! usable token. Sessions are read through an in-memory cache
+//! ([`sessions`]), so an authenticated request costs a SHA-256 and a hash
+//! lookup, not a database read.
+
+mod sessions;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -18,6 +22,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::store::{Store, StoreError};
+use sessions::{CachedSession, SessionCache, SessionKey};
 
 /// Length of a token as sent: 32 bytes in unpadded base64url.
 const TOKEN_LEN: usize = 43;
@@ -59,10 +64,17 @@ impl Clock {
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Caller {
-    pub username: String,
+    pub username: Arc<str>,
     /// Identifies the session (for logout and for the registrations made
-    /// with it); never the token itself.
-    pub token_hash: String,
+    /// with it): the token's SHA-256, never the token itself.
+    session: SessionKey,
+}
+
+impl Caller {
+    /// The session's key as stored in the database (lowercase hex).
+    pub(crate) fn token_hash(&self) -> String {
+        hex::encode(self.session)
+    }
 }
 
 /// A token just issued by a login.
@@ -97,9 +109,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The stored form of a token.
-pub(crate) fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+/// The SHA-256 of a token: its session key.
+fn session_key(token: &str) -> SessionKey {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 /// A fresh random identifier: 128 bits from the OS-seeded CSPRNG, as 32
@@ -132,6 +144,7 @@ pub(crate) fn bearer_token(header: &str) -> Option<&str> {
 #[derive(Clone)]
 pub(crate) struct Auth {
     store: Store,
+    sessions: Arc<SessionCache>,
     clock: Clock,
     ttl: Duration,
     /// The `logout-keeps-token` flaw.
@@ -142,6 +155,7 @@ impl Auth {
     pub(crate) fn new(store: Store, clock: Clock, ttl: Duration, keep_tokens: bool) -> Auth {
         Auth {
             store,
+            sessions: Arc::new(SessionCache::default()),
             clock,
             ttl,
             keep_tokens,
@@ -197,14 +211,17 @@ impl Auth {
             asked.clamp(Duration::from_secs(1), self.ttl.max(Duration::from_secs(1)))
         });
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let key = session_key(&token);
+        let expires_at = now.saturating_add(ttl_ms);
         self.store
-            .create_session(
-                token_hash(&token),
-                username.to_owned(),
-                now.saturating_add(ttl_ms),
-                now,
-            )
+            .create_session(hex::encode(key), username.to_owned(), expires_at, now)
             .await?;
+        // Committed: from here on the table knows it, and so may the cache.
+        let session = CachedSession {
+            username: username.into(),
+            expires_at,
+        };
+        self.sessions.insert_new(key, session, now);
         Ok(Some(Session {
             token,
             expires_in: ttl,
@@ -220,28 +237,50 @@ impl Auth {
         let Some(token) = header.and_then(bearer_token) else {
             return Ok(None);
         };
-        let hash = token_hash(token);
-        let Some((username, expires_at)) = self.store.session(hash.clone()).await? else {
+        let key = session_key(token);
+        if let Some(session) = self.sessions.get(&key, self.clock.now_ms()) {
+            return Ok(Some(Caller {
+                username: session.username,
+                session: key,
+            }));
+        }
+        // Not cached (or expired): the table decides. The epoch is read
+        // first so that a logout committing meanwhile cannot be undone by
+        // caching what this read saw.
+        let epoch = self.sessions.epoch();
+        let Some((username, expires_at)) = self.store.session(hex::encode(key)).await? else {
             return Ok(None);
         };
-        if self.clock.now_ms() >= expires_at {
+        let now = self.clock.now_ms();
+        if now >= expires_at {
             return Ok(None);
         }
+        let username: Arc<str> = username.into();
+        let session = CachedSession {
+            username: Arc::clone(&username),
+            expires_at,
+        };
+        self.sessions.insert_read(epoch, key, session, now);
         Ok(Some(Caller {
             username,
-            token_hash: hash,
+            session: key,
         }))
     }
 
     /// Ends the caller's session and drops the registrations made with it.
     pub(crate) async fn logout(&self, caller: &Caller) -> Result<(), StoreError> {
         if self.keep_tokens {
+            // The flaw: the registrations go, the session (and so its
+            // cache entry) stays.
             return self
                 .store
-                .delete_session_registrations(caller.token_hash.clone())
+                .delete_session_registrations(caller.token_hash())
                 .await;
         }
-        self.store.delete_session(caller.token_hash.clone()).await
+        self.store.delete_session(caller.token_hash()).await?;
+        // Committed: no read of the table can find the session any more.
+        self.sessions.revoke(&caller.session);
+        Ok(())
     }
 }
 
@@ -292,6 +331,59 @@ mod tests {
         assert!(!is_id(&format!("{a}0")));
     }
 
+    #[tokio::test]
+    async fn sessions_read_from_the_table_are_cached_and_still_revoked_and_expire() {
+        let (_dir, auth, clock) = auth(Duration::from_secs(60)).await;
+        auth.create_user("alice", "pw").await.unwrap();
+        let token = auth
+            .login("alice", "pw", None)
+            .await
+            .unwrap()
+            .unwrap()
+            .token;
+        let header = format!("Bearer {token}");
+        // A backend started afresh on the same database: an empty cache.
+        let fresh = Auth::new(auth.store.clone(), clock.clone(), auth.ttl, false);
+        assert_eq!(fresh.sessions.len(), 0);
+        let caller = fresh.authenticate(Some(&header)).await.unwrap().unwrap();
+        assert_eq!(&*caller.username, "alice");
+        assert_eq!(fresh.sessions.len(), 1, "read through into the cache");
+        // The cached entry expires with the session.
+        clock.advance(Duration::from_secs(60));
+        assert!(fresh.authenticate(Some(&header)).await.unwrap().is_none());
+
+        let token = auth
+            .login("alice", "pw", None)
+            .await
+            .unwrap()
+            .unwrap()
+            .token;
+        let header = format!("Bearer {token}");
+        let caller = fresh.authenticate(Some(&header)).await.unwrap().unwrap();
+        fresh.logout(&caller).await.unwrap();
+        assert!(fresh.authenticate(Some(&header)).await.unwrap().is_none());
+        // And the table agrees: a cache-less reader refuses it too.
+        let other = Auth::new(auth.store.clone(), clock.clone(), auth.ttl, false);
+        assert!(other.authenticate(Some(&header)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_logout_keeps_token_flaw_keeps_the_cached_session() {
+        let (_dir, sound, clock) = auth(Duration::from_secs(60)).await;
+        let flawed = Auth::new(sound.store.clone(), clock, sound.ttl, true);
+        flawed.create_user("alice", "pw").await.unwrap();
+        let token = flawed
+            .login("alice", "pw", None)
+            .await
+            .unwrap()
+            .unwrap()
+            .token;
+        let header = format!("Bearer {token}");
+        let caller = flawed.authenticate(Some(&header)).await.unwrap().unwrap();
+        flawed.logout(&caller).await.unwrap();
+        assert!(flawed.authenticate(Some(&header)).await.unwrap().is_some());
+    }
+
     async fn auth(ttl: Duration) -> (tempfile::TempDir, Auth, Clock) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("a.db")).unwrap();
@@ -312,8 +404,9 @@ mod tests {
         assert_eq!(session.expires_in, Duration::from_secs(60));
         let header = format!("Bearer {}", session.token);
         let caller = auth.authenticate(Some(&header)).await.unwrap().unwrap();
-        assert_eq!(caller.username, "alice");
-        assert_ne!(caller.token_hash, session.token);
+        assert_eq!(&*caller.username, "alice");
+        assert_ne!(caller.token_hash(), session.token);
+        assert_eq!(caller.token_hash(), hex::encode(session_key(&session.token)));
 
         clock.advance(Duration::from_secs(59));
         assert!(auth.authenticate(Some(&header)).await.unwrap().is_some());
