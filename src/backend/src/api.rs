@@ -223,7 +223,6 @@ impl App {
             }
             ["api", "notifications", id] => {
                 allow(&method, &Method::GET, "GET")?;
-                let id = (*id).to_owned();
                 let caller = self.caller(&request).await?;
                 self.fetch(&caller, id).await
             }
@@ -402,11 +401,11 @@ impl App {
         Ok(json_response(StatusCode::OK, &outcome))
     }
 
-    async fn fetch(&self, caller: &Caller, id: String) -> Reply {
-        if !auth::is_id(&id) {
+    async fn fetch(&self, caller: &Caller, id: &str) -> Reply {
+        if !auth::is_id(id) {
             return Err(ApiError::NotFound);
         }
-        let recipient = (!self.no_authz).then(|| caller.username.to_string());
+        let recipient = (!self.no_authz).then_some(&*caller.username);
         let notification = self
             .store
             .fetch_notification(id, recipient)
@@ -414,13 +413,24 @@ impl App {
             .ok_or(ApiError::NotFound)?;
         Ok(json_response(
             StatusCode::OK,
-            &json!({
-                "Id": notification.id,
-                "Payload": notification.payload,
-                "Read": notification.read,
-            }),
+            &Fetched {
+                id,
+                payload: &notification.payload,
+                read: notification.read,
+            },
         ))
     }
+}
+
+/// The answer to `GET /api/notifications/{id}`, in the tutorial's casing.
+#[derive(serde::Serialize)]
+struct Fetched<'a> {
+    #[serde(rename = "Id")]
+    id: &'a str,
+    #[serde(rename = "Payload")]
+    payload: &'a str,
+    #[serde(rename = "Read")]
+    read: bool,
 }
 
 fn allow(method: &Method, expected: &Method, allow: &'static str) -> Result<(), ApiError> {

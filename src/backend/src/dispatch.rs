@@ -48,12 +48,13 @@ impl Dispatcher {
         message: String,
     ) -> Result<Outcome, StoreError> {
         let id: Arc<str> = random_id().into();
-        let leaked: Option<Arc<str>> = self.leak.then(|| message.as_str().into());
+        let message: Arc<str> = message.into();
+        let leaked = self.leak.then(|| Arc::clone(&message));
         let targets = self
             .store
             .create_notification(
-                id.to_string(),
-                recipient.to_owned(),
+                Arc::clone(&id),
+                recipient.into(),
                 sender.to_owned(),
                 message,
                 platform,

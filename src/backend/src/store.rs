@@ -9,6 +9,16 @@
 //! lost. Reads go to a few reader threads with their own connections (WAL
 //! lets them run beside the writer). The async side never touches SQLite: it
 //! sends a closure and awaits a oneshot reply.
+//!
+//! "Stored" means committed: a send is answered only after the group commit
+//! that holds its notification (WAL with `synchronous=NORMAL`: the commit
+//! survives a crash of the process; an operating-system crash or power cut
+//! can lose the last commits, never corrupt the file).
+//!
+//! Reads that follow writes closely are served from memory: notifications
+//! just stored ([`recent`]) answer the device's fetch, and the read mark
+//! such a fetch makes is written behind ([`Marks`]) in the next group
+//! commit instead of holding the fetch up.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -19,6 +29,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::push::Platform;
+#[cfg(test)]
+pub(crate) use recent::Recent;
+#[cfg(not(test))]
+use recent::Recent;
+use recent::Lookup;
+
+mod recent;
 
 /// Reader threads. Reads are short point lookups; a few threads keep them
 /// off the writer without many idle connections.
@@ -51,6 +68,32 @@ type WriteJob = Box<dyn FnOnce(&Connection) -> Box<dyn FnOnce(Result<(), String>
 pub(crate) struct Store {
     writer: mpsc::Sender<WriteJob>,
     readers: mpsc::Sender<ReadJob>,
+    recent: Arc<Recent>,
+    marks: Arc<Marks>,
+}
+
+/// Read marks waiting for the writer. A fetch served from [`Recent`] flips
+/// the flag in memory and leaves its id here; one writer job takes every id
+/// waiting when it runs and marks them all in its group commit. At most one
+/// such job is queued at a time.
+#[derive(Default)]
+struct Marks {
+    pending: Mutex<PendingMarks>,
+}
+
+#[derive(Default)]
+struct PendingMarks {
+    ids: Vec<Arc<str>>,
+    /// A job that will take `ids` is in the writer's queue.
+    scheduled: bool,
+}
+
+impl Marks {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PendingMarks> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// A registration that can receive pushes.
@@ -64,8 +107,7 @@ pub(crate) struct Registration {
 /// A stored notification, as the recipient sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Notification {
-    pub id: String,
-    pub payload: String,
+    pub payload: Arc<str>,
     /// Whether it had been fetched before this fetch.
     pub read: bool,
 }
@@ -162,7 +204,20 @@ impl Store {
                 })
                 .map_err(|e| StoreError::Commit(format!("cannot start a reader thread: {e}")))?;
         }
-        Ok(Store { writer, readers })
+        Ok(Store {
+            writer,
+            readers,
+            recent: Arc::new(Recent::default()),
+            marks: Arc::new(Marks::default()),
+        })
+    }
+
+    /// The same store with another cache of recent notifications (tests
+    /// make it tiny to exercise eviction).
+    #[cfg(test)]
+    pub(crate) fn with_recent(mut self, recent: Recent) -> Store {
+        self.recent = Arc::new(recent);
+        self
     }
 
     async fn read<T: Send + 'static>(
@@ -398,17 +453,20 @@ impl Store {
     /// nothing stored.
     pub(crate) async fn create_notification(
         &self,
-        id: String,
-        recipient: String,
+        id: Arc<str>,
+        recipient: Arc<str>,
         sender: String,
-        payload: String,
+        payload: Arc<str>,
         platform: Option<Platform>,
         now_ms: i64,
     ) -> Result<Option<Vec<Registration>>, StoreError> {
-        self.write(move |c| {
+        let (row_id, row_recipient, row_payload) =
+            (Arc::clone(&id), Arc::clone(&recipient), Arc::clone(&payload));
+        let targets = self.write(move |c| {
+            let (id, recipient, payload) = (&*row_id, &*row_recipient, &*row_payload);
             let exists = c
                 .prepare_cached("SELECT 1 FROM users WHERE username = ?1")?
-                .exists([&recipient])?;
+                .exists([recipient])?;
             if !exists {
                 return Ok(None);
             }
@@ -444,7 +502,12 @@ impl Store {
             }
             Ok(Some(registrations))
         })
-        .await
+        .await?;
+        if targets.is_some() {
+            // Committed: the fetch that follows the push is served from here.
+            self.recent.insert(id, recipient, payload);
+        }
+        Ok(targets)
     }
 
     /// Fetches a notification and marks it read. With `recipient`, only if
@@ -452,9 +515,22 @@ impl Store {
     /// flaw).
     pub(crate) async fn fetch_notification(
         &self,
-        id: String,
-        recipient: Option<String>,
+        id: &str,
+        recipient: Option<&str>,
     ) -> Result<Option<Notification>, StoreError> {
+        match self.recent.fetch(id, recipient, |id| self.mark_read(id)) {
+            Lookup::Hit { payload, was_read } => {
+                return Ok(Some(Notification {
+                    payload,
+                    read: was_read,
+                }))
+            }
+            Lookup::NotYours => return Ok(None),
+            Lookup::Miss => {}
+        }
+        // An older notification: the table, in a writer job since the fetch
+        // marks it read. It runs after any write-behind mark queued for it.
+        let (id, recipient) = (id.to_owned(), recipient.map(str::to_owned));
         self.write(move |c| {
             let found: Option<(String, bool)> = c
                 .prepare_cached(
@@ -470,9 +546,50 @@ impl Store {
                 c.prepare_cached("UPDATE notifications SET read = 1 WHERE id = ?1")?
                     .execute([&id])?;
             }
-            Ok(Some(Notification { id, payload, read }))
+            Ok(Some(Notification {
+                payload: payload.into(),
+                read,
+            }))
         })
         .await
+    }
+
+    /// Queues the read mark of a notification served from memory; see
+    /// [`Marks`]. Called under the [`Recent`] lock, so the mark is in the
+    /// writer's queue before the entry can be evicted.
+    fn mark_read(&self, id: &Arc<str>) {
+        let mut pending = self.marks.lock();
+        pending.ids.push(Arc::clone(id));
+        if pending.scheduled {
+            return;
+        }
+        let marks = Arc::clone(&self.marks);
+        let job: WriteJob = Box::new(move |conn| {
+            let ids = {
+                let mut pending = marks.lock();
+                pending.scheduled = false;
+                std::mem::take(&mut pending.ids)
+            };
+            let count = ids.len();
+            let result = in_savepoint(conn, |c| {
+                let mut stmt =
+                    c.prepare_cached("UPDATE notifications SET read = 1 WHERE id = ?1")?;
+                for id in &ids {
+                    stmt.execute([&**id])?;
+                }
+                Ok(())
+            });
+            Box::new(move |commit: Result<(), String>| {
+                let error = match (result, commit) {
+                    (Err(error), _) => error.to_string(),
+                    (Ok(()), Err(error)) => error,
+                    (Ok(()), Ok(())) => return,
+                };
+                // The fetches were answered; only the stored flag is behind.
+                tracing::warn!(%error, marks = count, "could not store read marks");
+            })
+        });
+        pending.scheduled = self.writer.send(job).is_ok();
     }
 }
 

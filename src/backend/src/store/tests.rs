@@ -167,19 +167,19 @@ async fn notifications_round_trip_and_are_scoped() {
         .unwrap();
     assert_eq!(
         store
-            .fetch_notification("n1".into(), Some("bob".into()))
+            .fetch_notification("n1", Some("bob"))
             .await
             .unwrap(),
         None
     );
     let first = store
-        .fetch_notification("n1".into(), Some("alice".into()))
+        .fetch_notification("n1", Some("alice"))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((first.payload.as_str(), first.read), ("secret", false));
+    assert_eq!((&*first.payload, first.read), ("secret", false));
     let second = store
-        .fetch_notification("n1".into(), None)
+        .fetch_notification("n1", None)
         .await
         .unwrap()
         .unwrap();
@@ -223,7 +223,7 @@ async fn logout_removes_the_sessions_registrations() {
 
 #[tokio::test]
 async fn concurrent_writes_are_grouped_and_all_land() {
-    let (_dir, store) = open();
+    let (dir, store) = open();
     store
         .create_user("alice".into(), vec![], vec![], 0)
         .await
@@ -234,7 +234,7 @@ async fn concurrent_writes_are_grouped_and_all_land() {
         tasks.spawn(async move {
             store
                 .create_notification(
-                    format!("n{n}"),
+                    format!("n{n}").into(),
                     "alice".into(),
                     "b".into(),
                     "m".into(),
@@ -252,11 +252,106 @@ async fn concurrent_writes_are_grouped_and_all_land() {
         .create_notification("n1".into(), "alice".into(), "b".into(), "m".into(), None, 0)
         .await;
     assert!(matches!(dup, Err(StoreError::Sqlite(_))));
-    for n in [0, 250, 499] {
-        assert!(store
-            .fetch_notification(format!("n{n}"), None)
+    // Every one of them committed: a store opened afresh on the file (no
+    // cache) finds them all in the table.
+    let reopened = reopen(&dir);
+    for n in 0..500 {
+        let found = reopened
+            .fetch_notification(&format!("n{n}"), Some("alice"))
+            .await
+            .unwrap();
+        assert_eq!(found.map(|f| f.payload), Some("m".into()), "n{n}");
+    }
+}
+
+/// A second store on the same file, with an empty cache: what a restarted
+/// backend would see.
+fn reopen(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("t.db")).unwrap()
+}
+
+/// Creates alice (unless she exists) and a notification to her per id.
+async fn alice_with(store: &Store, ids: &[&str]) {
+    store
+        .create_user("alice".into(), vec![], vec![], 0)
+        .await
+        .unwrap();
+    for id in ids {
+        store
+            .create_notification(
+                (*id).into(),
+                "alice".into(),
+                "b".into(),
+                format!("secret {id}").into(),
+                None,
+                0,
+            )
             .await
             .unwrap()
-            .is_some());
+            .unwrap();
     }
+}
+
+#[tokio::test]
+async fn read_marks_made_in_memory_reach_the_table() {
+    let (dir, store) = open();
+    alice_with(&store, &["n1", "n2"]).await;
+    let first = store.fetch_notification("n1", Some("alice")).await.unwrap();
+    assert_eq!(first.map(|f| f.read), Some(false));
+    assert_eq!(
+        store.fetch_notification("n1", Some("bob")).await.unwrap(),
+        None,
+        "the cache keeps the recipient rule"
+    );
+    // Any later write commits after the mark's job (one writer, in order).
+    store
+        .create_user("barrier".into(), vec![], vec![], 0)
+        .await
+        .unwrap();
+    let reopened = reopen(&dir);
+    let n1 = reopened.fetch_notification("n1", None).await.unwrap();
+    let n2 = reopened.fetch_notification("n2", None).await.unwrap();
+    assert_eq!(n1.map(|f| f.read), Some(true), "marked read in the table");
+    assert_eq!(n2.map(|f| f.read), Some(false), "never fetched");
+}
+
+#[tokio::test]
+async fn an_evicted_notification_still_remembers_it_was_read() {
+    let (_dir, store) = open();
+    let store = store.with_recent(Recent::with_limits(1, usize::MAX));
+    alice_with(&store, &["n1"]).await;
+    let first = store.fetch_notification("n1", Some("alice")).await.unwrap();
+    assert_eq!(first.map(|f| f.read), Some(false));
+    // n2 pushes n1 out of the cache before its mark can have committed.
+    alice_with(&store, &["n2"]).await;
+    let again = store.fetch_notification("n1", Some("alice")).await.unwrap();
+    assert_eq!(
+        again.map(|f| (f.payload, f.read)),
+        Some(("secret n1".into(), true))
+    );
+    let other = store.fetch_notification("n1", Some("bob")).await.unwrap();
+    assert_eq!(other, None, "the table keeps the recipient rule");
+}
+
+#[tokio::test]
+async fn concurrent_first_fetches_see_unread_exactly_once() {
+    let (_dir, store) = open();
+    alice_with(&store, &["n1"]).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .fetch_notification("n1", Some("alice"))
+                .await
+                .unwrap()
+                .unwrap()
+                .read
+        });
+    }
+    let mut unread = 0;
+    while let Some(read) = tasks.join_next().await {
+        unread += usize::from(!read.unwrap());
+    }
+    assert_eq!(unread, 1);
 }
