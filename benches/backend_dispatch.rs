@@ -165,8 +165,11 @@ async fn drive(args: &Args, backend_rt: tokio::runtime::Handle) -> anyhow::Resul
             format!(", flaws {:?}", args.flaws)
         }
     );
-    println!("round  verified  wall s   rate/s   backend µs/n   rest µs/n");
+    println!(
+        "round  verified  wall s   rate/s   backend µs/n (store)   rest µs/n   send p50/p99 ms   e2e p50/p99 ms"
+    );
     let mut backend_per = Vec::new();
+    let mut store_per = Vec::new();
     let mut rest_per = Vec::new();
     let mut rates = Vec::new();
     let perf = PerfControl::from_env();
@@ -193,23 +196,29 @@ async fn drive(args: &Args, backend_rt: tokio::runtime::Handle) -> anyhow::Resul
         );
         let n = verified as f64;
         let backend_us = spent.backend.as_secs_f64() * 1e6 / n;
+        let store_us = spent.store.as_secs_f64() * 1e6 / n;
         let rest_us = spent.rest.as_secs_f64() * 1e6 / n;
         let rate = n / wall.as_secs_f64();
+        let send = Percentiles::of(trips.iter().filter_map(|t| t.send));
+        let e2e = Percentiles::of(trips.iter().filter_map(|t| t.end_to_end));
         println!(
-            "{round:>5}  {verified:>8}  {:>6.3}  {rate:>7.0}   {backend_us:>12.1}   {rest_us:>9.1}{}",
+            "{round:>5}  {verified:>8}  {:>6.3}  {rate:>7.0}   {backend_us:>12.1} {:>7}   {rest_us:>9.1}   {send:>15}   {e2e:>14}{}",
             wall.as_secs_f64(),
+            format!("({store_us:.1})"),
             if round == 0 { "  (warm-up)" } else { "" }
         );
         if round > 0 {
             backend_per.push(backend_us);
+            store_per.push(store_us);
             rest_per.push(rest_us);
             rates.push(rate);
         }
     }
     perf.send("disable");
     println!(
-        "median: backend {:.1} µs/notification, harness+mocks {:.1} µs/notification, {:.0} verified/s (closed loop; load average {})",
+        "median: backend {:.1} µs/notification (store threads {:.1}), harness+mocks {:.1} µs/notification, {:.0} verified/s (closed loop; load average {})",
         median(&mut backend_per),
+        median(&mut store_per),
         median(&mut rest_per),
         median(&mut rates),
         std::fs::read_to_string("/proc/loadavg")
@@ -241,20 +250,55 @@ impl PerfControl {
     }
 }
 
+/// p50 and p99 of a round's latencies, printed as `p50/p99` in ms.
+struct Percentiles(f64, f64);
+
+impl Percentiles {
+    fn of(durations: impl Iterator<Item = Duration>) -> Percentiles {
+        let mut ms: Vec<f64> = durations.map(|d| d.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let i = ((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len().max(1)) - 1;
+            ms.get(i).copied().unwrap_or(f64::NAN)
+        };
+        Percentiles(at(0.5), at(0.99))
+    }
+}
+
+impl std::fmt::Display for Percentiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&format!("{:.1}/{:.1}", self.0, self.1))
+    }
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// CPU time of this process's threads so far, split into the backend's
-/// (its runtime and its store threads) and everything else.
-struct Cpu {
-    /// Per thread id: (is a backend thread, nanoseconds on CPU).
-    threads: HashMap<u32, (bool, u64)>,
+/// Whose a thread is, by its name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Group {
+    /// The backend's runtime (`backend-rt`).
+    Backend,
+    /// The backend's SQLite threads (`backend-store-*`).
+    Store,
+    /// The harness and the mock gateways.
+    Rest,
 }
 
+/// CPU time of this process's threads so far, by [`Group`].
+struct Cpu {
+    /// Per thread id: its group and its nanoseconds on CPU.
+    threads: HashMap<u32, (Group, u64)>,
+}
+
+/// CPU time spent over an interval.
 struct Spent {
+    /// The backend's runtime and store threads together.
     backend: Duration,
+    /// Of which the store threads.
+    store: Duration,
     rest: Duration,
 }
 
@@ -270,30 +314,38 @@ impl Cpu {
             };
             let path = entry.path();
             let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            let group = if comm.starts_with("backend-store") {
+                Group::Store
+            } else if comm.starts_with("backend") {
+                Group::Backend
+            } else {
+                Group::Rest
+            };
             // `schedstat`: nanoseconds on CPU, nanoseconds waiting, slices.
             let on_cpu = std::fs::read_to_string(path.join("schedstat"))
                 .ok()
                 .and_then(|s| s.split_whitespace().next()?.parse().ok())
                 .unwrap_or(0);
-            threads.insert(tid, (comm.starts_with("backend"), on_cpu));
+            threads.insert(tid, (group, on_cpu));
         }
         Cpu { threads }
     }
 
     /// Time spent since `earlier`; a thread born in between counts whole.
     fn since(&self, earlier: &Cpu) -> Spent {
-        let (mut backend, mut rest) = (0u64, 0u64);
-        for (tid, (is_backend, now)) in &self.threads {
+        let (mut runtime, mut store, mut rest) = (0u64, 0u64, 0u64);
+        for (tid, (group, now)) in &self.threads {
             let then = earlier.threads.get(tid).map_or(0, |(_, ns)| *ns);
             let spent = now.saturating_sub(then);
-            if *is_backend {
-                backend += spent;
-            } else {
-                rest += spent;
+            match group {
+                Group::Backend => runtime += spent,
+                Group::Store => store += spent,
+                Group::Rest => rest += spent,
             }
         }
         Spent {
-            backend: Duration::from_nanos(backend),
+            backend: Duration::from_nanos(runtime + store),
+            store: Duration::from_nanos(store),
             rest: Duration::from_nanos(rest),
         }
     }

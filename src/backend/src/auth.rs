@@ -406,7 +406,10 @@ mod tests {
         let caller = auth.authenticate(Some(&header)).await.unwrap().unwrap();
         assert_eq!(&*caller.username, "alice");
         assert_ne!(caller.token_hash(), session.token);
-        assert_eq!(caller.token_hash(), hex::encode(session_key(&session.token)));
+        assert_eq!(
+            caller.token_hash(),
+            hex::encode(session_key(&session.token))
+        );
 
         clock.advance(Duration::from_secs(59));
         assert!(auth.authenticate(Some(&header)).await.unwrap().is_some());

@@ -166,10 +166,7 @@ async fn notifications_round_trip_and_are_scoped() {
         .await
         .unwrap();
     assert_eq!(
-        store
-            .fetch_notification("n1", Some("bob"))
-            .await
-            .unwrap(),
+        store.fetch_notification("n1", Some("bob")).await.unwrap(),
         None
     );
     let first = store
@@ -178,11 +175,7 @@ async fn notifications_round_trip_and_are_scoped() {
         .unwrap()
         .unwrap();
     assert_eq!((&*first.payload, first.read), ("secret", false));
-    let second = store
-        .fetch_notification("n1", None)
-        .await
-        .unwrap()
-        .unwrap();
+    let second = store.fetch_notification("n1", None).await.unwrap().unwrap();
     assert!(second.read);
 }
 
