@@ -1,5 +1,9 @@
 //! APNs provider API client: HTTP/2, token (JWT ES256) authentication.
 //!
+//! Pushes go over a small pool of HTTP/2 connections ([`H2Pool`]) that
+//! obeys the stream limit APNs announces: one stream until a push is
+//! accepted, then its higher limit, and back to one after a rejection.
+//!
 //! The provider token is signed once and reused: APNs rejects tokens older
 //! than an hour and answers `TooManyProviderTokenUpdates` to a client that
 //! renews more often than every 20 minutes, so a token per push (a classic
@@ -9,12 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, Method, Request};
-use http_body_util::Full;
+use http::{header, HeaderMap, HeaderValue, Uri};
 use jsonwebtoken::Header;
 use serde_json::json;
 
-use super::http::HttpClient;
+use super::h2pool::{H2Pool, Limits};
 use super::{reason_of, unix_now, Push, PushError, PushOutcome};
 use crate::config::{ApnsConfig, Trust};
 
@@ -24,16 +27,31 @@ const RENEW_AFTER: u64 = 40 * 60;
 const MIN_RENEW_INTERVAL: u64 = 20 * 60;
 
 pub(crate) struct Apns {
-    http: HttpClient,
+    pool: H2Pool,
     config: ApnsConfig,
+    /// The headers every push carries but `authorization`, built once.
+    headers: HeaderMap,
     jwt: JwtCache,
 }
 
 impl Apns {
     pub(crate) fn new(config: ApnsConfig, timeout: Duration, trust: &Trust) -> Apns {
+        let mut headers = HeaderMap::with_capacity(5);
+        // A topic that is not a valid header value cannot be sent at all;
+        // APNs then answers MissingTopic, which is what the push reports.
+        if let Ok(topic) = HeaderValue::from_str(&config.topic) {
+            headers.insert("apns-topic", topic);
+        }
+        headers.insert("apns-push-type", HeaderValue::from_static("background"));
+        headers.insert("apns-priority", HeaderValue::from_static("5"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         Apns {
-            http: HttpClient::http2(timeout, trust),
+            pool: H2Pool::new(&config.url, trust, timeout, Limits::default()),
             config,
+            headers,
             jwt: JwtCache::default(),
         }
     }
@@ -54,17 +72,17 @@ impl Apns {
             .jwt
             .get(&self.config, unix_now())
             .map_err(PushError::Auth)?;
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(format!("{}/3/device/{}", self.config.url, push.handle))
-            .header(header::AUTHORIZATION, format!("bearer {jwt}"))
-            .header("apns-topic", &self.config.topic)
-            .header("apns-push-type", "background")
-            .header("apns-priority", "5")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body(push.id, push.leaked)))
+        let uri: Uri = format!("{}/3/device/{}", self.config.url, push.handle)
+            .parse()
             .map_err(|e| PushError::Transport(format!("building the request: {e}")))?;
-        let reply = self.http.send(request).await?;
+        let mut headers = self.headers.clone();
+        let bearer = HeaderValue::from_str(&format!("bearer {jwt}"))
+            .map_err(|e| PushError::Auth(format!("provider token: {e}")))?;
+        headers.insert(header::AUTHORIZATION, bearer);
+        let reply = self
+            .pool
+            .post(&uri, &headers, body(push.id, push.leaked))
+            .await?;
         let status = reply.status.as_u16();
         Ok(match status {
             200 => PushOutcome::Delivered,

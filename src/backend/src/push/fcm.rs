@@ -1,15 +1,22 @@
 //! FCM HTTP v1 client: OAuth2 service-account flow (an RS256 assertion
 //! exchanged at `token_uri` for an access token, cached and renewed by one
 //! caller at a time) and data-only messages.
+//!
+//! Sends go over HTTP/2 ([`H2Pool`]), as Google's own Admin SDKs send them:
+//! every push in flight shares a connection or a few, instead of one
+//! HTTP/1.1 connection each. Over `http://` that is h2c with prior
+//! knowledge, which the mock gateway (like any HTTP/2 server that accepts
+//! h2c) serves. The token endpoint, visited once an hour, keeps the
+//! general-purpose client.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, Method, Request};
-use http_body_util::Full;
+use http::{header, HeaderMap, HeaderValue, Uri};
 use jsonwebtoken::Header;
 use serde_json::json;
 
+use super::h2pool::{H2Pool, Limits};
 use super::http::HttpClient;
 use super::token::{self, TokenCache};
 use super::{unix_now, Push, PushError, PushOutcome};
@@ -19,20 +26,28 @@ const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 pub(crate) struct Fcm {
+    /// For the token endpoint.
     http: HttpClient,
+    /// For the sends.
+    pool: H2Pool,
     config: FcmConfig,
-    send_url: String,
+    /// `{url}/v1/projects/{project}/messages:send`, if that is a URI.
+    send_url: Result<Uri, String>,
     token: TokenCache,
 }
 
 impl Fcm {
     pub(crate) fn new(config: FcmConfig, timeout: Duration, trust: &Trust) -> Fcm {
+        let send_url = format!(
+            "{}/v1/projects/{}/messages:send",
+            config.url, config.project_id
+        );
         Fcm {
             http: HttpClient::http1_or_2(timeout, trust),
-            send_url: format!(
-                "{}/v1/projects/{}/messages:send",
-                config.url, config.project_id
-            ),
+            pool: H2Pool::new(&config.url, trust, timeout, Limits::default()),
+            send_url: send_url
+                .parse()
+                .map_err(|e| format!("send URL {send_url:?}: {e}")),
             config,
             token: TokenCache::default(),
         }
@@ -80,14 +95,19 @@ impl Fcm {
         // One retry, after a 401, with a fresh token.
         for attempt in 0..2 {
             let token = self.access_token().await?;
-            let request = Request::builder()
-                .method(Method::POST)
-                .uri(&self.send_url)
-                .header(header::AUTHORIZATION, format!("Bearer {token}"))
-                .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
-                .body(Full::new(body.clone()))
-                .map_err(|e| PushError::Transport(format!("building the request: {e}")))?;
-            let reply = self.http.send(request).await?;
+            let url = self
+                .send_url
+                .as_ref()
+                .map_err(|e| PushError::Transport(e.clone()))?;
+            let mut headers = HeaderMap::with_capacity(2);
+            let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|e| PushError::Auth(format!("access token: {e}")))?;
+            headers.insert(header::AUTHORIZATION, bearer);
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            let reply = self.pool.post(url, &headers, body.clone()).await?;
             let status = reply.status.as_u16();
             match status {
                 200 => return Ok(PushOutcome::Delivered),

@@ -7,6 +7,7 @@
 
 mod apns;
 mod fcm;
+mod h2pool;
 mod http;
 mod token;
 mod wns;
