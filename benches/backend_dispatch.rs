@@ -34,8 +34,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context as _};
 use clap::Parser;
-use pushproof::device::device::Context;
-use pushproof::device::{BackendClient, Fleet, FleetPlan, Outcome};
+use pushproof::client::BackendClient;
+use pushproof::device::{Api, Context, Fleet, FleetPlan, Outcome};
+use pushproof::plane::MockPlane;
 use pushproof::profile::Profile;
 use pushproof_backend::{Backend, Config, Flaw};
 use pushproof_mocks::{GatewayConfig, Gateways, Platform, TlsSettings};
@@ -129,15 +130,18 @@ async fn drive(args: &Args, backend_rt: tokio::runtime::Handle) -> anyhow::Resul
     let addr = addr_rx.await.context("the backend did not start")?;
 
     let ctx = Context {
-        client: BackendClient::new(&format!("http://{addr}"), Duration::from_secs(10)),
-        profile: Arc::new(Profile::reference()),
-        gateways: Arc::clone(&gateways),
+        api: Api::new(
+            BackendClient::new(&format!("http://{addr}"), Duration::from_secs(10)),
+            Arc::new(Profile::reference()),
+        ),
+        plane: MockPlane::local(Arc::clone(&gateways)),
+        push_timeout: Duration::from_secs(10),
     };
     let plan = FleetPlan {
         devices: args.devices,
+        users: args.devices,
         platforms: args.platforms.clone(),
         concurrency: args.concurrency,
-        push_timeout: Duration::from_secs(10),
         run_tag: "bench".to_owned(),
     };
     let fleet = Fleet::enroll(&ctx, &plan).await?;
@@ -180,7 +184,9 @@ async fn drive(args: &Args, backend_rt: tokio::runtime::Handle) -> anyhow::Resul
         }
         let before = Cpu::read();
         let started = Instant::now();
-        let trips = fleet.round_trips(&ctx, &secrets, &plan).await;
+        let trips = fleet
+            .round_trips(&ctx, &fleet.devices, &secrets, args.concurrency)
+            .await;
         let wall = started.elapsed();
         let spent = Cpu::read().since(&before);
         let verified = trips

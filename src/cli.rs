@@ -8,11 +8,20 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use pushproof_mocks::{ApnsEnvironment, FaultPlan, GatewayConfig, Gateways, Platform, TlsSettings};
+use pushproof_mocks::{
+    ApnsEnvironment, FaultPlan, GatewayConfig, Gateways, Impersonation, TlsSettings,
+};
 
-use crate::report;
-use crate::runner::{self, RunPlan};
 use pushproof_backend::{self as backend, Flaw};
+
+mod check;
+mod common;
+mod profile;
+mod run;
+
+pub use check::CheckArgs;
+pub use profile::ProfileArgs;
+pub use run::RunArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,41 +38,20 @@ pub struct Cli {
 pub enum Command {
     /// The main job on embedded defaults: mock gateways, the reference
     /// backend and a device fleet; runs the conformance checks and writes
-    /// reports/<run>/report.json. Exit 0 pass, 1 a check failed, 2 harness error.
-    Run(RunArgs),
+    /// reports/<run>/ (report.json, index.json, evidence/). Exit 0 pass, 1
+    /// a check failed or erred, 2 harness or usage error.
+    Run(Box<RunArgs>),
+    /// The conformance gate on any backend: --backend-cmd, --backend-url,
+    /// or (by default) the embedded reference backend. Exit 0 pass, 1 any
+    /// FAIL or ERROR (WARN too with --strict), 2 harness or usage error.
+    Check(Box<CheckArgs>),
+    /// Work with backend profiles (`pushproof profile check FILE`).
+    Profile(ProfileArgs),
     /// Run the reference backend standalone, configured by the PUSHPROOF_*
     /// environment (see `pushproof mocks --env-file`).
     Backend(BackendArgs),
     /// Run the mock APNs, FCM and WNS gateways standalone until Ctrl-C.
     Mocks(MocksArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Number of simulated devices, spread over the platforms.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=200_000))]
-    pub devices: u32,
-    /// Platforms the devices use, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = Platform::ALL.to_vec())]
-    pub platforms: Vec<Platform>,
-    /// Start the reference backend with a deliberate flaw (repeatable):
-    /// leak-payload, no-authz.
-    #[arg(long = "flaw", value_name = "NAME")]
-    pub flaws: Vec<Flaw>,
-    /// Seed for canaries and user names; a run with the same seed replays them.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Where reports are written.
-    #[arg(long, default_value = "reports")]
-    pub reports: PathBuf,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub concurrency: u32,
-    /// Seconds a device waits for its push (and any request for an answer).
-    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
-    pub timeout: f64,
-    #[command(flatten)]
-    pub tls: TlsArgs,
 }
 
 /// TLS for the mock gateways.
@@ -80,7 +68,7 @@ pub struct TlsArgs {
 }
 
 impl TlsArgs {
-    fn settings(&self) -> Option<TlsSettings> {
+    pub(crate) fn settings(&self) -> Option<TlsSettings> {
         (self.tls || self.ca_dir.is_some()).then(|| TlsSettings {
             ca_dir: self.ca_dir.clone(),
         })
@@ -96,7 +84,7 @@ pub struct BackendArgs {
     #[arg(long, default_value = "pushproof-backend.db")]
     pub db: PathBuf,
     /// Deliberate flaw to switch on (repeatable): leak-payload, no-authz,
-    /// logout-keeps-token.
+    /// logout-keeps-token, anonymous-fetch.
     #[arg(long = "flaw", value_name = "NAME")]
     pub flaws: Vec<Flaw>,
     /// Lifetime of login tokens, in seconds.
@@ -136,14 +124,50 @@ pub struct MocksArgs {
     /// successful pushes also carry `apns-unique-id`.
     #[arg(long)]
     pub apns_sandbox: bool,
+    /// Address to bind the gateways on, for a backend elsewhere (in a
+    /// container): the URLs and the TLS certificate name it. 0.0.0.0 binds
+    /// every interface (the URLs then name 127.0.0.1).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Host impersonation (implies --tls): one more listener answers for
+    /// api.push.apple.com, api.sandbox.push.apple.com, fcm.googleapis.com,
+    /// oauth2.googleapis.com, login.live.com, login.microsoftonline.com and
+    /// *.notify.windows.com, which the certificate also names; the
+    /// backend contract then names those URLs. Prints the hosts-file lines.
+    #[arg(long)]
+    pub impersonate: bool,
+    /// Port of the host-impersonation listener (default 443, which needs
+    /// root or CAP_NET_BIND_SERVICE). Implies --impersonate.
+    #[arg(long, value_name = "PORT")]
+    pub impersonate_port: Option<u16>,
+    /// Write the hosts-file lines of host impersonation to FILE (for
+    /// /etc/hosts in a container, or `docker run --add-host`). Implies
+    /// --impersonate.
+    #[arg(long, value_name = "FILE")]
+    pub hosts_file: Option<PathBuf>,
     #[command(flatten)]
     pub tls: TlsArgs,
 }
 
+/// The line `pushproof mocks` prints last, once every file is written and
+/// every listener serves: scripts wait for it (or for the env file).
+pub const MOCKS_READY_LINE: &str = "pushproof mocks ready";
+
 /// The gateways `pushproof mocks` starts.
 fn mocks_config(args: &MocksArgs) -> GatewayConfig {
+    let impersonation = (args.impersonate
+        || args.impersonate_port.is_some()
+        || args.hosts_file.is_some())
+    .then(|| Impersonation {
+        port: args.impersonate_port.unwrap_or(443),
+    });
     GatewayConfig {
-        tls: args.tls.settings(),
+        tls: args
+            .tls
+            .settings()
+            .or_else(|| impersonation.map(|_| TlsSettings::default())),
+        host: args.host,
+        impersonation,
         capture_file: args.capture_file.clone(),
         apns_environment: if args.apns_sandbox {
             ApnsEnvironment::Development
@@ -154,7 +178,7 @@ fn mocks_config(args: &MocksArgs) -> GatewayConfig {
     }
 }
 
-fn positive_seconds(text: &str) -> Result<f64, String> {
+pub(crate) fn positive_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(s),
         _ => Err(format!("{text:?} is not a number of seconds in (0, 86400]")),
@@ -164,30 +188,12 @@ fn positive_seconds(text: &str) -> Result<f64, String> {
 /// Runs the parsed command; returns the process exit code.
 pub async fn execute(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => run::run(*args).await,
+        Command::Check(args) => check::check(*args).await,
+        Command::Profile(args) => profile::execute(args),
         Command::Backend(args) => serve_backend(args).await,
         Command::Mocks(args) => serve_mocks(args).await,
     }
-}
-
-async fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let mut platforms = args.platforms;
-    platforms.dedup();
-    let plan = RunPlan {
-        devices: args.devices as usize,
-        platforms,
-        flaws: args.flaws,
-        seed: args.seed.unwrap_or_else(rand::random),
-        reports_dir: args.reports,
-        concurrency: args.concurrency as usize,
-        timeout: Duration::from_secs_f64(args.timeout),
-        tls: args.tls.settings(),
-        ..RunPlan::default()
-    };
-    let outcome = runner::run(&plan).await?;
-    print!("{}", report::summary::render(&outcome.report));
-    println!("report    {}", outcome.report_path.display());
-    Ok(outcome.report.exit_code)
 }
 
 async fn serve_backend(args: BackendArgs) -> anyhow::Result<i32> {
@@ -249,7 +255,13 @@ async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
         gateways.wns_url(),
         gateways.wns_token_url()
     );
-    println!("control API under /__pushproof/ on every gateway");
+    let hub = gateways.hub();
+    println!(
+        "Hub   {} (hub {:?}, namespace endpoint {})",
+        hub.url(),
+        hub.name(),
+        hub.endpoint()
+    );
     if gateways.ca_pem().is_some() {
         let ca = std::path::absolute(args.keys_dir.join("ca.pem"))?;
         println!(
@@ -257,11 +269,27 @@ async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
             ca.display()
         );
     }
+    if let Some(control) = env.get("PUSHPROOF_CONTROL_URL") {
+        println!("control API {control}/__pushproof/ (HTTP/1.1; on every gateway's port)");
+    }
+    if let Some(hosts) = gateways.hosts_file() {
+        if let Some(addr) = gateways.impersonation_addr() {
+            println!("hosts {addr} answers for the services' own hosts; add these lines to the backend's hosts file:");
+        }
+        print!("{hosts}");
+        if let Some(path) = &args.hosts_file {
+            std::fs::write(path, &hosts).with_context(|| format!("writing {}", path.display()))?;
+            println!("hosts lines written to {}", path.display());
+        }
+    }
     if let Some(path) = &args.env_file {
         env.write_env_file(path)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("environment written to {}", path.display());
     }
+    // Last: every file is in place and every listener serves.
+    println!("{MOCKS_READY_LINE}");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     shutdown_signal().await;
     gateways.flush_capture_file().await;
     gateways.shutdown().await;
@@ -294,6 +322,31 @@ mod tests {
         assert_eq!(production.apns_environment, ApnsEnvironment::Production);
         let sandbox = mocks_config(&mocks_args(&["pushproof", "mocks", "--apns-sandbox"]));
         assert_eq!(sandbox.apns_environment, ApnsEnvironment::Development);
+    }
+
+    #[test]
+    fn mocks_impersonate_on_443_with_tls_when_asked() {
+        let plain = mocks_config(&mocks_args(&["pushproof", "mocks"]));
+        assert_eq!((plain.impersonation, plain.tls), (None, None));
+        let on = mocks_config(&mocks_args(&["pushproof", "mocks", "--impersonate"]));
+        assert_eq!(on.impersonation, Some(Impersonation { port: 443 }));
+        assert!(on.tls.is_some(), "impersonation implies TLS");
+        let port = mocks_config(&mocks_args(&[
+            "pushproof",
+            "mocks",
+            "--impersonate-port",
+            "8443",
+        ]));
+        assert_eq!(port.impersonation, Some(Impersonation { port: 8443 }));
+        let hosts = mocks_config(&mocks_args(&["pushproof", "mocks", "--hosts-file", "h"]));
+        assert_eq!(hosts.impersonation, Some(Impersonation { port: 443 }));
+    }
+
+    #[test]
+    fn mocks_bind_the_host_given() {
+        let config = mocks_config(&mocks_args(&["pushproof", "mocks", "--host", "0.0.0.0"]));
+        assert_eq!(config.host.to_string(), "0.0.0.0");
+        assert!(Cli::try_parse_from(["pushproof", "mocks", "--host", "nowhere"]).is_err());
     }
 
     #[test]

@@ -1,57 +1,85 @@
-//! One run: start the gateways and the backend, enrol the fleet, send one
-//! secret per device, run the checks and build the report.
+//! One conformance run, the machinery `run` and `check` share (and `load`
+//! will): reach the gateways (in-process, or remote over the control API),
+//! start the target, prepare the suite (baseline fleet and round trips),
+//! run the selected checks, stop everything, judge and write `index.json`
+//! and the evidence.
 //!
-//! Everything a backend does wrong is a measurement in the report; only a
-//! harness problem (a port that cannot be bound, a report that cannot be
-//! written) is a [`RunError`].
+//! Everything a backend does wrong is a finding in the report, a backend
+//! that will not start included; only what the harness itself cannot do (a
+//! gateway port, a report directory, unreachable remote mocks) is a
+//! [`RunError`], exit 2.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pushproof_mocks::{CaptureKind, GatewayConfig, Gateways, Platform, TlsSettings};
-use rand::SeedableRng;
-use tokio_util::sync::CancellationToken;
 
-use crate::conformance::{self, authz, canary, flow, leak};
-use crate::device::device::Context;
-use crate::device::{BackendClient, Fleet, FleetPlan, Outcome};
+use crate::client::BackendClient;
+use crate::conformance::catalogue::CATALOGUE_VERSION;
+use crate::conformance::execute::{self, all_not_run};
+use crate::conformance::select::Selection;
+use crate::conformance::{Suite, SuiteOptions};
+use crate::device::{Api, Outcome};
 use crate::metrics::Stages;
+use crate::plane::{MockPlane, PlaneError};
 use crate::profile::Profile;
-use crate::report::{self, CaptureCounts, Counts, Report, RunInfo, Throughput};
-use pushproof_backend::{self as backend, Flaw};
+use crate::report::expected::ExpectedFailures;
+use crate::report::suite::{
+    CheckRecord, ProfileRef, SuiteReport, SuiteRun, TargetInfo, SUITE_FORMAT_VERSION,
+};
+use crate::report::{self, CaptureCounts, Counts, Throughput};
+use crate::target::{self, Target, TargetError, TargetSpec};
 
-/// What one `pushproof run` does, validated.
+/// What one conformance run does, validated.
 #[derive(Debug, Clone)]
-pub struct RunPlan {
-    pub devices: usize,
+pub struct Plan {
+    pub profile: Arc<Profile>,
+    pub target: TargetSpec,
+    /// The control API of remote mocks; in-process gateways when `None`.
+    pub mocks_url: Option<String>,
     pub platforms: Vec<Platform>,
-    pub flaws: Vec<Flaw>,
+    /// Baseline devices and users (users default to about two thirds).
+    pub devices: usize,
+    pub users: Option<usize>,
     pub seed: u64,
-    pub reports_dir: PathBuf,
-    /// Requests in flight at once.
     pub concurrency: usize,
-    /// How long a device waits for its push, and any request for an answer.
     pub timeout: Duration,
-    /// How many fetched notifications the authorization checks probe.
-    pub probe_samples: usize,
-    /// Serve the gateways over TLS with a per-run (or kept) CA.
+    /// Serve the in-process gateways over TLS.
     pub tls: Option<TlsSettings>,
+    pub strict: bool,
+    pub selection: Selection,
+    pub expected: ExpectedFailures,
+    /// The report directory; `reports_root/<run id>` when `None`.
+    pub report_dir: Option<PathBuf>,
+    pub reports_root: PathBuf,
+    /// Checks running at once.
+    pub parallel: usize,
+    /// The command line, for the report.
+    pub command: Vec<String>,
 }
 
-impl Default for RunPlan {
-    fn default() -> Self {
-        RunPlan {
-            devices: 300,
+impl Plan {
+    /// A plan for the embedded reference backend with defaults.
+    pub fn embedded(target: TargetSpec, reports_root: &Path) -> Plan {
+        Plan {
+            profile: Arc::new(Profile::reference()),
+            target,
+            mocks_url: None,
             platforms: Platform::ALL.to_vec(),
-            flaws: Vec::new(),
-            seed: 0,
-            reports_dir: PathBuf::from("reports"),
-            concurrency: 256,
+            devices: 6,
+            users: None,
+            seed: 1,
+            concurrency: 64,
             timeout: Duration::from_secs(10),
-            probe_samples: 32,
             tls: None,
+            strict: false,
+            selection: Selection::default(),
+            expected: ExpectedFailures::default(),
+            report_dir: None,
+            reports_root: reports_root.to_path_buf(),
+            parallel: execute::DEFAULT_PARALLEL,
+            command: Vec::new(),
         }
     }
 }
@@ -62,190 +90,242 @@ pub enum RunError {
     Gateways(#[from] pushproof_mocks::MockError),
     #[error("preparing the run's working directory: {0}")]
     WorkDir(std::io::Error),
-    #[error("configuring the reference backend: {0}")]
-    BackendConfig(#[from] backend::ConfigError),
-    #[error("binding the reference backend's port: {0}")]
-    Bind(std::io::Error),
     #[error("{0}")]
-    Fleet(#[from] crate::device::fleet::FleetError),
+    Plane(#[from] PlaneError),
+    #[error("{0}")]
+    Target(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("interrupted; the backend was stopped")]
+    Interrupted,
     #[error("writing the report under {dir}: {source}")]
     Report { dir: String, source: std::io::Error },
 }
 
-/// A finished run: its report and where it was written.
-#[derive(Debug)]
-pub struct RunOutcome {
-    pub report: Report,
-    pub report_path: PathBuf,
+/// What the baseline measured, for `pushproof run`'s summary.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    pub counts: Counts,
+    pub stages: Stages,
+    pub throughput: Throughput,
+    pub captures: CaptureCounts,
 }
 
-/// Runs the main job on embedded defaults: mock gateways, the reference
-/// backend in-process, and the device fleet.
-pub async fn run(plan: &RunPlan) -> Result<RunOutcome, RunError> {
+/// A finished run: its report, where it went, and what the baseline
+/// measured.
+#[derive(Debug)]
+pub struct Finished {
+    pub report: SuiteReport,
+    pub dir: PathBuf,
+    /// `index.json`, when it could be written (the error otherwise: the
+    /// summary is still printed).
+    pub index: Result<PathBuf, String>,
+    pub measured: Measured,
+}
+
+/// `20261125T104000Z-0000002a-3f9c1b7e`: sortable by time, the seed, and a
+/// random nonce so two runs in the same second with the same seed differ.
+pub fn run_id(at: time::OffsetDateTime, seed: u64) -> String {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    format!(
+        "{}-{:08x}-{:08x}",
+        at.format(&format).unwrap_or_default(),
+        seed as u32,
+        rand::random::<u32>()
+    )
+}
+
+/// The contract environment for a target: the in-process gateways' (keys
+/// written to `work`), or this process's `PUSHPROOF_*` (set from the env
+/// file of remote mocks).
+fn contract_env(
+    gateways: Option<&Gateways>,
+    work: &Path,
+) -> Result<Vec<(String, String)>, RunError> {
+    match gateways {
+        Some(g) => Ok(g.write_credentials(work)?.vars),
+        None => Ok(std::env::vars()
+            .filter(|(k, _)| k.starts_with("PUSHPROOF_") && k != "PUSHPROOF_LISTEN")
+            .collect()),
+    }
+}
+
+/// Runs the plan to the end.
+pub async fn run(plan: &Plan) -> Result<Finished, RunError> {
     let started_at = time::OffsetDateTime::now_utc();
     let started = Instant::now();
-    let workdir = tempfile::Builder::new()
+    let id = run_id(started_at, plan.seed);
+    let dir = plan
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| plan.reports_root.join(&id));
+    report::index::validate_dir(&dir).map_err(|source| RunError::Report {
+        dir: dir.display().to_string(),
+        source,
+    })?;
+    let unsupported: Vec<String> = plan
+        .platforms
+        .iter()
+        .filter(|p| plan.profile.platform(**p).is_none())
+        .map(ToString::to_string)
+        .collect();
+    if !unsupported.is_empty() {
+        return Err(RunError::Usage(format!(
+            "profile {} does not describe platform(s) {} (add [platforms.<name>] or choose --platforms)",
+            plan.profile.name,
+            unsupported.join(", ")
+        )));
+    }
+    let work = tempfile::Builder::new()
         .prefix("pushproof-run-")
         .tempdir()
         .map_err(RunError::WorkDir)?;
 
-    let gateways = Arc::new(
-        Gateways::start(GatewayConfig {
-            // Every push of the run must still be there for the leak scan.
-            capture_capacity: GatewayConfig::default()
-                .capture_capacity
-                .max(plan.devices * 8),
-            tls: plan.tls.clone(),
-            ..GatewayConfig::default()
-        })
-        .await?,
-    );
-    let env: HashMap<String, String> = gateways
-        .write_credentials(workdir.path())?
-        .vars
-        .into_iter()
-        .collect();
-    let mut config = backend::Config::from_vars(workdir.path().join("backend.db"), |name| {
-        env.get(name).cloned()
-    })?;
-    config.flaws = plan.flaws.clone();
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(RunError::Bind)?;
-    let origin = format!("http://{}", listener.local_addr().map_err(RunError::Bind)?);
-    let stop_backend = CancellationToken::new();
-    let backend_task = tokio::spawn(backend::serve(
-        listener,
-        config,
-        stop_backend.clone().cancelled_owned(),
-    ));
-
-    let run_tag = format!("{:08x}", plan.seed as u32);
-    let ctx = Context {
-        client: BackendClient::new(&origin, plan.timeout),
-        profile: Arc::new(Profile::reference()),
-        gateways: gateways.clone(),
+    let gateways = match &plan.mocks_url {
+        Some(_) => None,
+        None => Some(Arc::new(
+            Gateways::start(GatewayConfig {
+                tls: plan.tls.clone(),
+                ..GatewayConfig::default()
+            })
+            .await?,
+        )),
     };
-    let fleet_plan = FleetPlan {
-        devices: plan.devices,
-        platforms: plan.platforms.clone(),
-        concurrency: plan.concurrency,
-        push_timeout: plan.timeout,
-        run_tag,
+    let plane = match (&plan.mocks_url, &gateways) {
+        (Some(url), _) => MockPlane::remote(url, plan.timeout).await?,
+        (None, Some(g)) => MockPlane::local(g.clone()),
+        (None, None) => unreachable!("gateways start when no mocks URL is given"),
     };
-    let result = drive(plan, &ctx, &fleet_plan).await;
+    let env = contract_env(gateways.as_deref(), work.path())?;
+    let dirs = target::Dirs {
+        work: work.path().to_path_buf(),
+        logs: dir.clone(),
+    };
 
-    stop_backend.cancel();
-    match backend_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "reference backend stopped with an error"),
-        Err(e) => tracing::warn!(error = %e, "reference backend task failed"),
-    }
-    let mut measured = result?;
-    drop(ctx);
-    if let Ok(gateways) = Arc::try_unwrap(gateways) {
+    let (checks, target_info, measured) = match Target::start(&plan.target, &env, &dirs).await {
+        Err(TargetError::Harness(why)) => return Err(RunError::Target(why)),
+        Err(TargetError::Failed(info)) => {
+            let why = info.failure.as_ref().map_or_else(
+                || "the backend did not start".to_owned(),
+                |f| f.summary.clone(),
+            );
+            (
+                all_not_run(&plan.selection, &why),
+                *info,
+                Measured::default(),
+            )
+        }
+        Ok(target) => {
+            // Ctrl-C still stops a started backend (it runs in a process
+            // group of its own, so the terminal's SIGINT does not reach it).
+            let result = tokio::select! {
+                result = test(plan, &target, plane.clone(), &id) => result,
+                _ = tokio::signal::ctrl_c() => Err(RunError::Interrupted),
+            };
+            let info = target.stop(&dir).await;
+            let (checks, measured) = result?;
+            (checks, info, measured)
+        }
+    };
+    drop(plane);
+    if let Some(gateways) = gateways.and_then(|g| Arc::try_unwrap(g).ok()) {
         gateways.shutdown().await;
     }
+    Ok(finish(
+        plan,
+        id,
+        started_at,
+        started,
+        dir,
+        checks,
+        target_info,
+        measured,
+    ))
+}
 
-    let (verdict, exit_code) = report::overall(&measured.checks);
-    let report = Report {
-        format_version: report::FORMAT_VERSION,
-        pushproof_version: env!("CARGO_PKG_VERSION"),
-        run: RunInfo {
-            id: run_id(started_at, plan.seed),
-            started_at: started_at
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
-            seed: plan.seed,
-            profile: "reference".to_owned(),
-            target: "embedded reference backend".to_owned(),
-            flaws: plan.flaws.iter().map(ToString::to_string).collect(),
-            devices: plan.devices,
-            platforms: plan.platforms.iter().map(ToString::to_string).collect(),
-            duration_s: started.elapsed().as_secs_f64(),
-        },
-        counts: std::mem::take(&mut measured.counts),
-        latency_ms: measured.stages.summary(),
-        throughput: measured.throughput,
-        captures: measured.captures,
-        checks: measured.checks,
-        verdict,
-        exit_code,
+/// Prepares the suite on a started target and runs the checks.
+async fn test(
+    plan: &Plan,
+    target: &Target,
+    plane: MockPlane,
+    id: &str,
+) -> Result<(Vec<CheckRecord>, Measured), RunError> {
+    let api = Api::new(
+        BackendClient::new(target.origin(), plan.timeout),
+        plan.profile.clone(),
+    );
+    let options = SuiteOptions {
+        seed: plan.seed,
+        run_tag: id.rsplit('-').next().unwrap_or(id).to_owned(),
+        platforms: plan.platforms.clone(),
+        devices: plan.devices,
+        users: plan.users.unwrap_or_else(|| {
+            let separable = plan
+                .profile
+                .requests
+                .notify
+                .template
+                .vars()
+                .contains(&crate::profile::Var::Platform);
+            SuiteOptions::users_for(plan.devices, plan.platforms.len(), separable)
+        }),
+        concurrency: plan.concurrency,
+        timeout: plan.timeout,
+        tls: plan.tls.is_some(),
+        origin: target.origin().to_owned(),
     };
-    let report_path =
-        report::json::write(&report, &plan.reports_dir).map_err(|source| RunError::Report {
-            dir: plan.reports_dir.display().to_string(),
-            source,
-        })?;
-    Ok(RunOutcome {
-        report,
-        report_path,
-    })
-}
-
-/// What the fleet and the checks measured.
-struct Measured {
-    counts: Counts,
-    stages: Stages,
-    throughput: Throughput,
-    captures: CaptureCounts,
-    checks: Vec<conformance::CheckResult>,
-}
-
-async fn drive(
-    plan: &RunPlan,
-    ctx: &Context,
-    fleet_plan: &FleetPlan,
-) -> Result<Measured, RunError> {
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(plan.seed);
-    let canaries: Vec<String> = (0..plan.devices)
-        .map(|_| canary::canary(&mut rng))
-        .collect();
-    let secrets: Arc<Vec<String>> = Arc::new(
-        canaries
-            .iter()
-            .enumerate()
-            .map(|(i, c)| canary::secret_message(c, i))
-            .collect(),
-    );
-
-    let fleet = Fleet::enroll(ctx, fleet_plan).await?;
-    tracing::info!(
-        enrolled = fleet.devices.len(),
-        failed = fleet.enrol_failures.len(),
-        "fleet enrolled"
-    );
-
-    let dispatch_started = Instant::now();
-    let trips = fleet.round_trips(ctx, &secrets, fleet_plan).await;
-    let dispatch_window = dispatch_started.elapsed();
-
-    let captures = ctx.gateways.captures();
-    let capture_stats = ctx.gateways.capture_stats();
-    let pushes = captures.iter().filter(|c| c.kind == CaptureKind::Push);
-    let (pushed, push_rejected) = pushes.fold((0, 0), |(ok, bad), c| {
-        if c.status == 200 {
-            (ok + 1, bad)
-        } else {
-            (ok, bad + 1)
+    let suite = Arc::new(Suite::prepare(api, plane, options).await?);
+    let measured = measure(&suite).await;
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let total = crate::conformance::catalogue::ALL.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |record: &CheckRecord| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if interactive {
+            eprintln!(
+                "[{n}/{total}] {:<5} {} ({:.0} ms)",
+                record.verdict.to_string(),
+                record.id,
+                record.duration_ms
+            );
         }
-    });
+    };
+    let checks = execute::run(suite.clone(), &plan.selection, plan.parallel, &progress).await;
+    if let Some(failure) = target.failure() {
+        tracing::warn!(summary = %failure.summary, "the backend died during the run");
+    }
+    Ok((checks, measured))
+}
 
+/// The baseline's counts, latencies and throughput.
+async fn measure(suite: &Suite) -> Measured {
+    let baseline = &suite.baseline;
+    let captures = suite.captures().await.unwrap_or_default();
+    let stats = suite.plane.capture_stats().await.unwrap_or_default();
+    let (pushed, push_rejected) = captures
+        .iter()
+        .filter(|c| c.kind == CaptureKind::Push)
+        .fold((0, 0), |(ok, bad), c| {
+            if c.accepted() {
+                (ok + 1, bad)
+            } else {
+                (ok, bad + 1)
+            }
+        });
     let mut stages = Stages {
-        register: fleet.enrol_latency.clone(),
+        register: baseline.enrol_latency.clone(),
         ..Stages::default()
     };
     let mut counts = Counts {
-        devices: plan.devices,
-        enrolled: fleet.devices.len(),
-        enrol_failed: fleet.enrol_failures.len(),
-        sent: trips.len(),
+        devices: suite.options.devices,
+        enrolled: baseline.devices.len(),
+        enrol_failed: baseline.enrol_failures.len(),
+        sent: baseline.trips.len(),
         pushed,
         push_rejected,
         ..Counts::default()
     };
-    for trip in &trips {
+    for trip in &baseline.trips {
         if let Some(d) = trip.send {
             stages.send.record(d);
         }
@@ -271,69 +351,90 @@ async fn drive(
         if trip.outcome != Outcome::Verified {
             *counts
                 .failures
-                .entry(flow::kind(&trip.outcome).to_owned())
+                .entry(trip.outcome.kind().to_owned())
                 .or_default() += 1;
         }
     }
-    if !fleet.enrol_failures.is_empty() {
+    if !baseline.enrol_failures.is_empty() {
         counts
             .failures
-            .insert("enrol_failed".to_owned(), fleet.enrol_failures.len());
+            .insert("enrol_failed".to_owned(), baseline.enrol_failures.len());
     }
-    let window = dispatch_window.as_secs_f64().max(f64::EPSILON);
-    let throughput = Throughput {
-        dispatch_window_s: dispatch_window.as_secs_f64(),
-        pushes_per_s: pushed as f64 / window,
-        verified_per_s: counts.verified as f64 / window,
-    };
-
-    // Probe with notifications their recipients really fetched, spread over
-    // the fleet (and so over the platforms).
-    let verified: Vec<_> = trips
-        .iter()
-        .filter(|t| t.outcome == Outcome::Verified)
-        .collect();
-    let stride = (verified.len() / plan.probe_samples.max(1)).max(1);
-    let samples: Vec<authz::Sample> = verified
-        .iter()
-        .step_by(stride)
-        .take(plan.probe_samples)
-        .filter_map(|trip| {
-            let device = fleet.devices.iter().find(|d| d.index == trip.device)?;
-            Some(authz::Sample {
-                owner: trip.device,
-                id: trip.id.clone()?,
-                canary: canaries[trip.device].clone(),
-                credential: device.credential.clone(),
-            })
-        })
-        .collect();
-
-    let checks = vec![
-        flow::check(&trips, &fleet.enrol_failures),
-        leak::check(&captures, &capture_stats, &canaries),
-        authz::no_credentials(&ctx.client, &ctx.profile, &samples).await,
-        authz::other_user(&ctx.client, &ctx.profile, &samples).await,
-    ];
-    Ok(Measured {
+    let window = baseline.dispatch_window.as_secs_f64().max(f64::EPSILON);
+    Measured {
+        throughput: Throughput {
+            dispatch_window_s: baseline.dispatch_window.as_secs_f64(),
+            pushes_per_s: pushed as f64 / window,
+            verified_per_s: counts.verified as f64 / window,
+        },
         counts,
         stages,
-        throughput,
         captures: CaptureCounts {
-            total: capture_stats.total,
-            kept: capture_stats.kept,
-            evicted: capture_stats.evicted,
+            total: stats.total,
+            kept: stats.kept,
+            evicted: stats.evicted,
         },
-        checks,
-    })
+    }
 }
 
-/// `20261125T104000Z-0000002a`: sortable by time, distinct per seed.
-fn run_id(at: time::OffsetDateTime, seed: u64) -> String {
-    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    format!(
-        "{}-{:08x}",
-        at.format(&format).unwrap_or_default(),
-        seed as u32
-    )
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    plan: &Plan,
+    id: String,
+    started_at: time::OffsetDateTime,
+    started: Instant,
+    dir: PathBuf,
+    mut checks: Vec<CheckRecord>,
+    target: TargetInfo,
+    measured: Measured,
+) -> Finished {
+    let stale = plan.expected.apply(&mut checks);
+    let (verdict, exit_code) = report::overall(&checks, plan.strict, target.failure.is_some());
+    let mut suite = SuiteReport {
+        format_version: SUITE_FORMAT_VERSION,
+        pushproof_version: env!("CARGO_PKG_VERSION").to_owned(),
+        catalogue_version: CATALOGUE_VERSION.to_owned(),
+        run: SuiteRun {
+            id,
+            started_at: started_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            duration_s: started.elapsed().as_secs_f64(),
+            seed: plan.seed,
+            seed_text: plan.seed.to_string(),
+            profile: ProfileRef {
+                name: plan.profile.name.clone(),
+                path: plan.profile.path.clone(),
+            },
+            tls: plan.tls.is_some(),
+            concurrency: plan.concurrency,
+            timeout_s: plan.timeout.as_secs_f64(),
+            devices: plan.devices,
+            platforms: plan.platforms.iter().map(ToString::to_string).collect(),
+            flaws: plan
+                .target
+                .flaws()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            strict: plan.strict,
+            only: plan.selection.only.clone(),
+            skip: plan.selection.skip.clone(),
+            command: plan.command.clone(),
+        },
+        target,
+        totals: report::totals(&checks),
+        checks,
+        stale_expected_failures: stale,
+        verdict,
+        exit_code,
+    };
+    let index = report::index::write(&mut suite, &dir)
+        .map_err(|e| format!("writing {}: {e}", dir.display()));
+    Finished {
+        report: suite,
+        dir,
+        index,
+        measured,
+    }
 }

@@ -29,10 +29,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use interop_support::{
-    body_json, entry, output_of, start_mocks, try_output_of, Libraries, Mocks, Report, Script,
-    SCRIPT_TIMEOUT,
+    body_json, entry, output_of, start_mocks, start_mocks_with, try_output_of, Libraries, Mocks,
+    Report, Script, SCRIPT_TIMEOUT,
 };
-use pushproof_mocks::Platform;
+use pushproof_mocks::{GatewayConfig, Impersonation, Platform};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -463,4 +463,77 @@ async fn wns_through_django_push_notifications() {
         toast.starts_with("<toast") && toast.contains(&format!("toast {}", m.nonce)),
         "{toast}"
     );
+}
+
+/// The claims of a provider token (the JWT's middle part), as sent.
+fn jwt_claims(authorization: &str) -> Value {
+    use base64::Engine as _;
+    let token = authorization
+        .split_once(' ')
+        .map_or(authorization, |(_, t)| t);
+    let claims = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims)
+        .expect("base64url claims");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+#[tokio::test]
+async fn apns_through_pyapns_client_with_a_fractional_iat_at_apples_host() {
+    let m = start_mocks_with(GatewayConfig {
+        impersonation: Some(Impersonation { port: 0 }),
+        ..GatewayConfig::default()
+    })
+    .await;
+    let device = m.gw.register_device(Platform::Apns);
+    let unknown = "0123456789abcdef".repeat(4);
+    let listener =
+        m.gw.impersonation_addr()
+            .expect("impersonating")
+            .to_string();
+    let report = m
+        .run_script(
+            "apns_hosts.py",
+            &[
+                ("INTEROP_APNS_DEVICE", &device.handle),
+                ("INTEROP_APNS_UNKNOWN_DEVICE", &unknown),
+                ("INTEROP_IMPERSONATION", &listener),
+            ],
+        )
+        .await;
+    report.success("alert");
+    report.success("background");
+    report.failure(
+        "unknown_device",
+        &[
+            ("errorType", Value::from("BadDeviceTokenException")),
+            ("status", Value::from(400)),
+        ],
+    );
+
+    let token = device.handle.as_str();
+    assert_eq!(
+        m.pushes(Platform::Apns),
+        [
+            entry(token, 200, None),
+            entry(token, 200, None),
+            entry(&unknown, 400, Some("BadDeviceToken")),
+        ]
+    );
+    let captures = m.gw.captures();
+    let first = &captures[0];
+    // The library signed `time.time()`: a fraction the mock took.
+    let claims = jwt_claims(first.header("authorization").expect("a provider token"));
+    assert!(
+        claims["iat"].as_f64().is_some_and(|iat| iat.fract() != 0.0),
+        "{claims}"
+    );
+    let delivered = m.drain(&device);
+    assert_eq!(delivered.len(), 2, "alert and background");
+    let background = &delivered[1];
+    assert_eq!(background.header("apns-push-type"), Some("background"));
+    assert_eq!(background.header("apns-priority"), Some("5"));
+    let payload = body_json(background);
+    assert_eq!(payload["aps"]["content-available"], 1, "{payload}");
+    assert_eq!(payload["secureId"], m.nonce.as_str(), "{payload}");
 }

@@ -5,6 +5,7 @@
 //! push is accepted, and back to one after every rejected push.
 
 mod auth;
+mod connection;
 
 use std::time::Instant;
 
@@ -17,23 +18,20 @@ use rand::Rng as _;
 use crate::capture::{CaptureKind, DeviceRef};
 use crate::config::ApnsEnvironment;
 use crate::devices::Pending;
-use crate::exchange::{response, unix_now, Addressed, ConnectionState, Outcome, Response};
 use crate::fault::table::Answer;
 use crate::packed::Packed;
 use crate::platform::Platform;
+use crate::reply::{response, unix_now, Addressed, Outcome, Response};
 use crate::server::RequestBody;
 use crate::state::Shared;
 
-pub(crate) use auth::ConnectionAuth;
+use auth::ConnectionAuth;
+pub(crate) use connection::Connection;
 
 /// Largest payload for every push type but VoIP.
 const PAYLOAD_LIMIT: usize = 4096;
 /// Largest VoIP payload.
 const VOIP_PAYLOAD_LIMIT: usize = 5120;
-/// MAX_CONCURRENT_STREAMS before the first accepted push and after every
-/// rejected one.
-const RESTRICTED_STREAMS: u32 = 1;
-
 const DEVICE_PATH: &str = "/3/device/";
 
 static APNS_ID: HeaderName = HeaderName::from_static("apns-id");
@@ -66,7 +64,6 @@ pub(crate) enum Reason {
     PayloadEmpty,
     PayloadTooLarge,
     IdleTimeout,
-    InternalServerError,
 }
 
 impl Reason {
@@ -91,7 +88,6 @@ impl Reason {
             Reason::PayloadEmpty => "PayloadEmpty",
             Reason::PayloadTooLarge => "PayloadTooLarge",
             Reason::IdleTimeout => "IdleTimeout",
-            Reason::InternalServerError => "InternalServerError",
         }
     }
 
@@ -104,7 +100,6 @@ impl Reason {
             | Reason::ExpiredProviderToken => StatusCode::FORBIDDEN,
             Reason::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reason::TooManyProviderTokenUpdates => StatusCode::TOO_MANY_REQUESTS,
-            Reason::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -160,7 +155,7 @@ impl PushType {
 /// Answers one request to the APNs gateway.
 pub(crate) fn handle(
     shared: &Shared,
-    conn: &ConnectionState,
+    conn: &Connection,
     parts: &Parts,
     body: &RequestBody,
 ) -> Outcome {
@@ -169,8 +164,8 @@ pub(crate) fn handle(
         end: DEVICE_PATH.len() + token.len(),
     });
     let apns_id = conn.one_off(response_apns_id(parts));
-    let verdict = validate(shared, &conn.apns, parts, body);
-    limit_streams(conn, verdict.is_ok());
+    let verdict = validate(shared, &conn.auth, parts, body);
+    conn.limit_streams(verdict.is_ok());
     match verdict {
         Ok(accepted) => {
             accepted.inbox.push(Pending {
@@ -179,7 +174,8 @@ pub(crate) fn handle(
                 body: accepted.payload,
                 received_at: Instant::now(),
             });
-            let unique_id = (shared.config.apns_environment == ApnsEnvironment::Development)
+            let unique_id = (conn.environment(shared.config.apns_environment)
+                == ApnsEnvironment::Development)
                 .then(|| (APNS_UNIQUE_ID.clone(), conn.one_off(new_uuid_header())));
             let headers = std::iter::once((APNS_ID.clone(), apns_id)).chain(unique_id);
             Outcome {
@@ -233,13 +229,13 @@ pub(crate) fn addressed(parts: &Parts) -> Addressed {
 /// milliseconds on a 410 `Unregistered`) and the `apns-id`.
 pub(crate) fn fault_outcome(
     parts: &Parts,
-    conn: &ConnectionState,
+    conn: &Connection,
     answer: &Answer,
     device: Option<DeviceRef>,
 ) -> Outcome {
     // A fault answers as APNs rejecting the push, with the same effect on
     // the connection's stream limit.
-    limit_streams(conn, false);
+    conn.limit_streams(false);
     let (status, reason, timestamp, retry_after) = match answer {
         Answer::Status {
             status,
@@ -350,7 +346,12 @@ fn validate(
         RequestBody::Complete(bytes) => bytes,
         RequestBody::TooLarge(_) => return Err(Reason::PayloadTooLarge),
         RequestBody::TimedOut(_) => return Err(Reason::IdleTimeout),
-        RequestBody::Broken(_) => return Err(Reason::InternalServerError),
+        // The client reset the stream mid-upload, or sent more or fewer
+        // bytes than its content-length (h2 resets such a stream): APNs has
+        // no payload to take, and nothing reaches the client. The capture
+        // says so as a 400 with APNs's reason for a missing payload, as FCM
+        // and WNS record such an upload, not as a fault of the gateway.
+        RequestBody::Broken(_) => return Err(Reason::PayloadEmpty),
     };
     if payload.is_empty() {
         return Err(Reason::PayloadEmpty);
@@ -395,20 +396,6 @@ fn device_inbox(shared: &Shared, path: &str) -> Result<crate::devices::Inbox, Re
         shared.devices.lookup(Platform::Apns, token)
     };
     found.ok_or(Reason::BadDeviceToken)
-}
-
-/// APNs's stream limits: it announces MAX_CONCURRENT_STREAMS=1 until a
-/// request with a valid provider token arrives, drops back to 1 after a
-/// rejected push and restores the full limit after the next accepted one.
-/// The transport sends the SETTINGS frame when the value changes.
-fn limit_streams(conn: &ConnectionState, accepted: bool) {
-    if let Some(limit) = &conn.stream_limit {
-        limit.set(if accepted {
-            limit.max()
-        } else {
-            RESTRICTED_STREAMS
-        });
-    }
 }
 
 /// Whether an `apns-*` header appears more than once (`DuplicateHeaders`).

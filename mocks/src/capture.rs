@@ -40,6 +40,12 @@ pub enum CaptureKind {
     Push,
     /// A request to an OAuth token endpoint (FCM or WNS).
     Token,
+    /// A request to the mock Notification Hub (a registration, an
+    /// installation or a send), filed under the platform it concerns; one
+    /// that concerns none (a registration id, a template send) under
+    /// [`Platform::Apns`], the first. Counted apart, in
+    /// [`Counters::hub`], not as a gateway's push.
+    Hub,
 }
 
 /// One request as the gateway saw it, and the verdict it got.
@@ -218,7 +224,7 @@ impl Stored {
         }
     }
 
-    fn accepted(&self) -> bool {
+    pub(crate) fn accepted(&self) -> bool {
         (200..300).contains(&self.status)
     }
 
@@ -260,7 +266,7 @@ pub(crate) enum DeviceRef {
     InBody { start: usize, end: usize },
     /// A WNS channel, `{base}/?token=<token, form-encoded>`.
     WnsChannel {
-        /// Origin of mock WNS, shared by every capture.
+        /// Origin of the issued channel URIs, shared by every capture.
         base: Arc<str>,
         /// The decoded opaque token.
         token: String,
@@ -322,7 +328,8 @@ impl From<String> for DeviceRef {
 /// Counters of the capture store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CaptureStats {
-    /// Requests captured since start (the next capture's `seq`).
+    /// Requests captured since start or the last reset (`seq` goes on
+    /// across a reset, so cursors stay valid).
     pub total: u64,
     /// Captures currently kept.
     pub kept: usize,
@@ -344,6 +351,10 @@ pub struct PlatformCounters {
     pub rejected: BTreeMap<u16, u64>,
     /// Requests to the platform's OAuth token endpoint.
     pub token_requests: u64,
+    /// Access tokens granted (FCM, WNS); for APNs, whose provider tokens
+    /// the client mints, the provider tokens verified (once per token per
+    /// connection). A backend that takes a new token per push shows here.
+    pub tokens_issued: u64,
     /// Captures of this gateway kept.
     pub captures_kept: u64,
     /// Captures of this gateway evicted.
@@ -359,6 +370,9 @@ pub struct Counters {
     pub fcm: PlatformCounters,
     /// Mock WNS.
     pub wns: PlatformCounters,
+    /// The mock Notification Hub: its requests answered 2xx (`accepted`)
+    /// and not (`rejected`).
+    pub hub: PlatformCounters,
     /// The capture store as a whole.
     pub captures: CaptureStats,
 }
@@ -393,9 +407,20 @@ pub(crate) struct Page {
 struct Ring {
     buf: VecDeque<Arc<Stored>>,
     next_seq: u64,
+    /// `next_seq` at the last reset: `total` counts from there.
+    reset_at: u64,
     evicted: u64,
     bytes: usize,
-    counters: [PlatformCounters; 3],
+    /// One per gateway, then the hub's ([`slot`]).
+    counters: [PlatformCounters; 4],
+}
+
+/// The counters a capture counts in: its gateway's, or the hub's.
+fn slot(c: &Stored) -> usize {
+    match c.kind {
+        CaptureKind::Hub => 3,
+        CaptureKind::Push | CaptureKind::Token => c.platform.index(),
+    }
 }
 
 /// A bounded ring of captures: the oldest is evicted (and counted) when
@@ -415,6 +440,7 @@ impl CaptureStore {
                 // memory for runs that capture little.
                 buf: VecDeque::with_capacity(capacity.min(1024)),
                 next_seq: 0,
+                reset_at: 0,
                 evicted: 0,
                 bytes: 0,
                 counters: Default::default(),
@@ -445,11 +471,20 @@ impl CaptureStore {
             if let Some(c) = Arc::get_mut(&mut capture) {
                 c.seq = seq;
             }
-            let counters = &mut ring.counters[capture.platform.index()];
+            let counters = &mut ring.counters[slot(&capture)];
             match capture.kind {
-                CaptureKind::Token => counters.token_requests += 1,
-                CaptureKind::Push if capture.accepted() => counters.accepted += 1,
-                CaptureKind::Push => *counters.rejected.entry(capture.status).or_default() += 1,
+                CaptureKind::Token => {
+                    counters.token_requests += 1;
+                    if capture.accepted() {
+                        counters.tokens_issued += 1;
+                    }
+                }
+                CaptureKind::Push | CaptureKind::Hub if capture.accepted() => {
+                    counters.accepted += 1
+                }
+                CaptureKind::Push | CaptureKind::Hub => {
+                    *counters.rejected.entry(capture.status).or_default() += 1
+                }
             }
             // Sent under the lock so the file's lines are in `seq` order;
             // `send` never waits.
@@ -457,7 +492,7 @@ impl CaptureStore {
                 file.send(&capture, weight);
             }
             ring.bytes += weight;
-            ring.counters[capture.platform.index()].captures_kept += 1;
+            ring.counters[slot(&capture)].captures_kept += 1;
             ring.buf.push_back(capture);
             while ring.buf.len() > self.capacity || ring.bytes > KEPT_BYTES_LIMIT {
                 let Some(old) = ring.buf.pop_front() else {
@@ -465,7 +500,7 @@ impl CaptureStore {
                 };
                 ring.bytes -= old.weight;
                 ring.evicted += 1;
-                let counters = &mut ring.counters[old.platform.index()];
+                let counters = &mut ring.counters[slot(&old)];
                 counters.captures_kept -= 1;
                 counters.captures_evicted += 1;
                 if evicted_one.is_none() {
@@ -534,7 +569,7 @@ impl CaptureStore {
     pub(crate) fn stats(&self) -> CaptureStats {
         let (total, kept, evicted) = {
             let ring = self.lock();
-            (ring.next_seq, ring.buf.len(), ring.evicted)
+            (ring.next_seq - ring.reset_at, ring.buf.len(), ring.evicted)
         };
         let (file_written, file_dropped) = self
             .file
@@ -550,11 +585,12 @@ impl CaptureStore {
     }
 
     pub(crate) fn counters(&self) -> Counters {
-        let [apns, fcm, wns] = self.lock().counters.clone();
+        let [apns, fcm, wns, hub] = self.lock().counters.clone();
         Counters {
             apns,
             fcm,
             wns,
+            hub,
             captures: self.stats(),
         }
     }
@@ -578,6 +614,7 @@ impl CaptureStore {
         self.clear();
         let mut ring = self.lock();
         ring.evicted = 0;
+        ring.reset_at = ring.next_seq;
         ring.counters = Default::default();
     }
 
@@ -752,7 +789,9 @@ mod tests {
         assert_eq!(counters.wns.rejected.get(&0), Some(&1));
         store.reset();
         assert_eq!(store.counters().fcm, PlatformCounters::default());
+        assert_eq!(store.stats().total, 0, "total counts from the reset");
         assert_eq!(store.record(capture(0)), 4, "seq goes on after a reset");
+        assert_eq!(store.stats().total, 1);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! (bundle id, team and key ids, FCM project, WNS package SID) and the sizes
 //! of the capture store and the device inboxes, and whether they speak TLS.
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use crate::tls::TlsSettings;
 
 /// The two APNs environments. They speak the same protocol; development
@@ -47,6 +49,30 @@ pub struct GatewayConfig {
     /// `Some`: the gateways speak TLS only, with a certificate signed by a
     /// CA clients are given (see [`TlsSettings`]). `None`: plaintext.
     pub tls: Option<TlsSettings>,
+    /// The address every listener binds (`127.0.0.1` by default). The URLs
+    /// and the certificate name it, so that a backend elsewhere (in a
+    /// container) can reach the mocks; an unspecified address (`0.0.0.0`)
+    /// binds every interface and the URLs then name `127.0.0.1`.
+    pub host: IpAddr,
+    /// Host impersonation (implies TLS): the certificate also names the
+    /// services' real hosts, and one more listener serves them all by name
+    /// (see [`Impersonation`]).
+    pub impersonation: Option<Impersonation>,
+    /// The mock Notification Hub served beside the gateways.
+    pub hub: HubConfig,
+}
+
+/// The listener that answers for the services' real hosts
+/// (`api.push.apple.com`, `fcm.googleapis.com`, `oauth2.googleapis.com`,
+/// `login.live.com`, `login.microsoftonline.com`, `*.notify.windows.com`),
+/// routing each connection by its TLS server name and each request by its
+/// `:authority` or `Host`. Backends reach it through hosts entries
+/// ([`crate::Gateways::hosts_file`]) on port 443.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Impersonation {
+    /// The port it binds: 443 for a backend that pins the real hosts, 0
+    /// for any free one (tests, or a port mapping in front).
+    pub port: u16,
 }
 
 impl Default for GatewayConfig {
@@ -65,6 +91,32 @@ impl Default for GatewayConfig {
                 "ms-app://s-1-15-2-2972962901-2322836549-3722629029-1345238579-3987825745-2155616079-650196962"
                     .to_owned(),
             tls: None,
+            hub: HubConfig::default(),
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            impersonation: None,
+        }
+    }
+}
+
+/// How the hub is set up. `Default` gives a working configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HubConfig {
+    /// The hub's name, the path's first segment.
+    pub name: String,
+    /// Most installations and registrations held together; past it a new
+    /// device is refused with 403, as past a tier's device quota (the
+    /// default is the Basic tier's 200,000 active devices).
+    pub device_capacity: usize,
+    /// Notification outcomes kept for `GET /{hub}/messages/{id}`.
+    pub notification_capacity: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            name: "pushproof-hub".to_owned(),
+            device_capacity: 200_000,
+            notification_capacity: 10_000,
         }
     }
 }

@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 
 use crate::capture::{body_text, CaptureJson, CaptureKind, Filter};
 use crate::devices::{device_key, Delivery, DeviceHandle};
-use crate::exchange::{response, Response};
 use crate::fault::{FaultError, FaultRule};
 use crate::platform::Platform;
+use crate::reply::{response, Response};
 use crate::server::RequestBody;
 use crate::state::Shared;
 
@@ -136,7 +136,7 @@ async fn route(shared: &Shared, parts: &Parts, body: &[u8]) -> ApiResult {
             _ => Err(method_not_allowed("POST")),
         },
         "/counters" => match *method {
-            Method::GET => Ok((StatusCode::OK, json!(shared.captures.counters()))),
+            Method::GET => Ok((StatusCode::OK, json!(shared.counters()))),
             _ => Err(method_not_allowed("GET")),
         },
         _ => {
@@ -147,15 +147,25 @@ async fn route(shared: &Shared, parts: &Parts, body: &[u8]) -> ApiResult {
                 };
             }
             if let Some(device) = rest.strip_prefix("/devices/") {
-                if let Some(handle) = device.strip_suffix("/inbox") {
-                    return match *method {
-                        Method::GET => inbox(shared, handle, query).await,
-                        _ => Err(method_not_allowed("GET")),
-                    };
+                let (handle, is_inbox) = match device.strip_suffix("/inbox") {
+                    Some(handle) => (handle, true),
+                    None => (device, false),
+                };
+                if handle.is_empty() || handle.contains('/') {
+                    // A handle sent as is: a WNS channel URI splits into
+                    // path segments and a query, which would otherwise
+                    // read as some other endpoint (a misleading 405).
+                    return Err(bad_request(
+                        "the device handle must be one percent-encoded path segment \
+                         (WNS handles are URIs: encode '/', '?', ':', '=' and '%', \
+                         e.g. with jq -rn --arg h \"$HANDLE\" '$h|@uri')",
+                    ));
                 }
-                return match *method {
-                    Method::DELETE => delete_device(shared, device, query),
-                    _ => Err(method_not_allowed("DELETE")),
+                return match (is_inbox, method) {
+                    (true, &Method::GET) => inbox(shared, handle, query).await,
+                    (true, _) => Err(method_not_allowed("GET")),
+                    (false, &Method::DELETE) => delete_device(shared, handle, query),
+                    (false, _) => Err(method_not_allowed("DELETE")),
                 };
             }
             Err(not_found(format!("no control endpoint {path}")))
@@ -321,7 +331,8 @@ fn captures(shared: &Shared, query: &str) -> ApiResult {
                 filter.kind = Some(match value.as_str() {
                     "push" => CaptureKind::Push,
                     "token" => CaptureKind::Token,
-                    _ => return Err(bad_request("kind must be push or token")),
+                    "hub" => CaptureKind::Hub,
+                    _ => return Err(bad_request("kind must be push, token or hub")),
                 });
             }
         }

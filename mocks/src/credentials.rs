@@ -124,7 +124,10 @@ impl BackendEnv {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Writes `KEY=VALUE` lines, one per variable.
+    /// Writes `KEY=VALUE` lines, one per variable, readable by the owner
+    /// only (the file holds the WNS client secret). The file appears
+    /// whole or not at all: it is written beside and renamed into place,
+    /// so a script waiting for it never reads half of it.
     pub fn write_env_file(&self, path: &Path) -> Result<(), MockError> {
         let mut text = String::new();
         for (name, value) in &self.vars {
@@ -133,11 +136,73 @@ impl BackendEnv {
             text.push_str(value);
             text.push('\n');
         }
-        std::fs::write(path, text).map_err(|source| MockError::WriteFile {
-            path: path.to_owned(),
-            source,
-        })
+        write_file(path, text.as_bytes(), Access::Private)
     }
+}
+
+/// Who may read a file the mocks write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// The owner only (0600): private keys and secrets.
+    Private,
+    /// Anyone (0644): a CA certificate, hosts lines.
+    Public,
+}
+
+/// Writes `contents` to `path` atomically: into a temporary file beside it
+/// (created with its final permissions, so a secret is never readable by
+/// others, even briefly), synced, then renamed over `path`.
+pub(crate) fn write_file(path: &Path, contents: &[u8], access: Access) -> Result<(), MockError> {
+    let failed = |source| MockError::WriteFile {
+        path: path.to_owned(),
+        source,
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let mode = if access == Access::Private {
+            0o600
+        } else {
+            0o644
+        };
+        options.mode(mode);
+        let file = options.open(&temporary).map_err(failed)?;
+        // An older temporary file keeps its mode: set it again.
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(failed)?;
+        write_all(file, contents, &temporary, path).map_err(failed)?;
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = access;
+        let file = options.open(&temporary).map_err(failed)?;
+        write_all(file, contents, &temporary, path).map_err(failed)?;
+    }
+    Ok(())
+}
+
+fn write_all(
+    mut file: std::fs::File,
+    contents: &[u8],
+    temporary: &Path,
+    path: &Path,
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let written = file
+        .write_all(contents)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(temporary);
+    }
+    written
 }
 
 /// Where the gateways listen, as the credential files need to say.
@@ -146,6 +211,8 @@ pub(crate) struct Endpoints<'a> {
     pub(crate) fcm_url: &'a str,
     pub(crate) fcm_token_url: &'a str,
     pub(crate) wns_token_url: &'a str,
+    /// An HTTP/1.1 origin of the control API.
+    pub(crate) control_url: &'a str,
     /// The CA's PEM, in TLS mode.
     pub(crate) ca_pem: Option<&'a str>,
 }
@@ -192,7 +259,11 @@ impl Credentials {
         let dir: PathBuf = std::path::absolute(dir).map_err(write_err(dir))?;
 
         let apns_key_file = dir.join(format!("AuthKey_{}.p8", config.apns_key_id));
-        std::fs::write(&apns_key_file, &self.apns.pkcs8_pem).map_err(write_err(&apns_key_file))?;
+        write_file(
+            &apns_key_file,
+            self.apns.pkcs8_pem.as_bytes(),
+            Access::Private,
+        )?;
 
         let fcm_file = dir.join("fcm-service-account.json");
         let json = self.service_account_json(config, endpoints.fcm_token_url);
@@ -200,7 +271,7 @@ impl Credentials {
             path: fcm_file.clone(),
             source: std::io::Error::other(e),
         })?;
-        std::fs::write(&fcm_file, text).map_err(write_err(&fcm_file))?;
+        write_file(&fcm_file, text.as_bytes(), Access::Private)?;
 
         let vars = [
             ("PUSHPROOF_APNS_URL", endpoints.apns_url.to_owned()),
@@ -223,12 +294,13 @@ impl Credentials {
                 "PUSHPROOF_WNS_CLIENT_SECRET",
                 self.wns_client_secret.clone(),
             ),
+            ("PUSHPROOF_CONTROL_URL", endpoints.control_url.to_owned()),
         ];
         let mut vars: Vec<(String, String)> =
             vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         if let Some(pem) = endpoints.ca_pem {
             let ca_file = dir.join(crate::tls::CA_CERT_FILE);
-            std::fs::write(&ca_file, pem).map_err(write_err(&ca_file))?;
+            write_file(&ca_file, pem.as_bytes(), Access::Public)?;
             vars.push((
                 "PUSHPROOF_CA_FILE".to_owned(),
                 ca_file.display().to_string(),

@@ -5,7 +5,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::platform::Platform;
+use crate::platform::{Platform, UnknownPlatform};
 
 /// Errors returned by the public API of `pushproof-mocks`.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +15,18 @@ pub enum MockError {
     Bind {
         /// The gateway being started.
         platform: Platform,
+        /// The underlying socket error.
+        #[source]
+        source: io::Error,
+    },
+    /// The host-impersonation listener could not be bound.
+    #[error(
+        "binding the host-impersonation listener on {addr} (port 443 needs root or \
+         CAP_NET_BIND_SERVICE; or bind another port and forward 443 to it)"
+    )]
+    BindImpersonation {
+        /// The address it was to listen on.
+        addr: std::net::SocketAddr,
         /// The underlying socket error.
         #[source]
         source: io::Error,
@@ -39,4 +51,10 @@ pub enum MockError {
     /// A platform name that is none of apns, fcm (gcm) or wns.
     #[error("unknown platform {0:?} (expected apns, fcm or wns)")]
     UnknownPlatform(String),
+}
+
+impl From<UnknownPlatform> for MockError {
+    fn from(error: UnknownPlatform) -> MockError {
+        MockError::UnknownPlatform(error.0)
+    }
 }

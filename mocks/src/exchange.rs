@@ -5,83 +5,27 @@
 //! and a response (or answer a fault in its shape); record the capture;
 //! answer. Dispatched on [`Platform`].
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use http::header::{HeaderName, HeaderValue};
 use http::request::Parts;
-use http::StatusCode;
 use hyper::body::Incoming;
 use hyper::Request;
 use tracing::debug;
 
 use crate::capture::{CaptureKind, DeviceRef, Stored};
 use crate::fault::table::Action;
+use crate::hosts::{self, Route};
 use crate::platform::Platform;
-use crate::server::{self, RequestBody, ResponseBody, StreamLimit};
+use crate::reply::Response;
+use crate::server::{self, RequestBody};
 use crate::state::Shared;
 use crate::{apns, control, fcm, wns};
-
-/// The response type of every gateway.
-pub(crate) type Response = http::Response<ResponseBody>;
-
-/// What a platform module decided about one request.
-pub(crate) struct Outcome {
-    pub(crate) kind: CaptureKind,
-    pub(crate) response: Response,
-    /// The platform's reason for a rejection; `None` on success.
-    pub(crate) reason: Option<String>,
-    /// The device handle the request was addressed to.
-    pub(crate) device: Option<DeviceRef>,
-}
-
-/// The device a push addresses, as fault rules look it up.
-pub(crate) struct Addressed {
-    /// The device registry key (lowercase APNs token, FCM token, WNS opaque
-    /// token), if the request names a device.
-    pub(crate) key: Option<String>,
-    /// The handle as captures record it.
-    pub(crate) device: Option<DeviceRef>,
-}
 
 /// State that lives as long as one client connection.
 #[derive(Default)]
 pub(crate) struct ConnectionState {
-    pub(crate) apns: apns::ConnectionAuth,
-    /// The MAX_CONCURRENT_STREAMS an APNs connection announces; `None` on
-    /// the other gateways.
-    pub(crate) stream_limit: Option<Arc<StreamLimit>>,
-    /// Header values that never repeat sent so far (see
-    /// [`ConnectionState::one_off`]).
-    one_offs: AtomicU32,
-}
-
-/// One in this many never-repeating header values is entered into the
-/// HPACK table, which keeps its name there (see
-/// [`ConnectionState::one_off`]).
-const ONE_OFF_INDEXED_EVERY: u32 = 1024;
-
-impl ConnectionState {
-    pub(crate) fn new(stream_limit: Option<Arc<StreamLimit>>) -> ConnectionState {
-        ConnectionState {
-            stream_limit,
-            ..ConnectionState::default()
-        }
-    }
-
-    /// Prepares a response header value that never repeats (a fresh
-    /// `apns-id`) for HTTP/2's header compression. Entering each such value
-    /// into the HPACK dynamic table, as h2 does by default, costs both ends
-    /// an insert and an eviction per response and pushes out entries that
-    /// do repeat. So the value goes as a literal on the indexed name, not
-    /// entered (marked sensitive: h2's only way to say so), except one in
-    /// [`ONE_OFF_INDEXED_EVERY`], which enters name and value and so keeps
-    /// the name in the table however long the connection lives.
-    pub(crate) fn one_off(&self, mut value: HeaderValue) -> HeaderValue {
-        let n = self.one_offs.fetch_add(1, Ordering::Relaxed);
-        value.set_sensitive(!n.is_multiple_of(ONE_OFF_INDEXED_EVERY));
-        value
-    }
+    /// What APNs remembers per connection (tokens, stream limit).
+    pub(crate) apns: apns::Connection,
 }
 
 /// The service error that makes hyper close an HTTP/1.1 connection, or
@@ -119,6 +63,81 @@ pub(crate) fn serve(
     }
 }
 
+/// Serves a push that did not come over a socket: the mock Notification
+/// Hub's fan-out hands each native push to the gateway's own path (fault
+/// rules, validation, delivery, capture) as if it had arrived on `conn`.
+pub(crate) async fn forward(
+    platform: Platform,
+    shared: &Shared,
+    conn: &ConnectionState,
+    parts: Parts,
+    body: RequestBody,
+) -> Result<Response, Dropped> {
+    let fault = if shared.faults.any(platform) {
+        Box::pin(apply_faults(platform, shared, &parts, &body)).await
+    } else {
+        None
+    };
+    answer(platform, shared, conn, parts, &body, fault)
+}
+
+/// Answers one request on the host-impersonation listener: the request's
+/// host (`:authority`, or `Host` in HTTP/1.1) picks the gateway, else the
+/// connection's TLS server name (`route`); a host no gateway serves gets
+/// 421 Misdirected Request (RFC 9110 §15.5.20). The control API answers
+/// whatever the host. (The Notification Hub's namespace host never gets
+/// here: the listener hands it to the hub, by [`request_route`].)
+pub(crate) fn serve_routed(
+    route: Option<Route>,
+    shared: Arc<Shared>,
+    conn: Arc<ConnectionState>,
+    request: Request<Incoming>,
+) -> impl std::future::Future<Output = Result<Response, Dropped>> + Send {
+    let host = request_host(&request);
+    let platform = host
+        .as_deref()
+        .and_then(hosts::route)
+        .or(route)
+        .and_then(Route::platform)
+        .or_else(|| control::is_control_path(request.uri().path()).then_some(Platform::Fcm));
+    async move {
+        match platform {
+            Some(platform) => serve(platform, shared, conn, request).await,
+            None => Ok(misdirected(host.as_deref().unwrap_or(""))),
+        }
+    }
+}
+
+/// The host a request names (`:authority`, or `Host` in HTTP/1.1),
+/// without its port.
+fn request_host(request: &Request<Incoming>) -> Option<String> {
+    request.uri().host().map(str::to_owned).or_else(|| {
+        let value = request.headers().get(http::header::HOST)?.to_str().ok()?;
+        Some(hosts::host_of(value).to_owned())
+    })
+}
+
+/// What serves a request on the impersonation listener: its host's route,
+/// else the connection's (`route`, from the TLS server name).
+pub(crate) fn request_route(route: Option<Route>, request: &Request<Incoming>) -> Option<Route> {
+    request_host(request)
+        .as_deref()
+        .and_then(hosts::route)
+        .or(route)
+}
+
+/// 421: the request named a host this listener does not serve.
+fn misdirected(host: &str) -> Response {
+    crate::reply::response(
+        http::StatusCode::MISDIRECTED_REQUEST,
+        [(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        format!("no mock gateway serves the host {host:?}\n"),
+    )
+}
+
 /// The gateway's answer to a push or token request, or the fault's that
 /// replaces it; records the capture.
 fn answer(
@@ -131,12 +150,12 @@ fn answer(
 ) -> Result<Response, Dropped> {
     let outcome = match fault {
         None => match platform {
-            Platform::Apns => apns::handle(shared, conn, &parts, body),
+            Platform::Apns => apns::handle(shared, &conn.apns, &parts, body),
             Platform::Fcm => fcm::handle(shared, &parts, body),
             Platform::Wns => wns::handle(shared, &parts, body),
         },
         Some((Action::Answer(answer), device)) => match platform {
-            Platform::Apns => apns::fault_outcome(&parts, conn, &answer, device),
+            Platform::Apns => apns::fault_outcome(&parts, &conn.apns, &answer, device),
             Platform::Fcm => fcm::fault_outcome(shared, &answer, device),
             Platform::Wns => wns::fault_outcome(&parts, &answer, device),
         },
@@ -202,52 +221,6 @@ async fn apply_faults(
     decision.action.map(|action| (action, addressed.device))
 }
 
-/// A response with a status, headers and a body. Header values built by the
-/// gateways are always valid; a value that is not is skipped rather than
-/// turned into a panic.
-pub(crate) fn response(
-    status: StatusCode,
-    headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>,
-    body: impl Into<bytes::Bytes>,
-) -> Response {
-    let mut response = http::Response::new(ResponseBody::new(body.into()));
-    *response.status_mut() = status;
-    let headers = headers.into_iter();
-    let map = response.headers_mut();
-    // Sized once, not grown header by header.
-    map.reserve(headers.size_hint().0);
-    for (name, value) in headers {
-        map.append(name, value);
-    }
-    response
-}
-
-/// A header value from text the gateway made; falls back to an empty value
-/// (never panics) if the text is not a valid header value.
-pub(crate) fn header_value(text: &str) -> HeaderValue {
-    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-/// Splits `Authorization: <scheme> <credentials>` and returns the
-/// credentials when the scheme is `bearer`, compared case-insensitively
-/// (clients send both `bearer` and `Bearer`).
-pub(crate) fn bearer_token(value: &HeaderValue) -> Option<&str> {
-    let text = std::str::from_utf8(value.as_bytes()).ok()?.trim();
-    let (scheme, token) = text.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let token = token.trim();
-    (!token.is_empty()).then_some(token)
-}
-
-/// Seconds since the Unix epoch.
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -307,31 +280,5 @@ mod tests {
             let error = h2.send_request(request()).await.unwrap_err();
             assert!(!error.is_closed(), "{error}");
         }
-    }
-
-    #[test]
-    fn one_off_values_enter_the_hpack_table_once_in_a_while() {
-        let conn = ConnectionState::default();
-        let sensitive: Vec<bool> = (0..=ONE_OFF_INDEXED_EVERY)
-            .map(|_| conn.one_off(HeaderValue::from_static("x")).is_sensitive())
-            .collect();
-        // The first keeps the name in the table; the rest are literals on it.
-        assert!(!sensitive[0]);
-        assert!(sensitive[1..sensitive.len() - 1].iter().all(|&s| s));
-        assert!(!sensitive[sensitive.len() - 1]);
-    }
-
-    #[test]
-    fn bearer_scheme_is_case_insensitive() {
-        assert_eq!(
-            bearer_token(&HeaderValue::from_static("bearer abc")),
-            Some("abc")
-        );
-        assert_eq!(
-            bearer_token(&HeaderValue::from_static("Bearer  abc ")),
-            Some("abc")
-        );
-        assert_eq!(bearer_token(&HeaderValue::from_static("Basic abc")), None);
-        assert_eq!(bearer_token(&HeaderValue::from_static("bearer")), None);
     }
 }

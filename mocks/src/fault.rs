@@ -73,7 +73,8 @@ pub enum Fault {
     /// The device handle is dead from a moment on: APNs 410 `Unregistered`
     /// with its timestamp, FCM 404 `UNREGISTERED`, WNS 410.
     Expire {
-        /// The moment, relative to when the rule is set (default 0: now).
+        /// The moment, relative to when the rule is set (0: now). One of
+        /// `after_ms` and `at_unix_ms` is required.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after_ms: Option<u64>,
         /// The moment as milliseconds since the Unix epoch.
@@ -240,8 +241,17 @@ impl FaultRule {
                 after_ms,
                 at_unix_ms,
             } => {
-                if after_ms.is_some() && at_unix_ms.is_some() {
-                    return invalid("expire takes after_ms or at_unix_ms, not both".to_owned());
+                match (after_ms, at_unix_ms) {
+                    (Some(_), Some(_)) => {
+                        return invalid("expire takes after_ms or at_unix_ms, not both".to_owned())
+                    }
+                    (None, None) => {
+                        // Without a moment the rule would have to guess one.
+                        return invalid(
+                            "expire needs after_ms (0 for now) or at_unix_ms".to_owned(),
+                        );
+                    }
+                    _ => {}
                 }
             }
         }
@@ -498,6 +508,13 @@ mod tests {
                 Fault::Expire {
                     after_ms: Some(1),
                     at_unix_ms: Some(1),
+                },
+            ),
+            FaultRule::gateway(
+                Platform::Apns,
+                Fault::Expire {
+                    after_ms: None,
+                    at_unix_ms: None,
                 },
             ),
             FaultRule {

@@ -18,16 +18,18 @@ use serde_json::{Map, Value};
 
 use crate::capture::{CaptureKind, DeviceRef};
 use crate::devices::{Inbox, Pending};
-use crate::exchange::{bearer_token, response, Addressed, Outcome};
-use crate::oauth::{self, TokenState};
+use crate::oauth;
 use crate::packed::Packed;
 use crate::platform::Platform;
+use crate::reply::{bearer_token, response, Addressed, Outcome};
 use crate::server::RequestBody;
 use crate::state::Shared;
+use crate::tokens::TokenState;
 
 mod blocks;
 mod error;
 mod fast;
+mod request;
 
 pub(crate) use error::fault_outcome;
 use error::GoogleError;
@@ -129,17 +131,6 @@ fn send_path_project(path: &str) -> Option<&str> {
     (!project.is_empty() && !project.contains('/')).then_some(project)
 }
 
-/// The request body of `messages:send`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SendRequest<'a> {
-    #[serde(borrow)]
-    message: Option<&'a RawValue>,
-    validate_only: Option<bool>,
-    #[serde(rename = "validateOnly")]
-    validate_only_camel: Option<bool>,
-}
-
 type Rejection = (GoogleError, Option<String>);
 
 fn send(
@@ -199,12 +190,7 @@ fn send(
             ))
         }
     };
-    let request: SendRequest<'_> = serde_json::from_slice(bytes).map_err(|e| {
-        (
-            GoogleError::invalid_json("", format!("Invalid JSON payload received. {e}")),
-            None,
-        )
-    })?;
+    let request = request::parse(bytes).map_err(|e| (e, None))?;
     let raw = request.message.ok_or_else(|| {
         (
             GoogleError::invalid_argument(
@@ -256,10 +242,7 @@ fn send(
         ),
         Target::Topic | Target::Condition => None,
     };
-    let validate_only = request
-        .validate_only
-        .or(request.validate_only_camel)
-        .unwrap_or(false);
+    let validate_only = request.validate_only.unwrap_or(false);
     let body = if validate_only {
         send_response(project, None)
     } else {

@@ -2,7 +2,7 @@
 //! the API the harness drives them with (URLs, credentials, devices,
 //! inboxes, captures).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -19,13 +19,23 @@ use crate::devices::{DeviceHandle, Inbox};
 use crate::error::MockError;
 use crate::exchange::{self, ConnectionState};
 use crate::fault::{ActiveFault, FaultError, FaultRule};
+use crate::hosts::{self, Route};
+use crate::hub::Hub;
 use crate::platform::Platform;
-use crate::server::{self, Protocol};
-use crate::state::{Shared, Urls};
-use crate::tls::Tls;
-use crate::{fcm, wns};
+use crate::server::{self, ConnInfo, Protocol, Security};
+use crate::state::{BackendUrls, Shared, Urls};
+use crate::tls::{ServerNames, Tls, TlsSettings};
+use crate::{apns, fcm, wns};
 
-/// Mock APNs, FCM and WNS, each on its own `127.0.0.1` port. They stop when
+/// A request's answer on the impersonation listener, from a gateway or
+/// the hub.
+type RoutedFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<crate::reply::Response, exchange::Dropped>> + Send>,
+>;
+
+/// Mock APNs, FCM and WNS, each on its own port (of `127.0.0.1` unless
+/// [`GatewayConfig::host`] says otherwise), and in impersonation mode one
+/// more listener for the services' real host names. They stop when
 /// [`Gateways::shutdown`] is awaited or when the value is dropped.
 pub struct Gateways {
     shared: Arc<Shared>,
@@ -34,6 +44,8 @@ pub struct Gateways {
     tasks: TaskTracker,
     /// The PEM of the CA clients must trust, in TLS mode.
     ca_pem: Option<String>,
+    /// The mock Notification Hub, on a port of its own.
+    hub: Hub,
 }
 
 impl std::fmt::Debug for Gateways {
@@ -54,28 +66,85 @@ impl Gateways {
         let mut addrs = Vec::with_capacity(3);
         for platform in Platform::ALL {
             let bind = |source| MockError::Bind { platform, source };
-            let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(bind)?;
+            let listener = TcpListener::bind((config.host, 0)).await.map_err(bind)?;
             addrs.push(listener.local_addr().map_err(bind)?);
             listeners.push(listener);
         }
         let addrs: [SocketAddr; 3] = [addrs[0], addrs[1], addrs[2]];
+        let router = match config.impersonation {
+            None => None,
+            Some(impersonation) => {
+                let addr = SocketAddr::new(config.host, impersonation.port);
+                let bind = |source| MockError::BindImpersonation { addr, source };
+                let listener = TcpListener::bind(addr).await.map_err(bind)?;
+                let local = listener.local_addr().map_err(bind)?;
+                Some((listener, local))
+            }
+        };
+        // The address clients are told: the bound one, or loopback for
+        // "every interface".
+        let advertised = advertised(config.host);
+        // Impersonation needs TLS (clients call the real hosts by https).
+        let tls_settings = config
+            .tls
+            .clone()
+            .or_else(|| config.impersonation.map(|_| TlsSettings::default()));
+        let hub_listener = TcpListener::bind((config.host, 0))
+            .await
+            .map_err(|source| MockError::Bind {
+                platform: Platform::Apns,
+                source,
+            })?;
         // A P-256 CA and certificate take well under a millisecond (plus
         // two small files with a CA folder): fine on this thread.
-        let tls = match &config.tls {
-            Some(settings) => Some(Tls::new(settings).map_err(|e| MockError::KeyGeneration {
-                what: "TLS CA and server certificate",
-                message: e.to_string(),
-            })?),
+        let tls = match &tls_settings {
+            Some(settings) => {
+                let names = ServerNames {
+                    dns: if config.impersonation.is_some() {
+                        hosts::ROUTES
+                            .iter()
+                            .map(|(host, _)| host.certificate_name())
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                    ips: vec![advertised],
+                };
+                Some(
+                    Tls::new(settings, &names).map_err(|e| MockError::KeyGeneration {
+                        what: "TLS CA and server certificate",
+                        message: e.to_string(),
+                    })?,
+                )
+            }
             None => None,
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let origin = |addr: SocketAddr| format!("{scheme}://{addr}");
+        let origin =
+            |addr: SocketAddr| format!("{scheme}://{}", SocketAddr::new(advertised, addr.port()));
+        let wns: Arc<str> = origin(addrs[2]).into();
         let urls = Urls {
             apns: origin(addrs[0]),
             fcm: origin(addrs[1]),
             fcm_token: format!("{}{}", origin(addrs[1]), fcm::TOKEN_PATH),
-            wns: origin(addrs[2]).into(),
-            wns_token: format!("{}{}", origin(addrs[2]), wns::TOKEN_PATH),
+            wns_token: format!("{wns}{}", wns::TOKEN_PATH),
+            wns_channels: if router.is_some() {
+                format!("https://{}", hosts::WNS_CHANNEL_HOST).into()
+            } else {
+                wns.clone()
+            },
+            backend: if router.is_some() {
+                BackendUrls::impersonated(config.apns_environment)
+            } else {
+                BackendUrls {
+                    apns: origin(addrs[0]),
+                    fcm: origin(addrs[1]),
+                    fcm_token: format!("{}{}", origin(addrs[1]), fcm::TOKEN_PATH),
+                    wns_token: format!("{wns}{}", wns::TOKEN_PATH),
+                }
+            },
+            wns,
+            impersonation: router.as_ref().map(|(_, addr)| *addr),
         };
         // RSA key generation takes a moment: keep it off the async workers.
         let credentials = {
@@ -95,27 +164,88 @@ impl Gateways {
                 Platform::Apns => Protocol::Http2,
                 Platform::Fcm | Platform::Wns => Protocol::Auto,
             };
+            let security = match &tls {
+                Some(tls) => Security::Tls(protocol, tls.server_config(protocol)),
+                None => Security::Plain(protocol),
+            };
             let shared = shared.clone();
-            let make_service = move |_peer: SocketAddr, stream_limit| {
+            let make_service = move |info: ConnInfo| {
                 let shared = shared.clone();
-                let conn = Arc::new(ConnectionState::new(stream_limit));
+                let conn = Arc::new(ConnectionState {
+                    apns: apns::Connection::new(info.stream_limit, None),
+                });
                 service_fn(move |request| {
                     exchange::serve(platform, shared.clone(), conn.clone(), request)
                 })
             };
             tasks.spawn(server::run(
                 listener,
-                protocol,
-                tls.as_ref().map(|tls| tls.server_config(protocol)),
+                security,
+                make_service,
+                shutdown.clone(),
+            ));
+        }
+        let hub = Hub::spawn(
+            hub_listener,
+            shared.clone(),
+            tls.as_ref().map(|tls| tls.server_config(Protocol::Auto)),
+            advertised,
+            router.is_some(),
+            &tasks,
+            shutdown.clone(),
+        )?;
+        if let (Some((listener, _)), Some(tls)) = (router, &tls) {
+            let shared = shared.clone();
+            let hub_state = hub.state();
+            // Requests are routed by host, the connection's server name
+            // deciding when a request names none (and, for an APNs host,
+            // the environment answered as).
+            let make_service = move |info: ConnInfo| {
+                let route = info.server_name.as_deref().and_then(hosts::route);
+                let environment = match route {
+                    Some(Route::Apns(environment)) => Some(environment),
+                    _ => None,
+                };
+                let conn = Arc::new(ConnectionState {
+                    apns: apns::Connection::new(info.stream_limit, environment),
+                });
+                let shared = shared.clone();
+                let hub = hub_state.clone();
+                service_fn(move |request| {
+                    let answer: RoutedFuture =
+                        if exchange::request_route(route, &request) == Some(Route::Hub) {
+                            let hub = hub.clone();
+                            Box::pin(async move {
+                                match crate::hub::serve(hub, request).await {
+                                    Ok(response) => Ok(response),
+                                    Err(never) => match never {},
+                                }
+                            })
+                        } else {
+                            Box::pin(exchange::serve_routed(
+                                route,
+                                shared.clone(),
+                                conn.clone(),
+                                request,
+                            ))
+                        };
+                    answer
+                })
+            };
+            tasks.spawn(server::run(
+                listener,
+                router_security(tls),
                 make_service,
                 shutdown.clone(),
             ));
         }
         tasks.close();
         info!(
+            hub = %hub.url(),
             apns = %shared.urls.apns,
             fcm = %shared.urls.fcm,
             wns = %shared.urls.wns,
+            impersonation = ?shared.urls.impersonation,
             "mock gateways listening"
         );
         Ok(Gateways {
@@ -124,7 +254,28 @@ impl Gateways {
             shutdown,
             tasks,
             ca_pem: tls.map(Tls::into_ca_pem),
+            hub,
         })
+    }
+
+    /// The address of the listener that answers for the services' real
+    /// hosts, in impersonation mode ([`GatewayConfig::impersonation`]).
+    pub fn impersonation_addr(&self) -> Option<SocketAddr> {
+        self.shared.urls.impersonation
+    }
+
+    /// Hosts-file lines (`/etc/hosts`, `docker run --add-host`) that send
+    /// the services' host names to the impersonation listener's address, in
+    /// impersonation mode. Clients reach it on port 443.
+    pub fn hosts_file(&self) -> Option<String> {
+        let addr = self.shared.urls.impersonation?;
+        Some(hosts::hosts_file(&advertised(addr.ip()).to_string()))
+    }
+
+    /// The host names the impersonation listener answers for, as a hosts
+    /// file needs them (every exact host, and the WNS channel host).
+    pub fn impersonated_hosts(&self) -> Vec<&'static str> {
+        hosts::hosts_file_names()
     }
 
     /// The PEM of the CA that signed the gateways' certificate, in TLS mode
@@ -184,21 +335,35 @@ impl Gateways {
     }
 
     /// Writes the APNs key (`AuthKey_<kid>.p8`), the FCM service-account
-    /// JSON and, in TLS mode, the CA (`ca.pem`) into `dir` and returns the
-    /// backend-contract variables (every `PUSHPROOF_*` except
-    /// `PUSHPROOF_LISTEN`; `PUSHPROOF_CA_FILE` in TLS mode only).
+    /// JSON (both readable by their owner only) and, in TLS mode, the CA
+    /// (`ca.pem`) into `dir` and returns the backend-contract variables
+    /// (every `PUSHPROOF_*` except `PUSHPROOF_LISTEN`; `PUSHPROOF_CA_FILE`
+    /// in TLS mode only), and `PUSHPROOF_CONTROL_URL`, the control API's
+    /// HTTP/1.1 origin. In impersonation mode the URLs are the services'
+    /// own (`https://fcm.googleapis.com`, …), which the hosts entries send
+    /// to the mocks. And the hub's `PUSHPROOF_NH_CONNECTION_STRING` and
+    /// `PUSHPROOF_NH_HUB`.
     pub fn write_credentials(&self, dir: &Path) -> Result<BackendEnv, MockError> {
         let urls = &self.shared.urls;
         let endpoints = Endpoints {
-            apns_url: &urls.apns,
-            fcm_url: &urls.fcm,
-            fcm_token_url: &urls.fcm_token,
-            wns_token_url: &urls.wns_token,
+            apns_url: &urls.backend.apns,
+            fcm_url: &urls.backend.fcm,
+            fcm_token_url: &urls.backend.fcm_token,
+            wns_token_url: &urls.backend.wns_token,
+            control_url: &urls.fcm,
             ca_pem: self.ca_pem.as_deref(),
         };
-        self.shared
+        let mut env = self
+            .shared
             .credentials
-            .write(&self.shared.config, &endpoints, dir)
+            .write(&self.shared.config, &endpoints, dir)?;
+        env.vars.extend(self.hub.env_vars());
+        Ok(env)
+    }
+
+    /// The mock Notification Hub that fans out to these gateways.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
     }
 
     /// Issues a fresh device handle on `platform`, with an empty inbox.
@@ -239,7 +404,7 @@ impl Gateways {
 
     /// Verdict counters per gateway, and the capture store's.
     pub fn counters(&self) -> Counters {
-        self.shared.captures.counters()
+        self.shared.counters()
     }
 
     /// Waits until every capture so far is written to
@@ -302,6 +467,30 @@ impl Gateways {
         self.tasks.wait().await;
         self.shared.captures.flush_file().await;
     }
+}
+
+/// The address clients are told to use for one the gateways bind: itself,
+/// or loopback for an unspecified one (every interface).
+fn advertised(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        other => other,
+    }
+}
+
+/// The impersonation listener's TLS: APNs hosts get APNs's HTTP/2-only
+/// connections (with its stream limits), every other name (or none) a
+/// connection that speaks HTTP/1.1 and HTTP/2 and routes by host.
+fn router_security(tls: &Tls) -> Security {
+    let http2 = tls.server_config(Protocol::Http2);
+    let auto = tls.server_config(Protocol::Auto);
+    Security::ByServerName(Arc::new(move |name: Option<&str>| {
+        match name.and_then(hosts::route) {
+            Some(Route::Apns(_)) => (Protocol::Http2, http2.clone()),
+            _ => (Protocol::Auto, auto.clone()),
+        }
+    }))
 }
 
 impl Drop for Gateways {

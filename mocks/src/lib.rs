@@ -17,6 +17,10 @@
 //! to `apns`, `fcm` or `wns` (token endpoints in `oauth`), which validate it
 //! into a verdict and a response; accepted pushes go to `devices`, every
 //! request to `capture` (and, if configured, the capture file).
+//!
+//! Beside them runs a mock Azure Notification Hub ([`Gateways::hub`],
+//! module `hub`) that fans sends out to the gateways through the same
+//! path.
 
 mod apns;
 mod capture;
@@ -29,20 +33,25 @@ mod exchange;
 mod fault;
 mod fcm;
 mod gateways;
+mod hosts;
+mod hub;
 mod oauth;
 mod packed;
 mod platform;
+mod reply;
 pub mod server;
 mod state;
 mod tls;
+mod tokens;
 mod wns;
 
 pub use capture::{Capture, CaptureKind, CaptureStats, Counters, PlatformCounters};
-pub use config::{ApnsEnvironment, GatewayConfig};
+pub use config::{ApnsEnvironment, GatewayConfig, Impersonation};
 pub use credentials::BackendEnv;
 pub use devices::{Delivery, DeviceHandle, Inbox};
 pub use error::MockError;
 pub use fault::{ActiveFault, Delay, Fault, FaultError, FaultPlan, FaultRule, MAX_RULES};
 pub use gateways::Gateways;
-pub use platform::Platform;
+pub use hub::{Hub, HubConfig};
+pub use platform::{Platform, UnknownPlatform};
 pub use tls::TlsSettings;

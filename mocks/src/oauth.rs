@@ -6,18 +6,15 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::request::Parts;
 use http::{Method, StatusCode};
 use jsonwebtoken::Algorithm;
-use serde::Deserialize;
 
 use crate::capture::CaptureKind;
-use crate::credentials::random_token;
-use crate::exchange::{response, unix_now, Outcome};
+use crate::reply::{numeric_date, response, unix_now, Outcome};
 use crate::server::RequestBody;
 use crate::state::Shared;
 
@@ -42,62 +39,6 @@ const AAD_WNS_SCOPE: &str = "https://wns.windows.com/.default";
 const MAX_ASSERTION_LIFETIME: i64 = 3600;
 /// Clock skew tolerated on `iat`.
 const CLOCK_SKEW: i64 = 300;
-/// Beyond this many live tokens, expired ones are pruned on issue.
-const PRUNE_THRESHOLD: usize = 4096;
-
-/// Whether an access token may be used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TokenState {
-    Valid,
-    Expired,
-    Unknown,
-}
-
-/// Access tokens issued by one token endpoint, with their expiry.
-#[derive(Default)]
-pub(crate) struct TokenStore {
-    tokens: RwLock<HashMap<String, Instant>>,
-}
-
-impl TokenStore {
-    /// Issues a new token valid for `ttl`.
-    pub(crate) fn issue(&self, prefix: &str, ttl: Duration) -> String {
-        let token = format!("{prefix}{}", random_token(96));
-        let now = Instant::now();
-        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
-        if tokens.len() >= PRUNE_THRESHOLD {
-            tokens.retain(|_, expires| *expires > now);
-        }
-        tokens.insert(token.clone(), now + ttl);
-        token
-    }
-
-    pub(crate) fn check(&self, token: &str) -> TokenState {
-        match self
-            .tokens
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(token)
-        {
-            None => TokenState::Unknown,
-            Some(expires) if *expires <= Instant::now() => TokenState::Expired,
-            Some(_) => TokenState::Valid,
-        }
-    }
-
-    /// Makes every token issued so far expired, as if a day had passed.
-    pub(crate) fn expire_all(&self) {
-        let now = Instant::now();
-        for expires in self
-            .tokens
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .values_mut()
-        {
-            *expires = now;
-        }
-    }
-}
 
 /// A token endpoint's answer: a JSON body, a status and, on failure, the
 /// OAuth error code recorded as the capture's reason.
@@ -152,15 +93,11 @@ fn form_fields(bytes: &[u8]) -> HashMap<String, String> {
         .collect()
 }
 
-/// Claims of a Google service-account assertion.
-#[derive(Deserialize)]
-struct AssertionClaims {
-    iss: Option<String>,
-    aud: Option<serde_json::Value>,
-    scope: Option<String>,
-    iat: Option<i64>,
-    exp: Option<i64>,
-}
+/// Claims of a Google service-account assertion, as the JSON object the
+/// token carries: read field by field, so that a claim of the wrong type
+/// gets the answer Google gives for that claim, not "Invalid JWT
+/// Signature".
+type AssertionClaims = serde_json::Map<String, serde_json::Value>;
 
 /// `POST {fcm_token_url}`: exchanges a signed service-account assertion for
 /// an access token.
@@ -171,7 +108,12 @@ pub(crate) fn fcm_token(shared: &Shared, parts: &Parts, body: &RequestBody) -> O
     };
     match fields.get("grant_type").map(String::as_str) {
         Some(JWT_BEARER_GRANT) => {}
-        Some(_) => return oauth_error("unsupported_grant_type", "Invalid grant_type: ".into()),
+        Some(grant) => {
+            return oauth_error(
+                "unsupported_grant_type",
+                format!("Invalid grant_type: {grant}").into(),
+            )
+        }
         None => {
             return oauth_error(
                 "invalid_request",
@@ -232,7 +174,8 @@ fn verify_assertion(
     )
     .map_err(|_| ("invalid_grant", Cow::Borrowed(BAD_SIGNATURE)))?
     .claims;
-    if claims.iss.as_deref() != Some(account.client_email.as_str()) {
+    let text = |name: &str| claims.get(name).and_then(serde_json::Value::as_str);
+    if text("iss") != Some(account.client_email.as_str()) {
         return Err(("invalid_grant", "Invalid grant: account not found".into()));
     }
     // Google accepts its token endpoint's canonical URLs as the audience,
@@ -242,7 +185,7 @@ fn verify_assertion(
     // socket level still signs for Google's URL.
     let expected =
         |aud: &str| aud == shared.urls.fcm_token || GOOGLE_TOKEN_AUDIENCES.contains(&aud);
-    let audience_ok = match &claims.aud {
+    let audience_ok = match claims.get("aud") {
         Some(serde_json::Value::String(aud)) => expected(aud),
         Some(serde_json::Value::Array(auds)) => {
             auds.iter().filter_map(|a| a.as_str()).any(expected)
@@ -260,7 +203,10 @@ fn verify_assertion(
         ));
     }
     let now = unix_now();
-    let timeframe_ok = match (claims.iat, claims.exp) {
+    // NumericDate (RFC 7519 §2): any JSON number, fractions included
+    // (Python clients sign `time.time()`); Google serves those.
+    let date = |name: &str| claims.get(name).and_then(numeric_date);
+    let timeframe_ok = match (date("iat"), date("exp")) {
         (Some(iat), Some(exp)) => {
             exp > now && iat <= now + CLOCK_SKEW && exp > iat && exp - iat <= MAX_ASSERTION_LIFETIME
         }
@@ -274,9 +220,7 @@ fn verify_assertion(
                 .into(),
         ));
     }
-    let scope_ok = claims
-        .scope
-        .as_deref()
+    let scope_ok = text("scope")
         .is_some_and(|scope| scope.split_whitespace().any(|s| FCM_SCOPES.contains(&s)));
     if !scope_ok {
         return Err((
@@ -367,6 +311,33 @@ fn aad_error(error: &'static str, code: u32, description: &str) -> Outcome {
     )
 }
 
+/// The client id and secret of an `Authorization: Basic` header, each
+/// form-decoded as RFC 6749 §2.3.1 has clients encode them.
+fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let value = parts
+        .headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let decode = |s: &str| -> String {
+        form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Some((decode(id), decode(secret)))
+}
+
 /// AAD's timestamp shape, `2024-05-01 12:34:56Z`. Built by hand: the
 /// `time` crate's formatting feature is not enabled for this crate.
 fn aad_timestamp(now: time::OffsetDateTime) -> String {
@@ -406,7 +377,21 @@ pub(crate) fn wns_aad_token(
         RequestBody::Complete(bytes) => form_fields(bytes),
         _ => HashMap::new(),
     };
-    let field = |name: &str| fields.get(name).map(String::as_str);
+    // client_secret_basic (RFC 6749 §2.3.1): AAD takes the client id and
+    // secret in `Authorization: Basic` as well as in the body ("The Basic
+    // auth pattern of instead providing credentials in the Authorization
+    // header, per RFC 6749 is also supported", Microsoft identity platform,
+    // client credentials flow). The body's values, when sent, come first.
+    let basic = basic_credentials(parts);
+    let field = |name: &str| {
+        fields.get(name).map(String::as_str).or_else(|| {
+            basic.as_ref().and_then(|(id, secret)| match name {
+                "client_id" => Some(id.as_str()),
+                "client_secret" => Some(secret.as_str()),
+                _ => None,
+            })
+        })
+    };
     let missing = |name: &str| {
         aad_error(
             "invalid_request",
@@ -508,16 +493,6 @@ pub(crate) fn wns_aad_token(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn store_tells_valid_expired_and_unknown_tokens_apart() {
-        let store = TokenStore::default();
-        let token = store.issue("t.", Duration::from_secs(60));
-        assert_eq!(store.check(&token), TokenState::Valid);
-        assert_eq!(store.check("nope"), TokenState::Unknown);
-        store.expire_all();
-        assert_eq!(store.check(&token), TokenState::Expired);
-    }
 
     #[test]
     fn aad_timestamp_has_aads_shape() {

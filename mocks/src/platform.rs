@@ -6,8 +6,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::MockError;
-
 /// A push platform: Apple APNs, Firebase Cloud Messaging (HTTP v1) or
 /// Windows Push Notification Services.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -50,8 +48,13 @@ impl fmt::Display for Platform {
     }
 }
 
+/// A platform name that is none of apns, fcm (gcm) or wns.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown platform {0:?} (expected apns, fcm or wns)")]
+pub struct UnknownPlatform(pub String);
+
 impl FromStr for Platform {
-    type Err = MockError;
+    type Err = UnknownPlatform;
 
     /// Case-insensitive; `gcm` is accepted as FCM because the Azure tutorial
     /// backends (and many of their descendants) still call it that.
@@ -64,7 +67,7 @@ impl FromStr for Platform {
         } else if s.eq_ignore_ascii_case("wns") {
             Ok(Platform::Wns)
         } else {
-            Err(MockError::UnknownPlatform(s.to_owned()))
+            Err(UnknownPlatform(s.to_owned()))
         }
     }
 }

@@ -4,6 +4,8 @@
 //! APNs connections announce a stream limit the gateway changes as it goes
 //! (`streams`).
 
+mod inbound;
+mod scheme;
 mod streams;
 
 use std::future::Future as _;
@@ -20,11 +22,11 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use inbound::H2Io;
 use streams::SettingsIo;
 pub(crate) use streams::StreamLimit;
 
@@ -90,34 +92,66 @@ impl Mode {
 /// The response body type every gateway answers with.
 pub type ResponseBody = Full<Bytes>;
 
+/// How a listener's connections are secured and which HTTP versions they
+/// speak.
+#[derive(Clone)]
+pub(crate) enum Security {
+    /// Plaintext (h2c prior knowledge for [`Protocol::Http2`]).
+    Plain(Protocol),
+    /// TLS with one configuration.
+    Tls(Protocol, Arc<rustls::ServerConfig>),
+    /// TLS whose protocol and configuration follow the server name the
+    /// client sent (SNI), for a listener that serves several hosts.
+    ByServerName(Arc<ChooseByName>),
+}
+
+/// Picks a connection's protocol and TLS configuration from its server
+/// name (lowercase, if the client sent one).
+pub(crate) type ChooseByName =
+    dyn Fn(Option<&str>) -> (Protocol, Arc<rustls::ServerConfig>) + Send + Sync;
+
+/// What a connection's service is told about its connection.
+pub(crate) struct ConnInfo {
+    /// The TLS server name (SNI) the client sent, lowercase.
+    pub(crate) server_name: Option<String>,
+    /// On an HTTP/2-only (APNs) connection, the MAX_CONCURRENT_STREAMS it
+    /// announces, which the service changes.
+    pub(crate) stream_limit: Option<Arc<StreamLimit>>,
+}
+
 /// Serves connections from `listener` until `shutdown` is cancelled, then
 /// lets open connections drain briefly.
 ///
-/// With `tls`, every connection is a TLS connection; the handshake happens
-/// in the connection's own task, with a deadline, so a slow or broken peer
-/// never holds up the accept loop.
+/// With TLS, the handshake happens in the connection's own task, with a
+/// deadline, so a slow or broken peer never holds up the accept loop.
 ///
 /// `make_service` is called once per connection, so a service can keep
 /// per-connection state (APNs caches verified provider tokens per
-/// connection, as the real service binds a connection to a team). It gets
-/// the peer and, on an HTTP/2-only listener (APNs), the connection's
-/// [`StreamLimit`], through which the service changes the
+/// connection, as the real service binds a connection to a team). It is
+/// told the peer, the server name and, on an HTTP/2-only (APNs)
+/// connection, its [`StreamLimit`], through which the service changes the
 /// MAX_CONCURRENT_STREAMS the connection announces.
 /// A service error ends the exchange without an answer: hyper closes an
 /// HTTP/1.1 connection and resets an HTTP/2 stream (a "drop" fault).
 pub(crate) async fn run<F, S>(
     listener: TcpListener,
-    protocol: Protocol,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    security: Security,
     make_service: F,
     shutdown: CancellationToken,
 ) where
-    F: Fn(SocketAddr, Option<Arc<StreamLimit>>) -> S,
+    F: Fn(ConnInfo) -> S + Send + Sync + 'static,
     S: Service<Request<Incoming>, Response = Response<ResponseBody>> + Send + 'static,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
-    let acceptor = tls.map(TlsAcceptor::from);
+    let make_service = Arc::new(make_service);
+    // One TLS path: a fixed configuration is a choice that ignores the name.
+    let security = match security {
+        Security::Tls(protocol, config) => {
+            Security::ByServerName(Arc::new(move |_: Option<&str>| (protocol, config.clone())))
+        }
+        other => other,
+    };
     let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -136,20 +170,24 @@ pub(crate) async fn run<F, S>(
         };
         // Latency matters more than packet count for a mock on loopback.
         let _ = stream.set_nodelay(true);
-        // An HTTP/2-only listener serves every connection in APNs mode,
-        // whatever ALPN says, so the limit is known before the handshake.
-        let limit = (protocol == Protocol::Http2)
-            .then(|| Arc::new(StreamLimit::new(APNS_INITIAL_STREAMS, APNS_MAX_STREAMS)));
-        let service = make_service(peer, limit.clone());
         let shutdown = shutdown.clone();
-        let acceptor = acceptor.clone();
+        let security = security.clone();
+        let make_service = make_service.clone();
         connections.spawn(async move {
-            let result = match acceptor {
-                None => serve(stream, Mode::new(protocol, None), limit, service, &shutdown).await,
-                Some(acceptor) => {
-                    let Some(stream) = handshake(&acceptor, stream, peer, &shutdown).await else {
+            let result = match security {
+                Security::Plain(protocol) => {
+                    let (service, limit) = start(&*make_service, protocol, peer, None);
+                    serve(stream, Mode::new(protocol, None), limit, service, &shutdown).await
+                }
+                // Made one at the start of the loop.
+                Security::Tls(..) => return,
+                Security::ByServerName(choose) => {
+                    let Some((stream, protocol, name)) =
+                        handshake(&*choose, stream, peer, &shutdown).await
+                    else {
                         return;
                     };
+                    let (service, limit) = start(&*make_service, protocol, peer, name);
                     let mode = Mode::new(protocol, stream.get_ref().1.alpn_protocol());
                     serve(stream, mode, limit, service, &shutdown).await
                 }
@@ -164,21 +202,57 @@ pub(crate) async fn run<F, S>(
     connections.wait().await;
 }
 
-/// The server side of a TLS handshake, or `None` (logged at debug) if it
-/// failed, timed out or the gateways are shutting down.
+/// The service of a new connection and, on an HTTP/2-only listener, the
+/// stream limit it announces (APNs mode whatever ALPN says).
+fn start<F, S>(
+    make_service: &F,
+    protocol: Protocol,
+    peer: SocketAddr,
+    server_name: Option<String>,
+) -> (S, Option<Arc<StreamLimit>>)
+where
+    F: Fn(ConnInfo) -> S,
+{
+    let stream_limit = (protocol == Protocol::Http2)
+        .then(|| Arc::new(StreamLimit::new(APNS_INITIAL_STREAMS, APNS_MAX_STREAMS)));
+    let _ = peer;
+    let service = make_service(ConnInfo {
+        server_name,
+        stream_limit: stream_limit.clone(),
+    });
+    (service, stream_limit)
+}
+
+type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+/// The server side of a TLS handshake, with the protocol and configuration
+/// `choose` picks for the client's server name; `None` (logged at debug)
+/// if it failed, timed out or the gateways are shutting down.
 async fn handshake(
-    acceptor: &TlsAcceptor,
+    choose: &ChooseByName,
     stream: TcpStream,
     peer: SocketAddr,
     shutdown: &CancellationToken,
-) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
-    let accept = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+) -> Option<(TlsStream, Protocol, Option<String>)> {
+    let accept = async {
+        let start =
+            tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream)
+                .await?;
+        let name = start
+            .client_hello()
+            .server_name()
+            .map(str::to_ascii_lowercase);
+        let (protocol, config) = choose(name.as_deref());
+        let stream = start.into_stream(config).await?;
+        Ok::<_, std::io::Error>((stream, protocol, name))
+    };
+    let accept = tokio::time::timeout(HANDSHAKE_TIMEOUT, accept);
     let outcome = tokio::select! {
         () = shutdown.cancelled() => return None,
         outcome = accept => outcome,
     };
     match outcome {
-        Ok(Ok(stream)) => Some(stream),
+        Ok(Ok(accepted)) => Some(accepted),
         Ok(Err(error)) => {
             // Untrusted certificates, no shared ALPN protocol, port
             // scanners: the client's problem, not the mock's.
@@ -223,13 +297,34 @@ where
             }
         };
     }
-    let io = TokioIo::new(io);
-    let builder = match mode {
-        Mode::Http2 => auto_builder().http2_only(),
-        Mode::Http1 => auto_builder().http1_only(),
-        Mode::Detect | Mode::Apns => auto_builder(),
-    };
-    let conn = builder.serve_connection(io, service);
+    match mode {
+        // HTTP/2 by ALPN, or maybe (h2c prior knowledge): `:scheme` fixed.
+        Mode::Http2 => {
+            let io = H2Io::new(io, true);
+            serve_auto(io, auto_builder().http2_only(), service, shutdown).await
+        }
+        Mode::Detect | Mode::Apns => {
+            let io = H2Io::new(io, false);
+            serve_auto(io, auto_builder(), service, shutdown).await
+        }
+        Mode::Http1 => serve_auto(io, auto_builder().http1_only(), service, shutdown).await,
+    }
+}
+
+/// Serves one connection with hyper-util's automatic builder.
+async fn serve_auto<I, S>(
+    io: I,
+    builder: hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    service: S,
+    shutdown: &CancellationToken,
+) -> Result<(), BoxError>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<ResponseBody>> + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         r = conn.as_mut() => r,

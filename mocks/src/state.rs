@@ -2,17 +2,19 @@
 //! captures, fault rules and issued access tokens. Built once per
 //! [`crate::Gateways`]; both the public API and the control API work on it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use jsonwebtoken::{Algorithm, Validation};
 
 use crate::capture::file::CaptureFile;
-use crate::capture::CaptureStore;
+use crate::capture::{CaptureStore, Counters};
 use crate::config::GatewayConfig;
 use crate::credentials::Credentials;
 use crate::devices::{device_key, wns_channel_uri, DeviceHandle, Devices, Inbox};
 use crate::error::MockError;
 use crate::fault::table::FaultTable;
-use crate::oauth::TokenStore;
 use crate::platform::Platform;
+use crate::tokens::TokenStore;
 
 /// The gateways' public addresses.
 pub(crate) struct Urls {
@@ -22,6 +24,23 @@ pub(crate) struct Urls {
     /// An `Arc` because every WNS capture names its channel by this
     /// origin (see [`crate::capture::DeviceRef`]).
     pub(crate) wns: std::sync::Arc<str>,
+    pub(crate) wns_token: String,
+    /// The origin of the channel URIs the mock issues, which captures name
+    /// them by: mock WNS's own, or in impersonation mode a host under
+    /// `notify.windows.com` (an `Arc`, shared by every WNS capture).
+    pub(crate) wns_channels: std::sync::Arc<str>,
+    /// The URLs the backend contract names: these same origins, or in
+    /// impersonation mode the services' real ones.
+    pub(crate) backend: BackendUrls,
+    /// The listener of the services' real hosts, in impersonation mode.
+    pub(crate) impersonation: Option<std::net::SocketAddr>,
+}
+
+/// The URLs a backend is given.
+pub(crate) struct BackendUrls {
+    pub(crate) apns: String,
+    pub(crate) fcm: String,
+    pub(crate) fcm_token: String,
     pub(crate) wns_token: String,
 }
 
@@ -34,6 +53,9 @@ pub(crate) struct Shared {
     pub(crate) faults: FaultTable,
     pub(crate) fcm_tokens: TokenStore,
     pub(crate) wns_tokens: TokenStore,
+    /// APNs provider tokens verified (once per token per connection),
+    /// since start or the last reset.
+    pub(crate) apns_tokens_verified: AtomicU64,
     /// Built once: a `Validation` holds sets that are costly to rebuild.
     pub(crate) apns_validation: Validation,
     pub(crate) fcm_validation: Validation,
@@ -60,6 +82,7 @@ impl Shared {
             urls,
             fcm_tokens: TokenStore::default(),
             wns_tokens: TokenStore::default(),
+            apns_tokens_verified: AtomicU64::new(0),
             // ES256 provider tokens carry only `iss` and `iat`.
             apns_validation: signature_only(Algorithm::ES256),
             // RS256 service-account assertions.
@@ -72,7 +95,7 @@ impl Shared {
         let key = self.devices.register(platform);
         let handle = match platform {
             Platform::Apns | Platform::Fcm => key,
-            Platform::Wns => wns_channel_uri(&self.urls.wns, &key),
+            Platform::Wns => wns_channel_uri(&self.urls.wns_channels, &key),
         };
         DeviceHandle { platform, handle }
     }
@@ -95,7 +118,34 @@ impl Shared {
     pub(crate) fn reset(&self) {
         self.faults.clear();
         self.captures.reset();
+        self.apns_tokens_verified.store(0, Ordering::Relaxed);
         self.devices.clear_inboxes();
+    }
+}
+
+impl Shared {
+    /// The verdict counters of every gateway and the capture store's.
+    pub(crate) fn counters(&self) -> Counters {
+        let mut counters = self.captures.counters();
+        counters.apns.tokens_issued = self.apns_tokens_verified.load(Ordering::Relaxed);
+        counters
+    }
+}
+
+impl BackendUrls {
+    /// The services' own URLs, which the impersonation listener answers
+    /// for through hosts entries.
+    pub(crate) fn impersonated(apns: crate::config::ApnsEnvironment) -> BackendUrls {
+        let apns = match apns {
+            crate::config::ApnsEnvironment::Production => "https://api.push.apple.com",
+            crate::config::ApnsEnvironment::Development => "https://api.sandbox.push.apple.com",
+        };
+        BackendUrls {
+            apns: apns.to_owned(),
+            fcm: "https://fcm.googleapis.com".to_owned(),
+            fcm_token: "https://oauth2.googleapis.com/token".to_owned(),
+            wns_token: "https://login.live.com/accesstoken.srf".to_owned(),
+        }
     }
 }
 

@@ -57,6 +57,15 @@ const SERVER_IPS: [IpAddr; 2] = [
     IpAddr::V6(Ipv6Addr::LOCALHOST),
 ];
 
+/// What the server certificate names besides the loopback names: the
+/// address the gateways bind (`--host`), and the services' hosts in
+/// impersonation mode (wildcards such as `*.notify.windows.com` allowed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ServerNames {
+    pub(crate) dns: Vec<String>,
+    pub(crate) ips: Vec<IpAddr>,
+}
+
 /// Turns TLS on for the gateways (`GatewayConfig::tls`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsSettings {
@@ -107,12 +116,12 @@ impl Tls {
     /// Loads or creates the CA, issues a server certificate and builds the
     /// server configurations. A few hundred microseconds of P-256 work and,
     /// with a CA folder, two small files.
-    pub(crate) fn new(settings: &TlsSettings) -> Result<Tls, TlsError> {
+    pub(crate) fn new(settings: &TlsSettings, names: &ServerNames) -> Result<Tls, TlsError> {
         let ca = match &settings.ca_dir {
             None => CertificateAuthority::generate()?,
             Some(dir) => CertificateAuthority::load_or_create(dir)?,
         };
-        let (chain, key) = ca.issue_server_certificate()?;
+        let (chain, key) = ca.issue_server_certificate(names)?;
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         ca.check_chain(&chain, &provider)?;
@@ -245,16 +254,24 @@ impl CertificateAuthority {
     /// A fresh P-256 key and a certificate for the loopback names.
     fn issue_server_certificate(
         &self,
+        names: &ServerNames,
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params = named_params("localhost");
         params.subject_alt_names = SERVER_NAMES
             .iter()
-            .map(|name| Ok(SanType::DnsName((*name).try_into()?)))
+            .copied()
+            .chain(names.dns.iter().map(String::as_str))
+            .map(|name| Ok(SanType::DnsName(name.to_owned().try_into()?)))
             .collect::<Result<Vec<_>, rcgen::Error>>()?;
-        params
-            .subject_alt_names
-            .extend(SERVER_IPS.iter().copied().map(SanType::IpAddress));
+        let ips = SERVER_IPS.iter().chain(&names.ips);
+        let mut seen = Vec::new();
+        for ip in ips {
+            if !seen.contains(ip) {
+                seen.push(*ip);
+                params.subject_alt_names.push(SanType::IpAddress(*ip));
+            }
+        }
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -377,7 +394,7 @@ mod tests {
 
     #[test]
     fn a_fresh_ca_signs_a_certificate_it_verifies() {
-        let tls = Tls::new(&TlsSettings::default()).expect("fresh CA");
+        let tls = Tls::new(&TlsSettings::default(), &ServerNames::default()).expect("fresh CA");
         assert!(tls.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert_eq!(
             tls.server_config(Protocol::Http2).alpn_protocols,
@@ -390,13 +407,49 @@ mod tests {
     }
 
     #[test]
+    fn the_certificate_names_the_bound_address_and_the_impersonated_hosts() {
+        let names = ServerNames {
+            dns: vec!["fcm.googleapis.com".into(), "*.notify.windows.com".into()],
+            ips: vec![IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))],
+        };
+        let ca = CertificateAuthority::generate().expect("a CA");
+        let (chain, _) = ca.issue_server_certificate(&names).expect("a certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca.pem.as_bytes()) {
+            roots.add(cert.expect("PEM")).expect("a root");
+        }
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .expect("a verifier");
+        let verify = |name: ServerName<'static>| {
+            verifier
+                .verify_server_cert(&chain[0], &[], &name, &[], UnixTime::now())
+                .is_ok()
+        };
+        assert!(verify(
+            ServerName::try_from("fcm.googleapis.com").expect("a name")
+        ));
+        assert!(verify(
+            ServerName::try_from("db5p.notify.windows.com").expect("a name")
+        ));
+        assert!(verify(ServerName::IpAddress(
+            Ipv4Addr::new(127, 0, 0, 2).into()
+        )));
+        assert!(verify(ServerName::try_from("localhost").expect("a name")));
+        assert!(!verify(
+            ServerName::try_from("api.push.apple.com").expect("a name")
+        ));
+    }
+
+    #[test]
     fn a_ca_folder_is_created_then_reused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let settings = TlsSettings {
             ca_dir: Some(dir.path().join("ca")),
         };
-        let first = Tls::new(&settings).expect("creates the CA");
-        let second = Tls::new(&settings).expect("reuses the CA");
+        let first = Tls::new(&settings, &ServerNames::default()).expect("creates the CA");
+        let second = Tls::new(&settings, &ServerNames::default()).expect("reuses the CA");
         assert_eq!(first.ca_pem, second.ca_pem);
         let on_disk =
             std::fs::read_to_string(dir.path().join("ca").join(CA_CERT_FILE)).expect("ca.pem");
@@ -418,16 +471,20 @@ mod tests {
         let settings = TlsSettings {
             ca_dir: Some(dir.path().to_owned()),
         };
-        Tls::new(&settings).expect("creates the CA");
+        Tls::new(&settings, &ServerNames::default()).expect("creates the CA");
 
         // Another CA's certificate beside this CA's key.
-        let other = Tls::new(&TlsSettings::default()).expect("another CA");
+        let other = Tls::new(&TlsSettings::default(), &ServerNames::default()).expect("another CA");
         std::fs::write(dir.path().join(CA_CERT_FILE), other.ca_pem).expect("replace ca.pem");
-        let error = Tls::new(&settings).err().expect("mismatched pair");
+        let error = Tls::new(&settings, &ServerNames::default())
+            .err()
+            .expect("mismatched pair");
         assert!(matches!(error, TlsError::ForeignCa { .. }), "{error}");
 
         std::fs::remove_file(dir.path().join(CA_CERT_FILE)).expect("remove ca.pem");
-        let error = Tls::new(&settings).err().expect("half a CA");
+        let error = Tls::new(&settings, &ServerNames::default())
+            .err()
+            .expect("half a CA");
         assert!(matches!(error, TlsError::HalfCa { .. }), "{error}");
         assert!(error.to_string().contains(CA_CERT_FILE), "{error}");
     }

@@ -17,13 +17,14 @@ use rand::Rng as _;
 
 use crate::capture::{CaptureKind, DeviceRef};
 use crate::devices::{wns_token_from_query, Inbox, Pending};
-use crate::exchange::{bearer_token, header_value, response, Addressed, Outcome};
 use crate::fault::table::Answer;
-use crate::oauth::{self, TokenState};
+use crate::oauth;
 use crate::packed::Packed;
 use crate::platform::Platform;
+use crate::reply::{bearer_token, header_value, response, Addressed, Outcome};
 use crate::server::RequestBody;
 use crate::state::Shared;
+use crate::tokens::TokenState;
 
 /// Path of the mock OAuth token endpoint on the WNS server.
 pub(crate) const TOKEN_PATH: &str = "/accesstoken.srf";
@@ -221,7 +222,7 @@ fn aad_tenant(path: &str) -> Option<&str> {
 /// built only when a capture is read.
 fn wns_device(shared: &Shared, opaque: Cow<'_, str>) -> DeviceRef {
     DeviceRef::WnsChannel {
-        base: shared.urls.wns.clone(),
+        base: shared.urls.wns_channels.clone(),
         token: opaque.into_owned(),
     }
 }

@@ -301,6 +301,45 @@ async fn apns_rejects_provider_token_older_than_one_hour() {
 }
 
 #[tokio::test]
+async fn apns_accepts_a_fractional_iat() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Apns);
+    let jwt = apns_jwt_float_iat(&h, now() as f64 + 0.771);
+    let reply = push(&h, apns_request(&h, &device.handle, &jwt), ALERT).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    // Still aged by it: a fractional iat over an hour old is expired.
+    let old = apns_jwt_float_iat(&h, now() as f64 - 3700.5);
+    let reply = push(&h, apns_request(&h, &device.handle, &old), ALERT).await;
+    assert_rejected(&reply, StatusCode::FORBIDDEN, "ExpiredProviderToken");
+}
+
+#[tokio::test]
+async fn apns_captures_an_aborted_upload_as_400_payload_empty() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Apns);
+    let stream = tokio::net::TcpStream::connect(h.gw.addr(Platform::Apns))
+        .await
+        .unwrap();
+    let (send, conn) = h2::client::handshake(stream).await.unwrap();
+    tokio::spawn(conn);
+    let mut send = send.ready().await.unwrap();
+    let request = apns_request(&h, &device.handle, &apns_jwt(&h))
+        .header("content-length", "100")
+        .body(())
+        .unwrap();
+    let (_response, mut upload) = send.send_request(request, false).unwrap();
+    upload
+        .send_data(bytes::Bytes::from_static(b"{\"aps\":"), false)
+        .unwrap();
+    upload.send_reset(h2::Reason::CANCEL);
+    let capture = eventually(|| h.gw.captures().into_iter().next()).await;
+    assert_eq!(capture.status, 400);
+    assert_eq!(capture.reason.as_deref(), Some("PayloadEmpty"));
+    assert_eq!(capture.body.as_ref(), b"{\"aps\":");
+    assert!(h.gw.inbox(&device).unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn apns_accepts_bearer_scheme_in_any_case() {
     let h = Harness::start().await;
     let device = h.gw.register_device(Platform::Apns);

@@ -329,6 +329,11 @@ async fn control_reset_clears_captures_inboxes_and_faults_but_keeps_devices() {
     assert!(h.gw.faults().is_empty());
     assert!(h.gw.inbox(&device).unwrap().is_empty());
     assert_eq!(h.gw.counters().wns.accepted, 0);
+    assert_eq!(
+        control(&h, "GET", "/counters", None).await.json()["captures"]["total"],
+        0,
+        "the capture total counts from the reset"
+    );
     // The device and the access token still work.
     assert_eq!(
         wns_push(&token, &device, "after").await.status,
@@ -352,6 +357,7 @@ async fn control_counters_report_verdicts_by_platform() {
     assert_eq!(wns["accepted"], 1);
     assert_eq!(wns["rejected"]["413"], 1);
     assert_eq!(wns["token_requests"], 1);
+    assert_eq!(wns["tokens_issued"], 1);
     assert_eq!(wns["captures_kept"], 3);
     assert_eq!(counters["apns"]["accepted"], 0);
     assert_eq!(counters["captures"]["total"], 3);
@@ -437,4 +443,70 @@ fn base64_decode(text: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .unwrap()
+}
+
+#[tokio::test]
+async fn control_counts_tokens_issued_on_every_platform() {
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Apns);
+    // Two provider tokens, one connection each: two verified.
+    for iat in [now(), now() - 1] {
+        let jwt = apns_jwt_with(
+            &h,
+            h.var("PUSHPROOF_APNS_KEY_ID"),
+            h.var("PUSHPROOF_APNS_TEAM_ID"),
+            iat,
+        );
+        apns::push(&h, apns_request(&h, &device.handle, &jwt), ALERT).await;
+    }
+    fcm_access_token(&h).await;
+    fcm_access_token(&h).await;
+    wns_access_token(&h).await;
+    let counters = control(&h, "GET", "/counters", None).await.json();
+    assert_eq!(counters["apns"]["tokens_issued"], 2);
+    assert_eq!(counters["fcm"]["tokens_issued"], 2);
+    assert_eq!(counters["wns"]["tokens_issued"], 1);
+}
+
+#[tokio::test]
+async fn control_captures_carry_their_verdict() {
+    let h = Harness::start().await;
+    let device = create_device(&h, "wns").await;
+    let token = wns_access_token(&h).await;
+    wns_push(&token, &device, "ok").await;
+    wns_push("stale", &device, "refused").await;
+    let page = control(&h, "GET", "/captures?kind=push", None).await.json();
+    let verdicts: Vec<&str> = page["captures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["accepted", "rejected"]);
+}
+
+#[tokio::test]
+async fn control_refuses_an_unencoded_device_handle_with_a_400_that_says_so() {
+    let h = Harness::start().await;
+    let device = create_device(&h, "wns").await;
+    // The WNS handle as is: `http://…/?token=…` in the path.
+    let reply = control(
+        &h,
+        "GET",
+        &format!("/devices/{}/inbox", device.handle),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.body);
+    let message = reply.json()["error"].as_str().unwrap().to_owned();
+    assert!(message.contains("percent-encoded"), "{message}");
+}
+
+#[tokio::test]
+async fn control_refuses_an_expire_fault_without_a_moment() {
+    let h = Harness::start().await;
+    let rule = json!({ "platform": "apns", "fault": { "kind": "expire" } });
+    let reply = control(&h, "POST", "/faults", Some(&rule)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.body);
+    assert!(h.gw.faults().is_empty());
 }

@@ -151,6 +151,42 @@ async fn fcm_token_endpoint_rejects_other_grant_types() {
     )
     .await;
     assert_grant_error(&h, "assertion=x", "invalid_request").await;
+    let reply = fcm_token_request(&h, "grant_type=client_credentials&assertion=x").await;
+    assert_eq!(
+        reply.json()["error_description"],
+        "Invalid grant_type: client_credentials",
+        "Google names the grant type it refused"
+    );
+}
+
+#[tokio::test]
+async fn fcm_token_endpoint_accepts_fractional_iat_and_exp() {
+    // Python clients that sign `time.time()` send NumericDates with a
+    // fraction; RFC 7519 allows them and Google serves them.
+    let h = Harness::start().await;
+    let mut claims = fcm_claims(&h);
+    let iat = now() as f64 + 0.25;
+    claims["iat"] = json!(iat);
+    claims["exp"] = json!(iat + 3599.5);
+    let reply = fcm_token_request(&h, &assertion_form(&fcm_assertion(&h, &claims))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+}
+
+#[tokio::test]
+async fn fcm_token_endpoint_names_claims_of_the_wrong_type_not_the_signature() {
+    let h = Harness::start().await;
+    let mut claims = fcm_claims(&h);
+    claims["iat"] = json!(now().to_string());
+    let reply = fcm_token_request(&h, &assertion_form(&fcm_assertion(&h, &claims))).await;
+    assert_eq!(reply.json()["error"], "invalid_grant");
+    let description = reply.json()["error_description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        description.contains("Check your iat and exp"),
+        "{description}"
+    );
 }
 
 // ------------------------------------------------------------ send
@@ -309,6 +345,41 @@ async fn fcm_rejects_invalid_json() {
         StatusCode::BAD_REQUEST,
         "INVALID_ARGUMENT",
     );
+}
+
+#[tokio::test]
+async fn fcm_answers_a_body_that_is_not_an_object_in_googles_words() {
+    let h = Harness::start().await;
+    let token = fcm_access_token(&h).await;
+    let request = Request::post(fcm_send_url(&h))
+        .header("authorization", format!("Bearer {token}"))
+        .body(body("[]"))
+        .unwrap();
+    let reply = http1_send(request).await;
+    assert_google_error(&reply, StatusCode::BAD_REQUEST, "INVALID_ARGUMENT");
+    assert_eq!(
+        reply.json()["error"]["message"],
+        "Invalid JSON payload received. Unknown name \"\": Root element must be a message."
+    );
+}
+
+#[tokio::test]
+async fn fcm_takes_the_last_of_a_repeated_request_key() {
+    // Google's JSON parser keeps the last value of a repeated key.
+    let h = Harness::start().await;
+    let device = h.gw.register_device(Platform::Fcm);
+    let token = fcm_access_token(&h).await;
+    let text = format!(
+        r#"{{"validate_only":true,"message":{{"topic":"x"}},"message":{{"token":"{}"}},"validate_only":false}}"#,
+        device.handle
+    );
+    let request = Request::post(fcm_send_url(&h))
+        .header("authorization", format!("Bearer {token}"))
+        .body(body(text))
+        .unwrap();
+    let reply = http1_send(request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(h.gw.inbox(&device).unwrap().len(), 1, "not a dry run");
 }
 
 #[tokio::test]
@@ -609,9 +680,25 @@ async fn fcm_rejects_android_ttl_outside_four_weeks() {
 }
 
 #[tokio::test]
+async fn fcm_accepts_android_priority_in_any_case_as_admin_sdks_send_it() {
+    // firebase-admin for Node.js sends `'high' | 'normal'` unchanged.
+    let h = Harness::start().await;
+    for priority in [json!("high"), json!("normal"), json!("High"), json!(1)] {
+        let (reply, device) = send_with(&h, json!({"android": {"priority": priority}})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{priority}: {:?}", reply.body);
+        assert_eq!(h.gw.inbox(&device).unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
 async fn fcm_rejects_invalid_android_priority() {
     let h = Harness::start().await;
-    for priority in [json!("high"), json!("PRIORITY_HIGH"), json!(1)] {
+    for priority in [
+        json!("urgent"),
+        json!("PRIORITY_HIGH"),
+        json!(2),
+        json!("1"),
+    ] {
         let (reply, device) = send_with(&h, json!({"android": {"priority": priority}})).await;
         let description = assert_violation(&reply, "message.android.priority");
         assert_eq!(

@@ -26,6 +26,9 @@ async fn write_credentials_returns_the_backend_contract() {
             "PUSHPROOF_WNS_TOKEN_URL",
             "PUSHPROOF_WNS_CLIENT_ID",
             "PUSHPROOF_WNS_CLIENT_SECRET",
+            "PUSHPROOF_CONTROL_URL",
+            "PUSHPROOF_NH_CONNECTION_STRING",
+            "PUSHPROOF_NH_HUB",
         ]
     );
     assert_eq!(h.var("PUSHPROOF_APNS_URL"), h.gw.apns_url());

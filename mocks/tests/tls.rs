@@ -7,21 +7,13 @@
 
 mod support;
 
-use std::sync::Arc;
+use support::tls::*;
 
-use bytes::Bytes;
 use http::{Request, StatusCode, Version};
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use pushproof_mocks::{GatewayConfig, Platform, TlsSettings};
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
 use support::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
 
 const H2: &[u8] = b"h2";
 const HTTP1: &[u8] = b"http/1.1";
@@ -32,100 +24,6 @@ async fn tls_harness() -> Harness {
         ..GatewayConfig::default()
     })
     .await
-}
-
-/// Roots holding exactly the certificates of a PEM document.
-fn roots(pem: &str) -> RootCertStore {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    roots
-}
-
-/// A client configuration trusting only the CA file the gateways wrote
-/// (`PUSHPROOF_CA_FILE`), offering `alpn` (nothing when empty).
-fn trusting_ca_file(h: &Harness, alpn: &[&[u8]]) -> Arc<ClientConfig> {
-    let pem = std::fs::read_to_string(h.var("PUSHPROOF_CA_FILE")).unwrap();
-    client_config(roots(&pem), alpn)
-}
-
-fn client_config(roots: RootCertStore, alpn: &[&[u8]]) -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
-
-/// A TLS connection to `url`'s origin, verifying the certificate for
-/// `name` (the URL's host when `None`).
-async fn tls_connect(
-    url: &str,
-    name: Option<&str>,
-    config: Arc<ClientConfig>,
-) -> std::io::Result<TlsStream<TcpStream>> {
-    let uri: http::Uri = url.parse().unwrap();
-    let authority = uri.authority().unwrap();
-    let stream = TcpStream::connect(authority.as_str()).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let name = ServerName::try_from(name.unwrap_or(authority.host()).to_owned()).unwrap();
-    TlsConnector::from(config).connect(name, stream).await
-}
-
-/// Which HTTP version the client speaks once TLS is up.
-#[derive(Clone, Copy, Debug)]
-enum Wire {
-    H2,
-    Http1,
-}
-
-/// Sends `request` on a fresh TLS connection with `config`, speaking
-/// `wire`; returns the reply, the version it came back in and the ALPN
-/// protocol the server chose.
-async fn tls_send(
-    config: Arc<ClientConfig>,
-    wire: Wire,
-    mut request: Request<Full<Bytes>>,
-) -> (Reply, Version, Option<Vec<u8>>) {
-    let url = request.uri().to_string();
-    let stream = tls_connect(&url, None, config).await.unwrap();
-    let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-    let io = TokioIo::new(stream);
-    let response = match wire {
-        Wire::H2 => {
-            let (mut sender, conn) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
-                    .await
-                    .unwrap();
-            tokio::spawn(conn);
-            sender.ready().await.unwrap();
-            sender.send_request(request).await.unwrap()
-        }
-        Wire::Http1 => {
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
-            tokio::spawn(conn);
-            let authority = request.uri().authority().unwrap().to_string();
-            request
-                .headers_mut()
-                .insert(http::header::HOST, authority.parse().unwrap());
-            let path = request.uri().path_and_query().unwrap().as_str().to_owned();
-            *request.uri_mut() = path.parse().unwrap();
-            sender.send_request(request).await.unwrap()
-        }
-    };
-    let version = response.version();
-    let (parts, body) = response.into_parts();
-    let reply = Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-        ended_on_headers: false,
-    };
-    (reply, version, alpn)
 }
 
 fn version_of(wire: Wire) -> Version {

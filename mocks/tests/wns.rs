@@ -138,6 +138,45 @@ async fn wns_aad_token_endpoint_issues_bearer_token_accepted_by_push() {
 }
 
 #[tokio::test]
+async fn wns_aad_token_endpoint_takes_client_secret_basic() {
+    // RFC 6749 §2.3.1: id and secret form-encoded, then base64 in
+    // `Authorization: Basic`, which Azure AD supports.
+    use base64::Engine as _;
+    let h = Harness::start().await;
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let credentials = format!(
+        "{}:{}",
+        encode(h.var("PUSHPROOF_WNS_CLIENT_ID")),
+        encode(h.var("PUSHPROOF_WNS_CLIENT_SECRET"))
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let form = format!("grant_type=client_credentials&scope={}", encode(AAD_SCOPE));
+    let request = Request::post(h.gw.wns_aad_token_url(TENANT))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", format!("Basic {basic}"))
+        .body(body(form.clone()))
+        .unwrap();
+    let reply = http1_send(request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    // A wrong secret in the header is refused as one in the body would be.
+    let wrong = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:nope", encode(h.var("PUSHPROOF_WNS_CLIENT_ID"))));
+    let request = Request::post(h.gw.wns_aad_token_url(TENANT))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", format!("Basic {wrong}"))
+        .body(body(form))
+        .unwrap();
+    let reply = http1_send(request).await;
+    assert_aad_error(
+        &h,
+        &reply,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        7_000_215,
+    );
+}
+
+#[tokio::test]
 async fn wns_aad_token_endpoint_serves_any_tenant() {
     let h = Harness::start().await;
     for tenant in ["common", "72f988bf-86f1-41af-91ab-2d7cd011db47"] {

@@ -1,11 +1,21 @@
-//! The catalogue of conformance checks: stable ids, requirement levels and
-//! the sources each check rests on.
+//! The catalogue of conformance checks: what every check declares about
+//! itself ([`CheckInfo`]: stable id, property, sources, level, severity,
+//! method, the capabilities it needs and the sample it must gather), and
+//! [`ALL`], the catalogue in report order, built from the registry so the
+//! two cannot drift.
 //!
 //! Ids are frozen once published (`SP-GROUP-NN`); a check that changes
 //! meaning gets a new id. The level says what a failure means for a CI gate:
 //! a MUST that fails is FAIL, a SHOULD is WARN, INFO never fails.
 
 use serde::{Deserialize, Serialize};
+
+use super::registry::{Entry, REGISTRY};
+use crate::profile::Capability;
+
+/// Version of the catalogue: bumped when a check is added, removed or
+/// changes how it judges. Every report states it.
+pub const CATALOGUE_VERSION: &str = "2026.12-1";
 
 /// RFC 2119 strength of the requirement a check enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,70 +35,55 @@ pub enum Severity {
     Low,
 }
 
-/// One entry of the catalogue.
+/// The least a check must observe before its verdict means anything. A
+/// check that gathers less is ERROR, never PASS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Sample {
+    pub min: usize,
+    /// What is counted: "probes", "pushes", "devices", …
+    pub unit: &'static str,
+}
+
+/// One entry of the catalogue, declared by the check's own file.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct CheckInfo {
     pub id: &'static str,
+    /// The property, in one line.
     pub title: &'static str,
     pub level: Level,
     pub severity: Severity,
     /// What the harness does to test it.
     pub method: &'static str,
     pub sources: &'static [&'static str],
+    /// Profile capabilities without which the check SKIPs (naming the key
+    /// that would enable it).
+    #[serde(skip)]
+    pub needs: &'static [Capability],
+    /// The minimum sample.
+    #[serde(skip)]
+    pub sample: Sample,
 }
 
-pub const FLOW_01: CheckInfo = CheckInfo {
-    id: "SP-FLOW-01",
-    title: "Every device gets its push and fetches exactly its own content",
-    level: Level::Must,
-    severity: Severity::High,
-    method: "One secret per device is sent through the backend; each device reads the id out of \
-             its push, fetches with its own token and compares the content with what was sent",
-    sources: &["Azure Notification Hubs Secure Push tutorial"],
-};
+const fn infos<const N: usize>(entries: &[Entry]) -> [&'static CheckInfo; N] {
+    let mut out = [entries[0].info; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = entries[i].info;
+        i += 1;
+    }
+    out
+}
 
-pub const LEAK_01: CheckInfo = CheckInfo {
-    id: "SP-LEAK-01",
-    title: "No payload in any push",
-    level: Level::Must,
-    severity: Severity::Critical,
-    method: "A high-entropy canary is planted in every secret and searched in every push the \
-             gateways captured: path, headers, raw body and every decoded JSON/XML string",
-    sources: &[
-        "Apple: Creating the Remote Notification Payload (no sensitive data)",
-        "Firebase: FCM encryption guidance (fetch from your server)",
-        "OWASP MASWE data-leak-notifications; MASVS-PLATFORM-3, MASVS-STORAGE-2",
-    ],
-};
+/// Every check this version of pushproof knows, in report order.
+pub const ALL: &[&CheckInfo] = &infos::<{ REGISTRY.len() }>(REGISTRY);
 
-pub const AUTHZ_01: CheckInfo = CheckInfo {
-    id: "SP-AUTHZ-01",
-    title: "Fetching content needs credentials",
-    level: Level::Must,
-    severity: Severity::Critical,
-    method: "Each sampled device's notification id is fetched without Authorization: the answer \
-             must be 401 and carry no content",
-    sources: &[
-        "OWASP ASVS 5.0 7.2.1",
-        "OWASP API Security Top 10 2023 API2",
-    ],
-};
+/// The SP-LEAK-01 entry, where the leak scanner names it.
+pub const LEAK_01: CheckInfo = super::checks::leak_01::INFO;
 
-pub const AUTHZ_03: CheckInfo = CheckInfo {
-    id: "SP-AUTHZ-03",
-    title: "Object-level authorization on fetch",
-    level: Level::Must,
-    severity: Severity::Critical,
-    method: "User B fetches user A's notification id, taken from A's push, with B's valid \
-             credentials: the answer must be 403 or 404 and carry none of A's content",
-    sources: &[
-        "OWASP ASVS 5.0 8.2.2 (IDOR/BOLA)",
-        "OWASP API Security Top 10 2023 API1",
-    ],
-};
-
-/// Every check this version of pushproof runs, in report order.
-pub const ALL: &[CheckInfo] = &[FLOW_01, LEAK_01, AUTHZ_01, AUTHZ_03];
+/// A check by id.
+pub fn find(id: &str) -> Option<&'static CheckInfo> {
+    ALL.iter().copied().find(|c| c.id == id)
+}
 
 #[cfg(test)]
 mod tests {
@@ -104,6 +99,17 @@ mod tests {
             assert_eq!(parts[0], "SP");
             assert!(parts[2].len() == 2 && parts[2].chars().all(|c| c.is_ascii_digit()));
             assert!(!check.sources.is_empty(), "{} cites no source", check.id);
+            assert!(check.sample.min > 0, "{} needs no sample", check.id);
+            assert!(!check.title.is_empty() && !check.method.is_empty());
         }
+    }
+
+    #[test]
+    fn the_catalogue_is_the_registry() {
+        assert_eq!(ALL.len(), REGISTRY.len());
+        for (info, entry) in ALL.iter().zip(REGISTRY) {
+            assert!(std::ptr::eq(*info, entry.info), "{}", info.id);
+        }
+        assert_eq!(find("SP-LEAK-01").map(|c| c.id), Some(LEAK_01.id));
     }
 }

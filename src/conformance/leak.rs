@@ -16,11 +16,15 @@ use serde::Serialize;
 use super::catalogue::LEAK_01;
 use super::{CheckResult, Verdict};
 
-/// SP-LEAK-01: scans every captured push for every secret's canary.
-/// `canaries[i]` belongs to device `i`.
+/// SP-LEAK-01: scans every captured push for every secret's canary, and
+/// every request a backend made to the mock Notification Hub (what it
+/// hands the hub reaches the platform). `canaries[i]` belongs to device
+/// `i`.
 pub fn check(captures: &[Capture], stats: &CaptureStats, canaries: &[String]) -> CheckResult {
     let scanner = Scanner::new(canaries);
-    let pushes = captures.iter().filter(|c| c.kind == CaptureKind::Push);
+    let pushes = captures
+        .iter()
+        .filter(|c| matches!(c.kind, CaptureKind::Push | CaptureKind::Hub));
     let mut scanned = 0usize;
     let mut hits = Vec::new();
     for capture in pushes {
@@ -223,6 +227,25 @@ mod tests {
             .inspect(|h| assert_eq!(h.secret, 1))
             .map(|h| h.surface)
             .collect()
+    }
+
+    #[test]
+    fn a_canary_handed_to_the_hub_is_a_leak() {
+        let mut c = capture(
+            "/hub/messages/",
+            &[("servicebusnotification-format", "template")],
+            &format!(r#"{{"message":"{CANARY}"}}"#),
+        );
+        c.kind = CaptureKind::Hub;
+        let stats = CaptureStats::default();
+        let result = check(&[c.clone()], &stats, &[CANARY.to_owned()]);
+        assert_ne!(result.verdict, Verdict::Pass);
+        assert_ne!(result.verdict, Verdict::Skip);
+        c.body = bytes::Bytes::from_static(b"{}");
+        assert_eq!(
+            check(&[c], &stats, &[CANARY.to_owned()]).verdict,
+            Verdict::Pass
+        );
     }
 
     #[test]

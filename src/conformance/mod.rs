@@ -1,19 +1,29 @@
-//! Conformance checks: each one a stable id from the [`catalogue`], a
-//! verdict and the evidence behind it.
+//! Conformance checks: each one a file in [`checks`] (its [`CheckInfo`] and
+//! its `run`), an entry in the [`registry`], run against the shared
+//! [`context::Suite`] by [`execute`], judged by the rules in [`findings`].
 //!
 //! Verdicts are graded as in Autobahn and h2spec: a MUST that is broken is
-//! FAIL, a SHOULD is WARN, INFO never fails, SKIP means the check could not
-//! apply, ERROR means the harness could not run it (not the backend's fault).
+//! FAIL, a SHOULD is WARN, INFO never fails, SKIP only for a capability the
+//! profile declares absent or a condition the check cannot judge (saying
+//! why), ERROR when the harness failed or the sample was too small to judge.
 
-pub mod authz;
 pub mod canary;
 pub mod catalogue;
-pub mod flow;
+pub mod checks;
+pub mod context;
+pub mod evidence;
+pub mod execute;
+pub mod findings;
 pub mod leak;
+pub mod probe;
+pub mod registry;
+pub mod select;
 
 use serde::{Deserialize, Serialize};
 
-pub use catalogue::{CheckInfo, Level, Severity};
+pub use catalogue::{CheckInfo, Level, Sample, Severity};
+pub use context::{Suite, SuiteOptions};
+pub use findings::Findings;
 
 /// At most this many pieces of evidence are kept per check.
 const MAX_EVIDENCE: usize = 20;
@@ -42,7 +52,7 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// One check's result.
+/// One check's result, in the leak scanner's older shape (kept for it).
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
     #[serde(flatten)]

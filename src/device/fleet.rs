@@ -1,4 +1,5 @@
-//! The fleet: thousands of simulated devices as tokio tasks.
+//! The fleet: many simulated devices as tokio tasks, for several users
+//! (some with more than one device), with bounded concurrency.
 //!
 //! Every device runs in its own task, so the fleet uses every core. A
 //! semaphore bounds what is in flight: enough to load the backend, few
@@ -6,154 +7,211 @@
 //! scheduling into the bottleneck.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use pushproof_mocks::Platform;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::account::sign_in;
-use super::client::Credential;
-use super::device::{round_trip, Context, Device, Outcome, RoundTrip};
+use super::api::StepError;
+use super::device::{round_trip, Context, Device, EnrollError, RoundTrip};
+use crate::client::Credential;
 use crate::metrics::Latency;
+use crate::profile::SendPolicy;
 
-/// How many devices, on which platforms, how hard.
+/// How many devices and users, on which platforms, how hard.
 #[derive(Debug, Clone)]
 pub struct FleetPlan {
     pub devices: usize,
+    /// Device `i` belongs to user `i % users`: with fewer users than
+    /// devices, the first users have two (or more) devices, on different
+    /// platforms.
+    pub users: usize,
     /// Devices are spread round-robin over these.
     pub platforms: Vec<Platform>,
     /// Requests in flight at once during enrolment and sends.
     pub concurrency: usize,
-    /// How long a device waits for its push.
-    pub push_timeout: Duration,
-    /// Distinguishes this run's user names from earlier runs' on a
-    /// persistent backend.
+    /// Distinguishes this run's user names (and passwords) from earlier
+    /// runs' on a persistent backend.
     pub run_tag: String,
 }
 
-/// An enrolled fleet, and the devices that failed to enrol.
+/// One enrolment that failed, and why.
+#[derive(Debug, Clone)]
+pub struct EnrolFailure {
+    pub device: usize,
+    pub user: String,
+    pub platform: Platform,
+    pub error: EnrollError,
+}
+
+/// An enrolled fleet, and what failed.
 pub struct Fleet {
     /// Enrolled devices, in index order.
     pub devices: Vec<Arc<Device>>,
-    /// `(device index, reason)` of each device that could not enrol.
-    pub enrol_failures: Vec<(usize, String)>,
+    pub enrol_failures: Vec<EnrolFailure>,
     pub enrol_latency: Latency,
-    /// The account secrets are sent from.
-    pub sender: Credential,
+    /// The account secrets are sent from (`None` when the backend's policy
+    /// is that users notify only themselves, or its sign-in failed).
+    pub sender: Option<(String, Credential)>,
+    /// Why the sender could not sign in.
+    pub sender_failure: Option<StepError>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
-    #[error("the sender account could not sign in: {0}")]
-    Sender(String),
     #[error("the fleet needs at least one platform")]
     NoPlatform,
 }
 
-/// A password for a simulated user, unique per user and run.
-fn password_for(run_tag: &str, user: &str) -> String {
-    use sha2::Digest;
-    hex::encode(&sha2::Sha256::digest(format!("{run_tag}/{user}").as_bytes())[..16])
+impl FleetPlan {
+    /// The name of user `i` in this run.
+    pub fn user_name(&self, i: usize) -> String {
+        format!("pp-{}-u{i}", self.run_tag)
+    }
 }
 
 impl Fleet {
-    /// Signs in the sender and enrols every device.
+    /// Creates the users, signs in the sender and enrols every device.
     pub async fn enroll(ctx: &Context, plan: &FleetPlan) -> Result<Fleet, FleetError> {
         if plan.platforms.is_empty() {
             return Err(FleetError::NoPlatform);
         }
-        let sender_user = format!("pp-{}-sender", plan.run_tag);
-        let sender = sign_in(
-            &ctx.client,
-            &ctx.profile,
-            &sender_user,
-            &password_for(&plan.run_tag, &sender_user),
-        )
-        .await
-        .map_err(|e| FleetError::Sender(e.to_string()))?;
-
+        let api = &ctx.api;
+        let static_users = api.static_users();
+        let users: Vec<(String, String)> = (0..plan.users.max(1))
+            .map(|i| {
+                let name = match &static_users {
+                    Some(names) => names[i % names.len()].clone(),
+                    None => plan.user_name(i),
+                };
+                let password = api.password_for(&name, &plan.run_tag);
+                (name, password)
+            })
+            .collect();
         let permits = Arc::new(Semaphore::new(plan.concurrency.max(1)));
+
+        // Users first, so each of a user's devices only logs in.
+        let mut created = JoinSet::new();
+        for (i, (name, password)) in users.iter().cloned().enumerate() {
+            let (api, permits) = (api.clone(), permits.clone());
+            created.spawn(async move {
+                let _permit = permits
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed");
+                (i, api.create_user(&name, &password).await)
+            });
+        }
+        let mut user_failures: Vec<Option<StepError>> = vec![None; users.len()];
+        while let Some(joined) = created.join_next().await {
+            if let Ok((i, Err(e))) = joined {
+                user_failures[i] = Some(e);
+            }
+        }
+
+        let (sender, sender_failure) = match api.profile.policy.send {
+            SendPolicy::SelfOnly => (None, None),
+            SendPolicy::AnyUser => {
+                let name = match &static_users {
+                    Some(names) => names[names.len() - 1].clone(),
+                    None => format!("pp-{}-sender", plan.run_tag),
+                };
+                let password = api.password_for(&name, &plan.run_tag);
+                match api.sign_in(&name, &password).await {
+                    Ok(credential) => (Some((name, credential)), None),
+                    Err(e) => (None, Some(e)),
+                }
+            }
+        };
+
         let mut tasks = JoinSet::new();
+        let mut fleet = Fleet {
+            devices: Vec::with_capacity(plan.devices),
+            enrol_failures: Vec::new(),
+            enrol_latency: Latency::default(),
+            sender,
+            sender_failure,
+        };
         for index in 0..plan.devices {
-            let (ctx, permits) = (ctx.clone(), permits.clone());
             let platform = plan.platforms[index % plan.platforms.len()];
-            let user = format!("pp-{}-{index}", plan.run_tag);
-            let password = password_for(&plan.run_tag, &user);
+            let user = index % users.len();
+            let (name, password) = users[user].clone();
+            if let Some(error) = &user_failures[user] {
+                fleet.enrol_failures.push(EnrolFailure {
+                    device: index,
+                    user: name,
+                    platform,
+                    error: EnrollError::Backend(error.clone()),
+                });
+                continue;
+            }
+            let (ctx, permits) = (ctx.clone(), permits.clone());
             tasks.spawn(async move {
                 let _permit = permits
                     .acquire_owned()
                     .await
                     .expect("the semaphore is never closed");
                 let started = Instant::now();
-                let result = Device::enroll(&ctx, index, user, &password, platform).await;
-                (index, started.elapsed(), result)
+                let result = Device::enroll(&ctx, index, &name, &password, platform).await;
+                (index, name, platform, started.elapsed(), result)
             });
         }
-        let mut fleet = Fleet {
-            devices: Vec::with_capacity(plan.devices),
-            enrol_failures: Vec::new(),
-            enrol_latency: Latency::default(),
-            sender,
-        };
         while let Some(joined) = tasks.join_next().await {
-            let (index, elapsed, result) = joined.expect("enrolment tasks do not panic");
+            let (index, user, platform, elapsed, result) =
+                joined.expect("enrolment tasks do not panic");
             match result {
                 Ok(device) => {
                     fleet.enrol_latency.record(elapsed);
                     fleet.devices.push(Arc::new(device));
                 }
-                Err(e) => fleet.enrol_failures.push((index, e.to_string())),
+                Err(error) => fleet.enrol_failures.push(EnrolFailure {
+                    device: index,
+                    user,
+                    platform,
+                    error,
+                }),
             }
         }
         fleet.devices.sort_by_key(|d| d.index);
-        fleet.enrol_failures.sort();
+        fleet.enrol_failures.sort_by_key(|f| f.device);
         Ok(fleet)
     }
 
     /// Sends `secrets[device.index]` to each device's user and has each
-    /// device receive, fetch and verify it. Results come back in device
-    /// order.
+    /// device receive, fetch and verify it, `concurrency` at a time.
+    /// Results come back in device order.
     pub async fn round_trips(
         &self,
         ctx: &Context,
+        devices: &[Arc<Device>],
         secrets: &Arc<Vec<String>>,
-        plan: &FleetPlan,
+        concurrency: usize,
     ) -> Vec<RoundTrip> {
-        let permits = Arc::new(Semaphore::new(plan.concurrency.max(1)));
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
         let mut tasks = JoinSet::new();
-        for device in &self.devices {
+        for device in devices {
             let (ctx, permits, secrets) = (ctx.clone(), permits.clone(), secrets.clone());
-            let (device, sender) = (device.clone(), self.sender.clone());
-            let timeout = plan.push_timeout;
+            let device = device.clone();
+            let sender = self.sender.clone();
             tasks.spawn(async move {
                 let _permit = permits
                     .acquire_owned()
                     .await
                     .expect("the semaphore is never closed");
-                round_trip(&ctx, &sender, &device, &secrets[device.index], timeout).await
+                let (user, credential) = match &sender {
+                    Some((user, credential)) => (user.clone(), credential.clone()),
+                    // Self-notifying backends: the device's user sends.
+                    None => (device.user.clone(), device.credential.clone()),
+                };
+                round_trip(&ctx, &credential, &user, &device, &secrets[device.index]).await
             });
         }
-        let mut trips = Vec::with_capacity(self.devices.len());
+        let mut trips = Vec::with_capacity(devices.len());
         while let Some(joined) = tasks.join_next().await {
             trips.push(joined.unwrap_or_else(|e| RoundTrip::failed(usize::MAX, &e.to_string())));
         }
         trips.sort_by_key(|t| t.device);
         trips
-    }
-}
-
-impl RoundTrip {
-    /// A round trip whose task died; kept so counts still add up.
-    fn failed(device: usize, reason: &str) -> RoundTrip {
-        RoundTrip {
-            device,
-            outcome: Outcome::SendFailed(format!("device task failed: {reason}")),
-            send: None,
-            push: None,
-            fetch: None,
-            end_to_end: None,
-            id: None,
-        }
     }
 }

@@ -1,20 +1,35 @@
-//! Reports of a run. The JSON report is the source of truth; the console
-//! summary (and later JUnit, Markdown and HTML) are views of it.
+//! Reports. A conformance run's truth is `index.json` ([`suite`], written
+//! by [`index`]); the console summary, JUnit, SARIF, Markdown and HTML are
+//! views of it ([`console`], [`junit`], [`sarif`], [`markdown`], [`html`],
+//! written by [`views`], sharing [`view`]). `pushproof run` also writes
+//! `report.json`, the run's counts, latencies and throughput ([`json`]).
 
+pub mod console;
+pub mod escape;
+pub mod expected;
+pub mod html;
+pub mod index;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod sarif;
 pub mod suite;
 pub mod summary;
+pub mod view;
+pub mod views;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::conformance::{CheckResult, Verdict};
+use crate::conformance::Verdict;
 use crate::metrics::StagesSummary;
+use suite::{CheckRecord, SuiteReport, Totals};
 
-/// Version of the report's JSON shape; bumped when a field changes meaning.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of `report.json`'s shape; bumped when a field changes meaning.
+pub const FORMAT_VERSION: u32 = 2;
 
+/// `report.json` of `pushproof run`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub format_version: u32,
@@ -24,9 +39,8 @@ pub struct Report {
     pub latency_ms: StagesSummary,
     pub throughput: Throughput,
     pub captures: CaptureCounts,
-    pub checks: Vec<CheckResult>,
-    pub verdict: Verdict,
-    pub exit_code: i32,
+    /// The conformance run (also written as `index.json` beside it).
+    pub suite: SuiteReport,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -35,11 +49,16 @@ pub struct RunInfo {
     pub started_at: String,
     /// Replays the same canaries, users and order with `--seed`.
     pub seed: u64,
+    /// The seed as a string, for readers that use doubles.
+    pub seed_text: String,
     pub profile: String,
     pub target: String,
     pub flaws: Vec<String>,
     pub devices: usize,
     pub platforms: Vec<String>,
+    pub tls: bool,
+    pub concurrency: usize,
+    pub timeout_s: f64,
     pub duration_s: f64,
 }
 
@@ -78,16 +97,41 @@ pub struct CaptureCounts {
     pub evicted: u64,
 }
 
-/// The run's verdict and exit code from its checks: any FAIL is a failed
-/// target (1); otherwise an ERROR is a harness problem (2); else 0.
-pub fn overall(checks: &[CheckResult]) -> (Verdict, i32) {
-    if checks.iter().any(|c| c.verdict == Verdict::Fail) {
-        (Verdict::Fail, 1)
-    } else if checks.iter().any(|c| c.verdict == Verdict::Error) {
-        (Verdict::Error, 2)
-    } else if checks.iter().any(|c| c.verdict == Verdict::Warn) {
-        (Verdict::Warn, 0)
-    } else {
-        (Verdict::Pass, 0)
+/// The totals of a set of records.
+pub fn totals(checks: &[CheckRecord]) -> Totals {
+    let mut t = Totals::default();
+    for c in checks {
+        match c.verdict {
+            Verdict::Pass => t.pass += 1,
+            Verdict::Fail => t.fail += 1,
+            Verdict::Warn => t.warn += 1,
+            Verdict::Skip => t.skip += 1,
+            Verdict::Error => t.error += 1,
+            Verdict::Info => t.info += 1,
+        }
     }
+    t
+}
+
+/// The run's verdict and exit code: 1 for any FAIL or ERROR (and any WARN
+/// with `strict`) whose failure was not expected, or a backend that died;
+/// else 0. The verdict is the worst verdict not excused.
+pub fn overall(checks: &[CheckRecord], strict: bool, target_failed: bool) -> (Verdict, i32) {
+    let counted = checks.iter().filter(|c| c.expected_failure.is_none());
+    let worst = counted
+        .map(|c| c.verdict)
+        .filter(|v| !matches!(v, Verdict::Skip | Verdict::Info))
+        .max()
+        .unwrap_or(Verdict::Pass);
+    let worst = if target_failed {
+        worst.max(Verdict::Fail)
+    } else {
+        worst
+    };
+    let failing = match worst {
+        Verdict::Fail | Verdict::Error => true,
+        Verdict::Warn => strict,
+        _ => false,
+    };
+    (worst, i32::from(failing))
 }

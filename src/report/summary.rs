@@ -1,8 +1,9 @@
-//! The console summary of a run: counts, latencies, one line per check.
+//! The console summary of `pushproof run`: counts, latencies, one line per
+//! check.
 
 use std::fmt::Write;
 
-use super::Report;
+use super::{console, Report};
 use crate::metrics::LatencySummary;
 
 pub fn render(report: &Report) -> String {
@@ -19,6 +20,9 @@ pub fn render(report: &Report) -> String {
         "pushproof run {} — profile {}, target {}, flaws {flaws}, seed {}",
         run.id, run.profile, run.target, run.seed
     );
+    if let Some(failure) = &report.suite.target.failure {
+        let _ = writeln!(out, "backend   FAILED: {}", failure.summary);
+    }
     let _ = writeln!(
         out,
         "devices   {} enrolled of {} ({}){}",
@@ -57,20 +61,13 @@ pub fn render(report: &Report) -> String {
         report.throughput.dispatch_window_s
     );
     let _ = writeln!(out, "checks");
-    for check in &report.checks {
-        let _ = writeln!(
-            out,
-            "  {:<5} {:<12} {} — {}",
-            check.verdict.to_string(),
-            check.info.id,
-            check.info.title,
-            check.summary
-        );
+    for check in &report.suite.checks {
+        let _ = writeln!(out, "{}", console::line(check));
     }
     let _ = writeln!(
         out,
         "result    {} (exit {})",
-        report.verdict, report.exit_code
+        report.suite.verdict, report.suite.exit_code
     );
     out
 }

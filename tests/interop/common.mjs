@@ -46,6 +46,55 @@ export function reroutingAgent(origin) {
   return agent;
 }
 
+/**
+ * Resolves `hosts` to the mock inside this process, as a hosts entry would
+ * outside it: every TLS connection to one of them on port 443 (https://,
+ * HTTP/1.1 or HTTP/2, through any agent, fetch or http2.connect) goes to
+ * `mock` (`host:port`), while the library still names the real host in
+ * the TLS server name, the certificate check and `:authority`/`Host`. The
+ * name is resolved by a `lookup` override; the port is the mock's, since
+ * a test binds no fixed port (a real hosts file needs the mock on 443).
+ */
+export function resolveToMock(hosts, mock) {
+  const url = new URL(`https://${mock}`);
+  const address = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(url.port || 443);
+  const family = address.includes(':') ? 6 : 4;
+  const lookup = (_hostname, options, callback) => {
+    const cb = typeof options === 'function' ? options : callback;
+    if (typeof options === 'object' && options?.all) {
+      cb(null, [{ address, family }]);
+    } else {
+      cb(null, address, family);
+    }
+  };
+  const original = tls.connect;
+  tls.connect = function connect(...args) {
+    let options;
+    if (args[0] !== null && typeof args[0] === 'object') {
+      options = { ...args[0] };
+      args = args.slice(1);
+    } else {
+      options = { port: args[0] };
+      let rest = args.slice(1);
+      if (typeof rest[0] === 'string') {
+        options.host = rest[0];
+        rest = rest.slice(1);
+      }
+      if (rest[0] !== null && typeof rest[0] === 'object') {
+        options = { ...rest[0], ...options };
+        rest = rest.slice(1);
+      }
+      args = rest;
+    }
+    const host = options.host ?? options.servername;
+    if (hosts.includes(host) && Number(options.port ?? 443) === 443 && !options.socket) {
+      options = { ...options, host, servername: options.servername ?? host, port, lookup };
+    }
+    return original.call(this, options, ...args);
+  };
+}
+
 /** Prints the report line and exits. */
 export function report(library, cases) {
   const line = JSON.stringify({ library, version: installedVersion(library), cases });

@@ -135,9 +135,14 @@ pub struct Mocks {
 }
 
 pub async fn start_mocks() -> Mocks {
+    start_mocks_with(GatewayConfig::default()).await
+}
+
+/// The gateways over TLS with `config` otherwise (host impersonation, say).
+pub async fn start_mocks_with(config: GatewayConfig) -> Mocks {
     let gw = Gateways::start(GatewayConfig {
         tls: Some(TlsSettings::default()),
-        ..GatewayConfig::default()
+        ..config
     })
     .await
     .expect("the gateways start");

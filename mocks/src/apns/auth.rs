@@ -11,7 +11,7 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 use super::Reason;
-use crate::exchange::bearer_token;
+use crate::reply::{bearer_token, deserialize_numeric_date};
 use crate::state::Shared;
 
 /// Provider tokens older than this are expired.
@@ -22,10 +22,13 @@ const MIN_REFRESH_SECS: i64 = 20 * 60;
 /// Distinct provider tokens remembered per connection.
 const AUTH_CACHE_SIZE: usize = 4;
 
-/// JWT claims of an APNs provider token.
+/// JWT claims of an APNs provider token. `iat` is a NumericDate: a JSON
+/// number, fractions included, as clients that sign `time.time()` send it
+/// (PyAPNs2, pyapns-client) and APNs accepts.
 #[derive(Deserialize)]
 struct ProviderClaims {
     iss: String,
+    #[serde(deserialize_with = "deserialize_numeric_date")]
     iat: i64,
 }
 
@@ -38,7 +41,7 @@ pub(super) struct Verified {
 
 /// The provider-token state of one connection.
 #[derive(Default)]
-pub(crate) struct ConnectionAuth {
+pub(super) struct ConnectionAuth {
     state: Mutex<AuthState>,
 }
 
@@ -153,6 +156,9 @@ pub(super) fn authorize(
 
 /// Verifies a provider token's header, signature and team.
 fn verify_provider_token(shared: &Shared, token: &str) -> Result<Verified, Reason> {
+    shared
+        .apns_tokens_verified
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let header = jsonwebtoken::decode_header(token).map_err(|_| Reason::InvalidProviderToken)?;
     if header.alg != Algorithm::ES256
         || header.kid.as_deref() != Some(shared.config.apns_key_id.as_str())

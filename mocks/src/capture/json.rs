@@ -33,6 +33,8 @@ pub(crate) struct CaptureJson<'a> {
     body: Cow<'a, str>,
     encoding: &'static str,
     status: u16,
+    /// `accepted` (a 2xx answer) or `rejected`: what `?verdict=` filters on.
+    verdict: &'static str,
     reason: Option<&'a str>,
     device: Option<Cow<'a, str>>,
 }
@@ -54,6 +56,7 @@ impl<'a> CaptureJson<'a> {
             body,
             encoding,
             status: c.status(),
+            verdict: if c.accepted() { "accepted" } else { "rejected" },
             reason: c.reason(),
             device: c.device(),
         }
@@ -93,6 +96,7 @@ mod tests {
         );
         let json = serde_json::to_value(CaptureJson::new(&c)).unwrap();
         assert_eq!(json["encoding"], "base64");
+        assert_eq!(json["verdict"], "accepted");
         assert_eq!(json["body"], "/wA=");
         assert_eq!(json["platform"], "wns");
         assert_eq!(json["headers"][0][0], "apns-topic");

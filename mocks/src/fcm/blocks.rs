@@ -74,7 +74,7 @@ fn check_android(android: &Map<String, Value>) -> Result<(), GoogleError> {
     }
     match android.get("priority") {
         None | Some(Value::Null) => {}
-        Some(value) if value.as_str().is_some_and(is_priority) => {}
+        Some(value) if value.as_str().is_some_and(is_priority) || is_priority_number(value) => {}
         Some(value) => {
             return Err(invalid_value(
                 "message.android.priority",
@@ -128,8 +128,20 @@ fn invalid_value(path: &'static str, type_url: &str, value: &Value) -> GoogleErr
     )
 }
 
+/// An `AndroidMessagePriority` by name, in any case. Google's JSON parser
+/// takes enum names case-insensitively, and every Admin SDK sends this one
+/// in lowercase (firebase-admin for Node.js types it `'high' | 'normal'`
+/// and sends it unchanged; the Python, Java and Go SDKs document "high"
+/// and "normal"); Google accepts them.
 fn is_priority(value: &str) -> bool {
-    value == "NORMAL" || value == "HIGH"
+    value.eq_ignore_ascii_case("NORMAL") || value.eq_ignore_ascii_case("HIGH")
+}
+
+/// An `AndroidMessagePriority` by number (NORMAL = 0, HIGH = 1): the
+/// proto3 JSON mapping has parsers "accept both enum names and integer
+/// values".
+fn is_priority_number(value: &Value) -> bool {
+    value.as_u64().is_some_and(|n| n <= 1)
 }
 
 /// An empty link is proto3's unset string, so it passes.
@@ -364,6 +376,8 @@ mod tests {
             r#"{"token":"t","webpush":{"fcm_options":{"link":"https://example.com"}}}"#,
             r#"{"token":"t","webpush":{"fcmOptions":{"link":"https://example.com"},"headers":{}}}"#,
             r#"{"token":"t","data":{"os":"android"}}"#,
+            r#"{"token":"t","android":{"priority":"high"}}"#,
+            r#"{"token":"t","android":{"priority":"Normal"}}"#,
         ];
         for raw in decided_fast {
             assert!(fast_ok(raw), "{raw}");
@@ -376,8 +390,9 @@ mod tests {
             r#"{"token":"t","android":{"ttl":3600}}"#,
             r#"{"token":"t","android":{"ttl":"2419201s"}}"#,
             r#"{"token":"t","android":{"ttl":"-1s"}}"#,
-            r#"{"token":"t","android":{"priority":"high"}}"#,
-            r#"{"token":"t","android":{"priority":1}}"#,
+            r#"{"token":"t","android":{"priority":"urgent"}}"#,
+            r#"{"token":"t","android":{"priority":2}}"#,
+            r#"{"token":"t","android":{"priority":"1"}}"#,
             r#"{"token":"t","android":{"data":{"k":1}}}"#,
             r#"{"token":"t","android":{"data":{"from":"x"}}}"#,
             r#"{"token":"t","android":{"data":[]}}"#,
@@ -400,5 +415,22 @@ mod tests {
             r#"{"token":"t","android":{"priority":"LOW"},"android":{"priority":"HIGH"}}"#;
         assert!(!fast_ok(last_valid));
         assert!(full_ok(last_valid));
+    }
+
+    #[test]
+    fn android_priority_takes_any_case_and_the_enum_number() {
+        for raw in [
+            r#"{"token":"t","android":{"priority":"high"}}"#,
+            r#"{"token":"t","android":{"priority":"normal"}}"#,
+            r#"{"token":"t","android":{"priority":"HIGH"}}"#,
+            r#"{"token":"t","android":{"priority":1}}"#,
+            r#"{"token":"t","android":{"priority":0}}"#,
+        ] {
+            assert!(full_ok(raw), "{raw}");
+        }
+        assert!(fast_ok(r#"{"token":"t","android":{"priority":"high"}}"#));
+        assert!(!full_ok(
+            r#"{"token":"t","android":{"priority":"PRIORITY_HIGH"}}"#
+        ));
     }
 }

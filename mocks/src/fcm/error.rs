@@ -9,8 +9,8 @@ use http::StatusCode;
 use serde_json::Value;
 
 use crate::capture::{CaptureKind, DeviceRef};
-use crate::exchange::{response, Outcome};
 use crate::fault::table::Answer;
+use crate::reply::{response, Outcome};
 use crate::state::Shared;
 
 const FCM_ERROR: &str = "type.googleapis.com/google.firebase.fcm.v1.FcmError";

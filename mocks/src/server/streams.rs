@@ -31,6 +31,8 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::inbound::Inbound;
+
 /// Frame type SETTINGS (RFC 9113 §6.5).
 const SETTINGS: u8 = 0x4;
 /// Frame types that open a header block, which CONTINUATION frames must
@@ -42,11 +44,8 @@ const FLAG_ACK: u8 = 0x1;
 const FLAG_END_HEADERS: u8 = 0x4;
 const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
 const FRAME_HEADER_LEN: usize = 9;
-/// `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`, which a client sends before frames.
-const CLIENT_PREFACE_LEN: usize = 24;
 /// A SETTINGS frame with one setting: header plus 6 bytes.
 const LIMIT_FRAME_LEN: usize = FRAME_HEADER_LEN + 6;
-const READ_BUFFER_LEN: usize = 16 * 1024;
 
 /// The MAX_CONCURRENT_STREAMS a connection should announce, set by the
 /// service (one atomic store, only when the value changes) and sent by the
@@ -134,10 +133,6 @@ fn payload_len(header: &[u8]) -> usize {
     usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2])
 }
 
-fn is_settings_ack(header: &[u8]) -> bool {
-    header[3] == SETTINGS && header[4] & FLAG_ACK != 0 && payload_len(header) == 0
-}
-
 /// The rewriting of the MAX_CONCURRENT_STREAMS value in h2's first
 /// SETTINGS frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,15 +185,9 @@ pub(crate) struct SettingsIo<I> {
     /// Who sent each SETTINGS frame the peer has yet to acknowledge, oldest
     /// first: `true` for an injected one.
     unacked: VecDeque<bool>,
-    /// Bytes read from the peer, `read_buf[read_start..read_end]` not yet
-    /// handed to h2.
-    read_buf: Box<[u8]>,
-    read_start: usize,
-    read_end: usize,
-    preface_left: usize,
-    /// Bytes of the current inbound frame still to hand over unexamined.
-    pass_left: usize,
-    eof: bool,
+    /// The peer's bytes on their way to h2 (ACKs of injected frames
+    /// removed, `:scheme` fixed).
+    inbound: Inbound,
 }
 
 impl<I> SettingsIo<I> {
@@ -217,12 +206,7 @@ impl<I> SettingsIo<I> {
             inject_pos: 0,
             inject_len: 0,
             unacked: VecDeque::new(),
-            read_buf: vec![0; READ_BUFFER_LEN].into_boxed_slice(),
-            read_start: 0,
-            read_end: 0,
-            preface_left: CLIENT_PREFACE_LEN,
-            pass_left: 0,
-            eof: false,
+            inbound: Inbound::http2(),
         }
     }
 
@@ -307,47 +291,6 @@ impl<I> SettingsIo<I> {
             max_concurrent_streams = wanted,
             "announcing a new stream limit"
         );
-    }
-
-    /// Hands h2 the buffered inbound bytes, minus the ACKs of injected
-    /// SETTINGS frames; whether anything was handed over.
-    fn deliver(&mut self, out: &mut ReadBuf<'_>) -> bool {
-        let before = out.filled().len();
-        while out.remaining() > 0 && self.read_start < self.read_end {
-            let available = self.read_end - self.read_start;
-            let pass = if self.preface_left > 0 {
-                &mut self.preface_left
-            } else {
-                &mut self.pass_left
-            };
-            if *pass > 0 {
-                let n = (*pass).min(available).min(out.remaining());
-                out.put_slice(&self.read_buf[self.read_start..self.read_start + n]);
-                self.read_start += n;
-                *pass -= n;
-                continue;
-            }
-            if available < FRAME_HEADER_LEN {
-                if !self.eof {
-                    // Wait for the whole header: an ACK to drop must not
-                    // be half handed over.
-                    break;
-                }
-                self.pass_left = available;
-                continue;
-            }
-            let header = &self.read_buf[self.read_start..self.read_start + FRAME_HEADER_LEN];
-            if is_settings_ack(header) && self.unacked.front() == Some(&true) {
-                self.unacked.pop_front();
-                self.read_start += FRAME_HEADER_LEN;
-                continue;
-            }
-            if is_settings_ack(header) {
-                self.unacked.pop_front();
-            }
-            self.pass_left = FRAME_HEADER_LEN + payload_len(header);
-        }
-        out.filled().len() > before
     }
 }
 
@@ -458,31 +401,11 @@ impl<I: AsyncRead + Unpin> AsyncRead for SettingsIo<I> {
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if out.remaining() == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        loop {
-            if this.deliver(out) || this.eof {
-                return Poll::Ready(Ok(()));
-            }
-            if this.read_start > 0 {
-                this.read_buf.copy_within(this.read_start..this.read_end, 0);
-                this.read_end -= this.read_start;
-                this.read_start = 0;
-            }
-            let mut spare = ReadBuf::new(&mut this.read_buf[this.read_end..]);
-            ready!(Pin::new(&mut this.io).poll_read(cx, &mut spare))?;
-            let n = spare.filled().len();
-            if n == 0 {
-                // Loop once more to hand over a partial header, then EOF.
-                this.eof = true;
-                if this.deliver(out) {
-                    return Poll::Ready(Ok(()));
-                }
-                return Poll::Ready(Ok(()));
-            }
-            this.read_end += n;
-        }
+        let unacked = &mut this.unacked;
+        // The peer acknowledges SETTINGS frames in order: an ACK answers
+        // the oldest unacknowledged one, and is h2's only if h2 sent it.
+        let mut drop_ack = || unacked.pop_front().unwrap_or(false);
+        this.inbound.poll_read(&mut this.io, cx, out, &mut drop_ack)
     }
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod apns;
+pub mod tls;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -334,4 +335,41 @@ pub async fn control(h: &Harness, method: &str, path: &str, json: Option<&Value>
 /// percent-encoded (WNS handles are URIs).
 pub fn path_segment(handle: &str) -> String {
     percent_encoding::utf8_percent_encode(handle, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Waits (up to 10 s, checking every few milliseconds) until `probe`
+/// returns `Some`, and returns it: for state the gateways update after the
+/// client has already seen the stream end.
+pub async fn eventually<T>(mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the condition did not hold within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[derive(serde::Serialize)]
+struct FloatClaims<'a> {
+    iss: &'a str,
+    iat: f64,
+}
+
+/// A provider token whose `iat` is a fractional JSON number, as clients
+/// that sign `time.time()` make them.
+pub fn apns_jwt_float_iat(h: &Harness, iat: f64) -> String {
+    let pem = std::fs::read(h.var("PUSHPROOF_APNS_KEY_FILE")).unwrap();
+    let key = EncodingKey::from_ec_pem(&pem).unwrap();
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(h.var("PUSHPROOF_APNS_KEY_ID").to_owned());
+    let claims = FloatClaims {
+        iss: h.var("PUSHPROOF_APNS_TEAM_ID"),
+        iat,
+    };
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
 }

@@ -106,6 +106,8 @@ pub(crate) struct App {
     clock: Clock,
     /// The `no-authz` flaw.
     no_authz: bool,
+    /// The `anonymous-fetch` flaw.
+    anonymous_fetch: bool,
 }
 
 #[derive(Deserialize)]
@@ -158,6 +160,7 @@ impl App {
             store,
             clock,
             no_authz,
+            anonymous_fetch: config.flaws.contains(&Flaw::AnonymousFetch),
         })
     }
 
@@ -223,6 +226,9 @@ impl App {
             }
             ["api", "notifications", id] => {
                 allow(&method, &Method::GET, "GET")?;
+                if self.anonymous_fetch && !request.headers().contains_key(header::AUTHORIZATION) {
+                    return self.fetch_unchecked(id).await;
+                }
                 let caller = self.caller(&request).await?;
                 self.fetch(&caller, id).await
             }
@@ -402,10 +408,20 @@ impl App {
     }
 
     async fn fetch(&self, caller: &Caller, id: &str) -> Reply {
+        let recipient = (!self.no_authz).then_some(&*caller.username);
+        self.fetch_for(id, recipient).await
+    }
+
+    /// The `anonymous-fetch` flaw's fetch: no caller, no recipient check.
+    async fn fetch_unchecked(&self, id: &str) -> Reply {
+        self.fetch_for(id, None).await
+    }
+
+    /// The notification, to `recipient` only (anyone with `None`).
+    async fn fetch_for(&self, id: &str, recipient: Option<&str>) -> Reply {
         if !auth::is_id(id) {
             return Err(ApiError::NotFound);
         }
-        let recipient = (!self.no_authz).then_some(&*caller.username);
         let notification = self
             .store
             .fetch_notification(id, recipient)

@@ -23,11 +23,21 @@ pub enum Flaw {
     /// fail, and nothing else: a logged-out device still stops getting
     /// pushes.
     LogoutKeepsToken,
+    /// `anonymous-fetch`: `GET /api/notifications/{id}` with no
+    /// `Authorization` header at all returns the notification (a bad or
+    /// another user's token is still refused). Exists to make SP-AUTHZ-01
+    /// (fetching needs credentials) fail, and nothing else.
+    AnonymousFetch,
 }
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 3] = [Flaw::LeakPayload, Flaw::NoAuthz, Flaw::LogoutKeepsToken];
+    pub const ALL: [Flaw; 4] = [
+        Flaw::LeakPayload,
+        Flaw::NoAuthz,
+        Flaw::LogoutKeepsToken,
+        Flaw::AnonymousFetch,
+    ];
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -35,6 +45,7 @@ impl Flaw {
             Flaw::LeakPayload => "leak-payload",
             Flaw::NoAuthz => "no-authz",
             Flaw::LogoutKeepsToken => "logout-keeps-token",
+            Flaw::AnonymousFetch => "anonymous-fetch",
         }
     }
 

@@ -581,6 +581,28 @@ async fn login_may_ask_for_a_shorter_token_never_a_longer_one() {
 }
 
 #[tokio::test]
+async fn flaw_anonymous_fetch_serves_requests_without_a_token_only() {
+    let server = start(&[Flaw::AnonymousFetch]).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    server.register(&bob, "b1").await;
+    server.send(&alice, "bob", "canary-789").await;
+    let id = server.pushed_to("b1").await.remove(0);
+    let path = format!("/api/notifications/{id}");
+    let anonymous = server.call("GET", &path, None, None).await;
+    assert_eq!(anonymous.status, StatusCode::OK);
+    assert_eq!(anonymous.json()["Payload"], "canary-789");
+    let other = server.call("GET", &path, Some(&alice), None).await;
+    assert_eq!(
+        other.status,
+        StatusCode::NOT_FOUND,
+        "authorization still holds"
+    );
+    let forged = server.call("GET", &path, Some(&"A".repeat(43)), None).await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn flaw_leak_payload_puts_the_message_in_the_push() {
     let server = start(&[Flaw::LeakPayload]).await;
     let alice = server.user("alice").await;

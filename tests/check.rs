@@ -1,0 +1,227 @@
+//! The conformance gate in-process: the embedded reference backend passes,
+//! each deliberate flaw fails exactly its checks, the verdict rules hold
+//! (ERROR on a short sample, never PASS or SKIP), selection and expected
+//! failures work, and a backend already running is tested over the mocks'
+//! control API.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use pushproof::conformance::Verdict;
+use pushproof::report::expected::ExpectedFailures;
+use pushproof::target::TargetSpec;
+use pushproof_backend::Flaw;
+use pushproof_mocks::{GatewayConfig, Gateways};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_reference_backend_passes_and_the_report_says_how_it_was_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let finished = support::run(&support::plan(vec![], dir.path())).await;
+    let report = &finished.report;
+    support::assert_sound(report);
+    let http02 = support::record(report, "SP-HTTP-02");
+    assert!(http02.summary.contains("loopback"), "{}", http02.summary);
+    assert!(http02
+        .skip
+        .as_ref()
+        .and_then(|s| s.enable.as_ref())
+        .is_some());
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(finished.index.as_ref().expect("index")).expect("index.json"),
+    )
+    .expect("JSON");
+    assert_eq!(index["run"]["seed_text"], "42");
+    assert_eq!(index["run"]["tls"], false);
+    assert_eq!(index["target"]["kind"], "embedded");
+    assert!(index["run"]["timeout_s"].as_f64().is_some());
+    assert!(index["run"]["concurrency"].as_u64().is_some());
+    assert_eq!(
+        index["checks"].as_array().map(Vec::len),
+        Some(pushproof::conformance::catalogue::ALL.len())
+    );
+    let authz = support::record(report, "SP-AUTHZ-03");
+    let sample = authz.sample.as_ref().expect("a sample");
+    assert!(sample.gathered >= sample.required, "{sample:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_flaw_fails_exactly_its_checks_with_evidence_that_names_things() {
+    let cases = [
+        // On WNS the raw push is the id, so a payload in it also breaks
+        // the device's round trip (SP-FLOW-01).
+        (Flaw::LeakPayload, &["SP-FLOW-01", "SP-LEAK-01"][..]),
+        (Flaw::NoAuthz, &["SP-AUTHZ-03"][..]),
+        (Flaw::LogoutKeepsToken, &["SP-TOK-02"][..]),
+        (Flaw::AnonymousFetch, &["SP-AUTHZ-01"][..]),
+    ];
+    for (flaw, expected) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let finished = support::run(&support::plan(vec![flaw], dir.path())).await;
+        let report = &finished.report;
+        assert_eq!(
+            support::with(report, Verdict::Fail),
+            support::ids(expected),
+            "{flaw}"
+        );
+        assert!(
+            support::with(report, Verdict::Error).is_empty(),
+            "{flaw}: {:#?}",
+            report.checks
+        );
+        assert_eq!(report.exit_code, 1);
+        for id in expected {
+            let record = support::record(report, id);
+            let file = record.evidence_file.as_ref().expect("an evidence file");
+            let evidence: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(finished.dir.join(file)).expect("evidence file"),
+            )
+            .expect("JSON");
+            let first = &evidence["evidence"][0];
+            assert!(
+                first["subject"]["device"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("device-")),
+                "{id}: {first}"
+            );
+            assert!(
+                first["subject"]["handle"].as_str().is_some(),
+                "{id}: {first}"
+            );
+            assert!(
+                first.get("exchange").is_some() || first.get("capture").is_some(),
+                "{id}: evidence without the exchange or the push: {first}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_device_is_too_small_a_sample_an_error_not_a_skip_or_a_pass() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut plan = support::plan(vec![], dir.path());
+    plan.devices = 1;
+    let report = support::run(&plan).await.report;
+    let authz = support::record(&report, "SP-AUTHZ-03");
+    assert_eq!(authz.verdict, Verdict::Error, "{}", authz.summary);
+    assert!(
+        authz.summary.contains("gathered 0 of the 6 probes"),
+        "{}",
+        authz.summary
+    );
+    assert_eq!(report.exit_code, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_and_skip_select_checks_and_say_why_the_others_did_not_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut plan = support::plan(vec![Flaw::NoAuthz], dir.path());
+    plan.selection.only = vec!["SP-AUTHZ-*".into(), "SP-FLOW-01".into()];
+    plan.selection.skip = vec!["sp-authz-03".into()];
+    let report = support::run(&plan).await.report;
+    assert_eq!(
+        support::with(&report, Verdict::Pass),
+        support::ids(&["SP-AUTHZ-01", "SP-FLOW-01"])
+    );
+    let skipped = support::record(&report, "SP-AUTHZ-03");
+    assert_eq!(skipped.verdict, Verdict::Skip);
+    assert!(skipped.summary.contains("--skip"), "{}", skipped.summary);
+    assert!(support::record(&report, "SP-LEAK-01")
+        .summary
+        .contains("--only"));
+    assert_eq!(report.exit_code, 0, "the flawed check was left out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expected_failures_excuse_a_failing_check_and_stale_entries_are_reported() {
+    let ids: Vec<&str> = pushproof::conformance::catalogue::ALL
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    let expected = ExpectedFailures::parse(
+        "expected.toml",
+        "[[expected]]\nid = \"SP-AUTHZ-03\"\nreason = \"BOLA, fix in PROJ-1\"\n",
+        &ids,
+    )
+    .expect("valid");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut plan = support::plan(vec![Flaw::NoAuthz], dir.path());
+    plan.expected = expected.clone();
+    let report = support::run(&plan).await.report;
+    let authz = support::record(&report, "SP-AUTHZ-03");
+    assert_eq!(authz.verdict, Verdict::Fail, "the verdict stays");
+    assert_eq!(
+        authz.expected_failure.as_deref(),
+        Some("BOLA, fix in PROJ-1")
+    );
+    assert_eq!(report.exit_code, 0);
+    assert!(report.stale_expected_failures.is_empty());
+
+    let mut plan = support::plan(vec![], dir.path());
+    plan.expected = expected;
+    let report = support::run(&plan).await.report;
+    assert_eq!(report.stale_expected_failures.len(), 1);
+    assert_eq!(report.stale_expected_failures[0].id, "SP-AUTHZ-03");
+    assert_eq!(report.stale_expected_failures[0].verdict, Verdict::Pass);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_in_the_same_second_with_the_same_seed_get_different_ids() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = support::plan(vec![], dir.path());
+    let (a, b) = tokio::join!(support::run(&plan), support::run(&plan));
+    assert_ne!(a.report.run.id, b.report.run.id);
+    assert_ne!(a.dir, b.dir, "one report never overwrites the other");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_backend_is_tested_over_the_remote_mocks_control_api() {
+    // The mocks and the reference backend as a vendor would run them side
+    // by side; the harness reaches the gateways only over the control API.
+    let gateways = Arc::new(
+        Gateways::start(GatewayConfig::default())
+            .await
+            .expect("gateways"),
+    );
+    let keys = tempfile::tempdir().expect("tempdir");
+    let env: HashMap<String, String> = gateways
+        .write_credentials(keys.path())
+        .expect("credentials")
+        .vars
+        .into_iter()
+        .collect();
+    let config =
+        pushproof_backend::Config::from_vars(keys.path().join("b.db"), |n| env.get(n).cloned())
+            .expect("backend config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let origin = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let backend = tokio::spawn(pushproof_backend::serve(listener, config, async {
+        let _ = stopped.await;
+    }));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut plan = support::plan(vec![], dir.path());
+    plan.target = TargetSpec::Url {
+        url: origin.clone(),
+        ready_path: "/".into(),
+    };
+    plan.mocks_url = Some(gateways.fcm_url());
+    let report = support::run(&plan).await.report;
+    support::assert_sound(&report);
+    assert_eq!(report.target.kind, "url");
+    assert_eq!(report.target.origin, origin);
+    assert!(
+        !gateways.captures().is_empty(),
+        "the pushes went through these gateways"
+    );
+    let _ = stop.send(());
+    backend
+        .await
+        .expect("backend task")
+        .expect("backend stopped cleanly");
+}
