@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::auth::{self, Auth, Caller, Clock};
 use super::config::Config;
-use super::dispatch::Dispatcher;
+use super::dispatch::{Dispatcher, Switches};
 use super::flaw::{Flaw, Flaws};
 use super::push::{Platform, Pushers};
 use super::store::{RegistrationUpdate, Store, StoreError};
@@ -145,7 +145,6 @@ impl App {
                 path: config.db_path.clone(),
                 source,
             })?;
-        let leak = config.flaws.contains(&Flaw::LeakPayload);
         let no_authz = config.flaws.contains(&Flaw::NoAuthz);
         let keep_tokens = config.flaws.contains(&Flaw::LogoutKeepsToken);
         if !config.flaws.is_empty() {
@@ -156,7 +155,12 @@ impl App {
         }
         Ok(App {
             auth: Auth::new(store.clone(), clock.clone(), config.token_ttl, keep_tokens),
-            dispatch: Dispatcher::new(store.clone(), Pushers::new(&config), clock.clone(), leak),
+            dispatch: Dispatcher::new(
+                store.clone(),
+                Pushers::new(&config),
+                clock.clone(),
+                Switches::new(&config.flaws),
+            ),
             store,
             clock,
             no_authz,

@@ -1,11 +1,16 @@
 //! Dispatch: store a message once, push its id to every registration of the
 //! recipient, and clean up registrations the platforms report dead.
+//!
+//! The dispatch flaws live here too ([`Switches`]): `leak-payload` (the
+//! message rides in the push), `stall` and `lose` (defects the dispatch
+//! benchmark must expose).
 
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
 use super::auth::{random_id, Clock};
+use super::flaw::{EveryNth, Flaw, LOSE_EVERY, STALL_EVERY, STALL_FOR};
 use super::push::{Platform, Push, PushOutcome, Pushers};
 use super::store::{Registration, Store, StoreError};
 
@@ -18,22 +23,54 @@ pub(crate) struct Outcome {
     pub failed: usize,
 }
 
+/// The dispatch flaws that are on. Off, each costs one test of a `bool`
+/// or an `Option` per notification or push.
+#[derive(Debug, Default)]
+pub(crate) struct Switches {
+    /// `leak-payload`.
+    leak: bool,
+    /// `stall`: counts pushes.
+    stall: Option<EveryNth>,
+    /// `lose`: counts notifications that have somewhere to go.
+    lose: Option<EveryNth>,
+}
+
+impl Switches {
+    pub(crate) fn new(flaws: &[Flaw]) -> Switches {
+        Switches {
+            leak: flaws.contains(&Flaw::LeakPayload),
+            stall: flaws
+                .contains(&Flaw::Stall)
+                .then(|| EveryNth::new(STALL_EVERY)),
+            lose: flaws
+                .contains(&Flaw::Lose)
+                .then(|| EveryNth::new(LOSE_EVERY)),
+        }
+    }
+
+    /// The `stall` flaw: hold this push if it is a 50th.
+    async fn before_push(&self) {
+        if self.stall.as_ref().is_some_and(EveryNth::hit) {
+            tokio::time::sleep(STALL_FOR).await;
+        }
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct Dispatcher {
     store: Store,
     pushers: Arc<Pushers>,
     clock: Clock,
-    /// The `leak-payload` flaw.
-    leak: bool,
+    flaws: Arc<Switches>,
 }
 
 impl Dispatcher {
-    pub(crate) fn new(store: Store, pushers: Pushers, clock: Clock, leak: bool) -> Dispatcher {
+    pub(crate) fn new(store: Store, pushers: Pushers, clock: Clock, flaws: Switches) -> Dispatcher {
         Dispatcher {
             store,
             pushers: Arc::new(pushers),
             clock,
-            leak,
+            flaws: Arc::new(flaws),
         }
     }
 
@@ -49,7 +86,7 @@ impl Dispatcher {
     ) -> Result<Outcome, StoreError> {
         let id: Arc<str> = random_id().into();
         let message: Arc<str> = message.into();
-        let leaked = self.leak.then(|| Arc::clone(&message));
+        let leaked = self.flaws.leak.then(|| Arc::clone(&message));
         let targets = self
             .store
             .create_notification(
@@ -62,6 +99,14 @@ impl Dispatcher {
             )
             .await?;
         let targets = targets.unwrap_or_default();
+        if !targets.is_empty() && self.flaws.lose.as_ref().is_some_and(EveryNth::hit) {
+            // The `lose` flaw: stored, answered as pushed, never pushed.
+            tracing::debug!(notification = %id, "lose flaw: not pushing");
+            return Ok(Outcome {
+                pushed: targets.len(),
+                failed: 0,
+            });
+        }
 
         let mut outcome = Outcome::default();
         let mut died = 0;
@@ -97,6 +142,7 @@ impl Dispatcher {
                 id: &id,
                 leaked: leaked.as_deref(),
             };
+            self.flaws.before_push().await;
             let result = self.pushers.send(only.platform, push).await;
             tally(only.clone(), result);
         } else {
@@ -104,7 +150,9 @@ impl Dispatcher {
             for registration in targets {
                 let (pushers, id, leaked) =
                     (Arc::clone(&self.pushers), Arc::clone(&id), leaked.clone());
+                let flaws = Arc::clone(&self.flaws);
                 pushes.spawn(async move {
+                    flaws.before_push().await;
                     let push = Push {
                         handle: &registration.handle,
                         id: &id,
@@ -136,3 +184,6 @@ impl Dispatcher {
         Ok(outcome)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -68,7 +68,7 @@ use tokio::task::JoinSet;
 pub use config::{
     ApnsConfig, Config, ConfigError, FcmConfig, ServiceAccount, SigningKey, Trust, WnsConfig,
 };
-pub use flaw::{Flaw, Flaws, UnknownFlaw};
+pub use flaw::{Flaw, Flaws, UnknownFlaw, LOSE_EVERY, STALL_EVERY, STALL_FOR};
 
 use api::App;
 use auth::Clock;
