@@ -109,8 +109,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A fresh bearer token: 256 bits from the OS-seeded CSPRNG, unpadded
+/// base64url ([`TOKEN_LEN`] characters).
+pub(crate) fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// The SHA-256 of a token: its session key.
-fn session_key(token: &str) -> SessionKey {
+pub(crate) fn session_key(token: &str) -> SessionKey {
     Sha256::digest(token.as_bytes()).into()
 }
 
@@ -203,9 +211,7 @@ impl Auth {
         if !ok {
             return Ok(None);
         }
-        let mut bytes = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let token = new_token();
         let now = self.clock.now_ms();
         let ttl = shorter.map_or(self.ttl, |asked| {
             asked.clamp(Duration::from_secs(1), self.ttl.max(Duration::from_secs(1)))

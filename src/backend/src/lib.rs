@@ -52,6 +52,8 @@ mod auth;
 mod config;
 mod dispatch;
 mod flaw;
+#[doc(hidden)]
+pub mod hot_paths;
 mod push;
 mod store;
 

@@ -35,6 +35,7 @@ pub(crate) use recent::Recent;
 #[cfg(not(test))]
 use recent::Recent;
 
+mod checkpoint;
 mod recent;
 
 /// Reader threads. Reads are short point lookups; a few threads keep them
@@ -185,10 +186,16 @@ impl Store {
     pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
         let write_conn = connect(path)?;
         write_conn.execute_batch(SCHEMA)?;
+        // Checkpoints run on their own thread (see `checkpoint`).
+        write_conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // When the log starts over, give the disk back beyond 64 MiB.
+        write_conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        let nudge = checkpoint::spawn(connect(path)?)
+            .map_err(|e| StoreError::Commit(format!("cannot start the checkpoint thread: {e}")))?;
         let (writer, write_rx) = mpsc::channel::<WriteJob>();
         std::thread::Builder::new()
             .name("backend-store-writer".into())
-            .spawn(move || write_loop(&write_conn, &write_rx))
+            .spawn(move || write_loop(&write_conn, &write_rx, &nudge))
             .map_err(|e| StoreError::Commit(format!("cannot start the writer thread: {e}")))?;
 
         let (readers, read_rx) = mpsc::channel::<ReadJob>();
@@ -625,7 +632,7 @@ fn in_savepoint<T>(
     }
 }
 
-fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>) {
+fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>, nudge: &checkpoint::Nudge) {
     let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
     while let Ok(first) = jobs.recv() {
         let deadline = Instant::now() + LINGER;
@@ -659,6 +666,7 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>) {
                 Ok(())
             }
         };
+        nudge.committed();
         for reply in replies {
             reply(commit.clone());
         }

@@ -104,14 +104,35 @@ impl Apns {
 /// A background push carrying only the id (plus the message as an alert
 /// under the `leak-payload` flaw).
 pub(crate) fn body(id: &str, leaked: Option<&str>) -> Bytes {
-    let value = match leaked {
-        None => json!({ "aps": { "content-available": 1 }, "secureId": id }),
-        Some(message) => json!({
-            "aps": { "content-available": 1, "alert": { "body": message } },
-            "secureId": id,
-        }),
+    // Typed, so serde writes it straight out (no map built per push), and
+    // still escaped by serde, so a message cannot inject keys. Fields in
+    // the order serde_json's maps would print them.
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        aps: Aps<'a>,
+        #[serde(rename = "secureId")]
+        secure_id: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Aps<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        alert: Option<Alert<'a>>,
+        #[serde(rename = "content-available")]
+        content_available: u8,
+    }
+    #[derive(serde::Serialize)]
+    struct Alert<'a> {
+        body: &'a str,
+    }
+    let body = Body {
+        aps: Aps {
+            alert: leaked.map(|body| Alert { body }),
+            content_available: 1,
+        },
+        secure_id: id,
     };
-    Bytes::from(value.to_string())
+    // Plain data always serializes.
+    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 /// The current provider token and when it was issued.
@@ -189,6 +210,17 @@ mod tests {
             body,
             json!({ "aps": { "content-available": 1 }, "secureId": "abc" })
         );
+    }
+
+    #[test]
+    fn body_bytes_are_what_serde_json_would_print() {
+        let plain = json!({ "aps": { "content-available": 1 }, "secureId": "abc" });
+        assert_eq!(body("abc", None), plain.to_string());
+        let leaky = json!({
+            "aps": { "content-available": 1, "alert": { "body": "hi \"x\"" } },
+            "secureId": "abc",
+        });
+        assert_eq!(body("abc", Some("hi \"x\"")), leaky.to_string());
     }
 
     #[test]

@@ -136,18 +136,42 @@ impl Fcm {
 /// A data-only message with high Android priority, carrying the id (and the
 /// message itself under the `leak-payload` flaw).
 pub(crate) fn body(token: &str, id: &str, leaked: Option<&str>) -> Bytes {
-    let mut data = json!({ "secureId": id });
-    if let Some(message) = leaked {
-        data["message"] = json!(message);
+    // Typed, so serde writes it straight out; the device token comes from
+    // a user and is escaped like every other string. Fields in the order
+    // serde_json's maps would print them.
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        message: Message<'a>,
     }
-    let value = json!({
-        "message": {
-            "token": token,
-            "data": data,
-            "android": { "priority": "HIGH" },
-        }
-    });
-    Bytes::from(value.to_string())
+    #[derive(serde::Serialize)]
+    struct Message<'a> {
+        android: Android,
+        data: Data<'a>,
+        token: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Android {
+        priority: &'static str,
+    }
+    #[derive(serde::Serialize)]
+    struct Data<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<&'a str>,
+        #[serde(rename = "secureId")]
+        secure_id: &'a str,
+    }
+    let body = Body {
+        message: Message {
+            android: Android { priority: "HIGH" },
+            data: Data {
+                message: leaked,
+                secure_id: id,
+            },
+            token,
+        },
+    };
+    // Plain data always serializes.
+    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 /// The FCM `errorCode` (from `error.details[]`) and `error.message` of a
@@ -202,6 +226,14 @@ mod tests {
             "code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND",
             "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED"}]
         }}))
+    }
+
+    #[test]
+    fn body_bytes_are_what_serde_json_would_print() {
+        let plain = json!({"message": {"token": "t\"", "data": {"secureId": "n1"}, "android": {"priority": "HIGH"}}});
+        assert_eq!(body("t\"", "n1", None), plain.to_string());
+        let leaky = json!({"message": {"token": "t", "data": {"secureId": "n1", "message": "m"}, "android": {"priority": "HIGH"}}});
+        assert_eq!(body("t", "n1", Some("m")), leaky.to_string());
     }
 
     #[test]

@@ -155,6 +155,15 @@ impl Pushers {
     }
 }
 
+/// The body of `push` as `platform`'s client sends it.
+pub(crate) fn body(platform: Platform, push: Push<'_>) -> bytes::Bytes {
+    match platform {
+        Platform::Apns => apns::body(push.id, push.leaked),
+        Platform::Fcm => fcm::body(push.handle, push.id, push.leaked),
+        Platform::Wns => wns::body(push.id, push.leaked),
+    }
+}
+
 /// The `reason` of an APNs-style `{"reason": …}` error body, or a short,
 /// printable prefix of whatever came back.
 pub(crate) fn reason_of(body: &[u8]) -> String {
