@@ -341,13 +341,7 @@ mod tests {
     async fn sessions_read_from_the_table_are_cached_and_still_revoked_and_expire() {
         let (_dir, auth, clock) = auth(Duration::from_secs(60)).await;
         auth.create_user("alice", "pw").await.unwrap();
-        let token = auth
-            .login("alice", "pw", None)
-            .await
-            .unwrap()
-            .unwrap()
-            .token;
-        let header = format!("Bearer {token}");
+        let header = bearer(&auth, "alice").await;
         // A backend started afresh on the same database: an empty cache.
         let fresh = Auth::new(auth.store.clone(), clock.clone(), auth.ttl, false);
         assert_eq!(fresh.sessions.len(), 0);
@@ -358,13 +352,7 @@ mod tests {
         clock.advance(Duration::from_secs(60));
         assert!(fresh.authenticate(Some(&header)).await.unwrap().is_none());
 
-        let token = auth
-            .login("alice", "pw", None)
-            .await
-            .unwrap()
-            .unwrap()
-            .token;
-        let header = format!("Bearer {token}");
+        let header = bearer(&auth, "alice").await;
         let caller = fresh.authenticate(Some(&header)).await.unwrap().unwrap();
         fresh.logout(&caller).await.unwrap();
         assert!(fresh.authenticate(Some(&header)).await.unwrap().is_none());
@@ -378,16 +366,16 @@ mod tests {
         let (_dir, sound, clock) = auth(Duration::from_secs(60)).await;
         let flawed = Auth::new(sound.store.clone(), clock, sound.ttl, true);
         flawed.create_user("alice", "pw").await.unwrap();
-        let token = flawed
-            .login("alice", "pw", None)
-            .await
-            .unwrap()
-            .unwrap()
-            .token;
-        let header = format!("Bearer {token}");
+        let header = bearer(&flawed, "alice").await;
         let caller = flawed.authenticate(Some(&header)).await.unwrap().unwrap();
         flawed.logout(&caller).await.unwrap();
         assert!(flawed.authenticate(Some(&header)).await.unwrap().is_some());
+    }
+
+    /// Logs `user` in with the password `pw`: the `Authorization` value.
+    async fn bearer(auth: &Auth, user: &str) -> String {
+        let session = auth.login(user, "pw", None).await.unwrap().unwrap();
+        format!("Bearer {}", session.token)
     }
 
     async fn auth(ttl: Duration) -> (tempfile::TempDir, Auth, Clock) {
@@ -427,22 +415,8 @@ mod tests {
     async fn logout_revokes_only_that_token() {
         let (_dir, auth, _clock) = auth(Duration::from_secs(60)).await;
         auth.create_user("alice", "pw").await.unwrap();
-        let one = format!(
-            "Bearer {}",
-            auth.login("alice", "pw", None)
-                .await
-                .unwrap()
-                .unwrap()
-                .token
-        );
-        let two = format!(
-            "Bearer {}",
-            auth.login("alice", "pw", None)
-                .await
-                .unwrap()
-                .unwrap()
-                .token
-        );
+        let one = bearer(&auth, "alice").await;
+        let two = bearer(&auth, "alice").await;
         let caller = auth.authenticate(Some(&one)).await.unwrap().unwrap();
         auth.logout(&caller).await.unwrap();
         assert!(auth.authenticate(Some(&one)).await.unwrap().is_none());

@@ -117,6 +117,18 @@ async fn serve(stream: tokio::net::TcpStream, behaviour: Behaviour, total: Arc<A
     }
 }
 
+async fn gateway(behaviour: Behaviour) -> Arc<Gateway> {
+    Arc::new(Gateway::start(behaviour).await)
+}
+
+/// Asserts every push was answered 200.
+fn all_ok(results: &[Result<StatusCode, String>]) {
+    assert!(
+        results.iter().all(|r| r == &Ok(StatusCode::OK)),
+        "{results:?}"
+    );
+}
+
 fn pool(gateway: &Gateway, limits: Limits) -> Arc<H2Pool> {
     Arc::new(H2Pool::new(
         &gateway.url(),
@@ -155,23 +167,18 @@ async fn concurrently(
 async fn concurrent_pushes_pack_onto_one_connection() {
     // The gateway answers only once all 50 wait together: they can only
     // all succeed if they are all in flight at once.
-    let gateway = Arc::new(
-        Gateway::start(Behaviour {
-            max_streams: Some(100),
-            barrier: Some(Arc::new(Barrier::new(50))),
-            ..Behaviour::default()
-        })
-        .await,
-    );
+    let gateway = gateway(Behaviour {
+        max_streams: Some(100),
+        barrier: Some(Arc::new(Barrier::new(50))),
+        ..Behaviour::default()
+    })
+    .await;
     let pool = pool(&gateway, Limits::default());
     // The first push learns the gateway's limit (a fresh connection
     // assumes one stream).
     assert_eq!(push(&pool, &gateway).await, Ok(StatusCode::OK));
     let results = concurrently(&pool, &gateway, 50).await;
-    assert!(
-        results.iter().all(|r| r == &Ok(StatusCode::OK)),
-        "{results:?}"
-    );
+    all_ok(&results);
     assert_eq!(
         gateway.connections(),
         1,
@@ -184,13 +191,11 @@ async fn concurrent_pushes_pack_onto_one_connection() {
 async fn a_one_stream_limit_is_obeyed_and_the_pool_grows_to_its_cap() {
     // hyper's server refuses streams over its limit (REFUSED_STREAM); a
     // pool that ignored the limit would see pushes fail.
-    let gateway = Arc::new(
-        Gateway::start(Behaviour {
-            max_streams: Some(1),
-            ..Behaviour::default()
-        })
-        .await,
-    );
+    let gateway = gateway(Behaviour {
+        max_streams: Some(1),
+        ..Behaviour::default()
+    })
+    .await;
     let limits = Limits {
         max_connections: 3,
         ..Limits::default()
@@ -198,10 +203,7 @@ async fn a_one_stream_limit_is_obeyed_and_the_pool_grows_to_its_cap() {
     let pool = pool(&gateway, limits);
     for _ in 0..3 {
         let results = concurrently(&pool, &gateway, 30).await;
-        assert!(
-            results.iter().all(|r| r == &Ok(StatusCode::OK)),
-            "{results:?}"
-        );
+        all_ok(&results);
     }
     assert!(gateway.connections() <= 3, "{}", gateway.connections());
     assert!(gateway.connections() >= 2, "one stream each: the pool grew");
@@ -213,13 +215,11 @@ async fn a_dropped_connection_fails_only_its_push_and_the_next_reconnects() {
     // Each connection is cut at its 5th request, which gets no answer: that
     // push may or may not have been delivered, so it fails (never resent);
     // the next one goes over a new connection.
-    let gateway = Arc::new(
-        Gateway::start(Behaviour {
-            drop_at: Some(5),
-            ..Behaviour::default()
-        })
-        .await,
-    );
+    let gateway = gateway(Behaviour {
+        drop_at: Some(5),
+        ..Behaviour::default()
+    })
+    .await;
     let pool = pool(&gateway, Limits::default());
     let mut outcomes = Vec::new();
     for _ in 0..20 {
@@ -233,13 +233,11 @@ async fn a_dropped_connection_fails_only_its_push_and_the_next_reconnects() {
 
 #[tokio::test]
 async fn pushes_in_flight_when_a_connection_drops_fail_and_the_pool_recovers() {
-    let gateway = Arc::new(
-        Gateway::start(Behaviour {
-            drop_at: Some(20),
-            ..Behaviour::default()
-        })
-        .await,
-    );
+    let gateway = gateway(Behaviour {
+        drop_at: Some(20),
+        ..Behaviour::default()
+    })
+    .await;
     let pool = pool(&gateway, Limits::default());
     // Learn the gateway's stream limit first, so the 20 go on one
     // connection.
@@ -248,18 +246,16 @@ async fn pushes_in_flight_when_a_connection_drops_fail_and_the_pool_recovers() {
     let failed = results.iter().filter(|r| r.is_err()).count();
     assert!(failed >= 1, "the cut push fails: {results:?}");
     let again = concurrently(&pool, &gateway, 10).await;
-    assert!(again.iter().all(|r| r == &Ok(StatusCode::OK)), "{again:?}");
+    all_ok(&again);
 }
 
 #[tokio::test]
 async fn a_goaway_loses_no_push() {
-    let gateway = Arc::new(
-        Gateway::start(Behaviour {
-            goaway_after: Some(3),
-            ..Behaviour::default()
-        })
-        .await,
-    );
+    let gateway = gateway(Behaviour {
+        goaway_after: Some(3),
+        ..Behaviour::default()
+    })
+    .await;
     let pool = pool(&gateway, Limits::default());
     for n in 0..10 {
         assert_eq!(push(&pool, &gateway).await, Ok(StatusCode::OK), "push {n}");
