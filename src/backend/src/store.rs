@@ -247,13 +247,37 @@ impl Store {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Runs `f` in the writer's next group commit, in a savepoint of its
+    /// own, so that a failure undoes all of its changes and nothing else.
     async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.write_job(true, f).await
+    }
+
+    /// [`write`](Self::write) for a job that changes the database with one
+    /// statement at most: SQLite already makes each statement atomic, so
+    /// the savepoint (two more statements per job) would guard nothing.
+    async fn write_one<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.write_job(false, f).await
+    }
+
+    async fn write_job<T: Send + 'static>(
+        &self,
+        savepoint: bool,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
         let job: WriteJob = Box::new(move |conn| {
-            let result = in_savepoint(conn, f);
+            let result = if savepoint {
+                in_savepoint(conn, f)
+            } else {
+                f(conn)
+            };
             Box::new(move |commit: Result<(), String>| {
                 let reply = match commit {
                     Ok(()) => result.map_err(StoreError::from),
@@ -274,7 +298,7 @@ impl Store {
         hash: Vec<u8>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.write(move |c| {
+        self.write_one(move |c| {
             let inserted = c
                 .prepare_cached(
                     "INSERT INTO users (username, salt, password_hash, created_at)
@@ -442,7 +466,7 @@ impl Store {
         id: String,
         owner: String,
     ) -> Result<bool, StoreError> {
-        self.write(move |c| {
+        self.write_one(move |c| {
             let deleted = c
                 .prepare_cached("DELETE FROM registrations WHERE id = ?1 AND owner = ?2")?
                 .execute([id, owner])?;
@@ -480,20 +504,22 @@ impl Store {
             Arc::clone(&recipient),
             Arc::clone(&payload),
         );
+        // One write (the insert), so no savepoint.
         let targets = self
-            .write(move |c| {
+            .write_one(move |c| {
                 let (id, recipient, payload) = (&*row_id, &*row_recipient, &*row_payload);
-                let exists = c
-                    .prepare_cached("SELECT 1 FROM users WHERE username = ?1")?
-                    .exists([recipient])?;
-                if !exists {
+                // Inserted only if the recipient exists: one statement for
+                // the check and the write.
+                let inserted = c
+                    .prepare_cached(
+                        "INSERT INTO notifications (id, recipient, sender, payload, created_at)
+                         SELECT ?1, ?2, ?3, ?4, ?5
+                         WHERE EXISTS (SELECT 1 FROM users WHERE username = ?2)",
+                    )?
+                    .execute(params![id, recipient, sender, payload, now_ms])?;
+                if inserted == 0 {
                     return Ok(None);
                 }
-                c.prepare_cached(
-                    "INSERT INTO notifications (id, recipient, sender, payload, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![id, recipient, sender, payload, now_ms])?;
                 let mut stmt = c.prepare_cached(
                     "SELECT id, platform, handle FROM registrations
                  WHERE owner = ?1 AND platform IS NOT NULL AND handle IS NOT NULL
@@ -550,7 +576,7 @@ impl Store {
         // An older notification: the table, in a writer job since the fetch
         // marks it read. It runs after any write-behind mark queued for it.
         let (id, recipient) = (id.to_owned(), recipient.map(str::to_owned));
-        self.write(move |c| {
+        self.write_one(move |c| {
             let found: Option<(String, bool)> = c
                 .prepare_cached(
                     "SELECT payload, read FROM notifications
