@@ -1,20 +1,26 @@
-//! Micro-benchmark of the leak scanner: the time to search one captured
-//! push for 3000 canaries (a 3000-device run), on every surface the scanner
-//! reads (path, headers, raw body, decoded JSON strings, XML text).
+//! Micro-benchmark of the leak scanner with 3000 secrets (a 3000-device
+//! run): building it (every needle of every secret into one automaton),
+//! scanning clean pushes as a sound backend sends them (the fast path:
+//! only ids, tokens and JWTs to decode), scanning leaky pushes that need
+//! the transform closure (a plain alert, base64url of gzip, hex of sha256),
+//! and the partial-leak scan against a control run.
 //!
 //! `cargo bench --bench leak_scan`
 
+use std::io::Write as _;
 use std::time::SystemTime;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use pushproof::conformance::canary;
-use pushproof::conformance::leak::Scanner;
+use pushproof::conformance::canary::{self, Secret};
+use pushproof::conformance::leak::{PartialScanner, Scanner};
 use pushproof_mocks::{Capture, CaptureKind, Platform};
 use rand::SeedableRng as _;
+use sha2::Digest as _;
 
-/// Canaries in the scanner: one secret per device of a 3000-device run.
-const CANARIES: usize = 3000;
+/// Secrets in the scanner: one per device of a 3000-device run.
+const SECRETS: usize = 3000;
 
 /// A provider token of realistic length (an ES256 JWT is about 200 bytes).
 const JWT: &str = "eyJhbGciOiJFUzI1NiIsImtpZCI6IlBQS0VZMTIzNDUiLCJ0eXAiOiJKV1QifQ.\
@@ -45,34 +51,42 @@ fn capture(
     }
 }
 
-/// A background APNs push carrying only an id, as a sound backend sends it.
-fn apns_push(body: String) -> Capture {
+/// An APNs push with `body` and, optionally, one more header.
+fn apns_push(body: String, extra: Option<(&str, &str)>) -> Capture {
     let authorization = format!("bearer {JWT}");
+    let mut headers = vec![
+        ("authorization", authorization.as_str()),
+        ("apns-topic", "com.example.pushproof"),
+        ("apns-push-type", "background"),
+        ("apns-priority", "5"),
+        ("apns-id", "6f0c1d5e-8b7a-4c3d-9e2f-1a0b9c8d7e6f"),
+        ("content-type", "application/json"),
+        ("content-length", "74"),
+    ];
+    headers.extend(extra);
     capture(
         Platform::Apns,
         "/3/device/5f2b7c0e9a41d3b68e0c47f19a2d5b3e8c61f04a97d2e5b80c3a6f1d49e7b2c5",
-        &[
-            ("authorization", authorization.as_str()),
-            ("apns-topic", "com.example.pushproof"),
-            ("apns-push-type", "background"),
-            ("apns-priority", "5"),
-            ("content-type", "application/json"),
-            ("content-length", "74"),
-        ],
+        &headers,
         body,
     )
 }
 
+const CLEAN_APNS: &str =
+    r#"{"aps":{"content-available":1},"secureId":"8d0c6b2e5e3c4b7a9d2e1f6a3c9b7e21"}"#;
+
 /// A data-only FCM message, as a sound backend sends it.
-fn fcm_push() -> Capture {
-    let body = r#"{"message":{"token":"dQw4w9WgXcQ:APA91bH7x2Kq0vY3mZ8sLr5TnB1cWp6eJu9oGf4aXi2DkE7hMl3NbVz0QyRt8UsC5jAwPx1gFe6Ko9Hd2LmYb4TqZr7Nc0Ws3Ju8Vi5Xa1Eg6Bf","data":{"secureId":"8d0c6b2e-5e3c-4b7a-9d2e-1f6a3c9b7e21"},"android":{"priority":"HIGH"}}}"#;
+fn fcm_push(data: &str) -> Capture {
+    let body = format!(
+        r#"{{"message":{{"token":"dQw4w9WgXcQ:APA91bH7x2Kq0vY3mZ8sLr5TnB1cWp6eJu9oGf4aXi2DkE7hMl3NbVz0QyRt8UsC5jAwPx1gFe6Ko9Hd2LmYb4TqZr7Nc0Ws3Ju8Vi5Xa1Eg6Bf","data":{data},"android":{{"priority":"HIGH"}}}}}}"#
+    );
     capture(
         Platform::Fcm,
         "/v1/projects/pushproof-test/messages:send",
         &[
             ("host", "127.0.0.1:40123"),
             ("authorization", "Bearer ya29.c.c0ASRK0GbXw3Yt8pLq2Zr5Nv1Mk7Hj4Fd9Sa6Gc0Bx3Ve8Tu2Yi5Ro1Pw7Qe4Lk9Jh6Mn3Bv0Cx"),
-            ("content-type", "application/json"),
+            ("content-type", "application/json; charset=utf-8"),
             ("content-length", "214"),
         ],
         body,
@@ -101,31 +115,92 @@ fn wns_toast() -> Capture {
     )
 }
 
-fn bench_scan(c: &mut Criterion) {
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
-    let canaries: Vec<String> = (0..CANARIES).map(|_| canary::canary(&mut rng)).collect();
-    let scanner = Scanner::new(&canaries);
-    let clean_apns = apns_push(
-        r#"{"aps":{"content-available":1},"secureId":"8d0c6b2e-5e3c-4b7a-9d2e-1f6a3c9b7e21"}"#
-            .to_owned(),
-    );
-    // A flawed backend: the secret message itself in the alert.
-    let leaky_apns = apns_push(format!(
-        r#"{{"aps":{{"content-available":1,"alert":{{"body":"{}"}}}},"secureId":"8d0c6b2e"}}"#,
-        canary::secret_message(&canaries[CANARIES / 2], CANARIES / 2)
-    ));
-    assert_eq!(scanner.scan(&leaky_apns).len(), 2, "body and json surfaces");
+fn secrets(seed: u64) -> Vec<Secret> {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    (0..SECRETS).map(|i| canary::secret(&mut rng, i)).collect()
+}
 
-    let mut group = c.benchmark_group("leak_scan_3000_canaries");
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).expect("in-memory write");
+    e.finish().expect("in-memory gzip")
+}
+
+fn bench_scan(c: &mut Criterion) {
+    let secrets = secrets(7);
+    let mut build = c.benchmark_group("leak_scan_build");
+    build.sample_size(10);
+    build.bench_function("scanner_3000_secrets", |b| {
+        b.iter(|| Scanner::new(black_box(&secrets)))
+    });
+    build.bench_function("partial_index_3000_secrets", |b| {
+        b.iter(|| PartialScanner::new(black_box(&secrets)))
+    });
+    build.finish();
+
+    let scanner = Scanner::new(&secrets);
+    let victim = &secrets[SECRETS / 2];
+    let plain = apns_push(
+        format!(
+            r#"{{"aps":{{"content-available":1,"alert":{{"body":{}}}}},"secureId":"8d0c6b2e"}}"#,
+            serde_json::Value::from(victim.text())
+        ),
+        None,
+    );
+    let packed =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(gzip(victim.text().as_bytes()));
+    let gzipped = fcm_push(&format!(r#"{{"secureId":"8d0c6b2e","blob":"{packed}"}}"#));
+    let hashed = hex::encode(sha2::Sha256::digest(victim.text().as_bytes()));
+    let hashed = apns_push(CLEAN_APNS.to_owned(), Some(("apns-collapse-id", &hashed)));
     let cases = [
-        ("apns_clean", clean_apns),
-        ("apns_leak", leaky_apns),
-        ("fcm_clean", fcm_push()),
-        ("wns_toast_clean", wns_toast()),
+        ("apns_clean", apns_push(CLEAN_APNS.to_owned(), None), 0),
+        (
+            "fcm_clean",
+            fcm_push(r#"{"secureId":"8d0c6b2e5e3c4b7a9d2e1f6a3c9b7e21"}"#),
+            0,
+        ),
+        ("wns_toast_clean", wns_toast(), 0),
+        ("apns_alert_plain_leak", plain, 3),
+        ("fcm_base64url_gzip_leak", gzipped, 3),
+        ("apns_hex_sha256_leak", hashed, 1),
     ];
-    for (name, capture) in &cases {
+    for (name, capture, expected) in &cases {
+        assert_eq!(scanner.scan(capture).len(), *expected, "{name}");
+    }
+    let mut group = c.benchmark_group("leak_scan_3000_secrets");
+    for (name, capture, _) in &cases {
         group.bench_function(*name, |b| b.iter(|| scanner.scan(black_box(capture))));
     }
+    group.finish();
+
+    // Partial leaks: a preview of the secret's text, without its canaries,
+    // against a control run that pushed other secrets' previews.
+    let partial = PartialScanner::new(&secrets);
+    let preview = |s: &Secret| {
+        let text = s.text();
+        let cut = &text[canary::CANARY_LEN + 1..];
+        cut.chars().take(60).collect::<String>()
+    };
+    let others = self::secrets(8);
+    let control_pushes: Vec<Capture> = others
+        .iter()
+        .take(300)
+        .map(|s| apns_push(format!(r#"{{"aps":{{"alert":"{}"}}}}"#, preview(s)), None))
+        .collect();
+    let control = partial.control(&control_pushes);
+    let leaky = apns_push(
+        format!(r#"{{"aps":{{"alert":"{}"}}}}"#, preview(victim)),
+        None,
+    );
+    let clean = apns_push(CLEAN_APNS.to_owned(), None);
+    assert!(partial.scan(&clean, &control).is_empty());
+    let mut group = c.benchmark_group("leak_partial_3000_secrets");
+    group.bench_function("apns_clean", |b| {
+        b.iter(|| partial.scan(black_box(&clean), &control))
+    });
+    group.bench_function("apns_preview_leak", |b| {
+        b.iter(|| partial.scan(black_box(&leaky), &control))
+    });
     group.finish();
 }
 

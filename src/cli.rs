@@ -2,6 +2,8 @@
 //! into typed plans before anything starts. A bad flag is an error that
 //! names it (exit 2), never a surprise in the middle of a run.
 
+mod load;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,6 +54,13 @@ pub enum Command {
     Backend(BackendArgs),
     /// Run the mock APNs, FCM and WNS gateways standalone until Ctrl-C.
     Mocks(MocksArgs),
+    /// The open-model dispatch benchmark: notifications at planned
+    /// instants, latency from those instants, counts that reconcile;
+    /// writes load.json, load.md and load.html.
+    Load(Box<load::LoadArgs>),
+    /// Work on reports: `report merge DIR…` merges shards' load.json.
+    #[command(subcommand)]
+    Report(load::ReportCommand),
 }
 
 /// TLS for the mock gateways.
@@ -129,6 +138,19 @@ pub struct MocksArgs {
     /// every interface (the URLs then name 127.0.0.1).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     pub host: std::net::IpAddr,
+    /// Fixed ports for APNs, FCM and WNS (e.g. 8001,8002,8003), so that a
+    /// Service can front them; free ports by default.
+    #[arg(long, value_name = "APNS,FCM,WNS", value_parser = parse_ports)]
+    pub ports: Option<[u16; 3]>,
+    /// The host name the URLs and the certificate name, when the backend
+    /// reaches the mocks by a name (a Kubernetes Service) rather than by
+    /// the bound address.
+    #[arg(long, value_name = "NAME")]
+    pub advertise: Option<String>,
+    /// Captures kept before the oldest are evicted (a long load run needs
+    /// few: its counts come from counters, not captures).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub capture_capacity: Option<u32>,
     /// Host impersonation (implies --tls): one more listener answers for
     /// api.push.apple.com, api.sandbox.push.apple.com, fcm.googleapis.com,
     /// oauth2.googleapis.com, login.live.com, login.microsoftonline.com and
@@ -167,6 +189,11 @@ fn mocks_config(args: &MocksArgs) -> GatewayConfig {
             .settings()
             .or_else(|| impersonation.map(|_| TlsSettings::default())),
         host: args.host,
+        ports: args.ports.unwrap_or([0; 3]),
+        advertise: args.advertise.clone(),
+        capture_capacity: args
+            .capture_capacity
+            .map_or(GatewayConfig::default().capture_capacity, |n| n as usize),
         impersonation,
         capture_file: args.capture_file.clone(),
         apns_environment: if args.apns_sandbox {
@@ -175,6 +202,19 @@ fn mocks_config(args: &MocksArgs) -> GatewayConfig {
             ApnsEnvironment::Production
         },
         ..GatewayConfig::default()
+    }
+}
+
+/// `APNS,FCM,WNS` ports, three distinct numbers.
+fn parse_ports(text: &str) -> Result<[u16; 3], String> {
+    let ports: Vec<u16> = text
+        .split(',')
+        .map(|p| p.trim().parse::<u16>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{text:?} is not three ports APNS,FCM,WNS"))?;
+    match ports[..] {
+        [a, b, c] if a != b && b != c && a != c => Ok([a, b, c]),
+        _ => Err(format!("{text:?} is not three distinct ports APNS,FCM,WNS")),
     }
 }
 
@@ -193,6 +233,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Profile(args) => profile::execute(args),
         Command::Backend(args) => serve_backend(args).await,
         Command::Mocks(args) => serve_mocks(args).await,
+        Command::Load(args) => load::load(*args).await,
+        Command::Report(command) => load::report(command),
     }
 }
 
@@ -207,9 +249,17 @@ async fn serve_backend(args: BackendArgs) -> anyhow::Result<i32> {
     if platforms.is_empty() {
         anyhow::bail!(
             "no push platform is configured: set the PUSHPROOF_APNS_*, PUSHPROOF_FCM_* or \
-             PUSHPROOF_WNS_* variables (`pushproof mocks --env-file FILE` writes them)"
+             PUSHPROOF_WNS_* variables, or PUSHPROOF_NH_CONNECTION_STRING and PUSHPROOF_NH_HUB \
+             for a Notification Hub (`pushproof mocks --env-file FILE` writes them)"
         );
     }
+    let through = match &config.hub {
+        Some(hub) => format!(
+            " through the Notification Hub {} at {}",
+            hub.hub, hub.origin
+        ),
+        None => String::new(),
+    };
     config.flaws = args.flaws;
     config.token_ttl = Duration::from_secs_f64(args.token_ttl);
     let flaws = backend::Flaws(&config.flaws).to_string();
@@ -225,7 +275,7 @@ async fn serve_backend(args: BackendArgs) -> anyhow::Result<i32> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     eprintln!(
-        "pushproof reference backend on http://{} (database {}, platforms {}, flaws {flaws})",
+        "pushproof reference backend on http://{} (database {}, platforms {}{through}, flaws {flaws})",
         listener.local_addr()?,
         args.db.display(),
         platforms.join(", "),

@@ -143,8 +143,11 @@ impl BackendClient {
         // https:// origins (a backend behind a real certificate) are
         // verified against the platform's roots; none found means none
         // trusted, never "trust anything".
+        // ring, named: with goose's reqwest in the build, rustls has two
+        // providers compiled in and picks no default on its own.
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let connector = match builder.with_native_roots() {
+        let connector = match builder.with_provider_and_native_roots(provider.clone()) {
             Ok(builder) => builder
                 .https_or_http()
                 .enable_http1()
@@ -152,7 +155,9 @@ impl BackendClient {
                 .wrap_connector(http),
             Err(_) => hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(
-                    rustls::ClientConfig::builder()
+                    rustls::ClientConfig::builder_with_provider(provider)
+                        .with_safe_default_protocol_versions()
+                        .expect("ring supports the default protocol versions")
                         .with_root_certificates(rustls::RootCertStore::empty())
                         .with_no_client_auth(),
                 )
@@ -187,7 +192,30 @@ impl BackendClient {
         auth: &Auth,
         credential: Option<&Credential>,
     ) -> Exchange {
-        let mut headers = Vec::new();
+        self.send_with(request, auth, credential, Vec::new()).await
+    }
+
+    /// [`BackendClient::send`] on a connection of its own, closed after
+    /// the answer: for a request a backend may answer before reading its
+    /// body (too large, wrong method), which can leave the connection
+    /// unusable for whichever request takes it next.
+    pub async fn send_alone(
+        &self,
+        request: &Rendered,
+        auth: &Auth,
+        credential: Option<&Credential>,
+    ) -> Exchange {
+        let close = vec![("connection".to_owned(), "close".to_owned())];
+        self.send_with(request, auth, credential, close).await
+    }
+
+    async fn send_with(
+        &self,
+        request: &Rendered,
+        auth: &Auth,
+        credential: Option<&Credential>,
+        mut headers: Vec<(String, String)>,
+    ) -> Exchange {
         if let Some(content_type) = request.content_type {
             headers.push(("content-type".to_owned(), content_type.to_owned()));
         }

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod client;
 pub mod conformance;
 pub mod device;
+pub mod load;
 pub mod metrics;
 pub mod plane;
 pub mod profile;

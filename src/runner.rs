@@ -57,6 +57,8 @@ pub struct Plan {
     pub parallel: usize,
     /// The command line, for the report.
     pub command: Vec<String>,
+    /// A short load phase after the checks (`run` does one).
+    pub load: Option<LoadPhase>,
 }
 
 impl Plan {
@@ -78,6 +80,7 @@ impl Plan {
             expected: ExpectedFailures::default(),
             report_dir: None,
             reports_root: reports_root.to_path_buf(),
+            load: None,
             parallel: execute::DEFAULT_PARALLEL,
             command: Vec::new(),
         }
@@ -109,6 +112,27 @@ pub struct Measured {
     pub stages: Stages,
     pub throughput: Throughput,
     pub captures: CaptureCounts,
+    /// The short open-model load phase after the checks, when asked for.
+    pub dispatch: Option<Box<crate::report::load::LoadReport>>,
+}
+
+/// `run`'s short load phase: a few seconds of the open-model benchmark
+/// (`pushproof load`) on the same target and gateways, after the checks.
+#[derive(Debug, Clone)]
+pub struct LoadPhase {
+    pub rate: f64,
+    pub duration: Duration,
+    pub devices: usize,
+}
+
+impl Default for LoadPhase {
+    fn default() -> LoadPhase {
+        LoadPhase {
+            rate: 1000.0,
+            duration: Duration::from_secs(3),
+            devices: 300,
+        }
+    }
 }
 
 /// A finished run: its report, where it went, and what the baseline
@@ -138,7 +162,7 @@ pub fn run_id(at: time::OffsetDateTime, seed: u64) -> String {
 /// The contract environment for a target: the in-process gateways' (keys
 /// written to `work`), or this process's `PUSHPROOF_*` (set from the env
 /// file of remote mocks).
-fn contract_env(
+pub fn contract_env(
     gateways: Option<&Gateways>,
     work: &Path,
 ) -> Result<Vec<(String, String)>, RunError> {
@@ -294,7 +318,86 @@ async fn test(
     if let Some(failure) = target.failure() {
         tracing::warn!(summary = %failure.summary, "the backend died during the run");
     }
+    let mut measured = measured;
+    if let Some(phase) = &plan.load {
+        measured.dispatch = dispatch(plan, phase, target, &suite.plane, id)
+            .await
+            .map(Box::new);
+    }
     Ok((checks, measured))
+}
+
+/// The load phase: the open-model driver on the run's target and gateways.
+/// A phase that cannot run is a warning, not a failed run: the checks
+/// stand on their own.
+async fn dispatch(
+    plan: &Plan,
+    phase: &LoadPhase,
+    target: &Target,
+    plane: &MockPlane,
+    id: &str,
+) -> Option<crate::report::load::LoadReport> {
+    use crate::load::{plane::Plane, run as load};
+    let result = async {
+        let plane = Plane::of(plane, plan.timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        let backend_cpu = match (target.thread_prefix(), target.pid()) {
+            (Some(_), _) => load::BackendCpu::Threads,
+            (None, Some(pid)) => load::BackendCpu::Process(pid),
+            _ => load::BackendCpu::Unmeasured,
+        };
+        let reach = load::Reach {
+            origin: target.origin().to_owned(),
+            target: crate::report::load::TargetJson {
+                kind: target.spec().kind().to_owned(),
+                description: target.spec().description(),
+                origin: target.origin().to_owned(),
+            },
+            backend_cpu,
+            protocol: crate::load::http::Protocol::Auto,
+            connections: 4,
+            timeout: plan.timeout,
+            devices_total: phase.devices as u64,
+            range: 0..phase.devices,
+            platforms: plan.platforms.clone(),
+            enrol_concurrency: plan.concurrency,
+            mocks_threads: false,
+        };
+        let run_tag = format!("{}-load", id.rsplit('-').next().unwrap_or(id));
+        let setup = load::prepare(reach, plane, plan.profile.clone(), &run_tag).await?;
+        let rates = crate::load::schedule::Profile::constant(phase.rate, phase.duration)
+            .map_err(|e| e.to_string())?;
+        let options = load::Options {
+            run_id: format!("{id}-load"),
+            rates,
+            arrival: crate::load::schedule::Arrival::Constant,
+            shard: crate::load::schedule::Shard::default(),
+            seed: plan.seed,
+            timeout: plan.timeout,
+            lanes: 2,
+            start_at_unix_ms: None,
+            find_max: None,
+            progress: false,
+        };
+        let report = load::execute(
+            &setup,
+            &options,
+            tokio_util::sync::CancellationToken::new(),
+            None,
+        )
+        .await;
+        setup.plane.close().await;
+        Ok::<_, String>(report)
+    }
+    .await;
+    match result {
+        Ok(report) => Some(report),
+        Err(error) => {
+            tracing::warn!(%error, "the load phase could not run");
+            None
+        }
+    }
 }
 
 /// The baseline's counts, latencies and throughput.
@@ -362,6 +465,7 @@ async fn measure(suite: &Suite) -> Measured {
     }
     let window = baseline.dispatch_window.as_secs_f64().max(f64::EPSILON);
     Measured {
+        dispatch: None,
         throughput: Throughput {
             dispatch_window_s: baseline.dispatch_window.as_secs_f64(),
             pushes_per_s: pushed as f64 / window,
@@ -417,6 +521,7 @@ fn finish(
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            delivery: plan.target.delivery().map(|d| d.name().to_owned()),
             strict: plan.strict,
             only: plan.selection.only.clone(),
             skip: plan.selection.skip.clone(),

@@ -38,20 +38,35 @@ fn reference_profile() -> String {
         .to_string()
 }
 
+/// `pushproof check` on `pushproof backend` started by command, with the
+/// reference profile, its report in `dir/report`, and `extra` flags.
+fn check_reference_by_command(dir: &Path, extra: &[&str]) -> Output {
+    let report = dir.join("report");
+    let command = format!("{BIN} backend --db {}", dir.join("b.db").display());
+    let mut args = vec![
+        "check",
+        "--profile",
+        &*reference_profile(),
+        "--backend-cmd",
+        &command,
+        "--report-dir",
+        report.to_str().expect("utf-8"),
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect::<Vec<_>>();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    pushproof(&args, dir)
+}
+
 #[test]
 fn the_reference_backend_started_by_command_passes_with_its_logs_in_the_report() {
     let dir = tempfile::tempdir().expect("tempdir");
     let report = dir.path().join("report");
-    let command = format!("{BIN} backend --db {}", dir.path().join("b.db").display());
-    let out = pushproof(
+    let out = check_reference_by_command(
+        dir.path(),
         &[
-            "check",
-            "--profile",
-            &reference_profile(),
-            "--backend-cmd",
-            &command,
-            "--report-dir",
-            report.to_str().expect("utf-8"),
             "--platforms",
             "apns fcm wns",
             "--junit",
@@ -59,7 +74,6 @@ fn the_reference_backend_started_by_command_passes_with_its_logs_in_the_report()
             "--sarif",
             "results.sarif",
         ],
-        dir.path(),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     for view in ["summary.md", "report.html"] {
@@ -86,6 +100,26 @@ fn the_reference_backend_started_by_command_passes_with_its_logs_in_the_report()
         "{stderr}"
     );
     assert!(stderr.contains("platforms apns, fcm, wns"), "{stderr}");
+}
+
+/// `--hub`: the backend started by command gets the hub's variables, not
+/// the gateways', so its pushes can only go through the hub.
+#[test]
+fn the_reference_backend_started_by_command_passes_in_hub_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = dir.path().join("report");
+    let out = check_reference_by_command(dir.path(), &["--hub"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("through the Notification Hub"), "{stdout}");
+    let index = index(&report);
+    assert_eq!(index["run"]["delivery"], "hub");
+    assert_eq!(index["verdict"], "PASS");
+    let stderr = std::fs::read_to_string(report.join("backend.stderr.log")).expect("log");
+    assert!(
+        stderr.contains("platforms apns, fcm, wns through the Notification Hub pushproof-hub at http://127.0.0.1:"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -228,7 +262,7 @@ fn a_tutorial_profile_skips_the_logout_check_naming_the_key() {
 fn usage_errors_exit_2_before_anything_starts() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("a-file"), "").expect("write");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &[
                 "check",
@@ -251,6 +285,17 @@ fn usage_errors_exit_2_before_anything_starts() {
         (
             &["check", "--expected-failures", "missing.toml"],
             "missing.toml",
+        ),
+        (
+            &[
+                "check",
+                "--hub",
+                "--backend-url",
+                "http://127.0.0.1:1",
+                "--mocks-url",
+                "http://127.0.0.1:2",
+            ],
+            "--hub",
         ),
     ];
     for (args, named) in cases {
@@ -351,4 +396,71 @@ fn the_node_example_backend_passes_through_the_tutorial_profile() {
             || (check["verdict"] == "SKIP" && check["skip"]["reason"].as_str().is_some());
         assert!(fine, "{check}");
     }
+}
+
+/// The Node example that sends through the hub's REST API, in hub mode;
+/// without `--hub` it is not given the hub and will not start.
+#[test]
+fn the_node_hub_example_backend_passes_through_the_tutorial_profile_in_hub_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let backend = format!(
+        "node {}",
+        root.join("tests/backends/node/tutorial-hub.mjs").display()
+    );
+    let tutorial = root.join("scenarios/tutorial.toml");
+    let report = dir.path().join("r");
+    let out = pushproof(
+        &[
+            "check",
+            "--hub",
+            "--profile",
+            tutorial.to_str().expect("utf-8"),
+            "--backend-cmd",
+            &backend,
+            "--report-dir",
+            report.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let index = index(&report);
+    assert_eq!(index["run"]["delivery"], "hub");
+    for check in index["checks"].as_array().expect("checks") {
+        let fine = check["verdict"] == "PASS"
+            || (check["verdict"] == "SKIP" && check["skip"]["reason"].as_str().is_some());
+        assert!(fine, "{check}");
+    }
+    let leak = index["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == "SP-LEAK-01")
+        .expect("SP-LEAK-01");
+    assert!(
+        leak["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("requests to the hub")),
+        "{leak}"
+    );
+
+    let direct = dir.path().join("direct");
+    let out = pushproof(
+        &[
+            "check",
+            "--profile",
+            tutorial.to_str().expect("utf-8"),
+            "--backend-cmd",
+            &backend,
+            "--report-dir",
+            direct.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("PUSHPROOF_NH_CONNECTION_STRING is not set"),
+        "{stdout}"
+    );
 }

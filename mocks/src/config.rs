@@ -54,6 +54,13 @@ pub struct GatewayConfig {
     /// container) can reach the mocks; an unspecified address (`0.0.0.0`)
     /// binds every interface and the URLs then name `127.0.0.1`.
     pub host: IpAddr,
+    /// The ports APNs, FCM and WNS bind, in that order; 0 (the default)
+    /// takes a free one. Fixed ports let a Kubernetes Service front them.
+    pub ports: [u16; 3],
+    /// The host name the URLs (and the TLS certificate) name instead of the
+    /// bound address: the name a backend elsewhere reaches the mocks by,
+    /// such as a Kubernetes Service's.
+    pub advertise: Option<String>,
     /// Host impersonation (implies TLS): the certificate also names the
     /// services' real hosts, and one more listener serves them all by name
     /// (see [`Impersonation`]).
@@ -93,6 +100,8 @@ impl Default for GatewayConfig {
             tls: None,
             hub: HubConfig::default(),
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ports: [0; 3],
+            advertise: None,
             impersonation: None,
         }
     }

@@ -22,6 +22,8 @@ use crate::reply::{response, Response};
 use crate::server::RequestBody;
 use crate::state::Shared;
 
+mod feed;
+
 const PREFIX: &str = "/__pushproof";
 
 /// Longest inbox long-poll, so a peer cannot hold a request forever.
@@ -110,6 +112,9 @@ async fn route(shared: &Shared, parts: &Parts, body: &[u8]) -> ApiResult {
     let rest = path.strip_prefix(PREFIX).unwrap_or(path);
     let query = parts.uri.query().unwrap_or("");
     let method = &parts.method;
+    if let Some(answer) = feed::route(shared, method, rest, query, body).await {
+        return answer;
+    }
     match rest {
         "/devices" => match *method {
             Method::POST => create_device(shared, body),

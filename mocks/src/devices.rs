@@ -15,7 +15,11 @@ use rand::RngCore as _;
 use tokio::sync::Notify;
 
 use crate::packed::Packed;
+
+pub(crate) mod feed;
+
 use crate::platform::Platform;
+use feed::Feed;
 
 /// A device as addressed by a backend: the platform and the handle the
 /// gateway issued for it.
@@ -66,7 +70,7 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    fn into_delivery(self) -> Delivery {
+    pub(crate) fn into_delivery(self) -> Delivery {
         Delivery {
             platform: self.platform,
             headers: self.headers.header_pairs(),
@@ -81,6 +85,8 @@ struct InboxInner {
     notify: Notify,
     capacity: usize,
     dropped: AtomicU64,
+    /// A device registered on a feed: its deliveries go there, tagged.
+    feed: Option<(Feed, u64)>,
 }
 
 /// A device's inbox: bounded, the oldest delivery is dropped (and counted)
@@ -101,13 +107,19 @@ impl std::fmt::Debug for Inbox {
 }
 
 impl Inbox {
+    #[cfg(test)]
     pub(crate) fn new(capacity: usize) -> Inbox {
+        Inbox::with_feed(capacity, None)
+    }
+
+    fn with_feed(capacity: usize, feed: Option<(Feed, u64)>) -> Inbox {
         Inbox {
             inner: Arc::new(InboxInner {
                 queue: Mutex::new(VecDeque::new()),
                 notify: Notify::new(),
                 capacity: capacity.max(1),
                 dropped: AtomicU64::new(0),
+                feed,
             }),
         }
     }
@@ -118,6 +130,10 @@ impl Inbox {
     }
 
     pub(crate) fn push(&self, delivery: Pending) {
+        if let Some((feed, tag)) = &self.inner.feed {
+            feed.push(*tag, delivery);
+            return;
+        }
         let dropped = {
             let mut queue = self.queue();
             let dropped = if queue.len() >= self.inner.capacity {
@@ -210,6 +226,16 @@ impl Devices {
 
     /// Issues a fresh key for `platform` and registers its inbox.
     pub(crate) fn register(&self, platform: Platform) -> String {
+        self.register_inbox(platform, None)
+    }
+
+    /// Issues a fresh key for `platform` whose deliveries go to `feed`
+    /// with `tag`.
+    pub(crate) fn register_on_feed(&self, platform: Platform, feed: &Feed, tag: u64) -> String {
+        self.register_inbox(platform, Some((feed.clone(), tag)))
+    }
+
+    fn register_inbox(&self, platform: Platform, feed: Option<(Feed, u64)>) -> String {
         let mut map = self
             .registry(platform)
             .write()
@@ -217,7 +243,7 @@ impl Devices {
         loop {
             let key = new_key(platform);
             if !map.contains_key(&key) {
-                map.insert(key.clone(), Inbox::new(self.inbox_capacity));
+                map.insert(key.clone(), Inbox::with_feed(self.inbox_capacity, feed));
                 return key;
             }
         }

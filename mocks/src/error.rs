@@ -48,6 +48,9 @@ pub enum MockError {
         #[source]
         source: io::Error,
     },
+    /// Asked for something only TLS mode has ([`crate::GatewayConfig::tls`]).
+    #[error("the gateways are not serving TLS")]
+    TlsOff,
     /// A platform name that is none of apns, fcm (gcm) or wns.
     #[error("unknown platform {0:?} (expected apns, fcm or wns)")]
     UnknownPlatform(String),

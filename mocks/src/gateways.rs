@@ -24,7 +24,7 @@ use crate::hub::Hub;
 use crate::platform::Platform;
 use crate::server::{self, ConnInfo, Protocol, Security};
 use crate::state::{BackendUrls, Shared, Urls};
-use crate::tls::{ServerNames, Tls, TlsSettings};
+use crate::tls::{BadCertificate, ServerNames, Tls, TlsSettings};
 use crate::{apns, fcm, wns};
 
 /// A request's answer on the impersonation listener, from a gateway or
@@ -42,8 +42,9 @@ pub struct Gateways {
     addrs: [SocketAddr; 3],
     shutdown: CancellationToken,
     tasks: TaskTracker,
-    /// The PEM of the CA clients must trust, in TLS mode.
-    ca_pem: Option<String>,
+    /// The TLS material, in TLS mode: the CA clients must trust, and the
+    /// certificates of [`Gateways::serve_with_bad_certificate`].
+    tls: Option<Tls>,
     /// The mock Notification Hub, on a port of its own.
     hub: Hub,
 }
@@ -66,7 +67,8 @@ impl Gateways {
         let mut addrs = Vec::with_capacity(3);
         for platform in Platform::ALL {
             let bind = |source| MockError::Bind { platform, source };
-            let listener = TcpListener::bind((config.host, 0)).await.map_err(bind)?;
+            let port = config.ports[platform.index()];
+            let listener = TcpListener::bind((config.host, port)).await.map_err(bind)?;
             addrs.push(listener.local_addr().map_err(bind)?);
             listeners.push(listener);
         }
@@ -106,7 +108,7 @@ impl Gateways {
                             .map(|(host, _)| host.certificate_name())
                             .collect()
                     } else {
-                        Vec::new()
+                        config.advertise.iter().cloned().collect()
                     },
                     ips: vec![advertised],
                 };
@@ -120,8 +122,10 @@ impl Gateways {
             None => None,
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let origin =
-            |addr: SocketAddr| format!("{scheme}://{}", SocketAddr::new(advertised, addr.port()));
+        let origin = |addr: SocketAddr| match &config.advertise {
+            Some(name) => format!("{scheme}://{name}:{}", addr.port()),
+            None => format!("{scheme}://{}", SocketAddr::new(advertised, addr.port())),
+        };
         let wns: Arc<str> = origin(addrs[2]).into();
         let urls = Urls {
             apns: origin(addrs[0]),
@@ -160,30 +164,19 @@ impl Gateways {
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         for (platform, listener) in Platform::ALL.into_iter().zip(listeners) {
-            let protocol = match platform {
-                Platform::Apns => Protocol::Http2,
-                Platform::Fcm | Platform::Wns => Protocol::Auto,
-            };
+            let protocol = protocol_of(platform);
             let security = match &tls {
                 Some(tls) => Security::Tls(protocol, tls.server_config(protocol)),
                 None => Security::Plain(protocol),
             };
-            let shared = shared.clone();
-            let make_service = move |info: ConnInfo| {
-                let shared = shared.clone();
-                let conn = Arc::new(ConnectionState {
-                    apns: apns::Connection::new(info.stream_limit, None),
-                });
-                service_fn(move |request| {
-                    exchange::serve(platform, shared.clone(), conn.clone(), request)
-                })
-            };
-            tasks.spawn(server::run(
+            spawn_gateway(
+                &tasks,
+                platform,
                 listener,
                 security,
-                make_service,
+                shared.clone(),
                 shutdown.clone(),
-            ));
+            );
         }
         let hub = Hub::spawn(
             hub_listener,
@@ -253,7 +246,7 @@ impl Gateways {
             addrs,
             shutdown,
             tasks,
-            ca_pem: tls.map(Tls::into_ca_pem),
+            tls,
             hub,
         })
     }
@@ -281,7 +274,47 @@ impl Gateways {
     /// The PEM of the CA that signed the gateways' certificate, in TLS mode
     /// (also written as `ca.pem` by [`Gateways::write_credentials`]).
     pub fn ca_pem(&self) -> Option<&str> {
-        self.ca_pem.as_deref()
+        self.tls.as_ref().map(Tls::ca_pem)
+    }
+
+    /// Serves `platform`'s gateway on a fresh port of its own, presenting
+    /// a certificate no careful client accepts (in TLS mode only:
+    /// [`MockError::TlsOff`] otherwise), until the returned listener is
+    /// dropped. What reaches it is served, delivered and captured like any
+    /// request to the gateway, so a client that accepts the certificate is
+    /// seen doing so. A WNS device handle moved to its origin
+    /// ([`BadCertificateListener::url`]) is how a backend is led there.
+    pub async fn serve_with_bad_certificate(
+        &self,
+        platform: Platform,
+        which: BadCertificate,
+    ) -> Result<BadCertificateListener, MockError> {
+        let tls = self.tls.as_ref().ok_or(MockError::TlsOff)?;
+        let bind = |source| MockError::Bind { platform, source };
+        let listener = TcpListener::bind((self.shared.config.host, 0))
+            .await
+            .map_err(bind)?;
+        let addr = listener.local_addr().map_err(bind)?;
+        let protocol = protocol_of(platform);
+        let stop = self.shutdown.child_token();
+        spawn_gateway(
+            &self.tasks,
+            platform,
+            listener,
+            Security::Tls(protocol, tls.bad_server_config(which, protocol)),
+            self.shared.clone(),
+            stop.clone(),
+        );
+        let url = format!(
+            "https://{}",
+            SocketAddr::new(advertised(self.shared.config.host), addr.port())
+        );
+        info!(%platform, ?which, %url, "serving a gateway with a bad certificate");
+        Ok(BadCertificateListener {
+            url,
+            which,
+            _stop: stop.drop_guard(),
+        })
     }
 
     /// Origin of mock APNs (`http://127.0.0.1:PORT`, `https://` in TLS
@@ -351,7 +384,7 @@ impl Gateways {
             fcm_token_url: &urls.backend.fcm_token,
             wns_token_url: &urls.backend.wns_token,
             control_url: &urls.fcm,
-            ca_pem: self.ca_pem.as_deref(),
+            ca_pem: self.ca_pem(),
         };
         let mut env = self
             .shared
@@ -369,6 +402,18 @@ impl Gateways {
     /// Issues a fresh device handle on `platform`, with an empty inbox.
     pub fn register_device(&self, platform: Platform) -> DeviceHandle {
         self.shared.register_device(platform)
+    }
+
+    /// Issues a fresh device handle on `platform` whose accepted pushes go
+    /// to `feed` tagged with `tag`, rather than to an inbox of its own (see
+    /// [`Feed`](crate::Feed)): for load runs with many devices.
+    pub fn register_feed_device(
+        &self,
+        platform: Platform,
+        feed: &crate::devices::feed::Feed,
+        tag: u64,
+    ) -> DeviceHandle {
+        self.shared.register_feed_device(platform, feed, tag)
     }
 
     /// Forgets a device: later pushes to it are rejected as unknown.
@@ -467,6 +512,54 @@ impl Gateways {
         self.tasks.wait().await;
         self.shared.captures.flush_file().await;
     }
+}
+
+/// A gateway on a port of its own with a bad certificate
+/// ([`Gateways::serve_with_bad_certificate`]); it stops when dropped.
+#[derive(Debug)]
+pub struct BadCertificateListener {
+    url: String,
+    which: BadCertificate,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl BadCertificateListener {
+    /// Its origin, `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The certificate it presents.
+    pub fn certificate(&self) -> BadCertificate {
+        self.which
+    }
+}
+
+/// The HTTP versions a platform's gateway speaks.
+fn protocol_of(platform: Platform) -> Protocol {
+    match platform {
+        Platform::Apns => Protocol::Http2,
+        Platform::Fcm | Platform::Wns => Protocol::Auto,
+    }
+}
+
+/// Serves `platform`'s gateway on `listener` until `shutdown`.
+fn spawn_gateway(
+    tasks: &TaskTracker,
+    platform: Platform,
+    listener: TcpListener,
+    security: Security,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
+    let make_service = move |info: ConnInfo| {
+        let shared = shared.clone();
+        let conn = Arc::new(ConnectionState {
+            apns: apns::Connection::new(info.stream_limit, None),
+        });
+        service_fn(move |request| exchange::serve(platform, shared.clone(), conn.clone(), request))
+    };
+    tasks.spawn(server::run(listener, security, make_service, shutdown));
 }
 
 /// The address clients are told to use for one the gateways bind: itself,

@@ -10,6 +10,7 @@ use crate::capture::file::CaptureFile;
 use crate::capture::{CaptureStore, Counters};
 use crate::config::GatewayConfig;
 use crate::credentials::Credentials;
+use crate::devices::feed::{Feed, Feeds};
 use crate::devices::{device_key, wns_channel_uri, DeviceHandle, Devices, Inbox};
 use crate::error::MockError;
 use crate::fault::table::FaultTable;
@@ -59,6 +60,8 @@ pub(crate) struct Shared {
     /// Built once: a `Validation` holds sets that are costly to rebuild.
     pub(crate) apns_validation: Validation,
     pub(crate) fcm_validation: Validation,
+    /// The delivery feeds made over the control API.
+    pub(crate) feeds: Feeds,
 }
 
 impl Shared {
@@ -87,12 +90,28 @@ impl Shared {
             apns_validation: signature_only(Algorithm::ES256),
             // RS256 service-account assertions.
             fcm_validation: signature_only(Algorithm::RS256),
+            feeds: Feeds::default(),
         })
     }
 
     /// Issues a fresh device handle on `platform`, with an empty inbox.
     pub(crate) fn register_device(&self, platform: Platform) -> DeviceHandle {
         let key = self.devices.register(platform);
+        self.handle_of(platform, key)
+    }
+
+    /// Issues a fresh device handle whose pushes go to `feed`, tagged.
+    pub(crate) fn register_feed_device(
+        &self,
+        platform: Platform,
+        feed: &Feed,
+        tag: u64,
+    ) -> DeviceHandle {
+        let key = self.devices.register_on_feed(platform, feed, tag);
+        self.handle_of(platform, key)
+    }
+
+    fn handle_of(&self, platform: Platform, key: String) -> DeviceHandle {
         let handle = match platform {
             Platform::Apns | Platform::Fcm => key,
             Platform::Wns => wns_channel_uri(&self.urls.wns_channels, &key),
@@ -120,6 +139,7 @@ impl Shared {
         self.captures.reset();
         self.apns_tokens_verified.store(0, Ordering::Relaxed);
         self.devices.clear_inboxes();
+        self.feeds.clear_all();
     }
 }
 

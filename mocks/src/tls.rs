@@ -57,6 +57,35 @@ const SERVER_IPS: [IpAddr; 2] = [
     IpAddr::V6(Ipv6Addr::LOCALHOST),
 ];
 
+/// The only name on the [`BadCertificate::OtherHost`] certificate: one no
+/// gateway is reached by (`.invalid` never resolves, RFC 6761).
+pub(crate) const OTHER_HOST: &str = "wrong-host.pushproof.invalid";
+
+/// A certificate no careful client accepts, presented by a listener of its
+/// own ([`crate::Gateways::serve_with_bad_certificate`]) to test that a
+/// backend refuses to push through it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BadCertificate {
+    /// For the gateways' own names, issued by a CA made for it that no
+    /// client was told to trust.
+    OtherCa,
+    /// Issued by the run's CA, which clients trust, but only for
+    /// [`OTHER_HOST`]: not the name or address a client dials.
+    OtherHost,
+}
+
+impl BadCertificate {
+    pub const ALL: [BadCertificate; 2] = [BadCertificate::OtherCa, BadCertificate::OtherHost];
+
+    /// What is wrong with it, for a report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            BadCertificate::OtherCa => "a certificate from another CA",
+            BadCertificate::OtherHost => "a certificate for another host name",
+        }
+    }
+}
+
 /// What the server certificate names besides the loopback names: the
 /// address the gateways bind (`--host`), and the services' hosts in
 /// impersonation mode (wildcards such as `*.notify.windows.com` allowed).
@@ -103,13 +132,52 @@ pub(crate) enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
-/// The TLS material of one run, built once and shared by every connection.
-pub(crate) struct Tls {
-    ca_pem: String,
+/// The server configurations of one certificate, by protocol.
+struct Configs {
     /// ALPN `h2` only: APNs speaks nothing else.
     http2: Arc<ServerConfig>,
     /// ALPN `h2` and `http/1.1`: FCM, WNS and the token endpoints.
     auto: Arc<ServerConfig>,
+}
+
+impl Configs {
+    fn new(
+        provider: &Arc<CryptoProvider>,
+        chain: &[CertificateDer<'static>],
+        key: &PrivateKeyDer<'static>,
+    ) -> Result<Configs, TlsError> {
+        let config = |alpn: &[&[u8]]| -> Result<Arc<ServerConfig>, TlsError> {
+            let mut config = ServerConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_single_cert(chain.to_vec(), key.clone_key())?;
+            config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+            // Stateless resumption: clients that reconnect (HTTP/1.1 pools
+            // under load) skip the full handshake without server state.
+            config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+            Ok(Arc::new(config))
+        };
+        Ok(Configs {
+            http2: config(&[b"h2"])?,
+            auto: config(&[b"h2", b"http/1.1"])?,
+        })
+    }
+
+    fn get(&self, protocol: Protocol) -> Arc<ServerConfig> {
+        match protocol {
+            Protocol::Http2 => self.http2.clone(),
+            Protocol::Auto => self.auto.clone(),
+        }
+    }
+}
+
+/// The TLS material of one run, built once and shared by every connection.
+pub(crate) struct Tls {
+    ca_pem: String,
+    good: Configs,
+    /// The certificates of [`BadCertificate::OtherCa`] and
+    /// [`BadCertificate::OtherHost`], in that order.
+    bad: [Configs; 2],
 }
 
 impl Tls {
@@ -125,36 +193,42 @@ impl Tls {
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         ca.check_chain(&chain, &provider)?;
-        let config = |alpn: &[&[u8]]| -> Result<Arc<ServerConfig>, TlsError> {
-            let mut config = ServerConfig::builder_with_provider(provider.clone())
-                .with_safe_default_protocol_versions()?
-                .with_no_client_auth()
-                .with_single_cert(chain.clone(), key.clone_key())?;
-            config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-            // Stateless resumption: clients that reconnect (HTTP/1.1 pools
-            // under load) skip the full handshake without server state.
-            config.ticketer = rustls::crypto::ring::Ticketer::new()?;
-            Ok(Arc::new(config))
-        };
+        // A stranger CA's certificate for the same names, and this CA's
+        // for a name nobody dials: a few hundred microseconds more.
+        let (stranger_chain, stranger_key) =
+            CertificateAuthority::generate()?.issue_server_certificate(names)?;
+        let (other_host_chain, other_host_key) = ca.issue_for_other_host()?;
         Ok(Tls {
-            http2: config(&[b"h2"])?,
-            auto: config(&[b"h2", b"http/1.1"])?,
+            good: Configs::new(&provider, &chain, &key)?,
+            bad: [
+                Configs::new(&provider, &stranger_chain, &stranger_key)?,
+                Configs::new(&provider, &other_host_chain, &other_host_key)?,
+            ],
             ca_pem: ca.pem,
         })
     }
 
     /// The server configuration for a listener speaking `protocol`.
     pub(crate) fn server_config(&self, protocol: Protocol) -> Arc<ServerConfig> {
-        match protocol {
-            Protocol::Http2 => self.http2.clone(),
-            Protocol::Auto => self.auto.clone(),
-        }
+        self.good.get(protocol)
     }
 
-    /// The PEM of the CA that signed the server certificate, for callers
-    /// that keep only that once the listeners have their configurations.
-    pub(crate) fn into_ca_pem(self) -> String {
-        self.ca_pem
+    /// The configuration of a listener presenting a bad certificate.
+    pub(crate) fn bad_server_config(
+        &self,
+        which: BadCertificate,
+        protocol: Protocol,
+    ) -> Arc<ServerConfig> {
+        let index = match which {
+            BadCertificate::OtherCa => 0,
+            BadCertificate::OtherHost => 1,
+        };
+        self.bad[index].get(protocol)
+    }
+
+    /// The PEM of the CA that signed the server certificate.
+    pub(crate) fn ca_pem(&self) -> &str {
+        &self.ca_pem
     }
 }
 
@@ -256,22 +330,43 @@ impl CertificateAuthority {
         &self,
         names: &ServerNames,
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut params = named_params("localhost");
-        params.subject_alt_names = SERVER_NAMES
+        let dns: Vec<&str> = SERVER_NAMES
             .iter()
             .copied()
             .chain(names.dns.iter().map(String::as_str))
-            .map(|name| Ok(SanType::DnsName(name.to_owned().try_into()?)))
-            .collect::<Result<Vec<_>, rcgen::Error>>()?;
-        let ips = SERVER_IPS.iter().chain(&names.ips);
-        let mut seen = Vec::new();
-        for ip in ips {
-            if !seen.contains(ip) {
-                seen.push(*ip);
-                params.subject_alt_names.push(SanType::IpAddress(*ip));
+            .collect();
+        let mut ips = Vec::new();
+        for ip in SERVER_IPS.iter().chain(&names.ips) {
+            if !ips.contains(ip) {
+                ips.push(*ip);
             }
         }
+        self.issue("localhost", &dns, &ips)
+    }
+
+    /// A certificate for [`OTHER_HOST`] alone.
+    fn issue_for_other_host(
+        &self,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+        self.issue(OTHER_HOST, &[OTHER_HOST], &[])
+    }
+
+    /// A fresh P-256 key and a server certificate for these names.
+    fn issue(
+        &self,
+        common_name: &str,
+        dns: &[&str],
+        ips: &[IpAddr],
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut params = named_params(common_name);
+        params.subject_alt_names = dns
+            .iter()
+            .map(|name| Ok(SanType::DnsName((*name).to_owned().try_into()?)))
+            .collect::<Result<Vec<_>, rcgen::Error>>()?;
+        params
+            .subject_alt_names
+            .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];

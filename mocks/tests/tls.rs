@@ -10,7 +10,7 @@ mod support;
 use support::tls::*;
 
 use http::{Request, StatusCode, Version};
-use pushproof_mocks::{GatewayConfig, Platform, TlsSettings};
+use pushproof_mocks::{BadCertificate, GatewayConfig, Platform, TlsSettings};
 use support::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -69,10 +69,20 @@ async fn tls_mode_serves_https_urls_and_writes_the_ca() {
         assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     }
 
+    // The hub's connection string says https (the SDKs' reading of sb://)
+    // over TLS, and says that the plaintext hub is an emulator's.
+    assert!(h.gw.hub().url().starts_with("https://"));
+    let emulator = ";UseDevelopmentEmulator=true";
+    assert!(!h.var("PUSHPROOF_NH_CONNECTION_STRING").contains(emulator));
+
     let plain = Harness::start().await;
     assert!(plain.gw.ca_pem().is_none());
     assert!(plain.env.get("PUSHPROOF_CA_FILE").is_none());
     assert!(plain.gw.apns_url().starts_with("http://"));
+    assert!(plain.gw.hub().url().starts_with("http://"));
+    assert!(plain
+        .var("PUSHPROOF_NH_CONNECTION_STRING")
+        .ends_with(emulator));
 }
 
 #[tokio::test]
@@ -242,6 +252,11 @@ async fn served_despite_garbage(h: &Harness, garbage: [&[u8]; 3]) {
         }
     }
     apns_push_over_tls(h, &[H2]).await;
+    wns_access_token(h, trusting_ca_file(h, &[H2, HTTP1])).await;
+}
+
+/// A WNS access token from the gateway's token endpoint, over TLS.
+async fn wns_access_token(h: &Harness, config: std::sync::Arc<rustls::ClientConfig>) -> String {
     let form = wns_form(
         h.var("PUSHPROOF_WNS_CLIENT_ID"),
         h.var("PUSHPROOF_WNS_CLIENT_SECRET"),
@@ -251,9 +266,9 @@ async fn served_despite_garbage(h: &Harness, garbage: [&[u8]; 3]) {
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body(form))
         .unwrap();
-    let config = trusting_ca_file(h, &[H2, HTTP1]);
     let (reply, _, _) = tls_send(config, Wire::H2, token_request).await;
     assert_eq!(reply.status, StatusCode::OK);
+    reply.json()["access_token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -286,4 +301,65 @@ async fn a_ca_folder_is_kept_across_runs() {
     )
     .await;
     assert!(connected.is_ok(), "{connected:?}");
+}
+
+#[tokio::test]
+async fn a_gateway_with_a_bad_certificate_is_refused_serves_who_accepts_it_and_stops_when_dropped()
+{
+    let h = tls_harness().await;
+    let trusting = trusting_ca_file(&h, &[H2]);
+    for which in BadCertificate::ALL {
+        let bad =
+            h.gw.serve_with_bad_certificate(Platform::Wns, which)
+                .await
+                .unwrap();
+        assert_eq!(bad.certificate(), which);
+        assert!(bad.url().starts_with("https://127.0.0.1:"), "{}", bad.url());
+        assert_ne!(bad.url(), h.gw.wns_url());
+        let error = tls_connect(bad.url(), None, trusting.clone())
+            .await
+            .expect_err("a client that checks certificates refuses it");
+        assert!(
+            error.to_string().contains("certificate"),
+            "{which:?}: {error}"
+        );
+    }
+
+    // The other-host certificate is the run CA's: a client that dials the
+    // name on it is served as by the gateway, pushes delivered.
+    let token = wns_access_token(&h, trusting.clone()).await;
+    let bad =
+        h.gw.serve_with_bad_certificate(Platform::Wns, BadCertificate::OtherHost)
+            .await
+            .unwrap();
+    let device = h.gw.register_device(Platform::Wns);
+    let channel = device.handle.replacen(&h.gw.wns_url(), bad.url(), 1);
+    assert_ne!(channel, device.handle);
+    let addr: std::net::SocketAddr = bad.url().trim_start_matches("https://").parse().unwrap();
+    let name = rustls::pki_types::ServerName::try_from("wrong-host.pushproof.invalid").unwrap();
+    let push = wns_raw(&channel, &token).body(body("42")).unwrap();
+    let (reply, _, _) = tls_send_via(addr, name, trusting, Wire::H2, push).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.headers);
+    assert!(h.gw.inbox(&device).unwrap().try_recv().is_some());
+
+    drop(bad);
+    let refused = async {
+        while TcpStream::connect(addr).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), refused)
+        .await
+        .expect("the listener stops when dropped");
+
+    let plain = Harness::start().await;
+    let error = plain
+        .gw
+        .serve_with_bad_certificate(Platform::Wns, BadCertificate::OtherCa)
+        .await
+        .expect_err("plaintext gateways have no certificates");
+    assert!(
+        matches!(error, pushproof_mocks::MockError::TlsOff),
+        "{error}"
+    );
 }

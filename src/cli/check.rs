@@ -16,7 +16,7 @@ use crate::profile::Profile;
 use crate::report::expected::ExpectedFailures;
 use crate::report::{self, views};
 use crate::runner::{self, Plan};
-use crate::target::{embedded, TargetSpec};
+use crate::target::{embedded, Delivery, TargetSpec};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -35,6 +35,12 @@ pub struct CheckArgs {
     /// gateways when unset.
     #[arg(long, value_name = "URL", env = "PUSHPROOF_CONTROL_URL")]
     pub mocks_url: Option<String>,
+    /// Hub mode: the backend (embedded or --backend-cmd) is given the mock
+    /// Notification Hub (PUSHPROOF_NH_CONNECTION_STRING, PUSHPROOF_NH_HUB)
+    /// instead of the gateways' variables, so its pushes go through the
+    /// hub. A --backend-url backend sends as it was started.
+    #[arg(long, conflicts_with = "backend_url")]
+    pub hub: bool,
     /// Start the embedded reference backend with a deliberate flaw
     /// (repeatable): leak-payload, no-authz, logout-keeps-token,
     /// anonymous-fetch, stall, lose.
@@ -145,6 +151,7 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<i32> {
             command: command.clone(),
             startup_timeout,
             ready_path: profile.start.ready_path.clone(),
+            delivery: Delivery::Direct,
         },
         (None, Some(url)) => {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -159,6 +166,11 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<i32> {
             flaws: args.flaws.clone(),
             ..embedded::Options::default()
         }),
+    };
+    let target = if args.hub {
+        target.with_delivery(Delivery::Hub)
+    } else {
+        target
     };
     let ids: Vec<&str> = ALL.iter().map(|c| c.id).collect();
     let selection = Selection {

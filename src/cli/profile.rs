@@ -24,7 +24,7 @@ pub enum ProfileCommand {
     },
 }
 
-const CAPABILITIES: [Capability; 8] = [
+const CAPABILITIES: [Capability; 10] = [
     Capability::Signup,
     Capability::Logout,
     Capability::ShortLivedToken,
@@ -33,6 +33,8 @@ const CAPABILITIES: [Capability; 8] = [
     Capability::DisableAccount,
     Capability::PayloadTtl,
     Capability::NotifyId,
+    Capability::ShortPayloadTtl,
+    Capability::FetchThrottle,
 ];
 
 pub fn execute(args: ProfileArgs) -> anyhow::Result<i32> {

@@ -11,7 +11,7 @@ use super::TlsArgs;
 use crate::profile::Profile;
 use crate::report::{self, Report, RunInfo};
 use crate::runner::{self, Plan};
-use crate::target::TargetSpec;
+use crate::target::{Delivery, TargetSpec};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -26,6 +26,10 @@ pub struct RunArgs {
     /// lose.
     #[arg(long = "flaw", value_name = "NAME")]
     pub flaws: Vec<Flaw>,
+    /// Hub mode: the reference backend sends through the mock
+    /// Notification Hub instead of straight to the gateways.
+    #[arg(long)]
+    pub hub: bool,
     /// Where reports are written (one folder per run).
     #[arg(long, default_value = "reports")]
     pub reports: PathBuf,
@@ -34,11 +38,31 @@ pub struct RunArgs {
     pub concurrency: u32,
     #[command(flatten)]
     pub tls: TlsArgs,
+    /// The load phase after the checks: notifications per second…
+    #[arg(long, default_value_t = 1000.0, value_name = "R")]
+    pub load_rate: f64,
+    /// …for this long (0s: no load phase).
+    #[arg(long, default_value = "3s", value_name = "D", value_parser = parse_phase)]
+    pub load_duration: std::time::Duration,
+}
+
+/// A load phase's length: a duration, or 0 for none.
+fn parse_phase(text: &str) -> Result<std::time::Duration, String> {
+    if matches!(text.trim(), "0" | "0s") {
+        return Ok(std::time::Duration::ZERO);
+    }
+    crate::load::schedule::parse_duration(text)
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let profile = Arc::new(Profile::reference());
-    let mut plan = Plan::embedded(TargetSpec::embedded(args.flaws.clone()), &args.reports);
+    let delivery = if args.hub {
+        Delivery::Hub
+    } else {
+        Delivery::Direct
+    };
+    let target = TargetSpec::embedded(args.flaws.clone()).with_delivery(delivery);
+    let mut plan = Plan::embedded(target, &args.reports);
     plan.profile = profile;
     plan.platforms = args.shape.platforms()?;
     plan.devices = args.devices as usize;
@@ -47,6 +71,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     plan.timeout = args.shape.timeout();
     plan.tls = args.tls.settings();
     plan.command = command_line();
+    if !args.load_duration.is_zero() {
+        crate::load::schedule::Profile::constant(args.load_rate, args.load_duration)
+            .map_err(|e| anyhow::anyhow!("--load-rate: {e}"))?;
+        plan.load = Some(runner::LoadPhase {
+            rate: args.load_rate,
+            duration: args.load_duration,
+            devices: plan.devices,
+        });
+    }
     let started_at = time::OffsetDateTime::now_utc();
     let finished = runner::run(&plan).await?;
     let suite = finished.report;
@@ -76,7 +109,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         throughput: m.throughput,
         captures: m.captures,
         suite,
+        dispatch: m.dispatch.as_deref().map(report::Dispatch::of),
     };
+    if let Some(load) = &m.dispatch {
+        if let Err(e) = load.write(&finished.dir) {
+            tracing::warn!(error = %e, "writing the load phase's report");
+        }
+    }
     // The summary first: a report that cannot be written loses nothing
     // the console shows.
     print!("{}", report::summary::render(&report));

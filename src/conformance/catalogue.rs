@@ -15,7 +15,7 @@ use crate::profile::Capability;
 
 /// Version of the catalogue: bumped when a check is added, removed or
 /// changes how it judges. Every report states it.
-pub const CATALOGUE_VERSION: &str = "2026.12-1";
+pub const CATALOGUE_VERSION: &str = "2026.12-3";
 
 /// RFC 2119 strength of the requirement a check enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,9 +77,6 @@ const fn infos<const N: usize>(entries: &[Entry]) -> [&'static CheckInfo; N] {
 /// Every check this version of pushproof knows, in report order.
 pub const ALL: &[&CheckInfo] = &infos::<{ REGISTRY.len() }>(REGISTRY);
 
-/// The SP-LEAK-01 entry, where the leak scanner names it.
-pub const LEAK_01: CheckInfo = super::checks::leak_01::INFO;
-
 /// A check by id.
 pub fn find(id: &str) -> Option<&'static CheckInfo> {
     ALL.iter().copied().find(|c| c.id == id)
@@ -110,6 +107,6 @@ mod tests {
         for (info, entry) in ALL.iter().zip(REGISTRY) {
             assert!(std::ptr::eq(*info, entry.info), "{}", info.id);
         }
-        assert_eq!(find("SP-LEAK-01").map(|c| c.id), Some(LEAK_01.id));
+        assert_eq!(find("SP-LEAK-01").map(|c| c.id), Some("SP-LEAK-01"));
     }
 }

@@ -21,14 +21,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::canary;
+pub use super::canary::Secret;
 use crate::client::{Credential, Exchange};
-use crate::device::device::{fetch, notify};
+use crate::device::device::fetch;
 use crate::device::{
     Api, Context, Device, EnrolFailure, EnrollError, Fleet, FleetPlan, Outcome, RoundTrip,
     StepError,
 };
 use crate::plane::{MockPlane, PlaneError};
-use crate::profile::{Profile, SendPolicy};
+use crate::profile::{Profile, Request, SendPolicy, Values};
 
 /// How the suite was asked to run.
 #[derive(Debug, Clone)]
@@ -68,13 +69,6 @@ impl SuiteOptions {
     }
 }
 
-/// One secret: a canary and the message that carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Secret {
-    pub canary: String,
-    pub message: String,
-}
-
 /// The baseline: every selected platform, several users (some with two
 /// devices), one secret per device sent and round-tripped, timed.
 pub struct Baseline {
@@ -91,6 +85,9 @@ pub struct Baseline {
     pub trips: Vec<RoundTrip>,
     /// The capture store's last `seq` before the baseline (`None`: empty).
     pub captures_after: Option<u64>,
+    /// The capture store's last `seq` once the baseline's round trips were
+    /// done: captures in between are the baseline's own traffic.
+    pub captures_until: Option<u64>,
     /// From the first send to the last round trip's end.
     pub dispatch_window: Duration,
 }
@@ -108,6 +105,8 @@ pub struct Verified<'a> {
 pub struct User {
     pub name: String,
     pub password: String,
+    /// The tenant it was created in (`None`: the first declared, if any).
+    pub tenant: Option<String>,
 }
 
 /// A secret delivered to a device: the send, the push, the id in it.
@@ -166,13 +165,7 @@ impl Suite {
         }
         let mut rng = ChaCha20Rng::seed_from_u64(options.seed);
         let secrets: Vec<Secret> = (0..options.devices)
-            .map(|i| {
-                let canary = canary::canary(&mut rng);
-                Secret {
-                    message: canary::secret_message(&canary, i),
-                    canary,
-                }
-            })
+            .map(|i| canary::secret(&mut rng, i))
             .collect();
         let captures_after = match plane.capture_stats().await?.total {
             0 => None,
@@ -181,7 +174,7 @@ impl Suite {
         let messages = Arc::new(
             secrets
                 .iter()
-                .map(|s| s.message.clone())
+                .map(|s| s.text().to_owned())
                 .collect::<Vec<_>>(),
         );
         let started = Instant::now();
@@ -194,6 +187,7 @@ impl Suite {
                 .await
         };
         let dispatch_window = started.elapsed();
+        let captures_until = plane.capture_stats().await?.total.checked_sub(1);
         Ok(Suite {
             api,
             plane,
@@ -207,6 +201,7 @@ impl Suite {
                 secrets,
                 trips,
                 captures_after,
+                captures_until,
                 dispatch_window,
             },
             options,
@@ -230,14 +225,11 @@ impl Suite {
         ChaCha20Rng::from_seed(seed)
     }
 
-    /// A fresh secret from `rng`.
+    /// A fresh secret from `rng`: realistic text with three new canaries
+    /// (head, middle, tail), labelled apart from the baseline's.
     pub fn secret(&self, rng: &mut ChaCha20Rng) -> Secret {
-        let canary = canary::canary(rng);
         let n = self.names.fetch_add(1, Ordering::Relaxed);
-        Secret {
-            message: canary::secret_message(&canary, 100_000 + n),
-            canary,
-        }
+        canary::secret(rng, 100_000 + n)
     }
 
     /// The baseline notifications their recipients verified.
@@ -266,7 +258,73 @@ impl Suite {
         };
         let password = self.api.password_for(&name, &self.options.run_tag);
         self.api.create_user(&name, &password).await?;
-        Ok(User { name, password })
+        Ok(User {
+            name,
+            password,
+            tenant: None,
+        })
+    }
+
+    /// A user named `name` created in `tenant` (a declared one), with a
+    /// password of its own: the same name may exist in another tenant.
+    pub async fn user_in(&self, name: &str, tenant: &str) -> Result<User, StepError> {
+        let password = self
+            .api
+            .password_for(&format!("{tenant}/{name}"), &self.options.run_tag);
+        self.api
+            .create_user_in(name, &password, Some(tenant))
+            .await?;
+        Ok(User {
+            name: name.to_owned(),
+            password,
+            tenant: Some(tenant.to_owned()),
+        })
+    }
+
+    /// A fresh name for `purpose`, for [`Suite::user_in`].
+    pub fn fresh_name(&self, purpose: &str) -> String {
+        let n = self.names.fetch_add(1, Ordering::Relaxed);
+        format!("pp-{}-{purpose}-{n}", self.options.run_tag)
+    }
+
+    /// A new session of `user` (in its tenant).
+    pub async fn sign_in(&self, user: &User) -> Result<Credential, StepError> {
+        self.api
+            .credential_in(&user.name, &user.password, user.tenant.as_deref())
+            .await
+    }
+
+    /// A session of `user` from `requests.short_login`, meant to die after
+    /// `policy.short_token_lifetime_s`; with the login's answer.
+    pub async fn short_lived_credential(
+        &self,
+        user: &User,
+    ) -> Result<(Credential, Exchange), StepError> {
+        let (Some(request), Some(lifetime)) = (
+            self.api.profile.requests.short_login.as_ref(),
+            self.api.profile.policy.short_token_lifetime,
+        ) else {
+            return Err(StepError {
+                step: "short login",
+                problem: "the profile has no requests.short_login".to_owned(),
+                exchange: None,
+            });
+        };
+        let values = Values {
+            lifetime_s: Some(lifetime.as_secs().max(1)),
+            ..self
+                .api
+                .account(&user.name, &user.password, user.tenant.as_deref())
+        };
+        self.api
+            .login_exchange(request, &values, "short login")
+            .await
+    }
+
+    /// A device index no other device of the run has (for a device a check
+    /// enrols by hand).
+    pub fn fresh_index(&self) -> usize {
+        1_000_000 + self.names.fetch_add(1, Ordering::Relaxed)
     }
 
     /// A new device of `user` on `platform`: its own session, handle and
@@ -276,10 +334,72 @@ impl Suite {
         user: &User,
         platform: Platform,
     ) -> Result<Arc<Device>, EnrollError> {
+        let index = self.fresh_index();
+        let credential = self.sign_in(user).await?;
+        Device::enroll_with(
+            &self.ctx,
+            index,
+            &user.name,
+            &user.password,
+            credential,
+            platform,
+        )
+        .await
+        .map(Arc::new)
+    }
+
+    /// A new device of `user` on `platform` whose registration asks for
+    /// `tags`. The device comes back even when the backend refuses the
+    /// registration (the second result says how), so a check can make sure
+    /// it then gets nothing.
+    pub async fn fresh_device_tagged(
+        &self,
+        user: &User,
+        platform: Platform,
+        tags: &[String],
+    ) -> Result<(Arc<Device>, Result<(), StepError>), EnrollError> {
+        let mut device = self.unregistered_device(user, platform).await?;
+        let registered = crate::device::device::register(
+            &self.api,
+            &device.credential,
+            &user.name,
+            &device.handle,
+            tags,
+        )
+        .await;
+        let outcome = match registered {
+            Ok(registration) => {
+                device.registration = registration;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        Ok((Arc::new(device), outcome))
+    }
+
+    /// A device of `user` on `platform` with its own session and a handle
+    /// from the gateway, never registered with the backend: what an
+    /// attacker points someone else's registration at.
+    pub async fn unregistered_device(
+        &self,
+        user: &User,
+        platform: Platform,
+    ) -> Result<Device, EnrollError> {
         let index = 1_000_000 + self.names.fetch_add(1, Ordering::Relaxed);
-        Device::enroll(&self.ctx, index, &user.name, &user.password, platform)
-            .await
-            .map(Arc::new)
+        let credential = self.api.credential(&user.name, &user.password).await?;
+        let handle = self.plane.register_device(platform).await?;
+        let inbox = Arc::new(self.plane.inbox(&handle)?);
+        Ok(Device {
+            index,
+            name: format!("device-{index}"),
+            user: user.name.clone(),
+            password: user.password.clone(),
+            platform,
+            handle,
+            inbox,
+            credential,
+            registration: None,
+        })
     }
 
     /// Who sends to `recipient` under the backend's policy.
@@ -304,23 +424,68 @@ impl Suite {
     /// and reads the id out of it, holding the device's lease so no other
     /// check's push is taken for this one. Any failure is the backend's.
     pub async fn deliver(&self, device: &Device, message: &str) -> Result<Delivered, StepError> {
+        let (sender, credential) = self.sender_for(device)?;
+        self.deliver_from(device, sender, credential, message).await
+    }
+
+    /// [`Suite::deliver`] with a sender of the check's choosing (`sender`
+    /// signed in with `credential`).
+    pub async fn deliver_from(
+        &self,
+        device: &Device,
+        sender: &str,
+        credential: &Credential,
+        message: &str,
+    ) -> Result<Delivered, StepError> {
+        let notify = &self.api.profile.requests.notify;
+        self.send_and_wait(device, sender, credential, message, notify, None)
+            .await
+    }
+
+    /// [`Suite::deliver`] through `request` (the notify request or another
+    /// send the profile declares, such as `short_notify`), with
+    /// `lifetime_s` for its `{lifetime_s}`.
+    pub async fn deliver_via(
+        &self,
+        device: &Device,
+        message: &str,
+        request: &Request,
+        lifetime_s: Option<u64>,
+    ) -> Result<Delivered, StepError> {
+        let (sender, credential) = self.sender_for(device)?;
+        self.send_and_wait(device, sender, credential, message, request, lifetime_s)
+            .await
+    }
+
+    /// Sends `message` through `request` as `sender` and waits for the
+    /// device's push, holding the device's lease.
+    async fn send_and_wait(
+        &self,
+        device: &Device,
+        sender: &str,
+        credential: &Credential,
+        message: &str,
+        request: &Request,
+        lifetime_s: Option<u64>,
+    ) -> Result<Delivered, StepError> {
         let lease = self.lease(device);
         let _held = lease.lock().await;
         // A push left over from an earlier step of the same check.
         while device.inbox.try_recv().is_some() {}
-        let (sender, credential) = self.sender_for(device)?;
-        let send = notify(
-            &self.api,
-            credential,
-            sender,
-            &device.user,
-            device.platform,
-            message,
-        )
-        .await;
-        let sent = send
-            .status()
-            .is_some_and(|s| self.api.profile.requests.notify.template.succeeded(s));
+        let values = Values {
+            user: Some(sender.to_owned()),
+            recipient: Some(device.user.clone()),
+            message: Some(message.to_owned()),
+            platform: self
+                .profile()
+                .platform(device.platform)
+                .map(|p| p.name.clone()),
+            token: Some(credential.secret().to_owned()),
+            lifetime_s,
+            ..Values::default()
+        };
+        let send = self.api.call(request, &values, Some(credential)).await;
+        let sent = send.status().is_some_and(|s| request.template.succeeded(s));
         if !sent {
             return Err(StepError {
                 step: "send",
@@ -399,6 +564,54 @@ impl Suite {
         self.plane
             .captures_after(self.baseline.captures_after)
             .await
+    }
+
+    /// The captures since the baseline began that were addressed to
+    /// `device`'s handle, oldest first.
+    pub async fn captures_of(&self, device: &Device) -> Result<Vec<Capture>, PlaneError> {
+        let handle = &device.handle.handle;
+        Ok(self
+            .captures()
+            .await?
+            .into_iter()
+            .filter(|c| c.device.as_deref() == Some(handle.as_str()))
+            .collect())
+    }
+
+    /// Waits up to `window` for a push to `device`, holding its lease, and
+    /// returns it if one comes (or had already come): for a push that must
+    /// not arrive. A push to another device of the same send lands at the
+    /// same moment on a backend that pushes as it stores, so a short window
+    /// after the expected push has arrived is enough.
+    pub async fn expect_no_push(&self, device: &Device, window: Duration) -> Option<Delivery> {
+        let lease = self.lease(device);
+        let _held = lease.lock().await;
+        match device.inbox.try_recv() {
+            Some(delivery) => Some(delivery),
+            None => device.inbox.recv_within(window).await,
+        }
+    }
+
+    /// A fresh user with a session of its own and no device: a caller for
+    /// probes whose own failures (a throttle counts them) must not touch
+    /// the baseline's users.
+    pub async fn fresh_caller(&self, purpose: &str) -> Result<(User, Credential), StepError> {
+        let user = self.fresh_user(purpose).await?;
+        let credential = self.api.credential(&user.name, &user.password).await?;
+        Ok((user, credential))
+    }
+
+    /// Deletes (acknowledges) notification `id` with `credential`, when the
+    /// profile declares how (`requests.delete`).
+    pub async fn delete(&self, credential: &Credential, user: &str, id: &str) -> Option<Exchange> {
+        let request = self.profile().requests.delete.as_ref()?;
+        let values = Values {
+            user: Some(user.to_owned()),
+            id: Some(id.to_owned()),
+            token: Some(credential.secret().to_owned()),
+            ..Values::default()
+        };
+        Some(self.api.call(request, &values, Some(credential)).await)
     }
 
     /// Whether the backend is on a loopback address.

@@ -14,19 +14,22 @@ pub mod context;
 pub mod evidence;
 pub mod execute;
 pub mod findings;
+pub mod idstats;
 pub mod leak;
+pub mod lookalike;
 pub mod probe;
+pub mod pushes;
+pub mod refusal;
 pub mod registry;
 pub mod select;
+pub mod setup;
+pub mod stats;
 
 use serde::{Deserialize, Serialize};
 
 pub use catalogue::{CheckInfo, Level, Sample, Severity};
 pub use context::{Suite, SuiteOptions};
 pub use findings::Findings;
-
-/// At most this many pieces of evidence are kept per check.
-const MAX_EVIDENCE: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -49,55 +52,5 @@ impl std::fmt::Display for Verdict {
             Verdict::Fail => "FAIL",
             Verdict::Error => "ERROR",
         })
-    }
-}
-
-/// One check's result, in the leak scanner's older shape (kept for it).
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckResult {
-    #[serde(flatten)]
-    pub info: CheckInfo,
-    pub verdict: Verdict,
-    /// One sentence a CI log can show.
-    pub summary: String,
-    /// What was observed, for a reader to confirm the verdict.
-    pub evidence: Vec<serde_json::Value>,
-    /// How many pieces of evidence there were before truncation.
-    pub evidence_total: usize,
-}
-
-impl CheckResult {
-    pub fn new(info: CheckInfo, verdict: Verdict, summary: impl Into<String>) -> CheckResult {
-        CheckResult {
-            info,
-            verdict,
-            summary: summary.into(),
-            evidence: Vec::new(),
-            evidence_total: 0,
-        }
-    }
-
-    /// Attaches evidence, keeping the first [`MAX_EVIDENCE`] items.
-    pub fn with_evidence<T: Serialize>(
-        mut self,
-        items: impl IntoIterator<Item = T>,
-    ) -> CheckResult {
-        for item in items {
-            self.evidence_total += 1;
-            if self.evidence.len() < MAX_EVIDENCE {
-                self.evidence
-                    .push(serde_json::to_value(item).expect("evidence is plain data"));
-            }
-        }
-        self
-    }
-
-    /// The verdict for a broken requirement at this check's level.
-    pub fn broken(info: &CheckInfo) -> Verdict {
-        match info.level {
-            Level::Must => Verdict::Fail,
-            Level::Should => Verdict::Warn,
-            Level::Info => Verdict::Info,
-        }
     }
 }

@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use pushproof_mocks::Platform;
 
-use super::context::{Delivered, Secret, Suite};
+use super::context::{Delivered, Secret, Suite, User};
 use super::evidence;
 use super::findings::Findings;
+use super::leak::{Hit, Message, Scanner};
 use crate::client::Exchange;
-use crate::device::Device;
+use crate::device::{Device, EnrollError};
 
 /// A fresh notification delivered to a device, ready to probe.
 pub struct Probed {
@@ -75,7 +76,7 @@ pub async fn deliver_fresh(
             (
                 device.clone(),
                 secret.clone(),
-                suite.deliver(device, &secret.message).await,
+                suite.deliver(device, secret.text()).await,
             )
         },
     ))
@@ -98,6 +99,64 @@ pub async fn deliver_fresh(
     probed
 }
 
+/// [`proven_platforms`] in order; none is a shortfall recorded in `f` (a
+/// probe would prove nothing where the baseline failed: SP-FLOW-01 says
+/// so).
+pub fn required_platforms(suite: &Suite, f: &mut Findings) -> Vec<Platform> {
+    let platforms: Vec<Platform> = proven_platforms(suite).into_iter().collect();
+    f.require(
+        !platforms.is_empty(),
+        "no platform's baseline round trip verified",
+    );
+    platforms
+}
+
+/// One proven device per proven platform, in platform order.
+pub fn one_per_platform(suite: &Suite) -> Vec<Arc<Device>> {
+    let platforms = proven_platforms(suite);
+    let devices = proven_devices(suite, platforms.len());
+    platforms
+        .iter()
+        .filter_map(|p| devices.iter().find(|d| d.platform == *p).cloned())
+        .collect()
+}
+
+/// A fresh user for `purpose`; what the backend failed is recorded in `f`.
+pub async fn fresh_user(suite: &Suite, purpose: &str, f: &mut Findings) -> Option<User> {
+    match suite.fresh_user(purpose).await {
+        Ok(user) => Some(user),
+        Err(e) => {
+            f.backend_failed(&e);
+            None
+        }
+    }
+}
+
+/// A fresh device of `user` on each of `platforms`; a backend failure (or
+/// the mock plane's) is recorded in `f` and ends the enrolment.
+pub async fn fresh_devices(
+    suite: &Suite,
+    user: &User,
+    platforms: &[Platform],
+    f: &mut Findings,
+) -> Option<Vec<Arc<Device>>> {
+    let mut devices = Vec::with_capacity(platforms.len());
+    for platform in platforms {
+        match suite.fresh_device(user, *platform).await {
+            Ok(device) => devices.push(device),
+            Err(EnrollError::Backend(e)) => {
+                f.backend_failed(&e);
+                return None;
+            }
+            Err(EnrollError::Plane(e)) => {
+                f.harness_error(e.to_string());
+                return None;
+            }
+        }
+    }
+    Some(devices)
+}
+
 /// Runs futures concurrently and returns their outputs in order.
 pub async fn futures_join<F: std::future::Future>(
     futures: impl IntoIterator<Item = F>,
@@ -105,25 +164,19 @@ pub async fn futures_join<F: std::future::Future>(
     futures::future::join_all(futures).await
 }
 
-/// Whether an answer carries the secret (its canary, in any case) in its
-/// body or any header.
+/// Whether an answer carries the secret: any of its canaries, in its body
+/// or any header, plain or through any transform the leak scanner knows.
 pub fn leaks(exchange: &Exchange, secret: &Secret) -> bool {
-    let Some(reply) = exchange.reply() else {
-        return false;
-    };
-    let needle = secret.canary.as_bytes();
-    contains_ignore_case(&reply.body, needle)
-        || reply
-            .headers
-            .values()
-            .any(|v| contains_ignore_case(v.as_bytes(), needle))
+    !leak_hits(exchange, secret).is_empty()
 }
 
-fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty()
-        && haystack
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+/// Every sighting of the secret in an answer (none when no answer came).
+pub fn leak_hits(exchange: &Exchange, secret: &Secret) -> Vec<Hit> {
+    let Some(reply) = exchange.reply() else {
+        return Vec::new();
+    };
+    Scanner::new(std::slice::from_ref(secret))
+        .scan_message(&Message::response(&reply.headers, &reply.body))
 }
 
 /// The positive control: the owner fetches the notification with its own
@@ -135,7 +188,7 @@ pub async fn control(suite: &Suite, probed: &Probed, f: &mut Findings) -> bool {
     let exchange = suite
         .fetch(Some(&owner.credential), &owner.user, &probed.delivered.id)
         .await;
-    if suite.fetched(&exchange, &probed.secret.message) {
+    if suite.fetched(&exchange, probed.secret.text()) {
         return true;
     }
     f.backend_failure(evidence::about(

@@ -107,22 +107,52 @@ impl Api {
     }
 
     /// Creates the user when the profile has a signup request (a no-op
-    /// otherwise).
+    /// otherwise), in the first declared tenant.
     pub async fn create_user(&self, user: &str, password: &str) -> Result<(), StepError> {
+        self.create_user_in(user, password, None).await
+    }
+
+    /// Creates the user in `tenant` (`None`: the first declared tenant).
+    pub async fn create_user_in(
+        &self,
+        user: &str,
+        password: &str,
+        tenant: Option<&str>,
+    ) -> Result<(), StepError> {
         if let Some(signup) = &self.profile.requests.signup {
-            let values = Values {
-                user: Some(user.to_owned()),
-                password: Some(password.to_owned()),
-                ..Values::default()
-            };
+            let values = self.account(user, password, tenant);
             self.step("signup", signup, &values, None).await?;
         }
         Ok(())
     }
 
+    /// The values naming an account: user, password and tenant (`None`:
+    /// the first declared tenant, if any).
+    pub fn account(&self, user: &str, password: &str, tenant: Option<&str>) -> Values {
+        Values {
+            user: Some(user.to_owned()),
+            password: Some(password.to_owned()),
+            tenant: tenant
+                .map(str::to_owned)
+                .or_else(|| self.profile.tenants.first().cloned()),
+            ..Values::default()
+        }
+    }
+
     /// A fresh credential for an existing user: a login token (bearer),
     /// the Basic pair, or a static user's token.
     pub async fn credential(&self, user: &str, password: &str) -> Result<Credential, StepError> {
+        self.credential_in(user, password, None).await
+    }
+
+    /// [`Api::credential`] for an account of `tenant` (`None`: the first
+    /// declared tenant).
+    pub async fn credential_in(
+        &self,
+        user: &str,
+        password: &str,
+        tenant: Option<&str>,
+    ) -> Result<Credential, StepError> {
         match &self.profile.auth.scheme {
             Scheme::Basic { .. } => Ok(Credential::Basic {
                 user: user.to_owned(),
@@ -143,11 +173,7 @@ impl Api {
                 let login = self.profile.requests.login.as_ref().ok_or_else(|| {
                     StepError::new("login", "the profile has no login request", None)
                 })?;
-                let values = Values {
-                    user: Some(user.to_owned()),
-                    password: Some(password.to_owned()),
-                    ..Values::default()
-                };
+                let values = self.account(user, password, tenant);
                 self.login(login, &values, "login").await
             }
         }
@@ -166,13 +192,26 @@ impl Api {
         values: &Values,
         step: &'static str,
     ) -> Result<Credential, StepError> {
+        self.login_exchange(request, values, step)
+            .await
+            .map(|(credential, _)| credential)
+    }
+
+    /// [`Api::login`], keeping the answer (for its other tokens, its
+    /// `expires_in`).
+    pub async fn login_exchange(
+        &self,
+        request: &Request,
+        values: &Values,
+        step: &'static str,
+    ) -> Result<(Credential, Exchange), StepError> {
         let exchange = self.step(step, request, values, None).await?;
         let pointer = request.answer.token.as_deref().unwrap_or("/token");
         match exchange
             .json()
             .and_then(|answer| read_pointer(&answer, pointer))
         {
-            Some(token) if !token.is_empty() => Ok(Credential::Token(token)),
+            Some(token) if !token.is_empty() => Ok((Credential::Token(token), exchange)),
             _ => Err(StepError::new(
                 step,
                 format!("the answer has no token at {pointer:?}"),

@@ -66,6 +66,19 @@ impl Device {
         platform: Platform,
     ) -> Result<Device, EnrollError> {
         let credential = ctx.api.credential(user, password).await?;
+        Device::enroll_with(ctx, index, user, password, credential, platform).await
+    }
+
+    /// [`Device::enroll`] with a credential the caller already has (an
+    /// account of another tenant, a short-lived token).
+    pub async fn enroll_with(
+        ctx: &Context,
+        index: usize,
+        user: &str,
+        password: &str,
+        credential: Credential,
+        platform: Platform,
+    ) -> Result<Device, EnrollError> {
         let handle = ctx.plane.register_device(platform).await?;
         let inbox = Arc::new(ctx.plane.inbox(&handle)?);
         let registration = register(&ctx.api, &credential, user, &handle, &[]).await?;

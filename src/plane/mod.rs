@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pushproof_mocks::{
-    Capture, CaptureStats, Delivery, DeviceHandle, FaultRule, Gateways, Inbox, Platform,
+    BadCertificate, BadCertificateListener, Capture, CaptureStats, Delivery, DeviceHandle,
+    FaultRule, Gateways, Inbox, MockError, Platform,
 };
 
 pub use remote::Remote;
@@ -133,6 +134,27 @@ impl MockPlane {
                 .set_fault(rule)
                 .map_err(|e| PlaneError::Fault(e.to_string())),
             MockPlane::Remote(r) => r.set_fault(&rule).await,
+        }
+    }
+
+    /// Serves `platform`'s gateway on a port of its own with a bad
+    /// certificate until the listener is dropped: in-process gateways in
+    /// TLS mode only (`None` otherwise; the control API has no such thing).
+    pub async fn serve_with_bad_certificate(
+        &self,
+        platform: Platform,
+        which: BadCertificate,
+    ) -> Result<Option<BadCertificateListener>, PlaneError> {
+        match self {
+            MockPlane::Local(g) => match g.serve_with_bad_certificate(platform, which).await {
+                Ok(listener) => Ok(Some(listener)),
+                Err(MockError::TlsOff) => Ok(None),
+                Err(e) => Err(PlaneError::Control {
+                    url: "in-process gateways".to_owned(),
+                    problem: e.to_string(),
+                }),
+            },
+            MockPlane::Remote(_) => Ok(None),
         }
     }
 

@@ -201,6 +201,7 @@ impl Remote {
         let kind = match c["kind"].as_str() {
             Some("push") => CaptureKind::Push,
             Some("token") => CaptureKind::Token,
+            Some("hub") => CaptureKind::Hub,
             _ => return Err(bad("kind")),
         };
         Ok(Capture {
@@ -261,7 +262,7 @@ fn encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-fn header_pairs(value: &Value) -> Vec<(String, String)> {
+pub(crate) fn header_pairs(value: &Value) -> Vec<(String, String)> {
     value
         .as_array()
         .map(|pairs| {
@@ -273,7 +274,7 @@ fn header_pairs(value: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn body_bytes(body: &Value, encoding: &Value) -> Option<Bytes> {
+pub(crate) fn body_bytes(body: &Value, encoding: &Value) -> Option<Bytes> {
     let text = body.as_str().unwrap_or_default();
     match encoding.as_str() {
         Some("base64") => base64::engine::general_purpose::STANDARD

@@ -60,6 +60,9 @@ pub struct Profile {
     platforms: [Option<PlatformProfile>; 3],
     pub policy: Policy,
     pub start: Start,
+    /// Tenants the harness may create accounts in (`tenants.names`; empty:
+    /// the backend declares none). The first is every other account's.
+    pub tenants: Vec<String>,
 }
 
 /// How users prove who they are.
@@ -120,6 +123,14 @@ pub struct Answer {
     pub id: Option<String>,
     pub payload: Option<String>,
     pub read: Option<String>,
+    /// Login: a refresh token, which must never work as an access token.
+    pub refresh_token: Option<String>,
+    /// Login: an ID token (OpenID Connect), which must never work as an
+    /// access token.
+    pub id_token: Option<String>,
+    /// Fetch: every field the answer may carry (JSON pointers); anything
+    /// else in it is more than the recipient needs.
+    pub fields: Option<Vec<String>>,
 }
 
 /// The backend's requests. Required ones are plain fields; each optional
@@ -136,10 +147,40 @@ pub struct Requests {
     pub update_registration: Option<Request>,
     pub unregister: Option<Request>,
     pub notify: Request,
+    /// Notify with content that expires after `policy.short_payload_ttl`
+    /// (`{lifetime_s}`), for expiry checks that cannot wait the usual TTL.
+    pub short_notify: Option<Request>,
     pub fetch: Request,
     /// Delete or acknowledge a notification.
     pub delete: Option<Request>,
     pub disable_account: Option<Request>,
+}
+
+impl Requests {
+    /// Every request the profile declares, with its key (`fetch`).
+    pub fn all(&self) -> Vec<(&'static str, &Request)> {
+        let optional = [
+            ("signup", &self.signup),
+            ("login", &self.login),
+            ("short_login", &self.short_login),
+            ("logout", &self.logout),
+            ("update_registration", &self.update_registration),
+            ("unregister", &self.unregister),
+            ("delete", &self.delete),
+            ("disable_account", &self.disable_account),
+        ];
+        let mut out = vec![
+            ("register", &self.register),
+            ("notify", &self.notify),
+            ("fetch", &self.fetch),
+        ];
+        out.extend(
+            optional
+                .into_iter()
+                .filter_map(|(key, request)| request.as_ref().map(|r| (key, r))),
+        );
+        out
+    }
 }
 
 /// One platform as the backend knows it.
@@ -149,6 +190,13 @@ pub struct PlatformProfile {
     pub name: String,
     /// Where its pushes carry the id.
     pub id: IdLocation,
+    /// The push's declared shape (`platforms.<name>.constants`): every
+    /// field beside the id, as a JSON pointer (or `xml:` path) into the push
+    /// as the device receives it, with its constant value. `None` when the
+    /// profile does not declare one.
+    pub constants: Option<Vec<(String, serde_json::Value)>>,
+    /// Generic alert texts the push may show (`platforms.<name>.alerts`).
+    pub alerts: Vec<String>,
 }
 
 /// What the backend declares about itself; checks judge against it.
@@ -160,6 +208,10 @@ pub struct Policy {
     pub expiry_skew: Duration,
     /// How long a notification's content stays fetchable.
     pub payload_ttl: Option<Duration>,
+    /// The lifetime `requests.short_notify` asks for.
+    pub short_payload_ttl: Option<Duration>,
+    /// How the backend throttles a caller's failed fetches, if it does.
+    pub fetch_throttle: Option<FetchThrottle>,
     pub replay: Replay,
     pub send: SendPolicy,
     /// Whether a user's other device may fetch a notification.
@@ -176,6 +228,25 @@ pub enum Replay {
     SingleUse,
     /// Until deleted or acknowledged.
     UntilAck,
+}
+
+/// A throttle on failed fetches (403/404): past `failures` of them
+/// within `window`, the caller's fetches get 429 with `Retry-After` until
+/// the window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchThrottle {
+    pub failures: u32,
+    pub window: Duration,
+    pub scope: ThrottleScope,
+}
+
+/// What one throttle window counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleScope {
+    /// Every session of a user together.
+    User,
+    /// Each token (session) apart.
+    Token,
 }
 
 /// Who may notify whom.
@@ -207,6 +278,18 @@ pub enum Capability {
     PayloadTtl,
     /// The notify answer carries the notification id.
     NotifyId,
+    /// Accounts can be created in at least two tenants.
+    Tenants,
+    /// The login answer carries a refresh token or an ID token.
+    OtherTokenTypes,
+    /// The fetch answer's fields are declared.
+    FetchFields,
+    /// The push's shape is declared (`platforms.<name>.constants`).
+    PushShape,
+    /// A notify whose content expires within seconds.
+    ShortPayloadTtl,
+    /// A declared throttle on failed fetches.
+    FetchThrottle,
 }
 
 impl Capability {
@@ -221,6 +304,14 @@ impl Capability {
             Capability::DisableAccount => "requests.disable_account",
             Capability::PayloadTtl => "policy.payload_ttl_s",
             Capability::NotifyId => "requests.notify.id",
+            Capability::Tenants => "tenants.names",
+            Capability::OtherTokenTypes => {
+                "requests.login.refresh_token or requests.login.id_token"
+            }
+            Capability::FetchFields => "requests.fetch.fields",
+            Capability::PushShape => "platforms.<name>.constants",
+            Capability::ShortPayloadTtl => "requests.short_notify and policy.short_payload_ttl_s",
+            Capability::FetchThrottle => "policy.fetch_throttle",
         }
     }
 
@@ -235,6 +326,12 @@ impl Capability {
             Capability::DisableAccount => "a request that disables an account",
             Capability::PayloadTtl => "a declared payload lifetime",
             Capability::NotifyId => "a notify answer that carries the id",
+            Capability::Tenants => "tenants to create accounts in",
+            Capability::OtherTokenTypes => "a login answer with a refresh or ID token",
+            Capability::FetchFields => "the fields of the fetch answer",
+            Capability::PushShape => "the shape of its pushes (the constants beside the id)",
+            Capability::ShortPayloadTtl => "a way to send content that expires within seconds",
+            Capability::FetchThrottle => "a throttle on failed fetches",
         }
     }
 }
@@ -287,6 +384,21 @@ impl Profile {
             Capability::DisableAccount => r.disable_account.is_some(),
             Capability::PayloadTtl => self.policy.payload_ttl.is_some(),
             Capability::NotifyId => r.notify.answer.id.is_some(),
+            Capability::Tenants => self.tenants.len() >= 2,
+            Capability::OtherTokenTypes => r
+                .login
+                .as_ref()
+                .is_some_and(|l| l.answer.refresh_token.is_some() || l.answer.id_token.is_some()),
+            Capability::FetchFields => r.fetch.answer.fields.is_some(),
+            Capability::PushShape => self
+                .platforms
+                .iter()
+                .flatten()
+                .any(|p| p.constants.is_some()),
+            Capability::ShortPayloadTtl => {
+                r.short_notify.is_some() && self.policy.short_payload_ttl.is_some()
+            }
+            Capability::FetchThrottle => self.policy.fetch_throttle.is_some(),
         }
     }
 }
@@ -297,6 +409,15 @@ fn index(platform: Platform) -> usize {
         Platform::Fcm => 1,
         Platform::Wns => 2,
     }
+}
+
+/// Whether JSON pointer `pointer` is `field` or inside it (`/a/b` is
+/// within `/a`, `/ab` is not).
+pub fn within(pointer: &str, field: &str) -> bool {
+    pointer == field
+        || pointer
+            .strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Reads `pointer` out of a JSON answer as text (a string, or a number

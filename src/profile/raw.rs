@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use super::template::{BodyFormat, Template, Var};
 use super::{
-    Answer, Auth, IdLocation, PasswordRule, PlatformProfile, Policy, Profile, ProfileError, Replay,
-    Request, Requests, Scheme, SendPolicy, Start, StaticUser,
+    within, Answer, Auth, FetchThrottle, IdLocation, PasswordRule, PlatformProfile, Policy,
+    Profile, ProfileError, Replay, Request, Requests, Scheme, SendPolicy, Start, StaticUser,
+    ThrottleScope,
 };
 
 #[derive(Deserialize)]
@@ -26,6 +27,13 @@ struct RawProfile {
     policy: RawPolicy,
     #[serde(default)]
     start: RawStart,
+    tenants: Option<RawTenants>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenants {
+    names: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +64,7 @@ struct RawRequests {
     update_registration: Option<RawRequest>,
     unregister: Option<RawRequest>,
     notify: RawRequest,
+    short_notify: Option<RawRequest>,
     fetch: RawRequest,
     delete: Option<RawRequest>,
     disable_account: Option<RawRequest>,
@@ -78,6 +87,9 @@ struct RawRequest {
     id: Option<String>,
     payload: Option<String>,
     read: Option<String>,
+    refresh_token: Option<String>,
+    id_token: Option<String>,
+    fields: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +105,8 @@ struct RawPlatforms {
 struct RawPlatform {
     name: Option<String>,
     id: RawId,
+    constants: Option<toml::Table>,
+    alerts: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -117,10 +131,20 @@ struct RawPolicy {
     short_token_lifetime_s: Option<f64>,
     expiry_skew_s: Option<f64>,
     payload_ttl_s: Option<f64>,
+    short_payload_ttl_s: Option<f64>,
+    fetch_throttle: Option<RawThrottle>,
     replay: Option<String>,
     send: Option<String>,
     other_device: Option<String>,
     logout_drops_registrations: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThrottle {
+    failures: u32,
+    window_s: f64,
+    scope: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -137,22 +161,25 @@ struct Kind {
     answers: &'static [&'static str],
 }
 
-const ACCOUNT: &[Var] = &[Var::User, Var::Password, Var::Token];
+const ACCOUNT: &[Var] = &[Var::User, Var::Password, Var::Token, Var::Tenant];
+/// What a login answer may carry.
+const LOGIN_ANSWERS: &[&str] = &["token", "expires_in", "refresh_token", "id_token"];
 
 fn kind(key: &'static str) -> Kind {
     use Var::*;
     let (vars, answers): (&'static [Var], &'static [&'static str]) = match key {
         "signup" => (ACCOUNT, &[]),
-        "login" => (ACCOUNT, &["token", "expires_in"]),
-        "short_login" => (
-            &[User, Password, Token, LifetimeS],
-            &["token", "expires_in"],
-        ),
+        "login" => (ACCOUNT, LOGIN_ANSWERS),
+        "short_login" => (&[User, Password, Token, LifetimeS, Tenant], LOGIN_ANSWERS),
         "logout" => (&[User, Token], &[]),
         "register" => (&[User, Token, Handle, Platform, Tags], &["registration"]),
         "update_registration" => (&[User, Token, Handle, Platform, Tags, Registration], &[]),
         "unregister" => (&[User, Token, Handle, Platform, Registration], &[]),
         "notify" => (&[User, Token, Recipient, Message, Platform], &["id"]),
+        "short_notify" => (
+            &[User, Token, Recipient, Message, Platform, LifetimeS],
+            &["id"],
+        ),
         "fetch" => (&[User, Token, Id], &["payload", "read", "id"]),
         "delete" => (&[User, Token, Id], &[]),
         _ => (ACCOUNT, &[]),
@@ -221,6 +248,21 @@ impl Validator<'_> {
                 "requests.short_login and policy.short_token_lifetime_s go together",
             ));
         }
+        if requests.short_notify.is_some() != policy.short_payload_ttl.is_some() {
+            return Err(self.invalid(
+                "policy.short_payload_ttl_s",
+                "requests.short_notify and policy.short_payload_ttl_s go together",
+            ));
+        }
+        if let (Some(short), Some(ttl)) = (policy.short_payload_ttl, policy.payload_ttl) {
+            if short > ttl {
+                return Err(self.invalid(
+                    "policy.short_payload_ttl_s",
+                    "is longer than policy.payload_ttl_s",
+                ));
+            }
+        }
+        let tenants = self.tenants(raw.tenants, &requests)?;
         Ok(Profile {
             name: raw.name,
             description: raw.description,
@@ -230,7 +272,57 @@ impl Validator<'_> {
             platforms,
             policy,
             start: self.start(raw.start)?,
+            tenants,
         })
+    }
+
+    /// The declared tenants: at least two distinct names, used by an
+    /// account request's `{tenant}` (and `{tenant}` only with them).
+    fn tenants(
+        &self,
+        raw: Option<RawTenants>,
+        requests: &Requests,
+    ) -> Result<Vec<String>, ProfileError> {
+        let account = [
+            &requests.signup,
+            &requests.login,
+            &requests.short_login,
+            &requests.disable_account,
+        ];
+        let uses = account
+            .iter()
+            .filter_map(|r| r.as_ref())
+            .any(|r| r.template.vars().contains(&Var::Tenant));
+        let Some(raw) = raw else {
+            if uses {
+                return Err(self.invalid(
+                    "tenants.names",
+                    "{tenant} is used: declare the tenants accounts may be created in",
+                ));
+            }
+            return Ok(Vec::new());
+        };
+        if raw.names.len() < 2 {
+            return Err(self.invalid(
+                "tenants.names",
+                "at least two tenants, so accounts can be made in two of them",
+            ));
+        }
+        for (i, name) in raw.names.iter().enumerate() {
+            if name.trim().is_empty() {
+                return Err(self.invalid("tenants.names", "a tenant name is empty"));
+            }
+            if raw.names[..i].contains(name) {
+                return Err(self.invalid("tenants.names", format!("{name:?} is named twice")));
+            }
+        }
+        if !uses {
+            return Err(self.invalid(
+                "tenants.names",
+                "no account request (signup, login, short_login) uses {tenant}",
+            ));
+        }
+        Ok(raw.names)
     }
 
     fn auth(&self, raw: RawAuth) -> Result<(Auth, bool), ProfileError> {
@@ -320,6 +412,7 @@ impl Validator<'_> {
             update_registration: opt("update_registration", raw.update_registration)?,
             unregister: opt("unregister", raw.unregister)?,
             notify: self.request(kind("notify"), raw.notify)?,
+            short_notify: opt("short_notify", raw.short_notify)?,
             fetch: self.request(kind("fetch"), raw.fetch)?,
             delete: opt("delete", raw.delete)?,
             disable_account: opt("disable_account", raw.disable_account)?,
@@ -337,11 +430,19 @@ impl Validator<'_> {
                 }
             }
         }
-        if requests.fetch.answer.payload.is_none() {
+        let Some(payload) = &requests.fetch.answer.payload else {
             return Err(self.invalid(
                 "requests.fetch.payload",
                 "required: a JSON pointer to the content in the fetch answer (e.g. \"/Payload\")",
             ));
+        };
+        if let Some(fields) = &requests.fetch.answer.fields {
+            if !fields.iter().any(|f| within(payload, f)) {
+                return Err(self.invalid(
+                    "requests.fetch.fields",
+                    format!("the content ({payload:?}) is not among the declared fields"),
+                ));
+            }
         }
         Ok(requests)
     }
@@ -392,6 +493,8 @@ impl Validator<'_> {
             ("id", raw.id),
             ("payload", raw.payload),
             ("read", raw.read),
+            ("refresh_token", raw.refresh_token),
+            ("id_token", raw.id_token),
         ];
         let mut answer = Answer::default();
         for (name, pointer) in answers {
@@ -421,9 +524,26 @@ impl Validator<'_> {
                 "registration" => &mut answer.registration,
                 "id" => &mut answer.id,
                 "payload" => &mut answer.payload,
+                "refresh_token" => &mut answer.refresh_token,
+                "id_token" => &mut answer.id_token,
                 _ => &mut answer.read,
             };
             *slot = Some(pointer);
+        }
+        if let Some(fields) = raw.fields {
+            if kind.key != "fetch" {
+                return Err(self.invalid(
+                    field("fields"),
+                    "only the fetch answer's fields are declared",
+                ));
+            }
+            if let Some(bad) = fields.iter().find(|f| !f.starts_with('/') || f.len() < 2) {
+                return Err(self.invalid(
+                    field("fields"),
+                    format!("{bad:?} is not a JSON pointer to a field (\"/Payload\")"),
+                ));
+            }
+            answer.fields = Some(fields);
         }
         Ok(Request { template, answer })
     }
@@ -452,7 +572,38 @@ impl Validator<'_> {
         if name.is_empty() {
             return Err(self.invalid(format!("{key}.name"), "must not be empty"));
         }
-        Ok(Some(PlatformProfile { name, id }))
+        let constants = raw
+            .constants
+            .map(|table| {
+                table
+                    .into_iter()
+                    .map(|(field, value)| {
+                        if !(field.starts_with('/') || field.starts_with("xml:/")) {
+                            return Err(self.invalid(
+                                format!("{key}.constants"),
+                                format!(
+                                    "{field:?} is neither a JSON pointer starting with '/' nor an XML path starting with 'xml:/'"
+                                ),
+                            ));
+                        }
+                        let value = serde_json::to_value(&value).map_err(|e| {
+                            self.invalid(format!("{key}.constants.{field}"), e.to_string())
+                        })?;
+                        Ok((field, value))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let alerts = raw.alerts.unwrap_or_default();
+        if alerts.iter().any(String::is_empty) {
+            return Err(self.invalid(format!("{key}.alerts"), "an alert text must not be empty"));
+        }
+        Ok(Some(PlatformProfile {
+            name,
+            id,
+            constants,
+            alerts,
+        }))
     }
 
     fn seconds(&self, key: &str, value: Option<f64>) -> Result<Option<Duration>, ProfileError> {
@@ -507,10 +658,41 @@ impl Validator<'_> {
                 .seconds("policy.expiry_skew_s", raw.expiry_skew_s)?
                 .unwrap_or(Duration::from_secs(60)),
             payload_ttl: self.seconds("policy.payload_ttl_s", raw.payload_ttl_s)?,
+            short_payload_ttl: self
+                .seconds("policy.short_payload_ttl_s", raw.short_payload_ttl_s)?,
+            fetch_throttle: raw.fetch_throttle.map(|t| self.throttle(t)).transpose()?,
             replay,
             send,
             other_device,
             logout_drops_registrations: raw.logout_drops_registrations.unwrap_or(false),
+        })
+    }
+
+    fn throttle(&self, raw: RawThrottle) -> Result<FetchThrottle, ProfileError> {
+        if raw.failures == 0 {
+            return Err(self.invalid(
+                "policy.fetch_throttle.failures",
+                "must be at least 1 (failed fetches allowed per window)",
+            ));
+        }
+        let window = self
+            .seconds("policy.fetch_throttle.window_s", Some(raw.window_s))?
+            .filter(|w| !w.is_zero())
+            .ok_or_else(|| self.invalid("policy.fetch_throttle.window_s", "must be above 0"))?;
+        let scope = match raw.scope.as_deref() {
+            None | Some("user") => ThrottleScope::User,
+            Some("token") => ThrottleScope::Token,
+            Some(other) => {
+                return Err(self.invalid(
+                    "policy.fetch_throttle.scope",
+                    format!("{other:?} is not one of: user, token"),
+                ))
+            }
+        };
+        Ok(FetchThrottle {
+            failures: raw.failures,
+            window,
+            scope,
         })
     }
 

@@ -46,10 +46,12 @@ pub enum Var {
     Token,
     /// A token lifetime in seconds (a JSON number in a JSON body).
     LifetimeS,
+    /// The tenant (organisation) an account belongs to (`tenants.names`).
+    Tenant,
 }
 
 impl Var {
-    pub const ALL: [Var; 11] = [
+    pub const ALL: [Var; 12] = [
         Var::User,
         Var::Password,
         Var::Handle,
@@ -61,6 +63,7 @@ impl Var {
         Var::Recipient,
         Var::Token,
         Var::LifetimeS,
+        Var::Tenant,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +79,7 @@ impl Var {
             Var::Recipient => "recipient",
             Var::Token => "token",
             Var::LifetimeS => "lifetime_s",
+            Var::Tenant => "tenant",
         }
     }
 }
@@ -108,6 +112,7 @@ pub struct Values {
     pub recipient: Option<String>,
     pub token: Option<String>,
     pub lifetime_s: Option<u64>,
+    pub tenant: Option<String>,
 }
 
 impl Values {
@@ -124,6 +129,7 @@ impl Values {
             Var::Registration => text(&self.registration),
             Var::Recipient => text(&self.recipient),
             Var::Token => text(&self.token),
+            Var::Tenant => text(&self.tenant),
             Var::Tags => self
                 .tags
                 .clone()
@@ -424,6 +430,17 @@ impl Template {
             Some(Body::Text(text)) => out.extend(text.vars()),
             Some(Body::Form(pairs)) => pairs.iter().for_each(|(_, v)| out.extend(v.vars())),
             None => {}
+        }
+        out.dedup();
+        out
+    }
+
+    /// The placeholders used in the URL (path and query), where a value
+    /// ends up in logs, histories and `Referer` headers.
+    pub fn url_vars(&self) -> Vec<Var> {
+        let mut out: Vec<Var> = self.path.vars().collect();
+        for (_, v) in &self.query {
+            out.extend(v.vars());
         }
         out.dedup();
         out

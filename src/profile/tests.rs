@@ -14,6 +14,14 @@ fn invalid_field(text: &str) -> String {
     }
 }
 
+/// [`invalid_field`], naming the expected field when the text is accepted.
+fn invalid_field_or(text: &str, expected: &str) -> String {
+    match Profile::parse("p", text) {
+        Ok(_) => panic!("accepted, expected an error in {expected}"),
+        Err(_) => invalid_field(text),
+    }
+}
+
 #[test]
 fn every_scenario_profile_loads() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
@@ -38,8 +46,72 @@ fn reference_profile_renders_the_reference_api() {
     assert!(matches!(profile.auth.scheme, Scheme::Bearer { .. }));
     assert!(profile.has(Capability::Logout));
     assert!(profile.has(Capability::ShortLivedToken));
-    assert!(!profile.has(Capability::Delete));
+    assert!(profile.has(Capability::Delete));
     assert!(!profile.has(Capability::NotifyId));
+    for capability in [
+        Capability::DisableAccount,
+        Capability::Tenants,
+        Capability::OtherTokenTypes,
+        Capability::FetchFields,
+        Capability::PayloadTtl,
+        Capability::ShortPayloadTtl,
+        Capability::FetchThrottle,
+        Capability::PushShape,
+    ] {
+        assert!(profile.has(capability), "{}", capability.key());
+    }
+    assert_eq!(profile.tenants, ["acme", "globex"]);
+    let login = profile.requests.login.as_ref().unwrap();
+    assert_eq!(
+        login.answer.refresh_token.as_deref(),
+        Some("/refresh_token")
+    );
+    let signup = profile
+        .requests
+        .signup
+        .as_ref()
+        .unwrap()
+        .template
+        .render(&Values {
+            user: Some("u".into()),
+            password: Some("p".into()),
+            tenant: Some("globex".into()),
+            ..Values::default()
+        });
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&signup.unwrap().body).unwrap(),
+        json!({ "username": "u", "password": "p", "tenant": "globex" })
+    );
+    let apns = profile.platform(Platform::Apns).unwrap();
+    assert_eq!(
+        apns.constants.as_deref(),
+        Some(&[("/aps/content-available".to_owned(), serde_json::json!(1))][..])
+    );
+    assert!(apns.alerts.is_empty());
+    assert_eq!(profile.policy.replay, Replay::UntilAck);
+    assert_eq!(
+        profile.policy.fetch_throttle,
+        Some(FetchThrottle {
+            failures: 100,
+            window: Duration::from_secs(2),
+            scope: ThrottleScope::User,
+        })
+    );
+    let short = profile
+        .requests
+        .short_notify
+        .as_ref()
+        .unwrap()
+        .template
+        .render(&Values {
+            platform: Some("fcm".into()),
+            recipient: Some("bob".into()),
+            message: Some("m".into()),
+            lifetime_s: Some(2),
+            ..Values::default()
+        })
+        .unwrap();
+    assert_eq!(short.target, "/api/notifications?pns=fcm&to_tag=bob&ttl=2");
     assert_eq!(profile.platforms(), Platform::ALL.to_vec());
     let fetch = profile
         .requests
@@ -100,6 +172,8 @@ fn tutorial_profile_uses_basic_auth_with_the_tutorials_password_rule() {
     assert_eq!(profile.auth.password, PasswordRule::SameAsUser);
     assert!(!profile.has(Capability::Logout));
     assert!(!profile.has(Capability::Signup));
+    assert!(!profile.has(Capability::FetchThrottle));
+    assert!(!profile.has(Capability::PayloadTtl));
 }
 
 #[test]
@@ -143,18 +217,80 @@ fn each_mistake_names_its_field() {
         ),
         (
             REFERENCE.replace(
-                "token = \"/token\"\nexpires_in = \"/expires_in\"\n\n# A",
-                "# A",
+                "token = \"/token\"\nexpires_in = \"/expires_in\"\nrefresh_token",
+                "refresh_token",
             ),
             "requests.login.token",
+        ),
+        (
+            REFERENCE.replace("names = [\"acme\", \"globex\"]", "names = [\"acme\"]"),
+            "tenants.names",
+        ),
+        (
+            REFERENCE.replace(
+                "names = [\"acme\", \"globex\"]",
+                "names = [\"acme\", \"acme\"]",
+            ),
+            "tenants.names",
+        ),
+        (
+            REFERENCE.replace("[tenants]\nnames = [\"acme\", \"globex\"]", ""),
+            "tenants.names",
+        ),
+        (
+            REFERENCE.replace(", tenant = \"{tenant}\"", ""),
+            "tenants.names",
+        ),
+        (
+            REFERENCE.replace(
+                "fields = [\"/Id\", \"/Payload\", \"/Read\"]",
+                "fields = [\"/Id\", \"/Read\"]",
+            ),
+            "requests.fetch.fields",
+        ),
+        (
+            REFERENCE.replace(
+                "fields = [\"/Id\", \"/Payload\", \"/Read\"]",
+                "fields = [\"Id\"]",
+            ),
+            "requests.fetch.fields",
+        ),
+        (
+            REFERENCE.replace(
+                "registration = \"\"            #",
+                "registration = \"\"\nfields = [\"/x\"] #",
+            ),
+            "requests.register.fields",
+        ),
+        (
+            REFERENCE.replace(
+                "registration = \"\"            #",
+                "registration = \"\"\nrefresh_token = \"/r\" #",
+            ),
+            "requests.register.refresh_token",
+        ),
+        (
+            REFERENCE.replace(
+                "path = \"/api/logout\"",
+                "path = \"/api/logout\"\nbody = { t = \"{tenant}\" }",
+            ),
+            "requests.logout",
         ),
         (
             REFERENCE.replace("id = \"raw\"", "id = \"body\""),
             "platforms.wns.id",
         ),
         (
-            REFERENCE.replace("replay = \"unlimited\"", "replay = \"twice\""),
+            REFERENCE.replace("replay = \"until-ack\"", "replay = \"twice\""),
             "policy.replay",
+        ),
+        (
+            REFERENCE.replace("\"/aps/content-available\" = 1", "aps = 1"),
+            "platforms.apns.constants",
+        ),
+        (
+            REFERENCE.replace("constants = {}", "constants = {}\nalerts = [\"\"]"),
+            "platforms.wns.alerts",
         ),
         (
             REFERENCE.replace("send = \"any-user\"", "send = \"anyone\""),
@@ -177,6 +313,33 @@ fn each_mistake_names_its_field() {
             "policy.token_lifetime_s",
         ),
         (
+            REFERENCE.replace("short_payload_ttl_s = 2\n", ""),
+            "policy.short_payload_ttl_s",
+        ),
+        (
+            REFERENCE.replace("short_payload_ttl_s = 2", "short_payload_ttl_s = 90000"),
+            "policy.short_payload_ttl_s",
+        ),
+        (
+            REFERENCE.replace("failures = 100", "failures = 0"),
+            "policy.fetch_throttle.failures",
+        ),
+        (
+            REFERENCE.replace("window_s = 2,", "window_s = 0,"),
+            "policy.fetch_throttle.window_s",
+        ),
+        (
+            REFERENCE.replace("scope = \"user\"", "scope = \"ip\""),
+            "policy.fetch_throttle.scope",
+        ),
+        (
+            REFERENCE.replace(
+                "ttl = \"{lifetime_s}\" }",
+                "ttl = \"{lifetime_s}\", h = \"{handle}\" }",
+            ),
+            "requests.short_notify",
+        ),
+        (
             REFERENCE.replace(
                 "read = \"/Read\"",
                 "read = \"/Read\"\nregistration = \"/r\"",
@@ -185,14 +348,19 @@ fn each_mistake_names_its_field() {
         ),
     ];
     for (text, field) in cases {
-        assert_eq!(invalid_field(&text), field);
+        assert_eq!(invalid_field_or(&text, field), field);
     }
 }
 
 #[test]
 fn a_platform_may_be_left_out_and_ids_may_sit_in_a_header_or_match_a_regex() {
     let text = REFERENCE
-        .replace("[platforms.fcm]\nid = \"/data/secureId\"\n", "")
+        .replace(
+            "[platforms.fcm]\nid = \"/data/secureId\"\n\
+             # A data-only message (the token addresses it) with high priority.\n\
+             constants = { \"/android/priority\" = \"HIGH\" }\n",
+            "",
+        )
         .replace("id = \"raw\"", "id = { regex = 'id=([0-9a-f]+)' }")
         .replace(
             "id = \"/secureId\"",

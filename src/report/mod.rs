@@ -11,6 +11,7 @@ pub mod html;
 pub mod index;
 pub mod json;
 pub mod junit;
+pub mod load;
 pub mod markdown;
 pub mod sarif;
 pub mod suite;
@@ -41,6 +42,36 @@ pub struct Report {
     pub captures: CaptureCounts,
     /// The conformance run (also written as `index.json` beside it).
     pub suite: SuiteReport,
+    /// The short open-model load phase after the checks (the whole of it
+    /// in `load.json` beside this report).
+    pub dispatch: Option<Dispatch>,
+}
+
+/// The load phase's headline figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dispatch {
+    /// `load.json`, relative to the report directory.
+    pub file: String,
+    pub target_per_sec: f64,
+    pub verified_per_sec: f64,
+    pub counts: load::Counts,
+    pub reconciled: bool,
+    pub end_to_end_ms: load::Percentiles,
+    pub cpu_us_per_notification: load::CpuPerNotification,
+}
+
+impl Dispatch {
+    pub fn of(report: &load::LoadReport) -> Dispatch {
+        Dispatch {
+            file: "load.json".to_owned(),
+            target_per_sec: report.rate.target_per_sec,
+            verified_per_sec: report.rate.verified_per_sec,
+            counts: report.counts,
+            reconciled: report.reconciliation.reconciled,
+            end_to_end_ms: report.latency_ms.end_to_end,
+            cpu_us_per_notification: report.cpu_us_per_notification,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

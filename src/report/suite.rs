@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::conformance::{Level, Severity, Verdict};
+use crate::conformance::{leak, Level, Severity, Verdict};
 
 /// Version of the `index.json` shape.
 pub const SUITE_FORMAT_VERSION: u32 = 1;
@@ -53,6 +53,11 @@ pub struct SuiteRun {
     pub platforms: Vec<String>,
     /// Deliberate flaws of the embedded reference backend, if any.
     pub flaws: Vec<String>,
+    /// How the backend's pushes went: `direct` to the gateways or through
+    /// the `hub` (`--hub`); `null` for a backend already running, whose
+    /// environment the harness did not choose.
+    #[serde(default)]
+    pub delivery: Option<String>,
     pub strict: bool,
     pub only: Vec<String>,
     pub skip: Vec<String>,
@@ -225,6 +230,27 @@ pub struct Hit {
     pub part: String,
 }
 
+impl From<&leak::Hit> for Hit {
+    /// The scanner's sighting as the report keeps it: surface, byte range,
+    /// the transform chain by name, the secret's label and the part.
+    fn from(hit: &leak::Hit) -> Hit {
+        Hit {
+            surface: hit.surface.clone(),
+            start: hit.start,
+            end: hit.end,
+            transforms: hit.transform_names(),
+            secret: hit.label.clone(),
+            part: hit.part.as_str().to_owned(),
+        }
+    }
+}
+
+impl From<leak::Hit> for Hit {
+    fn from(hit: leak::Hit) -> Hit {
+        Hit::from(&hit)
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Totals {
     pub pass: usize,
@@ -241,4 +267,39 @@ pub struct StaleExpectation {
     pub id: String,
     pub reason: String,
     pub verdict: Verdict,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::canary::Part;
+    use crate::conformance::leak::Transform;
+
+    #[test]
+    fn a_scanner_hit_becomes_the_reports_hit_with_its_chain() {
+        let hit = leak::Hit {
+            surface: "json:/blob".into(),
+            start: Some(8),
+            end: Some(120),
+            transforms: vec![Transform::Gzip, Transform::Base64Url],
+            label: "secret-3".into(),
+            part: Part::Tail,
+            secret: 3,
+            capture: Some(7),
+            seen: "SPC1-…".into(),
+        };
+        let record = Hit::from(&hit);
+        assert_eq!(record.surface, "json:/blob");
+        assert_eq!((record.start, record.end), (Some(8), Some(120)));
+        assert_eq!(record.transforms, ["gzip", "base64url"]);
+        assert_eq!(
+            crate::report::view::transform_chain(&record.transforms),
+            "gzip → base64url"
+        );
+        assert_eq!(
+            (record.secret.as_str(), record.part.as_str()),
+            ("secret-3", "tail")
+        );
+        assert_eq!(Hit::from(hit).part, "tail");
+    }
 }

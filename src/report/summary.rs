@@ -60,6 +60,21 @@ pub fn render(report: &Report) -> String {
         report.throughput.verified_per_s,
         report.throughput.dispatch_window_s
     );
+    if let Some(d) = &report.dispatch {
+        let us = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
+        let _ = writeln!(
+            out,
+            "dispatch  {:.0}/s offered, {:.0} verified/s, end-to-end p50 / p99 {:.1} / {:.1} ms from the planned instant, {} lost, counts {}; CPU µs per notification: backend {} · harness {}",
+            d.target_per_sec,
+            d.verified_per_sec,
+            d.end_to_end_ms.p50,
+            d.end_to_end_ms.p99,
+            d.counts.lost,
+            if d.reconciled { "reconciled" } else { "NOT reconciled" },
+            us(d.cpu_us_per_notification.backend),
+            us(d.cpu_us_per_notification.harness),
+        );
+    }
     let _ = writeln!(out, "checks");
     for check in &report.suite.checks {
         let _ = writeln!(out, "{}", console::line(check));

@@ -10,6 +10,7 @@ use std::time::Duration;
 use pushproof_backend::{Backend, Config, Flaw};
 use tokio_util::sync::CancellationToken;
 
+use super::Delivery;
 use crate::report::suite::TargetFailure;
 
 /// Prefix of the embedded backend's runtime threads.
@@ -23,6 +24,8 @@ pub struct Options {
     pub token_ttl: Option<Duration>,
     /// Worker threads of its runtime.
     pub worker_threads: usize,
+    /// Direct to the gateways, or through the hub.
+    pub delivery: Delivery,
 }
 
 impl Default for Options {
@@ -31,6 +34,7 @@ impl Default for Options {
             flaws: Vec::new(),
             token_ttl: None,
             worker_threads: 2,
+            delivery: Delivery::Direct,
         }
     }
 }

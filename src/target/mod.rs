@@ -4,13 +4,20 @@
 //! through [`Target`]: its origin, whether it is still alive, and, at the
 //! end, a [`TargetInfo`] for the report.
 //!
+//! A backend the harness starts gets the half of the contract its
+//! [`Delivery`] calls for: the gateways' variables, or in hub mode the
+//! Notification Hub's.
+//!
 //! A backend that will not start, or dies during the run, is a finding (a
 //! [`TargetFailure`] with the tail of its log), never a harness error; only
 //! what the harness itself cannot do (create a log file, an empty command)
 //! is a [`TargetError::Harness`].
 
 pub mod command;
+pub mod delivery;
 pub mod embedded;
+
+pub use delivery::Delivery;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -34,6 +41,8 @@ pub enum TargetSpec {
         startup_timeout: Duration,
         /// Requested until any HTTP answer comes.
         ready_path: String,
+        /// Direct to the gateways, or through the hub.
+        delivery: Delivery,
     },
     /// A backend already running.
     Url { url: String, ready_path: String },
@@ -56,7 +65,38 @@ impl TargetSpec {
         }
     }
 
+    /// How a started backend reaches the devices; `None` for a backend
+    /// already running, which was given its environment by whoever
+    /// started it.
+    pub fn delivery(&self) -> Option<Delivery> {
+        match self {
+            TargetSpec::Embedded(options) => Some(options.delivery),
+            TargetSpec::Command { delivery, .. } => Some(*delivery),
+            TargetSpec::Url { .. } => None,
+        }
+    }
+
+    /// The same target in another delivery mode (a URL target keeps the
+    /// environment it was started with).
+    pub fn with_delivery(mut self, mode: Delivery) -> TargetSpec {
+        match &mut self {
+            TargetSpec::Embedded(options) => options.delivery = mode,
+            TargetSpec::Command { delivery, .. } => *delivery = mode,
+            TargetSpec::Url { .. } => {}
+        }
+        self
+    }
+
+    /// One line for people, saying the hub when pushes go through it.
     pub fn description(&self) -> String {
+        let target = self.target_description();
+        match self.delivery() {
+            Some(Delivery::Hub) => format!("{target}, through the Notification Hub"),
+            _ => target,
+        }
+    }
+
+    fn target_description(&self) -> String {
         match self {
             TargetSpec::Embedded(options) if options.flaws.is_empty() => {
                 "embedded reference backend".to_owned()
@@ -113,13 +153,19 @@ enum Inner {
 
 impl Target {
     /// Starts (or, for a URL, reaches) the backend and waits until it
-    /// answers HTTP. `env` is the backend contract (every `PUSHPROOF_*`
-    /// but `PUSHPROOF_LISTEN`).
+    /// answers HTTP. `env` is every `PUSHPROOF_*` variable the mocks wrote
+    /// but `PUSHPROOF_LISTEN`; a started backend gets the part of it its
+    /// delivery mode calls for.
     pub async fn start(
         spec: &TargetSpec,
         env: &[(String, String)],
         dirs: &Dirs,
     ) -> Result<Target, TargetError> {
+        let env = match spec.delivery() {
+            Some(delivery) => delivery.contract(env).map_err(TargetError::Harness)?,
+            None => env.to_vec(),
+        };
+        let env = env.as_slice();
         let (origin, inner) = match spec {
             TargetSpec::Embedded(options) => {
                 let backend = embedded::EmbeddedBackend::start(options, env, &dirs.work)
@@ -138,6 +184,7 @@ impl Target {
                 command,
                 startup_timeout,
                 ready_path,
+                ..
             } => {
                 let process =
                     command::Process::start(command, env, &dirs.logs, *startup_timeout, ready_path)

@@ -50,15 +50,35 @@ pub fn with(report: &SuiteReport, verdict: Verdict) -> BTreeSet<String> {
         .collect()
 }
 
+/// Whether a check SKIPs for a condition of the run, not of the backend:
+/// SP-HTTP-02 on a loopback target, SP-HTTP-03 without `--tls`.
+pub fn skipped_by_the_run(check: &CheckRecord) -> bool {
+    check.verdict == Verdict::Skip
+        && (check.id == "SP-HTTP-02"
+            || (check.id == "SP-HTTP-03"
+                && check.skip.as_ref().and_then(|s| s.enable.as_deref()) == Some("--tls")))
+}
+
 /// Every check passed, except those that cannot apply to a loopback
-/// target (SKIP, saying why).
+/// target or a plaintext run (SKIP, saying why).
 pub fn assert_sound(report: &SuiteReport) {
     for check in &report.checks {
-        let fine = check.verdict == Verdict::Pass
-            || (check.verdict == Verdict::Skip && check.id == "SP-HTTP-02");
+        let fine = check.verdict == Verdict::Pass || skipped_by_the_run(check);
         assert!(fine, "{} {}: {}", check.id, check.verdict, check.summary);
     }
     assert_eq!(report.exit_code, 0);
+}
+
+/// The checks that did not pass (FAIL, WARN, INFO, ERROR or a SKIP the
+/// backend caused), less those that cannot apply to this run: what a flaw
+/// broke.
+pub fn broken(report: &SuiteReport) -> BTreeSet<String> {
+    report
+        .checks
+        .iter()
+        .filter(|c| c.verdict != Verdict::Pass && !skipped_by_the_run(c))
+        .map(|c| c.id.clone())
+        .collect()
 }
 
 pub fn ids(items: &[&str]) -> BTreeSet<String> {
@@ -74,9 +94,7 @@ pub fn assert_sound_or_selected(report: &SuiteReport) {
                 .skip
                 .as_ref()
                 .is_some_and(|s| s.reason.contains("--only") || s.reason.contains("--skip"));
-        let fine = check.verdict == Verdict::Pass
-            || selected_out
-            || (check.verdict == Verdict::Skip && check.id == "SP-HTTP-02");
+        let fine = check.verdict == Verdict::Pass || selected_out || skipped_by_the_run(check);
         assert!(fine, "{} {}: {}", check.id, check.verdict, check.summary);
     }
     assert_eq!(report.exit_code, 0);

@@ -393,6 +393,7 @@ pub fn report() -> SuiteReport {
             devices: 30,
             platforms: vec!["apns".to_owned(), "fcm".to_owned(), "wns".to_owned()],
             flaws: Vec::new(),
+            delivery: Some("direct".to_owned()),
             strict: false,
             only: Vec::new(),
             skip: Vec::new(),

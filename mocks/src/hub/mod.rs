@@ -175,19 +175,30 @@ impl Hub {
     }
 
     /// The connection string of `DefaultFullSharedAccessSignature`
-    /// (Listen, Manage, Send): what a backend sends with.
+    /// (Listen, Manage, Send): what a backend sends with. In plaintext
+    /// mode it ends with `;UseDevelopmentEmulator=true`, the convention of
+    /// Azure's local emulators for an endpoint without TLS, so a client
+    /// knows to call `http://` where the SDKs would call `https://`.
     pub fn connection_string(&self) -> String {
-        self.state
-            .namespace
-            .connection_string(&self.endpoint(), FULL_RULE)
+        self.connection_string_of(FULL_RULE)
     }
 
     /// The connection string of `DefaultListenSharedAccessSignature`
     /// (Listen only): what an app registers with.
     pub fn listen_connection_string(&self) -> String {
-        self.state
+        self.connection_string_of(LISTEN_RULE)
+    }
+
+    fn connection_string_of(&self, rule: &str) -> String {
+        let text = self
+            .state
             .namespace
-            .connection_string(&self.endpoint(), LISTEN_RULE)
+            .connection_string(&self.endpoint(), rule);
+        if self.scheme == "http" && !self.impersonated {
+            format!("{text};UseDevelopmentEmulator=true")
+        } else {
+            text
+        }
     }
 
     /// Installations and registrations the hub holds.

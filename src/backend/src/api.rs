@@ -18,16 +18,24 @@ use serde_json::json;
 
 use super::auth::{self, Auth, Caller, Clock};
 use super::config::Config;
-use super::dispatch::{Dispatcher, Switches};
+use super::dispatch::{DispatchFlaws, Dispatcher, Outgoing, Switches};
 use super::flaw::{Flaw, Flaws};
+use super::hub_mode::HubMode;
+use super::ids::Ids;
+use super::push::flawed::PushFlaws;
 use super::push::{Platform, Pushers};
-use super::store::{RegistrationUpdate, Store, StoreError};
+use super::store::{Notification, RegistrationUpdate, Routing, Store, StoreError};
+use super::throttle::Throttle;
 use super::BackendError;
 
 /// Largest request body accepted.
 pub(crate) const MAX_BODY: usize = 64 * 1024;
 /// Most client tags on one registration (Notification Hubs allows 60).
 const MAX_TAGS: usize = 60;
+/// The extra work of the `timing-oracle` flaw.
+const TIMING_ORACLE_DELAY: std::time::Duration = std::time::Duration::from_millis(3);
+/// Most expired notifications deleted per sweep.
+const SWEEP_BATCH: usize = 10_000;
 
 /// Why a request failed; each variant is one fixed response.
 #[derive(Debug)]
@@ -41,7 +49,11 @@ pub(crate) enum ApiError {
     MethodNotAllowed(&'static str),
     Conflict(&'static str),
     PayloadTooLarge,
+    /// Too many failed fetches: retry after this many seconds.
+    TooManyRequests(u64),
     Internal,
+    /// The Notification Hub refused or did not answer (hub mode).
+    BadGateway(&'static str),
 }
 
 impl From<StoreError> for ApiError {
@@ -61,7 +73,11 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
             ApiError::Conflict(why) => (StatusCode::CONFLICT, why),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+            ApiError::TooManyRequests(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "too many failed fetches")
+            }
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            ApiError::BadGateway(why) => (StatusCode::BAD_GATEWAY, why),
         };
         let mut response = json_response(status, &json!({ "error": message }));
         let headers = response.headers_mut();
@@ -71,6 +87,9 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed(allow) => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::TooManyRequests(seconds) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             _ => {}
         }
@@ -104,21 +123,107 @@ pub(crate) struct App {
     store: Store,
     dispatch: Dispatcher,
     clock: Clock,
+    /// The longest a notification's content is kept (`ttl` asks for less).
+    payload_ttl: std::time::Duration,
+    /// `None` without a throttle.
+    throttle: Option<Throttle>,
     /// The `no-authz` flaw.
     no_authz: bool,
     /// The `anonymous-fetch` flaw.
     anonymous_fetch: bool,
+    /// The flaws of the fetch path and the answers, each read once.
+    flaws: ApiFlaws,
+    /// Hub mode: registrations mirrored as hub installations.
+    hub: Option<std::sync::Arc<HubMode>>,
 }
+
+/// The flaws [`App`] branches on (those of [`Auth`] live there).
+#[derive(Default)]
+struct ApiFlaws {
+    /// `bola-case-variant`.
+    bola_case_variant: bool,
+    /// `cross-tenant-fetch`.
+    cross_tenant_fetch: bool,
+    /// `cached-authz`: (token hash, id) pairs that were served once.
+    authz_cache: Option<std::sync::Mutex<std::collections::HashSet<(String, String)>>>,
+    /// `verbose-fetch`.
+    verbose_fetch: bool,
+    /// `token-in-query`.
+    token_in_query: bool,
+    /// `cacheable-fetch`.
+    cacheable_fetch: bool,
+    /// `no-charset`.
+    no_charset: bool,
+    /// `echo-in-errors`.
+    echo_errors: bool,
+    /// `forbidden-oracle`.
+    forbidden_oracle: bool,
+    /// `timing-oracle`.
+    timing_oracle: bool,
+    /// `fragile-ids`.
+    fragile_ids: bool,
+    /// `no-payload-ttl`.
+    no_payload_ttl: bool,
+    /// `soft-delete`.
+    soft_delete: bool,
+    /// `any-ack`.
+    any_ack: bool,
+    /// `trust-client-tags`.
+    trust_client_tags: bool,
+    /// `any-registration`.
+    any_registration: bool,
+    /// `tag-expression-injection`.
+    tag_expression_injection: bool,
+}
+
+impl ApiFlaws {
+    fn new(flaws: &[Flaw]) -> ApiFlaws {
+        let on = |flaw| flaws.contains(&flaw);
+        ApiFlaws {
+            bola_case_variant: on(Flaw::BolaCaseVariant),
+            cross_tenant_fetch: on(Flaw::CrossTenantFetch),
+            authz_cache: on(Flaw::CachedAuthz).then(Default::default),
+            verbose_fetch: on(Flaw::VerboseFetch),
+            token_in_query: on(Flaw::TokenInQuery),
+            cacheable_fetch: on(Flaw::CacheableFetch),
+            no_charset: on(Flaw::NoCharset),
+            echo_errors: on(Flaw::EchoInErrors),
+            forbidden_oracle: on(Flaw::ForbiddenOracle),
+            timing_oracle: on(Flaw::TimingOracle),
+            fragile_ids: on(Flaw::FragileIds),
+            no_payload_ttl: on(Flaw::NoPayloadTtl),
+            soft_delete: on(Flaw::SoftDelete),
+            any_ack: on(Flaw::AnyAck),
+            trust_client_tags: on(Flaw::TrustClientTags),
+            any_registration: on(Flaw::AnyRegistration),
+            tag_expression_injection: on(Flaw::TagExpressionInjection),
+        }
+    }
+}
+
+/// Most (token, id) pairs the `cached-authz` flaw remembers before it
+/// forgets them all.
+const AUTHZ_CACHE_MAX: usize = 100_000;
 
 #[derive(Deserialize)]
 struct Credentials {
     username: String,
     password: String,
+    /// The account's tenant (organisation); absent: the unnamed tenant.
+    #[serde(default)]
+    tenant: Option<String>,
     /// On login: a shorter token lifetime, in seconds, than the backend's
     /// (a client that wants its token to die sooner may ask; longer is
     /// never granted).
     #[serde(default)]
     expires_in: Option<u64>,
+}
+
+/// `POST /api/token`: a refresh (RFC 6749 section 6, as JSON).
+#[derive(Deserialize)]
+struct RefreshBody {
+    grant_type: String,
+    refresh_token: String,
 }
 
 #[derive(Deserialize)]
@@ -133,7 +238,7 @@ struct RegistrationBody {
 
 impl App {
     /// Opens the store and builds the push clients.
-    pub(crate) async fn open(config: Config, clock: Clock) -> Result<App, BackendError> {
+    pub(crate) async fn open(mut config: Config, clock: Clock) -> Result<App, BackendError> {
         let path = config.db_path.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&path))
             .await
@@ -145,6 +250,8 @@ impl App {
                 path: config.db_path.clone(),
                 source,
             })?;
+        let push_flaws = PushFlaws::from_flaws(&config.flaws);
+        let ids = Ids::from_flaws(&config.flaws);
         let no_authz = config.flaws.contains(&Flaw::NoAuthz);
         let keep_tokens = config.flaws.contains(&Flaw::LogoutKeepsToken);
         if !config.flaws.is_empty() {
@@ -153,19 +260,53 @@ impl App {
                 "deliberate flaws are ON: this backend is unsafe"
             );
         }
+        if config.flaws.contains(&Flaw::InsecureGatewayTls) {
+            config.trust = crate::config::Trust::AnyCertificate;
+        }
+        let hub = HubMode::new(&config, store.clone());
         Ok(App {
-            auth: Auth::new(store.clone(), clock.clone(), config.token_ttl, keep_tokens),
+            auth: Auth::new(store.clone(), clock.clone(), config.token_ttl, keep_tokens)
+                .with_flaws(&config.flaws),
             dispatch: Dispatcher::new(
                 store.clone(),
                 Pushers::new(&config),
                 clock.clone(),
+                push_flaws,
+                ids,
+                DispatchFlaws::of(&config.flaws),
                 Switches::new(&config.flaws),
-            ),
+            )
+            .with_hub(hub.clone()),
+            hub,
             store,
             clock,
+            payload_ttl: config.payload_ttl,
+            throttle: config
+                .fetch_throttle
+                .filter(|_| !config.flaws.contains(&Flaw::NoFetchThrottle))
+                .map(Throttle::new),
             no_authz,
             anonymous_fetch: config.flaws.contains(&Flaw::AnonymousFetch),
+            flaws: ApiFlaws::new(&config.flaws),
         })
+    }
+
+    /// Deletes the notifications whose lifetime is over (some at a time:
+    /// the next sweep takes the rest), so expired content is gone from the
+    /// database, not only hidden.
+    pub(crate) async fn sweep(&self) {
+        if self.flaws.no_payload_ttl {
+            return;
+        }
+        match self
+            .store
+            .delete_expired(self.clock.now_ms(), SWEEP_BATCH)
+            .await
+        {
+            Ok(0) => {}
+            Ok(deleted) => tracing::debug!(deleted, "expired notifications deleted"),
+            Err(error) => tracing::warn!(%error, "sweeping expired notifications failed"),
+        }
     }
 
     /// Answers one request; never fails and never panics on input.
@@ -174,9 +315,43 @@ impl App {
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
+        let mut response = if self.flaws.echo_errors {
+            self.handle_echoing(request).await
+        } else {
+            match self.route(request).await {
+                Ok(response) => response,
+                Err(error) => error.into_response(),
+            }
+        };
+        if self.flaws.no_charset && response.headers().contains_key(header::CONTENT_TYPE) {
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        response
+    }
+
+    /// The `echo-in-errors` flaw's handler: an error answer says what was
+    /// asked, as a debug error page would.
+    async fn handle_echoing<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        let asked = format!("{} {}", request.method(), request.uri());
         match self.route(request).await {
             Ok(response) => response,
-            Err(error) => error.into_response(),
+            Err(error) => {
+                let mut response = error.into_response();
+                let status = response.status();
+                let mut echoed = json_response(
+                    status,
+                    &json!({ "error": status.canonical_reason(), "request": asked }),
+                );
+                std::mem::swap(response.body_mut(), echoed.body_mut());
+                response
+            }
         }
     }
 
@@ -197,14 +372,28 @@ impl App {
                 allow(&method, &Method::POST, "POST")?;
                 self.login(request).await
             }
+            ["api", "token"] => {
+                allow(&method, &Method::POST, "POST")?;
+                self.refresh(request).await
+            }
+            ["api", "account", "disable"] => {
+                allow(&method, &Method::POST, "POST")?;
+                let caller = self.caller(&request).await?;
+                self.auth.disable(&caller).await?;
+                Ok(no_content())
+            }
             ["api", "logout"] => {
                 allow(&method, &Method::POST, "POST")?;
                 let caller = self.caller(&request).await?;
+                let handles = match &self.hub {
+                    Some(hub) => hub.session_handles(&caller).await?,
+                    None => Vec::new(),
+                };
                 self.auth.logout(&caller).await?;
-                // 204: the JSON headers, but no body.
-                let mut response = json_response(StatusCode::NO_CONTENT, &json!({}));
-                *response.body_mut() = Full::default();
-                Ok(response)
+                if let Some(hub) = &self.hub {
+                    hub.logged_out(handles).await;
+                }
+                Ok(no_content())
             }
             ["api", "register"] => {
                 allow(&method, &Method::POST, "POST")?;
@@ -229,9 +418,19 @@ impl App {
                 self.send(&caller, request).await
             }
             ["api", "notifications", id] => {
-                allow(&method, &Method::GET, "GET")?;
+                if method != Method::GET && method != Method::DELETE {
+                    return Err(ApiError::MethodNotAllowed("GET, DELETE"));
+                }
+                let id = *id;
+                if method == Method::DELETE {
+                    let caller = self.caller(&request).await?;
+                    return self.acknowledge(&caller, id.to_owned()).await;
+                }
                 if self.anonymous_fetch && !request.headers().contains_key(header::AUTHORIZATION) {
                     return self.fetch_unchecked(id).await;
+                }
+                if let Some(cache) = &self.flaws.authz_cache {
+                    return self.fetch_cached(cache, &request, id).await;
                 }
                 let caller = self.caller(&request).await?;
                 self.fetch(&caller, id).await
@@ -245,8 +444,21 @@ impl App {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok());
+        if header.is_none() && self.flaws.token_in_query {
+            return self.caller_from_query(request).await;
+        }
         self.auth
             .authenticate(header)
+            .await?
+            .ok_or(ApiError::Unauthorized)
+    }
+
+    /// The `token-in-query` flaw: the token of `?access_token=`.
+    async fn caller_from_query<B>(&self, request: &Request<B>) -> Result<Caller, ApiError> {
+        let query = Query::parse(request.uri().query())?;
+        let header = query.get("access_token").map(|t| format!("Bearer {t}"));
+        self.auth
+            .authenticate(header.as_deref())
             .await?
             .ok_or(ApiError::Unauthorized)
     }
@@ -265,17 +477,19 @@ impl App {
         if !auth::valid_password(&credentials.password) {
             return Err(ApiError::BadRequest("password must be 1-1024 bytes"));
         }
+        let account = account(&credentials)?;
         if !self
             .auth
-            .create_user(&credentials.username, &credentials.password)
+            .create_user(&account, &credentials.password)
             .await?
         {
             return Err(ApiError::Conflict("user exists"));
         }
-        Ok(json_response(
-            StatusCode::CREATED,
-            &json!({ "username": credentials.username }),
-        ))
+        let mut created = json!({ "username": credentials.username });
+        if let Some(tenant) = &credentials.tenant {
+            created["tenant"] = json!(tenant);
+        }
+        Ok(json_response(StatusCode::CREATED, &created))
     }
 
     async fn login<B>(&self, request: Request<B>) -> Reply
@@ -284,23 +498,35 @@ impl App {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
         let credentials: Credentials = json_body(request).await?;
+        // An invalid tenant names no account: the same 401 as a bad password.
+        let account = account(&credentials).unwrap_or_default();
         let session = self
             .auth
             .login(
-                &credentials.username,
+                &account,
                 &credentials.password,
                 credentials.expires_in.map(std::time::Duration::from_secs),
             )
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({
-                "token": session.token,
-                "token_type": "Bearer",
-                "expires_in": session.expires_in.as_secs(),
-            }),
-        ))
+        Ok(session_response(&session))
+    }
+
+    async fn refresh<B>(&self, request: Request<B>) -> Reply
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        let body: RefreshBody = json_body(request).await?;
+        if body.grant_type != "refresh_token" {
+            return Err(ApiError::BadRequest("unsupported_grant_type"));
+        }
+        let session = self
+            .auth
+            .refresh(&body.refresh_token)
+            .await?
+            .ok_or(ApiError::BadRequest("invalid_grant"))?;
+        Ok(session_response(&session))
     }
 
     async fn new_registration<B>(&self, caller: &Caller, request: &Request<B>) -> Reply {
@@ -342,21 +568,40 @@ impl App {
                 "Handle is not a valid address for this platform",
             ));
         }
-        let tags = registration_tags(&caller.username, body.tags.unwrap_or_default())?;
-        let tags = serde_json::to_string(&tags).map_err(|_| ApiError::Internal)?;
+        let tags = registration_tags(
+            &auth::tag_name(&caller.username),
+            body.tags.unwrap_or_default(),
+            self.flaws.trust_client_tags,
+        )?;
+        let tags_json = serde_json::to_string(&tags).map_err(|_| ApiError::Internal)?;
+        let (handle, previous) = match &self.hub {
+            Some(hub) => (body.handle.clone(), hub.current_handle(caller, &id).await?),
+            None => (String::new(), None),
+        };
+        let owner = self.owner_for(caller, &id).await?;
         let result = self
             .store
             .update_registration(
                 id,
-                caller.username.to_string(),
+                owner,
                 platform,
                 body.handle,
-                tags,
+                tags_json,
                 caller.token_hash(),
             )
             .await?;
         match result {
-            RegistrationUpdate::Updated => Ok(json_response(StatusCode::OK, &json!({}))),
+            RegistrationUpdate::Updated => {
+                if let Some(hub) = &self.hub {
+                    hub.registered(platform, &handle, &tags, previous)
+                        .await
+                        .map_err(|error| {
+                            tracing::warn!(%error, "the hub refused an installation");
+                            ApiError::BadGateway("the notification hub refused the registration")
+                        })?;
+                }
+                Ok(json_response(StatusCode::OK, &json!({})))
+            }
             RegistrationUpdate::NotFound => Err(ApiError::NotFound),
             RegistrationUpdate::HandleTaken => {
                 Err(ApiError::Conflict("handle is registered by another user"))
@@ -368,15 +613,33 @@ impl App {
         if !auth::is_id(&id) {
             return Err(ApiError::NotFound);
         }
-        if self
-            .store
-            .delete_registration(id, caller.username.to_string())
-            .await?
-        {
+        if let Some(hub) = &self.hub {
+            // The device leaves the hub first: if the hub will not let it
+            // go, the registration stays and the client can try again.
+            if let Some(handle) = hub.current_handle(caller, &id).await? {
+                hub.unregistered(&handle).await.map_err(|error| {
+                    tracing::warn!(%error, "the hub would not delete an installation");
+                    ApiError::BadGateway("the notification hub refused to delete the registration")
+                })?;
+            }
+        }
+        let owner = self.owner_for(caller, &id).await?;
+        if self.store.delete_registration(id, owner).await? {
             Ok(json_response(StatusCode::OK, &json!({})))
         } else {
             Err(ApiError::NotFound)
         }
+    }
+
+    /// Whose registration a caller may change: its own, or under the
+    /// `any-registration` flaw whoever owns `id`.
+    async fn owner_for(&self, caller: &Caller, id: &str) -> Result<String, ApiError> {
+        if self.flaws.any_registration {
+            if let Some(owner) = self.store.registration_owner(id.to_owned()).await? {
+                return Ok(owner);
+            }
+        }
+        Ok(caller.username.to_string())
     }
 
     async fn send<B>(&self, caller: &Caller, request: Request<B>) -> Reply
@@ -385,7 +648,7 @@ impl App {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
         let query = Query::parse(request.uri().query())?;
-        let recipient = query
+        let mut recipient = query
             .get("to_tag")
             .ok_or(ApiError::BadRequest("to_tag is required"))?
             .to_owned();
@@ -396,7 +659,62 @@ impl App {
                     .map_err(|()| ApiError::BadRequest("pns must be apns, fcm, gcm or wns"))?,
             ),
         };
+        let token = self
+            .dispatch
+            .wants_token()
+            .then(|| request.headers().get(header::AUTHORIZATION))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(auth::bearer_token)
+            .map(str::to_owned);
+        let ttl = match query.get("ttl") {
+            None => self.payload_ttl,
+            // Shorter than the backend's lifetime, never longer.
+            Some(ttl) => match ttl.parse::<u64>() {
+                Ok(seconds) if seconds > 0 => {
+                    std::time::Duration::from_secs(seconds).min(self.payload_ttl)
+                }
+                _ => {
+                    return Err(ApiError::BadRequest(
+                        "ttl must be a number of seconds above 0",
+                    ))
+                }
+            },
+        };
         let message: String = json_body(request).await?;
+        // The flaws route by tag, as a hub would. The tutorial's tags name
+        // a user without a tenant (`username:bob`); this backend's own tag
+        // names the account (`username:acme:bob`): a flawed route takes
+        // both, so it reaches what the sound route reaches and more.
+        let tenant = caller.tenant();
+        let user_tags = |tag: &str| -> Vec<String> {
+            match tag.strip_prefix("username:") {
+                Some(name) if auth::valid_username(name) => vec![
+                    tag.to_owned(),
+                    format!(
+                        "username:{}",
+                        auth::tag_name(&auth::account_key(tenant, name))
+                    ),
+                ],
+                _ => vec![tag.to_owned()],
+            }
+        };
+        let mut routing = if self.flaws.trust_client_tags {
+            Routing::Tags(user_tags(&format!("username:{recipient}")))
+        } else {
+            Routing::Owner
+        };
+        if self.flaws.tag_expression_injection && recipient.contains("||") {
+            // The tutorial's `"username:" + to_tag`, read as a tag
+            // expression: every term after the first is a tag of its own.
+            let terms: Vec<String> = recipient.split("||").map(|t| t.trim().to_owned()).collect();
+            let mut tags = user_tags(&format!("username:{}", terms[0]));
+            for term in &terms[1..] {
+                tags.extend(user_tags(term));
+            }
+            recipient = terms[0].clone();
+            routing = Routing::Tags(tags);
+        }
         if !auth::valid_username(&recipient) {
             // Cannot be a user: nothing to store or push.
             return Ok(json_response(
@@ -404,16 +722,139 @@ impl App {
                 &json!({ "pushed": 0, "failed": 0 }),
             ));
         }
+        // A user of the sender's own tenant: a token never reaches another.
+        let recipient = auth::account_key(caller.tenant(), &recipient);
         let outcome = self
             .dispatch
-            .notify(&caller.username, &recipient, platform, message)
+            .notify(
+                Outgoing {
+                    sender: caller.username.to_string(),
+                    recipient,
+                    platform,
+                    message,
+                    ttl,
+                    routing,
+                },
+                token.as_deref(),
+            )
             .await?;
         Ok(json_response(StatusCode::OK, &outcome))
     }
 
     async fn fetch(&self, caller: &Caller, id: &str) -> Reply {
+        if self.flaws.fragile_ids && id.contains('%') {
+            if let Some(dump) = fragile_decode(id) {
+                return Ok(dump);
+            }
+        }
+        if let Some(throttle) = &self.throttle {
+            if let Some(seconds) = throttle.blocked(&caller.username, self.clock.now_ms()) {
+                return Err(ApiError::TooManyRequests(seconds));
+            }
+        }
+        if self.flaws.bola_case_variant && !auth::is_id(id) {
+            // The flaw: the ownership lookup matched the id exactly and
+            // found no owner to refuse; the content lookup ignores case.
+            let folded = id.to_ascii_lowercase();
+            if auth::is_id(&folded) {
+                return self.fetch_for(&folded, None).await;
+            }
+        }
+        // Kept only by the flaws that look the id up again.
+        let asked =
+            (self.flaws.forbidden_oracle || self.flaws.timing_oracle).then(|| id.to_owned());
         let recipient = (!self.no_authz).then_some(&*caller.username);
-        self.fetch_for(id, recipient).await
+        let answer = if self.flaws.cross_tenant_fetch && auth::is_id(id) {
+            self.fetch_by_name(id.to_owned(), caller.name()).await
+        } else {
+            self.fetch_for(id, recipient).await
+        };
+        if let (Err(ApiError::NotFound), Some(throttle)) = (&answer, &self.throttle) {
+            throttle.failed(&caller.username, self.clock.now_ms());
+        }
+        match (answer, asked) {
+            (Err(ApiError::NotFound), Some(id)) => self.flawed_not_found(id).await,
+            (answer, _) => answer,
+        }
+    }
+
+    /// The flaws' answer to a fetch that found nothing of the caller's:
+    /// they look again, whoever the recipient is.
+    async fn flawed_not_found(&self, id: String) -> Reply {
+        let exists = auth::is_id(&id)
+            && self
+                .store
+                .recipient_of(id, self.clock.now_ms())
+                .await?
+                .is_some();
+        if exists && self.flaws.forbidden_oracle {
+            return Err(ApiError::Forbidden("this notification is not yours"));
+        }
+        if exists && self.flaws.timing_oracle {
+            // Work done only for ids that exist: the answer is the same,
+            // the time it takes is not.
+            tokio::time::sleep(TIMING_ORACLE_DELAY).await;
+        }
+        Err(ApiError::NotFound)
+    }
+
+    /// `DELETE /api/notifications/{id}`: the recipient acknowledges, and
+    /// the content is gone for good.
+    async fn acknowledge(&self, caller: &Caller, id: String) -> Reply {
+        if !auth::is_id(&id) {
+            return Err(ApiError::NotFound);
+        }
+        let now = self.clock.now_ms();
+        let deleted = if self.flaws.soft_delete {
+            // Answers as if deleted, and keeps it.
+            self.store.recipient_of(id, now).await?.as_deref() == Some(&*caller.username)
+        } else {
+            let recipient = (!self.flaws.any_ack).then(|| caller.username.to_string());
+            let deleted = self
+                .store
+                .delete_notification(id.clone(), recipient, now)
+                .await?;
+            if deleted {
+                self.dispatch.ids().released(&id);
+            }
+            deleted
+        };
+        if !deleted {
+            return Err(ApiError::NotFound);
+        }
+        let mut response = json_response(StatusCode::NO_CONTENT, &json!({}));
+        *response.body_mut() = Full::default();
+        Ok(response)
+    }
+
+    /// The `cached-authz` flaw's fetch: a (token, id) pair served once is
+    /// served again without authenticating the token.
+    async fn fetch_cached<B>(
+        &self,
+        cache: &std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+        request: &Request<B>,
+        id: &str,
+    ) -> Reply {
+        let key = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(auth::bearer_token)
+            .map(|token| (auth::token_hash(token), id.to_owned()));
+        let lock = || cache.lock().unwrap_or_else(|p| p.into_inner());
+        if key.as_ref().is_some_and(|key| lock().contains(key)) {
+            return self.fetch_unchecked(id).await;
+        }
+        let caller = self.caller(request).await?;
+        let reply = self.fetch(&caller, id).await?;
+        if let Some(key) = key {
+            let mut cache = lock();
+            if cache.len() >= AUTHZ_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(key);
+        }
+        Ok(reply)
     }
 
     /// The `anonymous-fetch` flaw's fetch: no caller, no recipient check.
@@ -426,23 +867,134 @@ impl App {
         if !auth::is_id(id) {
             return Err(ApiError::NotFound);
         }
+        // The `no-payload-ttl` flaw asks as if at the beginning of time.
+        let now = if self.flaws.no_payload_ttl {
+            i64::MIN
+        } else {
+            self.clock.now_ms()
+        };
         let notification = self
             .store
-            .fetch_notification(id, recipient)
+            .fetch_notification(id, recipient, now)
             .await?
             .ok_or(ApiError::NotFound)?;
-        Ok(json_response(
-            StatusCode::OK,
-            &Fetched {
-                id,
+        self.fetched(notification).await
+    }
+
+    /// The `cross-tenant-fetch` flaw's lookup: the recipient's user name,
+    /// in any tenant.
+    async fn fetch_by_name(&self, id: String, name: &str) -> Reply {
+        let notification = self
+            .store
+            .fetch_notification_by_name(id, name.to_owned(), self.clock.now_ms())
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        self.fetched(notification).await
+    }
+
+    /// The answer to a fetch that found `notification`.
+    async fn fetched(&self, notification: Notification) -> Reply {
+        if !self.flaws.verbose_fetch && !self.flaws.cacheable_fetch {
+            // The sound answer, typed: no map built per fetch.
+            let answer = Fetched {
+                id: &notification.id,
                 payload: &notification.payload,
                 read: notification.read,
-            },
-        ))
+            };
+            return Ok(json_response(StatusCode::OK, &answer));
+        }
+        let mut answer = json!({
+            "Id": &*notification.id,
+            "Payload": &*notification.payload,
+            "Read": notification.read,
+        });
+        if self.flaws.verbose_fetch {
+            if let Some((sender, created_at)) = self
+                .store
+                .notification_sender(notification.id.to_string())
+                .await?
+            {
+                answer["Sender"] = json!({ "Username": sender, "CreatedAt": created_at });
+            }
+        }
+        let mut response = json_response(StatusCode::OK, &answer);
+        if self.flaws.cacheable_fetch {
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=300"),
+            );
+        }
+        Ok(response)
     }
 }
 
-/// The answer to `GET /api/notifications/{id}`, in the tutorial's casing.
+/// The key of the account `credentials` name; 400 for a bad tenant.
+fn account(credentials: &Credentials) -> Result<String, ApiError> {
+    match credentials.tenant.as_deref() {
+        Some(tenant) if !auth::valid_tenant(tenant) => Err(ApiError::BadRequest(
+            "tenant must be 1-64 of A-Z a-z 0-9 _ . -",
+        )),
+        tenant => Ok(auth::account_key(tenant, &credentials.username)),
+    }
+}
+
+/// A 204: the JSON headers, but no body.
+fn no_content() -> Response<Full<Bytes>> {
+    let mut response = json_response(StatusCode::NO_CONTENT, &json!({}));
+    *response.body_mut() = Full::default();
+    response
+}
+
+/// The answer to a login or a refresh (RFC 6749 section 5.1's fields).
+fn session_response(session: &auth::Session) -> Response<Full<Bytes>> {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "token": session.token,
+            "token_type": "Bearer",
+            "expires_in": session.expires_in.as_secs(),
+            "refresh_token": session.refresh_token,
+        }),
+    )
+}
+
+/// The `fragile-ids` flaw's decoding of an id: `None` when it decodes to
+/// valid UTF-8 without a NUL (the sound path then answers), else the 500
+/// a careless handler answers, with the error and a backtrace in it.
+fn fragile_decode(id: &str) -> Option<Response<Full<Bytes>>> {
+    let raw = id.as_bytes();
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let escaped = (raw[i] == b'%')
+            .then(|| raw.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(byte) => {
+                bytes.push(byte);
+                i += 3;
+            }
+            None => {
+                bytes.push(raw[i]);
+                i += 1;
+            }
+        }
+    }
+    let problem = match String::from_utf8(bytes) {
+        Err(error) => format!("{:?}", error.utf8_error()),
+        Ok(text) if text.contains('\0') => "NulError: the id contains a NUL byte".to_owned(),
+        Ok(_) => return None,
+    };
+    let trace = std::backtrace::Backtrace::force_capture();
+    Some(json_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &json!({ "error": problem, "trace": trace.to_string() }),
+    ))
+}
+
+/// The answer to `GET /api/notifications/{id}`, in the tutorial's casing
+/// (fields in the order a JSON map prints them, so the bytes are the same).
 #[derive(serde::Serialize)]
 struct Fetched<'a> {
     #[serde(rename = "Id")]
@@ -463,8 +1015,13 @@ fn allow(method: &Method, expected: &Method, allow: &'static str) -> Result<(), 
 
 /// The caller's tags: the client's (checked), plus `username:<caller>`,
 /// which the backend always adds. A client cannot tag itself as someone
-/// else: that would route that user's pushes to its device.
-fn registration_tags(username: &str, client_tags: Vec<String>) -> Result<Vec<String>, ApiError> {
+/// else: that would route that user's pushes to its device (unless
+/// `trusted`, the `trust-client-tags` flaw).
+fn registration_tags(
+    username: &str,
+    client_tags: Vec<String>,
+    trusted: bool,
+) -> Result<Vec<String>, ApiError> {
     if client_tags.len() > MAX_TAGS {
         return Err(ApiError::BadRequest("too many tags"));
     }
@@ -480,7 +1037,7 @@ fn registration_tags(username: &str, client_tags: Vec<String>) -> Result<Vec<Str
                 "tags are 1-120 of A-Z a-z 0-9 _ @ # . : -",
             ));
         }
-        if tag.to_ascii_lowercase().starts_with("username:") && tag != own {
+        if !trusted && tag.to_ascii_lowercase().starts_with("username:") && tag != own {
             return Err(ApiError::Forbidden("tag username: is reserved to its user"));
         }
         if !tags.contains(&tag) {

@@ -9,6 +9,16 @@
 //! usable token. Sessions are read through an in-memory cache
 //! ([`sessions`]), so an authenticated request costs a SHA-256 and a hash
 //! lookup, not a database read.
+//!
+//! Accounts live in tenants (organisations): a user name is unique within
+//! its tenant, and an account's key is its name in the unnamed tenant, or
+//! `tenant/name` in a named one (`/` is in neither alphabet, so two
+//! accounts never share a key). A token acts only as its account, so
+//! everything it does stays in that tenant.
+//!
+//! A login also issues a refresh token (as long-lived as
+//! [`REFRESH_TTL`], single-use: each refresh rotates it), which only
+//! `POST /api/token` accepts: it is never an access token.
 
 mod sessions;
 
@@ -21,11 +31,19 @@ use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::flaw::Flaw;
 use super::store::{Store, StoreError};
 use sessions::{CachedSession, SessionCache, SessionKey};
 
 /// Length of a token as sent: 32 bytes in unpadded base64url.
 const TOKEN_LEN: usize = 43;
+
+/// How long a refresh token can be redeemed.
+pub(crate) const REFRESH_TTL: Duration = Duration::from_secs(30 * 86_400);
+
+/// The characters of a token that identify its session under the
+/// `token-prefix-match` flaw.
+const FLAWED_PREFIX: usize = 16;
 
 /// Wall-clock milliseconds since the epoch; controllable in tests.
 #[derive(Clone)]
@@ -77,11 +95,67 @@ impl Caller {
     }
 }
 
-/// A token just issued by a login.
+impl Caller {
+    /// The tenant the caller's account belongs to (`None`: the unnamed one).
+    pub(crate) fn tenant(&self) -> Option<&str> {
+        self.username.split_once('/').map(|(tenant, _)| tenant)
+    }
+
+    /// The caller's user name within its tenant.
+    pub(crate) fn name(&self) -> &str {
+        self.username
+            .split_once('/')
+            .map_or(&*self.username, |(_, name)| name)
+    }
+}
+
+/// A token just issued by a login or a refresh.
 #[derive(Debug)]
 pub(crate) struct Session {
     pub token: String,
     pub expires_in: Duration,
+    /// Redeemable once at `POST /api/token` for a new pair.
+    pub refresh_token: String,
+}
+
+/// Tenant rule: 1..=64 of `[A-Za-z0-9_.-]`.
+pub(crate) fn valid_tenant(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// The key of the account `username` names in `tenant` (`None`: the
+/// unnamed tenant). Both are validated by the caller.
+pub(crate) fn account_key(tenant: Option<&str>, username: &str) -> String {
+    match tenant {
+        None => username.to_owned(),
+        Some(tenant) => format!("{tenant}/{username}"),
+    }
+}
+
+/// An account key as it goes into a `username:` tag: a tag has no `/`, so
+/// `tenant/name` is written `tenant:name` (neither alphabet has `:`, so
+/// it is still one account's).
+pub(crate) fn tag_name(key: &str) -> String {
+    key.replacen('/', ":", 1)
+}
+
+/// Whether `key` is an account key [`account_key`] can give.
+fn valid_account_key(key: &str) -> bool {
+    match key.split_once('/') {
+        None => valid_username(key),
+        Some((tenant, name)) => valid_tenant(tenant) && valid_username(name),
+    }
+}
+
+/// Whether `token` has the shape [`new_token`] gives.
+fn token_shaped(token: &str) -> bool {
+    token.len() == TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Username rule: 1..=64 of `[A-Za-z0-9_.@-]`.
@@ -122,6 +196,18 @@ pub(crate) fn session_key(token: &str) -> SessionKey {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// The stored form of a token (its SHA-256 in lowercase hex).
+pub(crate) fn token_hash(token: &str) -> String {
+    hex::encode(session_key(token))
+}
+
+/// The session key a stored (hex) token hash spells, if it is one.
+fn key_of_hex(hash: &str) -> Option<SessionKey> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(hash, &mut key).ok()?;
+    Some(key)
+}
+
 /// A fresh random identifier: 128 bits from the OS-seeded CSPRNG, as 32
 /// lowercase hex digits. Used for notification and registration ids.
 pub(crate) fn random_id() -> String {
@@ -141,11 +227,7 @@ pub(crate) fn is_id(id: &str) -> bool {
 pub(crate) fn bearer_token(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
     let token = token.trim();
-    let shaped = token.len() == TOKEN_LEN
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    (scheme.eq_ignore_ascii_case("bearer") && shaped).then_some(token)
+    (scheme.eq_ignore_ascii_case("bearer") && token_shaped(token)).then_some(token)
 }
 
 /// Accounts and sessions over the store.
@@ -157,6 +239,23 @@ pub(crate) struct Auth {
     ttl: Duration,
     /// The `logout-keeps-token` flaw.
     keep_tokens: bool,
+    /// The other flaws of accounts and sessions.
+    flaws: AuthFlaws,
+}
+
+/// The flaws [`Auth`] can be started with, each read once.
+#[derive(Clone, Copy, Default)]
+struct AuthFlaws {
+    /// `token-prefix-match`: sessions keyed by a token's first characters.
+    prefix_only: bool,
+    /// `ignore-expiry`.
+    ignore_expiry: bool,
+    /// `disabled-still-valid`: disabling keeps the account's sessions.
+    keep_sessions_on_disable: bool,
+    /// `refresh-as-access`.
+    refresh_as_access: bool,
+    /// `logout-keeps-registrations`.
+    keep_registrations: bool,
 }
 
 impl Auth {
@@ -167,7 +266,39 @@ impl Auth {
             clock,
             ttl,
             keep_tokens,
+            flaws: AuthFlaws::default(),
         }
+    }
+
+    /// Switches on the flaws among `flaws` that concern accounts and
+    /// sessions.
+    pub(crate) fn with_flaws(mut self, flaws: &[Flaw]) -> Auth {
+        self.flaws = AuthFlaws {
+            prefix_only: flaws.contains(&Flaw::TokenPrefixMatch),
+            ignore_expiry: flaws.contains(&Flaw::IgnoreExpiry),
+            keep_sessions_on_disable: flaws.contains(&Flaw::DisabledStillValid),
+            refresh_as_access: flaws.contains(&Flaw::RefreshAsAccess),
+            keep_registrations: flaws.contains(&Flaw::LogoutKeepsRegistrations),
+        };
+        self
+    }
+
+    /// The key of an access token's session, in memory and (as hex) in
+    /// the table: under `token-prefix-match` only its first characters
+    /// count, for the cache as for the table.
+    fn session_key(&self, token: &str) -> SessionKey {
+        match token.get(..FLAWED_PREFIX) {
+            Some(prefix) if self.flaws.prefix_only => session_key(prefix),
+            _ => session_key(token),
+        }
+    }
+
+    /// Whether sessions go through the cache. Not under `ignore-expiry`:
+    /// the table keeps an expired session only until the next login
+    /// sweeps it, which a cache that ignored expiry would outlive, so the
+    /// flawed backend asks the table every time, as it always did.
+    fn cached(&self) -> bool {
+        !self.flaws.ignore_expiry
     }
 
     /// Creates a user; `false` if the name is taken. Inputs are validated by
@@ -194,7 +325,7 @@ impl Auth {
         password: &str,
         shorter: Option<Duration>,
     ) -> Result<Option<Session>, StoreError> {
-        let stored = if valid_username(username) {
+        let stored = if valid_account_key(username) {
             self.store.credentials(username.to_owned()).await?
         } else {
             None
@@ -211,27 +342,76 @@ impl Auth {
         if !ok {
             return Ok(None);
         }
-        let token = new_token();
-        let now = self.clock.now_ms();
         let ttl = shorter.map_or(self.ttl, |asked| {
             asked.clamp(Duration::from_secs(1), self.ttl.max(Duration::from_secs(1)))
         });
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        let key = session_key(&token);
-        let expires_at = now.saturating_add(ttl_ms);
+        self.open_session(username, ttl).await.map(Some)
+    }
+
+    /// Issues an access token that lives `ttl` and a refresh token.
+    async fn open_session(&self, username: &str, ttl: Duration) -> Result<Session, StoreError> {
+        let token = new_token();
+        let refresh_token = new_token();
+        let now = self.clock.now_ms();
+        let ms = |d: Duration| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let key = self.session_key(&token);
+        let expires_at = ms(ttl);
         self.store
-            .create_session(hex::encode(key), username.to_owned(), expires_at, now)
+            .create_session_with_refresh(
+                hex::encode(key),
+                username.to_owned(),
+                expires_at,
+                now,
+                (token_hash(&refresh_token), ms(REFRESH_TTL)),
+            )
             .await?;
         // Committed: from here on the table knows it, and so may the cache.
-        let session = CachedSession {
-            username: username.into(),
-            expires_at,
-        };
-        self.sessions.insert_new(key, session, now);
-        Ok(Some(Session {
+        if self.cached() {
+            let session = CachedSession {
+                username: username.into(),
+                expires_at,
+            };
+            self.sessions.insert_new(key, session, now);
+        }
+        Ok(Session {
             token,
             expires_in: ttl,
-        }))
+            refresh_token,
+        })
+    }
+
+    /// Redeems a refresh token for a new access token (of the configured
+    /// lifetime) and a new refresh token; the old one is spent. `None` for
+    /// an unknown, spent, expired or revoked one.
+    pub(crate) async fn refresh(&self, refresh_token: &str) -> Result<Option<Session>, StoreError> {
+        if !token_shaped(refresh_token) {
+            return Ok(None);
+        }
+        let spent = self
+            .store
+            .take_refresh_token(token_hash(refresh_token), self.clock.now_ms())
+            .await?;
+        match spent {
+            Some(username) => self.open_session(&username, self.ttl).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Disables the caller's account: no login any more, every session and
+    /// refresh token revoked, every registration dropped (its devices stop
+    /// getting pushes). The name stays taken.
+    pub(crate) async fn disable(&self, caller: &Caller) -> Result<(), StoreError> {
+        let revoke = !self.flaws.keep_sessions_on_disable;
+        let revoked = self
+            .store
+            .disable_user(caller.username.to_string(), revoke, self.clock.now_ms())
+            .await?;
+        // Committed: the table has no such session any more, nor may the
+        // cache (under `disabled-still-valid` nothing was revoked, and the
+        // cached sessions stay valid exactly as their rows do).
+        let keys: Vec<SessionKey> = revoked.iter().filter_map(|hash| key_of_hex(hash)).collect();
+        self.sessions.revoke_all(&keys);
+        Ok(())
     }
 
     /// The caller behind an `Authorization` header value, if it carries a
@@ -243,38 +423,70 @@ impl Auth {
         let Some(token) = header.and_then(bearer_token) else {
             return Ok(None);
         };
-        let key = session_key(token);
-        if let Some(session) = self.sessions.get(&key, self.clock.now_ms()) {
-            return Ok(Some(Caller {
-                username: session.username,
-                session: key,
-            }));
+        let key = self.session_key(token);
+        let cached = self.cached();
+        if cached {
+            if let Some(session) = self.sessions.get(&key, self.clock.now_ms()) {
+                return Ok(Some(Caller {
+                    username: session.username,
+                    session: key,
+                }));
+            }
         }
-        // Not cached (or expired): the table decides. The epoch is read
-        // first so that a logout committing meanwhile cannot be undone by
-        // caching what this read saw.
+        // Not cached (or expired, or a flaw keeps the cache out): the table
+        // decides. The epoch is read first so that a logout committing
+        // meanwhile cannot be undone by caching what this read saw.
         let epoch = self.sessions.epoch();
         let Some((username, expires_at)) = self.store.session(hex::encode(key)).await? else {
-            return Ok(None);
+            return self.refresh_as_access(token, key).await;
         };
         let now = self.clock.now_ms();
-        if now >= expires_at {
+        if now >= expires_at && !self.flaws.ignore_expiry {
             return Ok(None);
         }
         let username: Arc<str> = username.into();
-        let session = CachedSession {
-            username: Arc::clone(&username),
-            expires_at,
-        };
-        self.sessions.insert_read(epoch, key, session, now);
+        if cached {
+            let session = CachedSession {
+                username: Arc::clone(&username),
+                expires_at,
+            };
+            self.sessions.insert_read(epoch, key, session, now);
+        }
         Ok(Some(Caller {
             username,
             session: key,
         }))
     }
 
+    /// The `refresh-as-access` flaw: a token that is no session's is looked
+    /// for among the refresh tokens. Without the flaw: no caller.
+    async fn refresh_as_access(
+        &self,
+        token: &str,
+        session: SessionKey,
+    ) -> Result<Option<Caller>, StoreError> {
+        if !self.flaws.refresh_as_access {
+            return Ok(None);
+        }
+        let found = self
+            .store
+            .refresh_owner(token_hash(token), self.clock.now_ms())
+            .await?;
+        // Never cached: a refresh token is no session, so each use asks
+        // the table again, as the flaw's lookup does.
+        Ok(found.map(|username| Caller {
+            username: username.into(),
+            session,
+        }))
+    }
+
     /// Ends the caller's session and drops the registrations made with it.
     pub(crate) async fn logout(&self, caller: &Caller) -> Result<(), StoreError> {
+        if self.flaws.keep_registrations {
+            self.store.delete_session_only(caller.token_hash()).await?;
+            self.sessions.revoke(&caller.session);
+            return Ok(());
+        }
         if self.keep_tokens {
             // The flaw: the registrations go, the session (and so its
             // cache entry) stays.
@@ -303,6 +515,27 @@ mod tests {
         for bad in ["", "a b", "a:b", "ünï", &"x".repeat(65), "a/b", "a\n"] {
             assert!(!valid_username(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn account_keys_keep_tenants_apart_in_keys_and_tags() {
+        assert_eq!(account_key(None, "alice"), "alice");
+        assert_eq!(account_key(Some("acme"), "alice"), "acme/alice");
+        assert_ne!(
+            account_key(Some("acme"), "alice"),
+            account_key(Some("globex"), "alice")
+        );
+        assert_eq!(tag_name("acme/alice"), "acme:alice");
+        assert_eq!(tag_name("alice"), "alice");
+        assert!(valid_account_key("acme/alice") && valid_account_key("alice"));
+        for bad in ["a/b/c", "/alice", "acme/", "ac:me/alice", ""] {
+            assert!(!valid_account_key(bad), "{bad:?}");
+        }
+        let caller = Caller {
+            username: "acme/alice".into(),
+            session: [0; 32],
+        };
+        assert_eq!((caller.tenant(), caller.name()), (Some("acme"), "alice"));
     }
 
     #[test]
@@ -370,6 +603,97 @@ mod tests {
         let caller = flawed.authenticate(Some(&header)).await.unwrap().unwrap();
         flawed.logout(&caller).await.unwrap();
         assert!(flawed.authenticate(Some(&header)).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn disabling_an_account_revokes_its_cached_sessions_unless_flawed() {
+        for (flaws, still_valid) in [(vec![], false), (vec![Flaw::DisabledStillValid], true)] {
+            let (_dir, sound, clock) = auth(Duration::from_secs(60)).await;
+            let auth = Auth::new(sound.store.clone(), clock, sound.ttl, false).with_flaws(&flaws);
+            auth.create_user("alice", "pw").await.unwrap();
+            auth.create_user("bob", "pw").await.unwrap();
+            let (one, two, bob) = (
+                bearer(&auth, "alice").await,
+                bearer(&auth, "alice").await,
+                bearer(&auth, "bob").await,
+            );
+            let caller = auth.authenticate(Some(&one)).await.unwrap().unwrap();
+            assert!(auth.authenticate(Some(&two)).await.unwrap().is_some());
+            assert_eq!(auth.sessions.len(), 3, "all three cached");
+            auth.disable(&caller).await.unwrap();
+            for header in [&one, &two] {
+                let found = auth.authenticate(Some(header)).await.unwrap();
+                assert_eq!(found.is_some(), still_valid, "{flaws:?}");
+            }
+            assert!(auth.authenticate(Some(&bob)).await.unwrap().is_some());
+        }
+    }
+
+    #[tokio::test]
+    async fn session_flaws_hold_on_the_cached_path() {
+        let (_dir, sound, clock) = auth(Duration::from_secs(60)).await;
+        let flawed = |flaw| {
+            Auth::new(sound.store.clone(), clock.clone(), sound.ttl, false).with_flaws(&[flaw])
+        };
+        sound.create_user("alice", "pw").await.unwrap();
+
+        // token-prefix-match: a token changed after its first characters
+        // is the same session, cached or not.
+        let prefix = flawed(Flaw::TokenPrefixMatch);
+        let session = prefix.login("alice", "pw", None).await.unwrap().unwrap();
+        let mut changed = session.token.clone();
+        let last = if changed.ends_with('A') { "B" } else { "A" };
+        changed.replace_range(TOKEN_LEN - 1.., last);
+        let changed = format!("Bearer {changed}");
+        assert!(prefix.authenticate(Some(&changed)).await.unwrap().is_some());
+        assert!(sound.authenticate(Some(&changed)).await.unwrap().is_none());
+        let restarted = flawed(Flaw::TokenPrefixMatch);
+        assert!(restarted
+            .authenticate(Some(&changed))
+            .await
+            .unwrap()
+            .is_some());
+        let caller = prefix.authenticate(Some(&changed)).await.unwrap().unwrap();
+        prefix.logout(&caller).await.unwrap();
+        let original = format!("Bearer {}", session.token);
+        assert!(prefix
+            .authenticate(Some(&original))
+            .await
+            .unwrap()
+            .is_none());
+
+        // ignore-expiry: a token seen before it expired is accepted after.
+        let lax = flawed(Flaw::IgnoreExpiry);
+        let header = bearer(&lax, "alice").await;
+        assert!(lax.authenticate(Some(&header)).await.unwrap().is_some());
+        let strict = bearer(&sound, "alice").await;
+        assert!(sound.authenticate(Some(&strict)).await.unwrap().is_some());
+        clock.advance(Duration::from_secs(61));
+        assert!(lax.authenticate(Some(&header)).await.unwrap().is_some());
+        assert!(sound.authenticate(Some(&strict)).await.unwrap().is_none());
+
+        // refresh-as-access: the refresh token works as an access token,
+        // every time (never cached as a session), until it is spent.
+        let loose = flawed(Flaw::RefreshAsAccess);
+        let session = loose.login("alice", "pw", None).await.unwrap().unwrap();
+        let refresh = format!("Bearer {}", session.refresh_token);
+        for _ in 0..2 {
+            assert!(loose.authenticate(Some(&refresh)).await.unwrap().is_some());
+        }
+        assert!(sound.authenticate(Some(&refresh)).await.unwrap().is_none());
+        assert!(loose
+            .refresh(&session.refresh_token)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(loose.authenticate(Some(&refresh)).await.unwrap().is_none());
+
+        // logout-keeps-registrations still revokes the (cached) token.
+        let keeper = flawed(Flaw::LogoutKeepsRegistrations);
+        let header = bearer(&keeper, "alice").await;
+        let caller = keeper.authenticate(Some(&header)).await.unwrap().unwrap();
+        keeper.logout(&caller).await.unwrap();
+        assert!(keeper.authenticate(Some(&header)).await.unwrap().is_none());
     }
 
     /// Logs `user` in with the password `pw`: the `Authorization` value.

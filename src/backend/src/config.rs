@@ -15,6 +15,9 @@ use rustls_pki_types::CertificateDer;
 
 use super::flaw::Flaw;
 
+mod hub;
+pub use hub::HubConfig;
+
 /// Everything the backend needs to run. Build it with [`Config::from_vars`]
 /// (or [`Config::new`] and set the fields).
 #[derive(Debug, Clone)]
@@ -23,6 +26,14 @@ pub struct Config {
     pub db_path: PathBuf,
     /// Lifetime of a bearer token issued by `POST /api/login`.
     pub token_ttl: Duration,
+    /// How long a notification's content stays fetchable unless it is
+    /// acknowledged first; a send may ask for less (`ttl`), never more.
+    /// Pushes carry the same lifetime, so a gateway never holds an id
+    /// longer than its content lives.
+    pub payload_ttl: Duration,
+    /// How many failed fetches a user may make per window before the
+    /// fetches get 429 (`None`: no throttle).
+    pub fetch_throttle: Option<FetchThrottle>,
     /// Deliberate flaws to switch on (none by default).
     pub flaws: Vec<Flaw>,
     /// APNs, if configured.
@@ -31,10 +42,40 @@ pub struct Config {
     pub fcm: Option<FcmConfig>,
     /// WNS, if configured.
     pub wns: Option<WnsConfig>,
+    /// The Notification Hub (`PUSHPROOF_NH_CONNECTION_STRING`,
+    /// `PUSHPROOF_NH_HUB`), if configured: then every push goes through
+    /// it, and the APNs, FCM and WNS settings are not used.
+    pub hub: Option<HubConfig>,
     /// Whom the push clients trust on `https://` gateway URLs: exactly the
     /// certificates of `PUSHPROOF_CA_FILE` when it is set, else the
     /// platform's roots.
     pub trust: Trust,
+}
+
+/// A throttle on failed fetches: past `failures` failed fetches (an
+/// unknown id, or someone else's) within `window` of the first, every fetch
+/// of that user gets 429 with `Retry-After` until the window ends. Counted
+/// per user, over all of the user's sessions, so logging in again does not
+/// reset it; other users are never affected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchThrottle {
+    /// Failed fetches allowed per window.
+    pub failures: u32,
+    /// The window, from the first failure in it.
+    pub window: Duration,
+}
+
+impl Default for FetchThrottle {
+    /// 100 failures per 2 s: no honest client fails that often (a device
+    /// fetches the ids its pushes carry), while a scanner is slowed to 50
+    /// guesses a second per account, and an account is free again within
+    /// seconds.
+    fn default() -> Self {
+        FetchThrottle {
+            failures: 100,
+            window: Duration::from_secs(2),
+        }
+    }
 }
 
 /// The certificate authorities the push clients accept from `https://`
@@ -53,6 +94,11 @@ pub enum Trust {
         /// Its certificates, parsed once.
         roots: Arc<RootCertStore>,
     },
+    /// Any certificate at all, from any CA, for any name: the
+    /// `insecure-gateway-tls` flaw ([`crate::Flaw::InsecureGatewayTls`]),
+    /// which is how a backend ends up handing its pushes (and its gateway
+    /// credentials) to an impostor. Never use it otherwise.
+    AnyCertificate,
 }
 
 impl Trust {
@@ -239,6 +285,14 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// The Notification Hub's connection string or name is unusable.
+    #[error("{variable} is unusable: {reason}")]
+    BadHub {
+        /// The variable at fault.
+        variable: &'static str,
+        /// Why (never the key itself).
+        reason: String,
+    },
     /// A key or credentials file was read but is not usable.
     #[error("bad key in {path} ({variable}): {reason}")]
     BadKey {
@@ -252,21 +306,29 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// A configuration with defaults: 1 h tokens, no flaws, no platform.
+    /// A configuration with defaults: 1 h tokens, content kept a day,
+    /// failed fetches throttled, no flaws, no platform.
     pub fn new(db_path: PathBuf) -> Config {
         Config {
             db_path,
             token_ttl: Duration::from_secs(3600),
+            payload_ttl: Duration::from_secs(86_400),
+            fetch_throttle: Some(FetchThrottle::default()),
             flaws: Vec::new(),
             apns: None,
             fcm: None,
             wns: None,
+            hub: None,
             trust: Trust::NativeRoots,
         }
     }
 
-    /// The platforms configured, by name (`apns`, `fcm`, `wns`).
+    /// The platforms configured, by name (`apns`, `fcm`, `wns`): all
+    /// three through a hub, which holds the platform credentials itself.
     pub fn platforms(&self) -> Vec<&'static str> {
+        if self.hub.is_some() {
+            return vec!["apns", "fcm", "wns"];
+        }
         let mut names = Vec::new();
         if self.apns.is_some() {
             names.push("apns");
@@ -355,6 +417,17 @@ impl Config {
                 client_id,
                 client_secret,
             });
+        }
+
+        if let Some([connection_string, hub]) = group(
+            "the Notification Hub",
+            ["PUSHPROOF_NH_CONNECTION_STRING", "PUSHPROOF_NH_HUB"],
+            &var,
+        )? {
+            config.hub = Some(
+                HubConfig::parse(&connection_string, &hub)
+                    .map_err(|(variable, reason)| ConfigError::BadHub { variable, reason })?,
+            );
         }
         Ok(config)
     }
@@ -586,7 +659,7 @@ mod tests {
                 assert_eq!(path, ca);
                 assert_eq!(roots.len(), 1);
             }
-            Trust::NativeRoots => panic!("PUSHPROOF_CA_FILE was ignored"),
+            Trust::NativeRoots | Trust::AnyCertificate => panic!("PUSHPROOF_CA_FILE was ignored"),
         }
     }
 

@@ -12,10 +12,11 @@ use bytes::Bytes;
 
 use crate::auth::{self, Auth, Clock};
 use crate::push::{self, Platform, Push};
-use crate::store::{Store, StoreError};
+use crate::store::{NewNotification, Routing, Store, StoreError};
 
 /// The body of a push carrying only `id` to `handle` on `platform`
-/// (`apns`, `fcm` or `wns`); `None` for an unknown platform.
+/// (`apns`, `fcm` or `wns`), living a day as a send's pushes do; `None`
+/// for an unknown platform.
 pub fn push_body(platform: &str, handle: &str, id: &str) -> Option<Bytes> {
     let platform: Platform = platform.parse().ok()?;
     Some(push::body(
@@ -24,6 +25,7 @@ pub fn push_body(platform: &str, handle: &str, id: &str) -> Option<Bytes> {
             handle,
             id,
             leaked: None,
+            ttl_s: Some(86_400),
         },
     ))
 }
@@ -84,12 +86,16 @@ impl Bench {
         let id = auth::random_id();
         self.store
             .create_notification(
-                id.as_str().into(),
-                "alice".into(),
-                "bob".to_owned(),
-                Arc::from(payload),
-                None,
-                0,
+                NewNotification {
+                    id: id.as_str().into(),
+                    recipient: "alice".into(),
+                    sender: "bob".to_owned(),
+                    payload: Arc::from(payload),
+                    platform: None,
+                    created_at_ms: 0,
+                    expires_at_ms: i64::MAX,
+                },
+                Routing::Owner,
             )
             .await?;
         Ok(id)
@@ -99,7 +105,7 @@ impl Bench {
     pub async fn fetch(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self
             .store
-            .fetch_notification(id, Some("alice"))
+            .fetch_notification(id, Some("alice"), 0)
             .await?
             .is_some())
     }

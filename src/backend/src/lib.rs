@@ -12,7 +12,11 @@
 //! The crate knows nothing of the harness nor of the mock gateways (it
 //! depends on neither): it reads the `PUSHPROOF_*` variables of the backend
 //! contract ([`Config::from_vars`]) and talks to the gateways over HTTP with
-//! its own types.
+//! its own types. With `PUSHPROOF_NH_CONNECTION_STRING` and
+//! `PUSHPROOF_NH_HUB` set it sends through that Azure Notification Hub
+//! instead, as the Notification Hubs tutorial's backend does: devices
+//! become hub installations tagged `username:<user>`, and a send is one
+//! hub send per platform to that tag (`hub_mode`).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,17 +36,23 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `POST /api/users {"username","password"}` | 201; 409 taken; 400 invalid |
-//! | `POST /api/login {"username","password"}` | 200 `{"token","token_type":"Bearer","expires_in"}`; 401 |
-//! | `POST /api/logout` | 204; the token and the registrations made with it are gone |
+//! | `POST /api/users {"username","password"[,"tenant"]}` | 201; 409 taken; 400 invalid |
+//! | `POST /api/login {"username","password"[,"tenant","expires_in"]}` | 200 `{"token","token_type":"Bearer","expires_in","refresh_token"}`; 401 |
+//! | `POST /api/token {"grant_type":"refresh_token","refresh_token"}` | 200 a new pair (the refresh token is spent); 400 `invalid_grant` |
+//! | `POST /api/logout` | 204; the token, its refresh token and the registrations made with it are gone |
+//! | `POST /api/account/disable` | 204; the caller's account can no longer log in, its tokens and registrations are gone |
 //! | `POST /api/register[?handle=H]` | 200 a registration id (JSON string) owned by the caller |
 //! | `PUT /api/register/{id} {"Platform","Handle","Tags"}` | 200; 400 bad platform/handle/tag; 403 someone else's `username:` tag; 404 not the caller's; 409 handle held by another user |
 //! | `DELETE /api/register/{id}` | 200; 404 not the caller's |
-//! | `POST /api/notifications?to_tag=U[&pns=P]` body: a JSON string | 200 `{"pushed","failed"}` |
-//! | `GET /api/notifications/{id}` | 200 `{"Id","Payload","Read"}` to the recipient; else 404, identical for every other case |
+//! | `POST /api/notifications?to_tag=U[&pns=P][&ttl=S]` body: a JSON string | 200 `{"pushed","failed"}`; the content lives `S` seconds (at most, and by default, the configured payload lifetime) |
+//! | `GET /api/notifications/{id}` | 200 `{"Id","Payload","Read"}` to the recipient until it expires or is acknowledged; else 404, identical for every other case; 429 with `Retry-After` after too many failed fetches |
+//! | `DELETE /api/notifications/{id}` | 204: the recipient acknowledges, the content is gone; else 404 |
 //!
-//! Everything but users and login needs `Authorization: Bearer <token>`;
-//! without a valid one: 401 with `WWW-Authenticate: Bearer`.
+//! Everything but users, login and token needs `Authorization: Bearer
+//! <token>` (an access token: a refresh token is refused); without a valid
+//! one: 401 with `WWW-Authenticate: Bearer`. A user name is unique within
+//! its tenant (none given: the unnamed tenant); a token acts only in its
+//! account's tenant (`to_tag` names a user of the sender's tenant).
 //!
 //! Requests go `TcpListener → hyper connection → api::App::handle → {auth,
 //! dispatch} → store / push`.
@@ -54,8 +64,11 @@ mod dispatch;
 mod flaw;
 #[doc(hidden)]
 pub mod hot_paths;
+mod hub_mode;
+mod ids;
 mod push;
 mod store;
+mod throttle;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -68,7 +81,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use config::{
-    ApnsConfig, Config, ConfigError, FcmConfig, ServiceAccount, SigningKey, Trust, WnsConfig,
+    ApnsConfig, Config, ConfigError, FcmConfig, FetchThrottle, HubConfig, ServiceAccount,
+    SigningKey, Trust, WnsConfig,
 };
 pub use flaw::{Flaw, Flaws, UnknownFlaw, LOSE_EVERY, STALL_EVERY, STALL_FOR};
 
@@ -78,6 +92,8 @@ use auth::Clock;
 /// How long open connections get to finish their requests after shutdown
 /// was requested, before they are cut.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often expired notifications are deleted from the database.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// Why the backend could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +177,9 @@ async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
+    let mut sweep =
+        tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_EVERY, SWEEP_EVERY);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         let (stream, peer) = tokio::select! {
@@ -177,6 +196,11 @@ async fn run(
             },
             // Reap finished connection tasks so the set does not grow forever.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            _ = sweep.tick() => {
+                let app = Arc::clone(&app);
+                connections.spawn(async move { app.sweep().await });
+                continue;
+            }
         };
         // Small request/response exchanges: Nagle only adds latency.
         let _ = stream.set_nodelay(true);

@@ -38,6 +38,8 @@ use recent::Recent;
 mod checkpoint;
 mod recent;
 
+mod handles;
+
 /// Reader threads. Reads are short point lookups; a few threads keep them
 /// off the writer without many idle connections.
 const READERS: usize = 4;
@@ -114,9 +116,35 @@ pub(crate) struct Registration {
 /// A stored notification, as the recipient sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Notification {
+    pub id: Arc<str>,
     pub payload: Arc<str>,
     /// Whether it had been fetched before this fetch.
     pub read: bool,
+}
+
+/// A notification to store.
+#[derive(Debug, Clone)]
+pub(crate) struct NewNotification {
+    pub id: Arc<str>,
+    pub recipient: Arc<str>,
+    pub sender: String,
+    pub payload: Arc<str>,
+    /// Push to the recipient's registrations of this platform only.
+    pub platform: Option<Platform>,
+    pub created_at_ms: i64,
+    /// From this moment on it is gone for everyone.
+    pub expires_at_ms: i64,
+}
+
+/// Which registrations a notification is pushed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Routing {
+    /// The recipient's own registrations: what the backend knows, not what
+    /// a client said about itself.
+    Owner,
+    /// Every registration carrying any of these tags, whoever made it (the
+    /// `trust-client-tags` and `tag-expression-injection` flaws).
+    Tags(Vec<String>),
 }
 
 /// What `PUT /api/register/{id}` did.
@@ -161,12 +189,45 @@ CREATE TABLE IF NOT EXISTS notifications (
     sender     TEXT NOT NULL,
     payload    TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    read       INTEGER NOT NULL DEFAULT 0
+    read       INTEGER NOT NULL DEFAULT 0,
+    expires_at INTEGER NOT NULL DEFAULT 9223372036854775807
 );
 -- Notifications are only ever looked up by id. An index by recipient cost
 -- a random page write per notification and served no query.
 DROP INDEX IF EXISTS notifications_by_recipient;
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token_hash   TEXT PRIMARY KEY,
+    username     TEXT NOT NULL,
+    session_hash TEXT NOT NULL,
+    expires_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS refresh_tokens_by_user ON refresh_tokens(username);
+CREATE INDEX IF NOT EXISTS refresh_tokens_by_session ON refresh_tokens(session_hash);
+CREATE TABLE IF NOT EXISTS disabled_users (
+    username    TEXT PRIMARY KEY,
+    disabled_at INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
+
+/// Run after [`SCHEMA`]: the index on `expires_at`, which a database made
+/// before notifications expired has to get its column for first.
+const EXPIRY_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS notifications_by_expiry ON notifications(expires_at);";
+
+/// Gives a database made before notifications expired its `expires_at`
+/// column (its rows never expire: they were stored without a lifetime).
+fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let has_expiry = conn
+        .prepare("SELECT 1 FROM pragma_table_info('notifications') WHERE name = 'expires_at'")?
+        .exists([])?;
+    if !has_expiry {
+        conn.execute_batch(
+            "ALTER TABLE notifications
+             ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 9223372036854775807;",
+        )?;
+    }
+    conn.execute_batch(EXPIRY_INDEX)
+}
 
 fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open(path)?;
@@ -186,6 +247,7 @@ impl Store {
     pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
         let write_conn = connect(path)?;
         write_conn.execute_batch(SCHEMA)?;
+        migrate(&write_conn)?;
         // Checkpoints run on their own thread (see `checkpoint`).
         write_conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         // When the log starts over, give the disk back beyond 64 MiB.
@@ -310,20 +372,26 @@ impl Store {
         .await
     }
 
-    /// A user's salt and password hash.
+    /// A user's salt and password hash; `None` for an unknown or disabled
+    /// account.
     pub(crate) async fn credentials(
         &self,
         username: String,
     ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
         self.read(move |c| {
-            c.prepare_cached("SELECT salt, password_hash FROM users WHERE username = ?1")?
-                .query_row([username], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()
+            c.prepare_cached(
+                "SELECT salt, password_hash FROM users WHERE username = ?1
+                 AND NOT EXISTS (SELECT 1 FROM disabled_users WHERE username = ?1)",
+            )?
+            .query_row([username], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
         })
         .await
     }
 
-    /// Records a session, and drops the sessions that have expired by now.
+    /// Records a session, and drops the sessions that have expired by now
+    /// (logins use [`Store::create_session_with_refresh`]).
+    #[cfg(test)]
     pub(crate) async fn create_session(
         &self,
         token_hash: String,
@@ -331,14 +399,105 @@ impl Store {
         expires_at_ms: i64,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        self.write(move |c| insert_session(c, &token_hash, &username, expires_at_ms, now_ms))
+            .await
+    }
+
+    /// [`Store::create_session`], and the refresh token issued with it
+    /// (`refresh`: its hash and expiry), in one transaction; drops the
+    /// refresh tokens that have expired by now.
+    pub(crate) async fn create_session_with_refresh(
+        &self,
+        token_hash: String,
+        username: String,
+        expires_at_ms: i64,
+        now_ms: i64,
+        refresh: (String, i64),
+    ) -> Result<(), StoreError> {
         self.write(move |c| {
-            c.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+            insert_session(c, &token_hash, &username, expires_at_ms, now_ms)?;
+            let (refresh_hash, refresh_expires_at) = refresh;
+            c.prepare_cached("DELETE FROM refresh_tokens WHERE expires_at <= ?1")?
                 .execute([now_ms])?;
             c.prepare_cached(
-                "INSERT INTO sessions (token_hash, username, expires_at) VALUES (?1, ?2, ?3)",
+                "INSERT INTO refresh_tokens (token_hash, username, session_hash, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![token_hash, username, expires_at_ms])?;
+            .execute(params![
+                refresh_hash,
+                username,
+                token_hash,
+                refresh_expires_at
+            ])?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Spends a refresh token: its account, if it was live (unexpired,
+    /// unspent, not revoked); it can never be redeemed again.
+    pub(crate) async fn take_refresh_token(
+        &self,
+        token_hash: String,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "DELETE FROM refresh_tokens WHERE token_hash = ?1 RETURNING username, expires_at",
+            )?
+            .query_row([token_hash], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .optional()
+            .map(|found| found.and_then(|(user, expires_at)| (now_ms < expires_at).then_some(user)))
+        })
+        .await
+    }
+
+    /// The account of a live refresh token, leaving it unspent (the
+    /// `refresh-as-access` flaw's lookup).
+    pub(crate) async fn refresh_owner(
+        &self,
+        token_hash: String,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT username FROM refresh_tokens WHERE token_hash = ?1 AND expires_at > ?2",
+            )?
+            .query_row(params![token_hash, now_ms], |row| row.get(0))
+            .optional()
+        })
+        .await
+    }
+
+    /// Disables an account: it can no longer log in, and its registrations
+    /// are dropped; with `revoke` its sessions and refresh tokens end too.
+    /// Returns the revoked sessions' hashes.
+    pub(crate) async fn disable_user(
+        &self,
+        username: String,
+        revoke: bool,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO disabled_users (username, disabled_at) VALUES (?1, ?2)
+                 ON CONFLICT(username) DO NOTHING",
+            )?
+            .execute(params![username, now_ms])?;
+            c.prepare_cached("DELETE FROM registrations WHERE owner = ?1")?
+                .execute([&username])?;
+            if !revoke {
+                return Ok(Vec::new());
+            }
+            let revoked = c
+                .prepare_cached("DELETE FROM sessions WHERE username = ?1 RETURNING token_hash")?
+                .query_map([&username], |row| row.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            c.prepare_cached("DELETE FROM refresh_tokens WHERE username = ?1")?
+                .execute([&username])?;
+            Ok(revoked)
         })
         .await
     }
@@ -362,6 +521,19 @@ impl Store {
         self.write(move |c| {
             c.prepare_cached("DELETE FROM registrations WHERE session_hash = ?1")?
                 .execute([&token_hash])?;
+            c.prepare_cached("DELETE FROM refresh_tokens WHERE session_hash = ?1")?
+                .execute([&token_hash])?;
+            c.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+                .execute([&token_hash])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Ends a session and keeps the registrations made with it (the
+    /// `logout-keeps-registrations` flaw's logout).
+    pub(crate) async fn delete_session_only(&self, token_hash: String) -> Result<(), StoreError> {
+        self.write(move |c| {
             c.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
                 .execute([&token_hash])?;
             Ok(())
@@ -460,6 +632,20 @@ impl Store {
         .await
     }
 
+    /// Who owns a registration, whoever asks (only the `any-registration`
+    /// flaw asks).
+    pub(crate) async fn registration_owner(
+        &self,
+        id: String,
+    ) -> Result<Option<String>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT owner FROM registrations WHERE id = ?1")?
+                .query_row([id], |row| row.get(0))
+                .optional()
+        })
+        .await
+    }
+
     /// Deletes a registration the caller owns; `false` if there is none.
     pub(crate) async fn delete_registration(
         &self,
@@ -487,18 +673,23 @@ impl Store {
         .await
     }
 
-    /// Stores a notification for `recipient` and returns the registrations
-    /// to push it to (optionally one platform only). `None`: no such user,
-    /// nothing stored.
+    /// Stores a notification and returns the registrations to push it to
+    /// (optionally one platform only). `None`: no such recipient, nothing
+    /// stored.
     pub(crate) async fn create_notification(
         &self,
-        id: Arc<str>,
-        recipient: Arc<str>,
-        sender: String,
-        payload: Arc<str>,
-        platform: Option<Platform>,
-        now_ms: i64,
+        notification: NewNotification,
+        routing: Routing,
     ) -> Result<Option<Vec<Registration>>, StoreError> {
+        let NewNotification {
+            id,
+            recipient,
+            sender,
+            payload,
+            platform,
+            created_at_ms,
+            expires_at_ms,
+        } = notification;
         let (row_id, row_recipient, row_payload) = (
             Arc::clone(&id),
             Arc::clone(&recipient),
@@ -512,30 +703,47 @@ impl Store {
                 // the check and the write.
                 let inserted = c
                     .prepare_cached(
-                        "INSERT INTO notifications (id, recipient, sender, payload, created_at)
-                         SELECT ?1, ?2, ?3, ?4, ?5
+                        "INSERT INTO notifications
+                             (id, recipient, sender, payload, created_at, expires_at)
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6
                          WHERE EXISTS (SELECT 1 FROM users WHERE username = ?2)",
                     )?
-                    .execute(params![id, recipient, sender, payload, now_ms])?;
+                    .execute(params![
+                        id,
+                        recipient,
+                        sender,
+                        payload,
+                        created_at_ms,
+                        expires_at_ms
+                    ])?;
                 if inserted == 0 {
                     return Ok(None);
                 }
-                let mut stmt = c.prepare_cached(
-                    "SELECT id, platform, handle FROM registrations
-                 WHERE owner = ?1 AND platform IS NOT NULL AND handle IS NOT NULL
-                   AND (?2 IS NULL OR platform = ?2)",
-                )?;
-                let rows =
-                    stmt.query_map(params![recipient, platform.map(Platform::as_str)], |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get(2)?,
-                        ))
-                    })?;
+                let platform = platform.map(Platform::as_str);
+                let rows = match &routing {
+                    Routing::Owner => c
+                        .prepare_cached(
+                            "SELECT id, platform, handle FROM registrations
+                             WHERE owner = ?1 AND platform IS NOT NULL AND handle IS NOT NULL
+                               AND (?2 IS NULL OR platform = ?2)",
+                        )?
+                        .query_map(params![recipient, platform], registration_row)?
+                        .collect::<Result<Vec<_>, _>>()?,
+                    Routing::Tags(tags) => {
+                        let tags = serde_json::to_string(tags).unwrap_or_else(|_| "[]".to_owned());
+                        c.prepare_cached(
+                            "SELECT id, platform, handle FROM registrations r
+                             WHERE platform IS NOT NULL AND handle IS NOT NULL
+                               AND (?2 IS NULL OR platform = ?2)
+                               AND EXISTS (SELECT 1 FROM json_each(r.tags) t
+                                           JOIN json_each(?1) w ON t.value = w.value)",
+                        )?
+                        .query_map(params![tags, platform], registration_row)?
+                        .collect::<Result<Vec<_>, _>>()?
+                    }
+                };
                 let mut registrations = Vec::new();
-                for row in rows {
-                    let (id, platform, handle) = row?;
+                for (id, platform, handle) in rows {
                     // Only this code writes the column, so every value parses.
                     if let Ok(platform) = platform.parse() {
                         registrations.push(Registration {
@@ -550,28 +758,23 @@ impl Store {
             .await?;
         if targets.is_some() {
             // Committed: the fetch that follows the push is served from here.
-            self.recent.insert(id, recipient, payload);
+            self.recent.insert(id, recipient, payload, expires_at_ms);
         }
         Ok(targets)
     }
 
-    /// Fetches a notification and marks it read. With `recipient`, only if
-    /// it is theirs; `None` as recipient skips the check (the `no-authz`
-    /// flaw).
+    /// Fetches a notification that has not expired by `now_ms` and marks
+    /// it read. With `recipient`, only if it is theirs; `None` as recipient
+    /// skips the check (the `no-authz` flaw).
     pub(crate) async fn fetch_notification(
         &self,
         id: &str,
         recipient: Option<&str>,
+        now_ms: i64,
     ) -> Result<Option<Notification>, StoreError> {
-        match self.recent.fetch(id, recipient, |id| self.mark_read(id)) {
-            Lookup::Hit { payload, was_read } => {
-                return Ok(Some(Notification {
-                    payload,
-                    read: was_read,
-                }))
-            }
-            Lookup::NotYours => return Ok(None),
-            Lookup::Miss => {}
+        let allowed = |owner: &str| recipient.is_none_or(|r| r == owner);
+        if let Some(served) = self.fetch_recent(id, now_ms, allowed) {
+            return Ok(Some(served));
         }
         // An older notification: the table, in a writer job since the fetch
         // marks it read. It runs after any write-behind mark queued for it.
@@ -580,9 +783,11 @@ impl Store {
             let found: Option<(String, bool)> = c
                 .prepare_cached(
                     "SELECT payload, read FROM notifications
-                     WHERE id = ?1 AND (?2 IS NULL OR recipient = ?2)",
+                     WHERE id = ?1 AND (?2 IS NULL OR recipient = ?2) AND expires_at > ?3",
                 )?
-                .query_row(params![id, recipient], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query_row(params![id, recipient, now_ms], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
                 .optional()?;
             let Some((payload, read)) = found else {
                 return Ok(None);
@@ -592,11 +797,40 @@ impl Store {
                     .execute([&id])?;
             }
             Ok(Some(Notification {
+                id: id.into(),
                 payload: payload.into(),
                 read,
             }))
         })
         .await
+    }
+
+    /// A fetch answered from [`Recent`] if it serves content: `None` to
+    /// ask the table. A refusal (someone else's, or expired) asks the table
+    /// too, which refuses it as well: answered from memory it would come
+    /// back faster than an unknown id, whose lookup is a writer job, and
+    /// that timing alone would tell a scanner which ids exist (SP-ENUM-02).
+    fn fetch_recent(
+        &self,
+        id: &str,
+        now_ms: i64,
+        allowed: impl FnOnce(&str) -> bool,
+    ) -> Option<Notification> {
+        match self
+            .recent
+            .fetch(id, now_ms, allowed, |id| self.mark_read(id))
+        {
+            Lookup::Hit {
+                id,
+                payload,
+                was_read,
+            } => Some(Notification {
+                id,
+                payload,
+                read: was_read,
+            }),
+            Lookup::NotYours | Lookup::Expired | Lookup::Miss => None,
+        }
     }
 
     /// Queues the read mark of a notification served from memory; see
@@ -636,6 +870,153 @@ impl Store {
         });
         pending.scheduled = self.writer.send(job).is_ok();
     }
+
+    /// Fetches a notification, unexpired at `now_ms`, whose recipient has
+    /// user name `name` in any tenant, and marks it read: the
+    /// `cross-tenant-fetch` flaw's lookup.
+    pub(crate) async fn fetch_notification_by_name(
+        &self,
+        id: String,
+        name: String,
+        now_ms: i64,
+    ) -> Result<Option<Notification>, StoreError> {
+        // The same name test as the query's, on the cached entry (whose
+        // read flag is the truth while it is cached).
+        let allowed = |owner: &str| owner.split_once('/').map_or(owner, |(_, n)| n) == name;
+        if let Some(served) = self.fetch_recent(&id, now_ms, allowed) {
+            return Ok(Some(served));
+        }
+        self.write_one(move |c| {
+            let found: Option<(String, bool)> = c
+                .prepare_cached(
+                    "SELECT payload, read FROM notifications
+                     WHERE id = ?1 AND substr(recipient, instr(recipient, '/') + 1) = ?2
+                       AND expires_at > ?3",
+                )?
+                .query_row(params![id, name, now_ms], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?;
+            let Some((payload, read)) = found else {
+                return Ok(None);
+            };
+            c.prepare_cached("UPDATE notifications SET read = 1 WHERE id = ?1")?
+                .execute([&id])?;
+            Ok(Some(Notification {
+                id: id.into(),
+                payload: payload.into(),
+                read,
+            }))
+        })
+        .await
+    }
+
+    /// The recipient of a notification that has not expired by `now_ms`,
+    /// whoever asks. Only the flaws that tell "someone else's" from
+    /// "unknown" ask; the sound paths never do.
+    pub(crate) async fn recipient_of(
+        &self,
+        id: String,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT recipient FROM notifications WHERE id = ?1 AND expires_at > ?2",
+            )?
+            .query_row(params![id, now_ms], |row| row.get(0))
+            .optional()
+        })
+        .await
+    }
+
+    /// A notification's sender and when that account was created (the
+    /// `verbose-fetch` flaw's extra).
+    pub(crate) async fn notification_sender(
+        &self,
+        id: String,
+    ) -> Result<Option<(String, Option<i64>)>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT n.sender, u.created_at FROM notifications n
+                 LEFT JOIN users u ON u.username = n.sender WHERE n.id = ?1",
+            )?
+            .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
+        })
+        .await
+    }
+
+    /// Deletes a notification that has not expired by `now_ms`: the
+    /// recipient's acknowledgement. With `recipient`, only theirs (`None`:
+    /// anyone's, the `any-ack` flaw). Whether there was one to delete.
+    pub(crate) async fn delete_notification(
+        &self,
+        id: String,
+        recipient: Option<String>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let row_id = id.clone();
+        let deleted = self
+            .write_one(move |c| {
+                let deleted = c
+                    .prepare_cached(
+                        "DELETE FROM notifications
+                         WHERE id = ?1 AND (?2 IS NULL OR recipient = ?2) AND expires_at > ?3",
+                    )?
+                    .execute(params![row_id, recipient, now_ms])?;
+                Ok(deleted == 1)
+            })
+            .await?;
+        if deleted {
+            // Committed, and not yet answered: no fetch after the answer
+            // finds it in memory either.
+            self.recent.remove(&id);
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes every notification expired by `now_ms`, at most `limit`
+    /// (oldest expiry first), so one sweep never holds the writer long.
+    /// How many went.
+    pub(crate) async fn delete_expired(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Expired entries of the cache are never served, so only the rows
+        // need to go.
+        self.write_one(move |c| {
+            c.prepare_cached(
+                "DELETE FROM notifications WHERE id IN
+                 (SELECT id FROM notifications WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)",
+            )?
+            .execute(params![now_ms, limit])
+        })
+        .await
+    }
+}
+
+/// Records a session, and drops the sessions that have expired by now.
+fn insert_session(
+    c: &Connection,
+    token_hash: &str,
+    username: &str,
+    expires_at_ms: i64,
+    now_ms: i64,
+) -> Result<(), rusqlite::Error> {
+    c.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+        .execute([now_ms])?;
+    c.prepare_cached(
+        "INSERT INTO sessions (token_hash, username, expires_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![token_hash, username, expires_at_ms])?;
+    Ok(())
+}
+
+/// `(id, platform, handle)` of a registration row.
+fn registration_row(row: &rusqlite::Row<'_>) -> Result<(String, String, String), rusqlite::Error> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
 }
 
 fn in_savepoint<T>(

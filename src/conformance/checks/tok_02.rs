@@ -99,7 +99,7 @@ async fn probe(suite: &Suite, platform: pushproof_mocks::Platform) -> (Findings,
     }
     let mut rng = suite.rng(&format!("{}/{platform}", INFO.id));
     let secret = suite.secret(&mut rng);
-    let delivered = match suite.deliver(live, &secret.message).await {
+    let delivered = match suite.deliver(live, secret.text()).await {
         Ok(d) => d,
         Err(e) => {
             f.backend_failed(&e);
@@ -108,9 +108,7 @@ async fn probe(suite: &Suite, platform: pushproof_mocks::Platform) -> (Findings,
     };
     let old: &Credential = &gone.credential;
     let exchange = suite.fetch(Some(old), &gone.user, &delivered.id).await;
-    let leaked = exchange
-        .reply()
-        .is_some_and(|r| String::from_utf8_lossy(&r.body).contains(&secret.canary));
+    let leaked = super::super::probe::leaks(&exchange, &secret);
     let what = |tail: String| {
         evidence::about(
             gone,
@@ -133,7 +131,7 @@ async fn probe(suite: &Suite, platform: pushproof_mocks::Platform) -> (Findings,
     let control = suite
         .fetch(Some(&live.credential), &live.user, &delivered.id)
         .await;
-    if suite.fetched(&control, &secret.message) {
+    if suite.fetched(&control, secret.text()) {
         f.gathered(1);
     } else {
         f.backend_failure(evidence::about(

@@ -735,3 +735,123 @@ async fn http2_prior_knowledge_is_served() {
     assert_eq!(response.version(), http::Version::HTTP_2);
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+mod accounts;
+mod flaws;
+mod flaws_lifecycle;
+mod lifecycle;
+
+#[tokio::test]
+async fn a_recipient_deletes_a_notification_and_it_is_gone() {
+    let server = start(&[]).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    server.register(&bob, "b1").await;
+    server.send(&alice, "bob", "to delete").await;
+    let id = server.pushed_to("b1").await.remove(0);
+    let path = format!("/api/notifications/{id}");
+    let anonymous = server.call("DELETE", &path, None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let other = server.call("DELETE", &path, Some(&alice), None).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "only the recipient");
+    let deleted = server.call("DELETE", &path, Some(&bob), None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert!(deleted.body.is_empty());
+    let fetch = server.call("GET", &path, Some(&bob), None).await;
+    assert_eq!(fetch.status, StatusCode::NOT_FOUND);
+    let again = server.call("DELETE", &path, Some(&bob), None).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    let wrong = server.call("PUT", &path, Some(&bob), None).await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong.headers["allow"], "GET, DELETE");
+    // A sound backend never hands the id out again.
+    server.send(&alice, "bob", "next").await;
+    assert_ne!(server.pushed_to("b1").await[1], id);
+}
+
+#[tokio::test]
+async fn flaw_reused_ids_hands_a_deleted_id_to_the_next_notification() {
+    let server = start(&[Flaw::ReusedIds]).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    server.register(&alice, "a1").await;
+    server.register(&bob, "b1").await;
+    server.send(&alice, "bob", "first").await;
+    let id = server.pushed_to("b1").await.remove(0);
+    let deleted = server
+        .call(
+            "DELETE",
+            &format!("/api/notifications/{id}"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    server.send(&bob, "alice", "for alice").await;
+    assert_eq!(server.pushed_to("a1").await, std::slice::from_ref(&id));
+    let fetched = server
+        .call(
+            "GET",
+            &format!("/api/notifications/{id}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(fetched.json()["Payload"], "for alice");
+}
+
+#[tokio::test]
+async fn flaws_sequential_and_content_ids_make_related_ids() {
+    let server = start(&[Flaw::SequentialIds]).await;
+    let alice = server.user("alice").await;
+    server.register(&alice, "a1").await;
+    server.send(&alice, "alice", "one").await;
+    server.send(&alice, "alice", "two").await;
+    let ids = server.pushed_to("a1").await;
+    let n = |id: &str| u128::from_str_radix(id, 16).unwrap();
+    assert_eq!(n(&ids[1]) - n(&ids[0]), 1, "{ids:?}");
+
+    let server = start(&[Flaw::ContentIds]).await;
+    let alice = server.user("alice").await;
+    server.register(&alice, "a1").await;
+    for _ in 0..2 {
+        server.send(&alice, "alice", "same").await;
+    }
+    let ids = server.pushed_to("a1").await;
+    assert_eq!(ids[0][..16], ids[1][..16]);
+    assert_ne!(ids[0], ids[1]);
+    let fetched = server
+        .call(
+            "GET",
+            &format!("/api/notifications/{}", ids[1]),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(fetched.json()["Payload"], "same");
+}
+
+#[tokio::test]
+async fn flaw_echo_in_errors_repeats_the_request_in_error_answers() {
+    let target = "/api/notifications/SPC1-ECHOED?x=1";
+    let sound = start(&[]).await;
+    let token = sound.user("alice").await;
+    let answer = sound.call("GET", target, Some(&token), None).await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert!(!String::from_utf8_lossy(&answer.body).contains("SPC1-ECHOED"));
+
+    let server = start(&[Flaw::EchoInErrors]).await;
+    let token = server.user("alice").await;
+    let answer = server.call("GET", target, Some(&token), None).await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(answer.json()["request"], format!("GET {target}"));
+    assert_json_headers(&answer);
+    let refused = server.call("GET", target, None, None).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.headers["www-authenticate"], "Bearer");
+    assert!(refused.json()["request"].as_str().is_some());
+    let ok = server
+        .call("POST", "/api/register", Some(&token), None)
+        .await;
+    assert!(ok.json().is_string(), "successes are untouched");
+}

@@ -19,6 +19,9 @@
 //!   revocation happened since its read began ([`SessionCache::epoch`]).
 //!   Such a racing request itself is served: it was concurrent with the
 //!   logout.
+//! - **account disable**: the sessions the table's delete revoked are
+//!   removed the same way ([`SessionCache::revoke_all`]), one epoch bump
+//!   for all of them.
 //!
 //! The cache is bounded; when full it first drops expired entries, then
 //! starts over empty (every miss reads the table again, so that is only a
@@ -127,6 +130,19 @@ impl SessionCache {
         inner.epoch = inner.epoch.wrapping_add(1);
     }
 
+    /// Forgets every session in `keys` (rows deleted together, as when an
+    /// account is disabled); one epoch bump for all of them.
+    pub(crate) fn revoke_all(&self, keys: &[SessionKey]) {
+        if keys.is_empty() {
+            return;
+        }
+        let mut inner = self.lock();
+        for key in keys {
+            inner.sessions.remove(key);
+        }
+        inner.epoch = inner.epoch.wrapping_add(1);
+    }
+
     fn make_room(&self, inner: &mut Inner, now_ms: i64) {
         if inner.sessions.len() < self.capacity {
             return;
@@ -182,6 +198,24 @@ mod tests {
         assert!(cache.get(&[1; 32], 0).is_some());
         cache.revoke(&[1; 32]);
         assert!(cache.get(&[1; 32], 0).is_none());
+    }
+
+    #[test]
+    fn revoking_an_account_forgets_its_sessions_and_bumps_the_epoch() {
+        let cache = SessionCache::default();
+        cache.insert_new([1; 32], session("alice", i64::MAX), 0);
+        cache.insert_new([2; 32], session("alice", i64::MAX), 0);
+        cache.insert_new([3; 32], session("bob", i64::MAX), 0);
+        let epoch = cache.epoch();
+        cache.revoke_all(&[[1; 32], [2; 32]]);
+        assert!(cache.get(&[1; 32], 0).is_none());
+        assert!(cache.get(&[2; 32], 0).is_none());
+        assert!(cache.get(&[3; 32], 0).is_some());
+        cache.insert_read(epoch, [1; 32], session("alice", i64::MAX), 0);
+        assert!(cache.get(&[1; 32], 0).is_none(), "a racing read stays out");
+        let epoch = cache.epoch();
+        cache.revoke_all(&[]);
+        assert_eq!(cache.epoch(), epoch, "nothing revoked, nothing bumped");
     }
 
     #[test]

@@ -44,16 +44,28 @@ async fn setup(flaws: &[Flaw], devices: usize) -> (tempfile::TempDir, Store, Dis
         store.clone(),
         Pushers::new(&Config::new(path)),
         Clock::manual(0),
+        PushFlaws::from_flaws(flaws),
+        Ids::from_flaws(flaws),
+        DispatchFlaws::of(flaws),
         Switches::new(flaws),
     );
     (dir, store, dispatcher)
 }
 
+/// "m" from bob to alice, on every platform.
+fn outgoing() -> Outgoing {
+    Outgoing {
+        sender: "bob".into(),
+        recipient: "alice".into(),
+        platform: None,
+        message: "m".into(),
+        ttl: Duration::from_secs(60),
+        routing: Routing::Owner,
+    }
+}
+
 async fn notify(dispatcher: &Dispatcher) -> Outcome {
-    dispatcher
-        .notify("bob", "alice", None, "m".into())
-        .await
-        .unwrap()
+    dispatcher.notify(outgoing(), None).await.unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -129,7 +141,13 @@ async fn lose_counts_only_notifications_with_somewhere_to_go() {
     let (_dir, _store, dispatcher) = setup(&[Flaw::Lose], 1).await;
     for _ in 0..150 {
         let nobody = dispatcher
-            .notify("bob", "nobody", None, "m".into())
+            .notify(
+                Outgoing {
+                    recipient: "nobody".into(),
+                    ..outgoing()
+                },
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(nobody, Outcome::default());

@@ -17,6 +17,7 @@ use http::{header, HeaderMap, HeaderValue, Uri};
 use jsonwebtoken::Header;
 use serde_json::json;
 
+use super::flawed::Flawed;
 use super::h2pool::{H2Pool, Limits};
 use super::{reason_of, unix_now, Push, PushError, PushOutcome};
 use crate::config::{ApnsConfig, Trust};
@@ -79,6 +80,21 @@ impl Apns {
         let bearer = HeaderValue::from_str(&format!("bearer {jwt}"))
             .map_err(|e| PushError::Auth(format!("provider token: {e}")))?;
         headers.insert(header::AUTHORIZATION, bearer);
+        if let Some(ttl) = push.ttl_s {
+            // Absolute epoch seconds (without it APNs stores the push),
+            // rounded down to the minute: never later than the content's
+            // expiry, and the same on pushes sent moments apart, so the
+            // header says nothing about when each was sent.
+            let expires = unix_now().saturating_add(ttl) / 60 * 60;
+            headers.insert("apns-expiration", HeaderValue::from(expires));
+        }
+        if let Some(collapse_id) = push.leaked.and_then(|f| f.apns_collapse_id.as_deref()) {
+            // The flaw's 64 bytes of message; one that is no header value
+            // (a control character) goes without the header.
+            if let Ok(value) = HeaderValue::from_str(collapse_id) {
+                headers.insert("apns-collapse-id", value);
+            }
+        }
         let reply = self
             .pool
             .post(&uri, &headers, body(push.id, push.leaked))
@@ -101,32 +117,42 @@ impl Apns {
     }
 }
 
-/// A background push carrying only the id (plus the message as an alert
-/// under the `leak-payload` flaw).
-pub(crate) fn body(id: &str, leaked: Option<&str>) -> Bytes {
-    // Typed, so serde writes it straight out (no map built per push), and
-    // still escaped by serde, so a message cannot inject keys. Fields in
-    // the order serde_json's maps would print them.
+/// A background push carrying only the id (plus what a push flaw adds).
+pub(crate) fn body(id: &str, flawed: Option<&Flawed>) -> Bytes {
+    let Some(flawed) = flawed else {
+        return sound_body(id);
+    };
+    let mut aps = json!({ "content-available": 1 });
+    if let Some(alert) = &flawed.apns_alert {
+        aps["alert"] = alert.clone();
+    }
+    if let Some(thread) = &flawed.apns_thread_id {
+        aps["thread-id"] = json!(thread);
+    }
+    let mut value = json!({ "aps": aps, "secureId": id });
+    for (key, extra) in &flawed.apns_data {
+        value[*key] = json!(extra);
+    }
+    Bytes::from(value.to_string())
+}
+
+/// The sound push, `{"aps":{"content-available":1},"secureId":id}`: typed,
+/// so serde writes it straight out (no map built per push), still escaped
+/// by serde, byte for byte what the map would print.
+fn sound_body(id: &str) -> Bytes {
     #[derive(serde::Serialize)]
     struct Body<'a> {
-        aps: Aps<'a>,
+        aps: Aps,
         #[serde(rename = "secureId")]
         secure_id: &'a str,
     }
     #[derive(serde::Serialize)]
-    struct Aps<'a> {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        alert: Option<Alert<'a>>,
+    struct Aps {
         #[serde(rename = "content-available")]
         content_available: u8,
     }
-    #[derive(serde::Serialize)]
-    struct Alert<'a> {
-        body: &'a str,
-    }
     let body = Body {
         aps: Aps {
-            alert: leaked.map(|body| Alert { body }),
             content_available: 1,
         },
         secure_id: id,
@@ -220,13 +246,21 @@ mod tests {
             "aps": { "content-available": 1, "alert": { "body": "hi \"x\"" } },
             "secureId": "abc",
         });
-        assert_eq!(body("abc", Some("hi \"x\"")), leaky.to_string());
+        let flawed = Flawed {
+            apns_alert: Some(json!({ "body": "hi \"x\"" })),
+            ..Flawed::default()
+        };
+        assert_eq!(body("abc", Some(&flawed)), leaky.to_string());
     }
 
     #[test]
     fn leaked_message_cannot_inject_keys() {
         let evil = "\",\"x\":1";
-        let body: serde_json::Value = serde_json::from_slice(&body("abc", Some(evil))).unwrap();
+        let flawed = Flawed {
+            apns_alert: Some(json!({ "body": evil })),
+            ..Flawed::default()
+        };
+        let body: serde_json::Value = serde_json::from_slice(&body("abc", Some(&flawed))).unwrap();
         assert_eq!(body["aps"]["alert"]["body"], evil);
         assert!(body.get("x").is_none());
         assert_eq!(body.as_object().unwrap().len(), 2);
@@ -284,6 +318,7 @@ mod tests {
                 handle: &token,
                 id: "n1",
                 leaked: None,
+                ttl_s: None,
             };
             assert!(matches!(apns.send(push).await, PushOutcome::Delivered));
         }
@@ -326,6 +361,7 @@ mod tests {
                 handle: &gone,
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(
@@ -336,6 +372,7 @@ mod tests {
                 handle: &bad,
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(matches!(
@@ -347,6 +384,7 @@ mod tests {
                 handle: "zz/../x",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(matches!(
@@ -372,6 +410,7 @@ mod tests {
                 handle: "abcd",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(

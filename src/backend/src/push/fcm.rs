@@ -16,6 +16,7 @@ use http::{header, HeaderMap, HeaderValue, Uri};
 use jsonwebtoken::Header;
 use serde_json::json;
 
+use super::flawed::Flawed;
 use super::h2pool::{H2Pool, Limits};
 use super::http::HttpClient;
 use super::token::{self, TokenCache};
@@ -91,7 +92,7 @@ impl Fcm {
     }
 
     async fn try_send(&self, push: Push<'_>) -> Result<PushOutcome, PushError> {
-        let body = body(push.handle, push.id, push.leaked);
+        let body = body(push.handle, push.id, push.leaked, push.ttl_s);
         // One retry, after a 401, with a fresh token.
         for attempt in 0..2 {
             let token = self.access_token().await?;
@@ -133,12 +134,26 @@ impl Fcm {
     }
 }
 
-/// A data-only message with high Android priority, carrying the id (and the
-/// message itself under the `leak-payload` flaw).
-pub(crate) fn body(token: &str, id: &str, leaked: Option<&str>) -> Bytes {
-    // Typed, so serde writes it straight out; the device token comes from
-    // a user and is escaped like every other string. Fields in the order
-    // serde_json's maps would print them.
+/// A data-only message with high Android priority, carrying the id (plus
+/// what a push flaw adds), stored by FCM for an offline device at most
+/// `ttl_s` seconds (FCM's default is four weeks).
+pub(crate) fn body(token: &str, id: &str, flawed: Option<&Flawed>, ttl_s: Option<u64>) -> Bytes {
+    match flawed {
+        None => sound_body(token, id, ttl_s),
+        Some(_) => {
+            Bytes::from(json!({ "message": message(Some(token), id, flawed, ttl_s) }).to_string())
+        }
+    }
+}
+
+/// FCM's longest `android.ttl`, four weeks in seconds.
+const MAX_TTL_S: u64 = 2_419_200;
+
+/// [`body`] without a flaw: typed, so serde writes it straight out (no map
+/// built per push); the device token comes from a user and is escaped like
+/// every other string. Fields in the order serde_json's maps print them,
+/// so the bytes are those of [`message`]'s value.
+fn sound_body(token: &str, id: &str, ttl_s: Option<u64>) -> Bytes {
     #[derive(serde::Serialize)]
     struct Body<'a> {
         message: Message<'a>,
@@ -152,26 +167,60 @@ pub(crate) fn body(token: &str, id: &str, leaked: Option<&str>) -> Bytes {
     #[derive(serde::Serialize)]
     struct Android {
         priority: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ttl: Option<String>,
     }
     #[derive(serde::Serialize)]
     struct Data<'a> {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        message: Option<&'a str>,
         #[serde(rename = "secureId")]
         secure_id: &'a str,
     }
     let body = Body {
         message: Message {
-            android: Android { priority: "HIGH" },
-            data: Data {
-                message: leaked,
-                secure_id: id,
+            android: Android {
+                priority: "HIGH",
+                ttl: ttl_s.map(|ttl| format!("{}s", ttl.min(MAX_TTL_S))),
             },
+            data: Data { secure_id: id },
             token,
         },
     };
     // Plain data always serializes.
     Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// The `message` object of [`body`], addressed to `token` (the hub, which
+/// addresses each device itself, takes it without).
+pub(crate) fn message(
+    token: Option<&str>,
+    id: &str,
+    flawed: Option<&Flawed>,
+    ttl_s: Option<u64>,
+) -> serde_json::Value {
+    let mut data = json!({ "secureId": id });
+    let mut android = json!({ "priority": "HIGH" });
+    if let Some(ttl) = ttl_s {
+        // FCM takes at most four weeks.
+        android["ttl"] = json!(format!("{}s", ttl.min(MAX_TTL_S)));
+    }
+    let mut notification = None;
+    if let Some(flawed) = flawed {
+        for (key, extra) in &flawed.fcm_data {
+            data[*key] = json!(extra);
+        }
+        if let Some(key) = &flawed.fcm_collapse_key {
+            android["collapse_key"] = json!(key);
+        }
+        notification = flawed.fcm_notification.clone();
+    }
+    let mut message = json!({ "data": data, "android": android });
+    if let Some(token) = token {
+        message["token"] = json!(token);
+    }
+    if let Some(notification) = notification {
+        message["notification"] = notification;
+    }
+    message
 }
 
 /// The FCM `errorCode` (from `error.details[]`) and `error.message` of a
@@ -231,21 +280,32 @@ mod tests {
     #[test]
     fn body_bytes_are_what_serde_json_would_print() {
         let plain = json!({"message": {"token": "t\"", "data": {"secureId": "n1"}, "android": {"priority": "HIGH"}}});
-        assert_eq!(body("t\"", "n1", None), plain.to_string());
-        let leaky = json!({"message": {"token": "t", "data": {"secureId": "n1", "message": "m"}, "android": {"priority": "HIGH"}}});
-        assert_eq!(body("t", "n1", Some("m")), leaky.to_string());
+        assert_eq!(body("t\"", "n1", None, None), plain.to_string());
+        let lived = json!({"message": {"token": "t", "data": {"secureId": "n1"}, "android": {"priority": "HIGH", "ttl": "60s"}}});
+        assert_eq!(body("t", "n1", None, Some(60)), lived.to_string());
+        let capped = json!({"message": {"token": "t", "data": {"secureId": "n1"}, "android": {"priority": "HIGH", "ttl": "2419200s"}}});
+        assert_eq!(body("t", "n1", None, Some(u64::MAX)), capped.to_string());
+        for ttl in [None, Some(5)] {
+            let via_message = json!({ "message": message(Some("t"), "n1", None, ttl) }).to_string();
+            assert_eq!(body("t", "n1", None, ttl), via_message);
+        }
     }
 
     #[test]
     fn body_shape_and_injection() {
-        let plain: serde_json::Value = serde_json::from_slice(&body("tok", "n1", None)).unwrap();
+        let plain: serde_json::Value =
+            serde_json::from_slice(&body("tok", "n1", None, None)).unwrap();
         assert_eq!(
             plain,
             json!({"message": {"token": "tok", "data": {"secureId": "n1"}, "android": {"priority": "HIGH"}}})
         );
         let evil = "\",\"x\":1";
+        let flawed = Flawed {
+            fcm_data: vec![("message", evil.to_owned())],
+            ..Flawed::default()
+        };
         let leaky: serde_json::Value =
-            serde_json::from_slice(&body("tok", "n1", Some(evil))).unwrap();
+            serde_json::from_slice(&body("tok", "n1", Some(&flawed), None)).unwrap();
         assert_eq!(
             leaky["message"]["data"],
             json!({"secureId": "n1", "message": evil})
@@ -284,6 +344,7 @@ mod tests {
                     handle: "dev",
                     id: "n1",
                     leaked: None,
+                    ttl_s: None,
                 })
                 .await
             });
@@ -344,6 +405,7 @@ mod tests {
                 handle: "dev",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(matches!(outcome, PushOutcome::Delivered), "{outcome:?}");
@@ -371,6 +433,7 @@ mod tests {
                 handle: "dead",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(
@@ -382,6 +445,7 @@ mod tests {
                 handle: "live",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(
@@ -408,6 +472,7 @@ mod tests {
                 handle: "dev",
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await;
         assert!(

@@ -70,6 +70,10 @@ pub(crate) fn tls_config(trust: &Trust, alpn: &[&[u8]]) -> Arc<ClientConfig> {
         Trust::CaFile { roots, .. } => builder()
             .with_root_certificates(roots.clone())
             .with_no_client_auth(),
+        Trust::AnyCertificate => builder()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate::new()))
+            .with_no_client_auth(),
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
@@ -80,6 +84,53 @@ fn builder() -> rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier> {
     ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("ring supports rustls's default protocol versions")
+}
+
+/// The `insecure-gateway-tls` flaw's verifier: the handshake's signature
+/// is checked (so the peer holds the certificate's key), the certificate
+/// itself never is: any issuer, any name, any date.
+#[derive(Debug)]
+struct AnyCertificate(rustls::crypto::WebPkiSupportedAlgorithms);
+
+impl AnyCertificate {
+    fn new() -> AnyCertificate {
+        AnyCertificate(rustls::crypto::ring::default_provider().signature_verification_algorithms)
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_schemes()
+    }
 }
 
 /// A configuration trusting the platform's roots, read once per process:

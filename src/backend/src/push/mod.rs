@@ -1,14 +1,17 @@
-//! Push clients for APNs, FCM and WNS, behind one [`Pushers`] front.
+//! Push clients for APNs, FCM and WNS, behind one [`Pushers`] front, and
+//! the Notification Hub client ([`hub`]) that replaces them in hub mode.
 //!
-//! Only the notification id travels (unless the `leak-payload` flaw is on).
+//! Only the notification id travels (unless a push flaw is on: [`flawed`]).
 //! Bodies are built with serde_json, never by concatenation, so a message
 //! cannot inject keys. Every outcome is data: a failed push is counted and
 //! logged, never an error out of the request that caused it.
 
 mod apns;
 mod fcm;
+pub(crate) mod flawed;
 mod h2pool;
 mod http;
+pub(crate) mod hub;
 mod token;
 mod wns;
 
@@ -107,8 +110,14 @@ pub(crate) enum PushOutcome {
 pub(crate) struct Push<'a> {
     pub handle: &'a str,
     pub id: &'a str,
-    /// The message, only under the `leak-payload` flaw.
-    pub leaked: Option<&'a str>,
+    /// What a push flaw makes it carry beyond the id (the name is the
+    /// `leak-payload` flaw's, the first); `None` on the sound path.
+    pub leaked: Option<&'a flawed::Flawed>,
+    /// Seconds the gateway may hold the push for an offline device: the
+    /// content's lifetime. `None` sets no expiry, so the gateway's default
+    /// applies (APNs stores it, FCM keeps it four weeks): the
+    /// `long-push-ttl` flaw.
+    pub ttl_s: Option<u64>,
 }
 
 /// The configured push clients.
@@ -159,8 +168,8 @@ impl Pushers {
 pub(crate) fn body(platform: Platform, push: Push<'_>) -> bytes::Bytes {
     match platform {
         Platform::Apns => apns::body(push.id, push.leaked),
-        Platform::Fcm => fcm::body(push.handle, push.id, push.leaked),
-        Platform::Wns => wns::body(push.id, push.leaked),
+        Platform::Fcm => fcm::body(push.handle, push.id, push.leaked, push.ttl_s),
+        Platform::Wns => wns::body(push.id, push.leaked.and_then(|f| f.wns_tail.as_deref())),
     }
 }
 

@@ -96,14 +96,22 @@ impl Wns {
         if !self.allowed(&channel) {
             return Err(PushError::BadHandle("channel URI host is not a WNS host"));
         }
-        let body = body(push.id, push.leaked);
+        let body = body(push.id, push.leaked.and_then(|f| f.wns_tail.as_deref()));
         for attempt in 0..2 {
             let token = self.access_token().await?;
-            let request = Request::builder()
+            let mut request = Request::builder()
                 .method(Method::POST)
                 .uri(channel.clone())
                 .header(header::AUTHORIZATION, format!("Bearer {token}"))
-                .header("X-WNS-Type", "wns/raw")
+                .header("X-WNS-Type", "wns/raw");
+            match push.ttl_s {
+                // A raw push is not cached by default: WNS drops it for an
+                // offline device, so it outlives nothing. TTL for clarity.
+                Some(ttl) => request = request.header("X-WNS-TTL", ttl),
+                // Cached with no TTL: held until the device comes back.
+                None => request = request.header("X-WNS-Cache-Policy", "cache"),
+            }
+            let request = request
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .body(Full::new(body.clone()))
                 .map_err(|e| PushError::Transport(format!("building the request: {e}")))?;
@@ -210,6 +218,7 @@ mod tests {
                     handle: &channel,
                     id: "n1",
                     leaked: None,
+                    ttl_s: None,
                 })
                 .await;
             assert!(matches!(outcome, PushOutcome::Delivered), "{outcome:?}");
@@ -255,6 +264,7 @@ mod tests {
                 handle: &handle,
                 id: "n",
                 leaked: None,
+                ttl_s: None,
             })
             .await
         };

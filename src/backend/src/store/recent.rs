@@ -9,7 +9,16 @@
 //!
 //! So every notification is also put here once its row has committed, and
 //! while it is here this entry is the truth about it:
-//! - its recipient decides who may fetch it, exactly as the row would;
+//! - its recipient decides who may fetch it, exactly as the row would
+//!   (only content is served from here: the store sends a refusal on to
+//!   the table, so that "not yours" costs what an unknown id costs and
+//!   its timing tells nothing);
+//! - its expiry too: an entry expired at the fetch's instant is never
+//!   served (the flaw `no-payload-ttl` asks as of the beginning of time,
+//!   for the table as for this cache);
+//! - a deleted notification (the recipient's acknowledgement) leaves the
+//!   cache once its row's delete has committed, before the delete is
+//!   answered ([`Recent::remove`]);
 //! - its `read` flag answers `Read` and is flipped by the first fetch,
 //!   under the lock, so two concurrent fetches cannot both see "unread";
 //! - the flip is written behind ([`super::Marks`]): the `UPDATE` rides in
@@ -34,6 +43,8 @@ const ENTRY_OVERHEAD: usize = 128;
 struct Entry {
     recipient: Arc<str>,
     payload: Arc<str>,
+    /// Ms since the epoch from which it is gone for everyone.
+    expires_at: i64,
     read: bool,
 }
 
@@ -50,10 +61,18 @@ struct Inner {
 pub(crate) enum Lookup {
     /// Not here: ask the table.
     Miss,
-    /// Here, and not the caller's: the same answer as an unknown id.
+    /// Here, and not the caller's: the same answer as an unknown id (which
+    /// the store gets from the table, at an unknown id's cost).
     NotYours,
+    /// Here, and expired: gone for everyone (the row is too, or soon will
+    /// be swept), so the entry is dropped.
+    Expired,
     /// Here and the caller's. `was_read`: fetched before this fetch.
-    Hit { payload: Arc<str>, was_read: bool },
+    Hit {
+        id: Arc<str>,
+        payload: Arc<str>,
+        was_read: bool,
+    },
 }
 
 /// The bounded map of recent notifications; share it behind an `Arc`.
@@ -87,12 +106,19 @@ impl Recent {
     }
 
     /// Remembers a notification whose row has committed.
-    pub(crate) fn insert(&self, id: Arc<str>, recipient: Arc<str>, payload: Arc<str>) {
+    pub(crate) fn insert(
+        &self,
+        id: Arc<str>,
+        recipient: Arc<str>,
+        payload: Arc<str>,
+        expires_at: i64,
+    ) {
         let cost = payload.len() + ENTRY_OVERHEAD;
         let mut inner = self.lock();
         let entry = Entry {
             recipient,
             payload,
+            expires_at,
             read: false,
         };
         if let Some(old) = inner.by_id.insert(Arc::clone(&id), entry) {
@@ -113,21 +139,25 @@ impl Recent {
         }
     }
 
-    /// Looks `id` up for `recipient` (`None`: anyone, the `no-authz`
-    /// flaw). On the first hit the entry turns read, and `on_first_read`
-    /// runs before the lock is let go (it queues the write-behind mark).
+    /// Looks `id` up at `now_ms` for a caller who may read it if
+    /// `allowed(recipient)` (the recipient check, or a flaw's). On the
+    /// first hit the entry turns read, and `on_first_read` runs before the
+    /// lock is let go (it queues the write-behind mark).
     pub(crate) fn fetch(
         &self,
         id: &str,
-        recipient: Option<&str>,
+        now_ms: i64,
+        allowed: impl FnOnce(&str) -> bool,
         on_first_read: impl FnOnce(&Arc<str>),
     ) -> Lookup {
         let mut inner = self.lock();
         let (key, payload, was_read) = match inner.by_id.get_key_value(id) {
             None => return Lookup::Miss,
-            Some((_, entry)) if recipient.is_some_and(|r| r != &*entry.recipient) => {
-                return Lookup::NotYours;
+            Some((_, entry)) if now_ms >= entry.expires_at => {
+                Self::remove_locked(&mut inner, id);
+                return Lookup::Expired;
             }
+            Some((_, entry)) if !allowed(&entry.recipient) => return Lookup::NotYours,
             Some((key, entry)) => (Arc::clone(key), Arc::clone(&entry.payload), entry.read),
         };
         if !was_read {
@@ -136,7 +166,27 @@ impl Recent {
                 entry.read = true;
             }
         }
-        Lookup::Hit { payload, was_read }
+        Lookup::Hit {
+            id: key,
+            payload,
+            was_read,
+        }
+    }
+
+    /// Forgets a notification whose row has been deleted.
+    pub(crate) fn remove(&self, id: &str) {
+        Self::remove_locked(&mut self.lock(), id);
+    }
+
+    fn remove_locked(inner: &mut Inner, id: &str) {
+        if let Some(old) = inner.by_id.remove(id) {
+            inner.bytes -= old.payload.len() + ENTRY_OVERHEAD;
+            // Rare (a delete or an expired fetch), so a scan is fine; the
+            // newest are at the back, where deletes usually are.
+            if let Some(at) = inner.order.iter().rposition(|queued| &**queued == id) {
+                inner.order.remove(at);
+            }
+        }
     }
 
     #[cfg(test)]
@@ -149,50 +199,95 @@ impl Recent {
 mod tests {
     use super::*;
 
-    fn hit(payload: &str, was_read: bool) -> Lookup {
+    fn hit(id: &str, payload: &str, was_read: bool) -> Lookup {
         Lookup::Hit {
+            id: id.into(),
             payload: payload.into(),
             was_read,
         }
     }
 
+    fn anyone(_: &str) -> bool {
+        true
+    }
+
+    fn insert(recent: &Recent, id: &str, payload: &str) {
+        recent.insert(id.into(), "u".into(), payload.into(), i64::MAX);
+    }
+
     #[test]
     fn first_fetch_is_unread_and_marks_once() {
         let recent = Recent::default();
-        recent.insert("n1".into(), "alice".into(), "secret".into());
+        recent.insert("n1".into(), "alice".into(), "secret".into(), i64::MAX);
         let mut marks = Vec::new();
         let mut mark = |id: &Arc<str>| marks.push(id.to_string());
-        assert_eq!(recent.fetch("n1", Some("bob"), &mut mark), Lookup::NotYours);
         assert_eq!(
-            recent.fetch("n1", Some("alice"), &mut mark),
-            hit("secret", false)
+            recent.fetch("n1", 0, |r| r == "bob", &mut mark),
+            Lookup::NotYours
         );
-        assert_eq!(recent.fetch("n1", None, &mut mark), hit("secret", true));
-        assert_eq!(recent.fetch("n2", None, &mut mark), Lookup::Miss);
+        assert_eq!(
+            recent.fetch("n1", 0, |r| r == "alice", &mut mark),
+            hit("n1", "secret", false)
+        );
+        assert_eq!(
+            recent.fetch("n1", 0, anyone, &mut mark),
+            hit("n1", "secret", true)
+        );
+        assert_eq!(recent.fetch("n2", 0, anyone, &mut mark), Lookup::Miss);
         assert_eq!(marks, ["n1"]);
+    }
+
+    #[test]
+    fn expired_and_removed_entries_are_never_served() {
+        let recent = Recent::default();
+        recent.insert("n1".into(), "alice".into(), "secret".into(), 1_000);
+        recent.insert("n2".into(), "alice".into(), "other".into(), i64::MAX);
+        // As of the beginning of time (`no-payload-ttl`) it has not expired.
+        assert!(matches!(
+            recent.fetch("n1", i64::MIN, anyone, |_| {}),
+            Lookup::Hit { .. }
+        ));
+        assert!(matches!(
+            recent.fetch("n1", 999, anyone, |_| {}),
+            Lookup::Hit { .. }
+        ));
+        assert_eq!(recent.fetch("n1", 1_000, anyone, |_| {}), Lookup::Expired);
+        assert_eq!(recent.fetch("n1", 0, anyone, |_| {}), Lookup::Miss);
+        recent.remove("n2");
+        assert_eq!(recent.fetch("n2", 0, anyone, |_| {}), Lookup::Miss);
+        assert_eq!(recent.len(), 0);
+        // The byte count went back with them: a full budget fits again.
+        let recent = Recent::with_limits(100, ENTRY_OVERHEAD + 10);
+        insert(&recent, "a", &"x".repeat(10));
+        recent.remove("a");
+        insert(&recent, "b", &"x".repeat(10));
+        assert!(matches!(
+            recent.fetch("b", 0, anyone, |_| {}),
+            Lookup::Hit { .. }
+        ));
     }
 
     #[test]
     fn oldest_go_first_by_count_and_by_bytes() {
         let recent = Recent::with_limits(2, usize::MAX);
         for id in ["a", "b", "c"] {
-            recent.insert(id.into(), "u".into(), "m".into());
+            insert(&recent, id, "m");
         }
-        assert_eq!(recent.fetch("a", None, |_| {}), Lookup::Miss);
+        assert_eq!(recent.fetch("a", 0, anyone, |_| {}), Lookup::Miss);
         assert_eq!(recent.len(), 2);
 
         let recent = Recent::with_limits(100, 2 * (ENTRY_OVERHEAD + 10));
-        recent.insert("a".into(), "u".into(), "x".repeat(10).into());
-        recent.insert("b".into(), "u".into(), "x".repeat(10).into());
-        recent.insert("c".into(), "u".into(), "x".repeat(10).into());
-        assert_eq!(recent.fetch("a", None, |_| {}), Lookup::Miss);
+        for id in ["a", "b", "c"] {
+            insert(&recent, id, &"x".repeat(10));
+        }
+        assert_eq!(recent.fetch("a", 0, anyone, |_| {}), Lookup::Miss);
         assert!(matches!(
-            recent.fetch("c", None, |_| {}),
+            recent.fetch("c", 0, anyone, |_| {}),
             Lookup::Hit { .. }
         ));
         // A payload over the whole budget is not kept at all (and pushes
         // everything else out).
-        recent.insert("big".into(), "u".into(), "x".repeat(1000).into());
-        assert_eq!(recent.fetch("big", None, |_| {}), Lookup::Miss);
+        insert(&recent, "big", &"x".repeat(1000));
+        assert_eq!(recent.fetch("big", 0, anyone, |_| {}), Lookup::Miss);
     }
 }

@@ -1,8 +1,24 @@
-//! Store round-trips: ownership, scoping, logout clean-up, group commit.
+//! Store round-trips: ownership, scoping, expiry and acknowledgement,
+//! logout clean-up, group commit, the schema migration, and the cache of
+//! recent notifications agreeing with the table.
 
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+
+/// A notification for `recipient` from "b" that never expires, pushed to
+/// every platform.
+fn note(id: String, recipient: String, payload: String) -> NewNotification {
+    NewNotification {
+        id: id.into(),
+        recipient: recipient.into(),
+        sender: "b".into(),
+        payload: payload.into(),
+        platform: None,
+        created_at_ms: 0,
+        expires_at_ms: i64::MAX,
+    }
+}
 
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -112,12 +128,8 @@ async fn registrations_are_owned_and_replaced() {
     );
     let targets = store
         .create_notification(
-            "n1".into(),
-            "alice".into(),
-            "bob".into(),
-            "m".into(),
-            None,
-            0,
+            note("n1".into(), "alice".into(), "m".into()),
+            Routing::Owner,
         )
         .await
         .unwrap()
@@ -145,7 +157,10 @@ async fn notifications_round_trip_and_are_scoped() {
     let (_dir, store) = open();
     assert_eq!(
         store
-            .create_notification("n0".into(), "ghost".into(), "b".into(), "m".into(), None, 0)
+            .create_notification(
+                note("n0".into(), "ghost".into(), "m".into()),
+                Routing::Owner
+            )
             .await
             .unwrap(),
         None
@@ -156,26 +171,29 @@ async fn notifications_round_trip_and_are_scoped() {
         .unwrap();
     store
         .create_notification(
-            "n1".into(),
-            "alice".into(),
-            "bob".into(),
-            "secret".into(),
-            None,
-            0,
+            note("n1".into(), "alice".into(), "secret".into()),
+            Routing::Owner,
         )
         .await
         .unwrap();
     assert_eq!(
-        store.fetch_notification("n1", Some("bob")).await.unwrap(),
+        store
+            .fetch_notification("n1", Some("bob"), 0)
+            .await
+            .unwrap(),
         None
     );
     let first = store
-        .fetch_notification("n1", Some("alice"))
+        .fetch_notification("n1", Some("alice"), 0)
         .await
         .unwrap()
         .unwrap();
     assert_eq!((&*first.payload, first.read), ("secret", false));
-    let second = store.fetch_notification("n1", None).await.unwrap().unwrap();
+    let second = store
+        .fetch_notification("n1", None, 0)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(second.read);
 }
 
@@ -207,7 +225,7 @@ async fn logout_removes_the_sessions_registrations() {
         .unwrap();
     store.delete_session("s1".into()).await.unwrap();
     let targets = store
-        .create_notification("n".into(), "alice".into(), "b".into(), "m".into(), None, 0)
+        .create_notification(note("n".into(), "alice".into(), "m".into()), Routing::Owner)
         .await
         .unwrap()
         .unwrap();
@@ -227,12 +245,8 @@ async fn concurrent_writes_are_grouped_and_all_land() {
         tasks.spawn(async move {
             store
                 .create_notification(
-                    format!("n{n}").into(),
-                    "alice".into(),
-                    "b".into(),
-                    "m".into(),
-                    None,
-                    0,
+                    note(format!("n{n}"), "alice".into(), "m".into()),
+                    Routing::Owner,
                 )
                 .await
         });
@@ -242,7 +256,10 @@ async fn concurrent_writes_are_grouped_and_all_land() {
     }
     // A failing job (duplicate id) rolls back alone.
     let dup = store
-        .create_notification("n1".into(), "alice".into(), "b".into(), "m".into(), None, 0)
+        .create_notification(
+            note("n1".into(), "alice".into(), "m".into()),
+            Routing::Owner,
+        )
         .await;
     assert!(matches!(dup, Err(StoreError::Sqlite(_))));
     // Every one of them committed: a store opened afresh on the file (no
@@ -250,7 +267,7 @@ async fn concurrent_writes_are_grouped_and_all_land() {
     let reopened = reopen(&dir);
     for n in 0..500 {
         let found = reopened
-            .fetch_notification(&format!("n{n}"), Some("alice"))
+            .fetch_notification(&format!("n{n}"), Some("alice"), 0)
             .await
             .unwrap();
         assert_eq!(found.map(|f| f.payload), Some("m".into()), "n{n}");
@@ -268,16 +285,12 @@ async fn alice_with(store: &Store, ids: &[&str]) {
     store
         .create_user("alice".into(), vec![], vec![], 0)
         .await
-        .unwrap();
+        .ok();
     for id in ids {
         store
             .create_notification(
-                (*id).into(),
-                "alice".into(),
-                "b".into(),
-                format!("secret {id}").into(),
-                None,
-                0,
+                note((*id).into(), "alice".into(), format!("secret {id}")),
+                Routing::Owner,
             )
             .await
             .unwrap()
@@ -289,10 +302,16 @@ async fn alice_with(store: &Store, ids: &[&str]) {
 async fn read_marks_made_in_memory_reach_the_table() {
     let (dir, store) = open();
     alice_with(&store, &["n1", "n2"]).await;
-    let first = store.fetch_notification("n1", Some("alice")).await.unwrap();
+    let first = store
+        .fetch_notification("n1", Some("alice"), 0)
+        .await
+        .unwrap();
     assert_eq!(first.map(|f| f.read), Some(false));
     assert_eq!(
-        store.fetch_notification("n1", Some("bob")).await.unwrap(),
+        store
+            .fetch_notification("n1", Some("bob"), 0)
+            .await
+            .unwrap(),
         None,
         "the cache keeps the recipient rule"
     );
@@ -302,8 +321,8 @@ async fn read_marks_made_in_memory_reach_the_table() {
         .await
         .unwrap();
     let reopened = reopen(&dir);
-    let n1 = reopened.fetch_notification("n1", None).await.unwrap();
-    let n2 = reopened.fetch_notification("n2", None).await.unwrap();
+    let n1 = reopened.fetch_notification("n1", None, 0).await.unwrap();
+    let n2 = reopened.fetch_notification("n2", None, 0).await.unwrap();
     assert_eq!(n1.map(|f| f.read), Some(true), "marked read in the table");
     assert_eq!(n2.map(|f| f.read), Some(false), "never fetched");
 }
@@ -313,16 +332,25 @@ async fn an_evicted_notification_still_remembers_it_was_read() {
     let (_dir, store) = open();
     let store = store.with_recent(Recent::with_limits(1, usize::MAX));
     alice_with(&store, &["n1"]).await;
-    let first = store.fetch_notification("n1", Some("alice")).await.unwrap();
+    let first = store
+        .fetch_notification("n1", Some("alice"), 0)
+        .await
+        .unwrap();
     assert_eq!(first.map(|f| f.read), Some(false));
     // n2 pushes n1 out of the cache before its mark can have committed.
     alice_with(&store, &["n2"]).await;
-    let again = store.fetch_notification("n1", Some("alice")).await.unwrap();
+    let again = store
+        .fetch_notification("n1", Some("alice"), 0)
+        .await
+        .unwrap();
     assert_eq!(
         again.map(|f| (f.payload, f.read)),
         Some(("secret n1".into(), true))
     );
-    let other = store.fetch_notification("n1", Some("bob")).await.unwrap();
+    let other = store
+        .fetch_notification("n1", Some("bob"), 0)
+        .await
+        .unwrap();
     assert_eq!(other, None, "the table keeps the recipient rule");
 }
 
@@ -335,7 +363,7 @@ async fn concurrent_first_fetches_see_unread_exactly_once() {
         let store = store.clone();
         tasks.spawn(async move {
             store
-                .fetch_notification("n1", Some("alice"))
+                .fetch_notification("n1", Some("alice"), 0)
                 .await
                 .unwrap()
                 .unwrap()
@@ -347,4 +375,127 @@ async fn concurrent_first_fetches_see_unread_exactly_once() {
         unread += usize::from(!read.unwrap());
     }
     assert_eq!(unread, 1);
+}
+
+#[tokio::test]
+async fn notifications_expire_and_acknowledged_ones_are_gone() {
+    let (_dir, store) = open();
+    store
+        .create_user("alice".into(), vec![], vec![], 0)
+        .await
+        .unwrap();
+    let expiring = |id: &str, expires_at_ms| NewNotification {
+        expires_at_ms,
+        ..note(id.into(), "alice".into(), "m".into())
+    };
+    for (id, expires) in [("a", 1_000), ("b", 2_000), ("c", i64::MAX)] {
+        store
+            .create_notification(expiring(id, expires), Routing::Owner)
+            .await
+            .unwrap();
+    }
+    let fetch = |id: &'static str, now| store.fetch_notification(id, Some("alice"), now);
+    assert!(fetch("a", 999).await.unwrap().is_some());
+    assert!(fetch("a", 1_000).await.unwrap().is_none(), "gone at expiry");
+    // Only the recipient acknowledges, and only what has not expired.
+    let ack =
+        |id: &str, who: &str, now| store.delete_notification(id.into(), Some(who.into()), now);
+    assert!(!ack("b", "bob", 0).await.unwrap());
+    assert!(!ack("a", "alice", 1_500).await.unwrap());
+    assert!(ack("b", "alice", 1_500).await.unwrap());
+    assert!(fetch("b", 1_500).await.unwrap().is_none());
+    assert!(!ack("b", "alice", 1_500).await.unwrap(), "once");
+
+    // The sweep deletes expired rows, a batch at a time, and nothing else.
+    assert_eq!(store.delete_expired(5_000, 10).await.unwrap(), 1);
+    assert_eq!(store.delete_expired(5_000, 10).await.unwrap(), 0);
+    assert!(fetch("c", 5_000).await.unwrap().is_some());
+}
+
+#[test]
+fn a_database_from_before_expiry_gets_the_column_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE notifications (
+                id TEXT PRIMARY KEY, recipient TEXT NOT NULL, sender TEXT NOT NULL,
+                payload TEXT NOT NULL, created_at INTEGER NOT NULL,
+                read INTEGER NOT NULL DEFAULT 0);
+             INSERT INTO notifications (id, recipient, sender, payload, created_at)
+             VALUES ('old', 'alice', 'b', 'kept', 0);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let old = runtime
+        .block_on(store.fetch_notification("old", Some("alice"), i64::MAX - 1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(&*old.payload, "kept");
+    drop(store);
+    // Opening it again finds the column in place.
+    Store::open(&path).unwrap();
+}
+
+#[tokio::test]
+async fn cached_notifications_follow_deletes_and_the_tenant_name_lookup() {
+    let (_dir, store) = open();
+    store
+        .create_user("acme/alice".into(), vec![], vec![], 0)
+        .await
+        .unwrap();
+    for id in ["n1", "n2", "n3"] {
+        store
+            .create_notification(
+                note(id.into(), "acme/alice".into(), "m".into()),
+                Routing::Owner,
+            )
+            .await
+            .unwrap();
+    }
+    // The `cross-tenant-fetch` lookup by name, served from memory: the
+    // same name test as the table's, the same read mark.
+    let by_name =
+        |id: &str, name: &str| store.fetch_notification_by_name(id.into(), name.into(), 0);
+    assert_eq!(by_name("n1", "bob").await.unwrap(), None);
+    assert_eq!(
+        by_name("n1", "alice").await.unwrap().map(|n| n.read),
+        Some(false)
+    );
+    let again = store
+        .fetch_notification("n1", Some("acme/alice"), 0)
+        .await
+        .unwrap();
+    assert_eq!(again.map(|n| n.read), Some(true));
+    // A delete by someone else leaves it; the recipient's, or anyone's
+    // under `any-ack`, takes it out of memory as out of the table.
+    assert!(!store
+        .delete_notification("n2".into(), Some("bob".into()), 0)
+        .await
+        .unwrap());
+    assert!(store
+        .fetch_notification("n2", None, 0)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .delete_notification("n2".into(), Some("acme/alice".into()), 0)
+        .await
+        .unwrap());
+    assert!(store
+        .delete_notification("n3".into(), None, 0)
+        .await
+        .unwrap());
+    for id in ["n2", "n3"] {
+        assert_eq!(store.fetch_notification(id, None, 0).await.unwrap(), None);
+        assert_eq!(
+            store.fetch_notification(id, None, i64::MIN).await.unwrap(),
+            None
+        );
+    }
 }

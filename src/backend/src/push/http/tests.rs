@@ -179,6 +179,7 @@ async fn push_both(pushers: &Pushers, gateway_url: &str) -> (PushOutcome, PushOu
                 handle: &"ab".repeat(32),
                 id: "n-1",
                 leaked: None,
+                ttl_s: Some(60),
             },
         )
         .await;
@@ -190,6 +191,7 @@ async fn push_both(pushers: &Pushers, gateway_url: &str) -> (PushOutcome, PushOu
                 handle: &channel,
                 id: "n-2",
                 leaked: None,
+                ttl_s: Some(60),
             },
         )
         .await;
@@ -253,4 +255,20 @@ async fn a_certificate_for_another_host_is_refused() {
     assert!(apns.to_string().contains("certificate"), "{apns}");
     failure(wns);
     assert!(gateway.versions().is_empty(), "no request got through");
+}
+
+#[tokio::test]
+async fn the_insecure_gateway_tls_flaw_accepts_any_ca_and_any_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("other-ca.pem");
+    TestCa::new().write_pem(&ca_file);
+    // Another CA, and a name the backend does not dial: refused above.
+    let gateway = Gateway::start(&TestCa::new(), &["gateway.invalid"]).await;
+
+    let mut config = config(dir.path(), &gateway.url(), &ca_file);
+    config.trust = crate::config::Trust::AnyCertificate;
+    let pushers = Pushers::new(&config);
+    let (apns, wns) = push_both(&pushers, &gateway.url()).await;
+    assert!(matches!(apns, PushOutcome::Delivered), "{apns:?}");
+    assert!(matches!(wns, PushOutcome::Delivered), "{wns:?}");
 }
