@@ -3,10 +3,12 @@
 //! names it (exit 2), never a surprise in the middle of a run.
 
 mod load;
+pub(crate) mod stdout;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use stdout::{out, outln};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -294,19 +296,19 @@ async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
     std::fs::create_dir_all(&args.keys_dir)
         .with_context(|| format!("creating {}", args.keys_dir.display()))?;
     let env = gateways.write_credentials(&args.keys_dir)?;
-    println!("APNs  {}", gateways.apns_url());
-    println!(
+    outln!("APNs  {}", gateways.apns_url());
+    outln!(
         "FCM   {} (OAuth token endpoint {})",
         gateways.fcm_url(),
         gateways.fcm_token_url()
     );
-    println!(
+    outln!(
         "WNS   {} (OAuth token endpoint {})",
         gateways.wns_url(),
         gateways.wns_token_url()
     );
     let hub = gateways.hub();
-    println!(
+    outln!(
         "Hub   {} (hub {:?}, namespace endpoint {})",
         hub.url(),
         hub.name(),
@@ -314,31 +316,31 @@ async fn serve_mocks(args: MocksArgs) -> anyhow::Result<i32> {
     );
     if gateways.ca_pem().is_some() {
         let ca = std::path::absolute(args.keys_dir.join("ca.pem"))?;
-        println!(
+        outln!(
             "TLS   clients trust {} (SSL_CERT_FILE, REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS)",
             ca.display()
         );
     }
     if let Some(control) = env.get("PUSHPROOF_CONTROL_URL") {
-        println!("control API {control}/__pushproof/ (HTTP/1.1; on every gateway's port)");
+        outln!("control API {control}/__pushproof/ (HTTP/1.1; on every gateway's port)");
     }
     if let Some(hosts) = gateways.hosts_file() {
         if let Some(addr) = gateways.impersonation_addr() {
-            println!("hosts {addr} answers for the services' own hosts; add these lines to the backend's hosts file:");
+            outln!("hosts {addr} answers for the services' own hosts; add these lines to the backend's hosts file:");
         }
-        print!("{hosts}");
+        out!("{hosts}");
         if let Some(path) = &args.hosts_file {
             std::fs::write(path, &hosts).with_context(|| format!("writing {}", path.display()))?;
-            println!("hosts lines written to {}", path.display());
+            outln!("hosts lines written to {}", path.display());
         }
     }
     if let Some(path) = &args.env_file {
         env.write_env_file(path)
             .with_context(|| format!("writing {}", path.display()))?;
-        println!("environment written to {}", path.display());
+        outln!("environment written to {}", path.display());
     }
     // Last: every file is in place and every listener serves.
-    println!("{MOCKS_READY_LINE}");
+    outln!("{MOCKS_READY_LINE}");
     let _ = std::io::Write::flush(&mut std::io::stdout());
     shutdown_signal().await;
     gateways.flush_capture_file().await;

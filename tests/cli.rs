@@ -212,3 +212,25 @@ fn mocks_env_file_carries_the_hub() {
     );
     assert_eq!(var("PUSHPROOF_NH_HUB"), "pushproof-hub");
 }
+
+#[test]
+fn a_reader_that_goes_away_loses_the_text_not_the_run() {
+    // `pushproof run | head -0`: standard output is a pipe nobody reads.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_pushproof"))
+        .args(["run", "--devices", "6", "--seed", "3"])
+        .current_dir(dir.path())
+        .env_remove("PUSHPROOF_LISTEN")
+        .stdout(writer)
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let reports = std::fs::read_dir(dir.path().join("reports"))
+        .expect("the reports directory")
+        .count();
+    assert_eq!(reports, 1, "the run still wrote its report");
+}

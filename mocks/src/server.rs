@@ -4,12 +4,16 @@
 //! APNs connections announce a stream limit the gateway changes as it goes
 //! (`streams`).
 
+mod frame;
 mod inbound;
+mod layered;
+mod preface;
 mod scheme;
 mod streams;
 
 use std::future::Future as _;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -26,7 +30,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use inbound::H2Io;
+use inbound::Inbound;
+use layered::LayeredIo;
+use preface::First;
 use streams::SettingsIo;
 pub(crate) use streams::StreamLimit;
 
@@ -36,6 +42,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// How long a peer may take to send a request body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an HTTP/1.1 peer may take to send a request head, and any
+/// peer its first bytes (which tell HTTP/1.1 from HTTP/2).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long open connections get to finish in-flight requests on shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -269,6 +279,10 @@ async fn handshake(
 /// Serves HTTP on one connection, plaintext or TLS, until the peer leaves
 /// or `shutdown` is cancelled (then in-flight requests drain briefly).
 /// `limit` is the APNs stream limit, present in [`Mode::Apns`].
+///
+/// Every HTTP/2 connection reads through the inbound frame filter
+/// (`:scheme` fixed; on APNs, the ACKs of injected SETTINGS removed); an
+/// HTTP/1.1 connection reads straight from the socket.
 async fn serve<I, S>(
     io: I,
     mode: Mode,
@@ -282,54 +296,83 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
-    if let (Mode::Apns, Some(limit)) = (mode, limit) {
-        // h2 cannot change MAX_CONCURRENT_STREAMS after the handshake: it
-        // announces (and enforces) the full limit, and the I/O layer below
-        // it sends the limits APNs would.
-        let io = TokioIo::new(SettingsIo::new(io, limit, APNS_MAX_STREAMS));
-        let conn = http2_builder().serve_connection(io, service);
-        tokio::pin!(conn);
-        return tokio::select! {
-            r = conn.as_mut() => r.map_err(Into::into),
-            () = shutdown.cancelled() => {
-                conn.as_mut().graceful_shutdown();
-                drain(conn).await
+    match (mode, limit) {
+        (Mode::Apns, Some(limit)) => {
+            // h2 cannot change MAX_CONCURRENT_STREAMS after the handshake:
+            // it announces (and enforces) the full limit, and the I/O layer
+            // below it sends the limits APNs would.
+            let io = SettingsIo::new(io, limit, APNS_MAX_STREAMS);
+            let conn = apns_builder().serve_connection(TokioIo::new(io), service);
+            until_shutdown(conn, |c| c.graceful_shutdown(), shutdown).await
+        }
+        (Mode::Http2, _) => {
+            serve_http2(LayeredIo::new(io, Inbound::new()), service, shutdown).await
+        }
+        (Mode::Http1, _) => serve_http1(io, service, shutdown).await,
+        (Mode::Detect | Mode::Apns, _) => {
+            // Nothing is being served yet: shutting down just closes, and
+            // a peer silent for as long as HTTP/1.1 waits for a request
+            // head is let go the same way.
+            let sniff = tokio::time::timeout(HEADER_READ_TIMEOUT, preface::sniff(io));
+            let first = tokio::select! {
+                first = sniff => match first {
+                    Ok(first) => first?,
+                    Err(_) => {
+                        debug!("no request before the header read timeout");
+                        return Ok(());
+                    }
+                },
+                () = shutdown.cancelled() => return Ok(()),
+            };
+            match first {
+                First::Http2(io) => serve_http2(io, service, shutdown).await,
+                First::Http1(io) => serve_http1(io, service, shutdown).await,
             }
-        };
-    }
-    match mode {
-        // HTTP/2 by ALPN, or maybe (h2c prior knowledge): `:scheme` fixed.
-        Mode::Http2 => {
-            let io = H2Io::new(io, true);
-            serve_auto(io, auto_builder().http2_only(), service, shutdown).await
         }
-        Mode::Detect | Mode::Apns => {
-            let io = H2Io::new(io, false);
-            serve_auto(io, auto_builder(), service, shutdown).await
-        }
-        Mode::Http1 => serve_auto(io, auto_builder().http1_only(), service, shutdown).await,
     }
 }
 
-/// Serves one connection with hyper-util's automatic builder.
-async fn serve_auto<I, S>(
-    io: I,
-    builder: hyper_util::server::conn::auto::Builder<TokioExecutor>,
-    service: S,
-    shutdown: &CancellationToken,
-) -> Result<(), BoxError>
+/// Serves an HTTP/2 connection of a listener that speaks HTTP/1.1 too.
+async fn serve_http2<I, S>(io: I, service: S, shutdown: &CancellationToken) -> Result<(), BoxError>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<ResponseBody>> + Send + 'static,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
-    let conn = builder.serve_connection(TokioIo::new(io), service);
+    let conn = http2_builder().serve_connection(TokioIo::new(io), service);
+    until_shutdown(conn, |c| c.graceful_shutdown(), shutdown).await
+}
+
+/// Serves an HTTP/1.1 connection.
+async fn serve_http1<I, S>(io: I, service: S, shutdown: &CancellationToken) -> Result<(), BoxError>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<ResponseBody>> + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    let conn = http1_builder().serve_connection(TokioIo::new(io), service);
+    until_shutdown(conn, |c| c.graceful_shutdown(), shutdown).await
+}
+
+/// Drives a connection to its end; once `shutdown` is cancelled, asks it to
+/// shut down gracefully (`graceful`) and lets in-flight requests drain
+/// briefly.
+async fn until_shutdown<C, E>(
+    conn: C,
+    graceful: fn(Pin<&mut C>),
+    shutdown: &CancellationToken,
+) -> Result<(), BoxError>
+where
+    C: std::future::Future<Output = Result<(), E>>,
+    E: Into<BoxError>,
+{
     tokio::pin!(conn);
     tokio::select! {
-        r = conn.as_mut() => r,
+        r = conn.as_mut() => r.map_err(Into::into),
         () = shutdown.cancelled() => {
-            conn.as_mut().graceful_shutdown();
+            graceful(conn.as_mut());
             drain(conn).await
         }
     }
@@ -349,26 +392,30 @@ where
     }
 }
 
-fn http2_builder() -> hyper::server::conn::http2::Builder<TokioExecutor> {
-    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+/// The HTTP/2 server of APNs connections.
+fn apns_builder() -> hyper::server::conn::http2::Builder<TokioExecutor> {
+    let mut builder = http2_builder();
     // The SETTINGS real APNs has been observed to announce.
     builder
-        .timer(TokioTimer::new())
         .max_concurrent_streams(APNS_MAX_STREAMS)
         .max_header_list_size(8000);
     builder
 }
 
-fn auto_builder() -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+/// The HTTP/2 server of the other listeners.
+fn http2_builder() -> hyper::server::conn::http2::Builder<TokioExecutor> {
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
-    builder
-        .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(1000);
+    builder
+}
+
+fn http1_builder() -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     builder
 }
 
@@ -501,6 +548,26 @@ mod tests {
             "{body:?}"
         );
         assert!(started.elapsed() >= BODY_TIMEOUT);
+    }
+
+    /// A connection that may speak either version and never sends a byte
+    /// is closed once HTTP/1.1 would have stopped waiting for a request.
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_silent_from_the_start_is_let_go() {
+        let (client, server) = tokio::io::duplex(1024);
+        let service = hyper::service::service_fn(|_: Request<Incoming>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(ResponseBody::default()))
+        });
+        let started = tokio::time::Instant::now();
+        let shutdown = CancellationToken::new();
+        let served = tokio::time::timeout(
+            2 * HEADER_READ_TIMEOUT,
+            serve(server, Mode::Detect, None, service, &shutdown),
+        )
+        .await;
+        assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+        assert!(started.elapsed() >= HEADER_READ_TIMEOUT);
+        drop(client);
     }
 
     #[test]

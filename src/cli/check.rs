@@ -1,5 +1,6 @@
 //! `pushproof check`: the conformance gate.
 
+use crate::cli::stdout::{out, outln};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,20 +110,20 @@ pub fn catalogue_json() -> serde_json::Value {
 
 fn list(as_json: bool) -> i32 {
     if as_json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&catalogue_json()).unwrap_or_default()
         );
         return 0;
     }
-    println!(
+    outln!(
         "pushproof catalogue {CATALOGUE_VERSION}: {} checks",
         ALL.len()
     );
     for c in ALL {
         let level = serde_json::to_value(c.level).ok();
         let level = level.as_ref().and_then(|v| v.as_str()).unwrap_or("");
-        println!("  {:<12} {:<6} {:?}  {}", c.id, level, c.severity, c.title);
+        outln!("  {:<12} {:<6} {:?}  {}", c.id, level, c.severity, c.title);
     }
     0
 }
@@ -217,18 +218,18 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<i32> {
 
     let finished = runner::run(&plan).await?;
     // The summary first: whatever happens to the files, it is not lost.
-    print!("{}", report::console::render(&finished.report));
+    out!("{}", report::console::render(&finished.report));
     let index = match &finished.index {
         Ok(path) => path.clone(),
         Err(e) => anyhow::bail!("{e}"),
     };
-    println!("report    {}", index.display());
+    outln!("report    {}", index.display());
     let paths = views::ViewPaths {
         junit: args.junit.clone(),
         sarif: args.sarif.clone(),
     };
     for written in views::write(&finished.report, &finished.dir, &paths)? {
-        println!("          {}", written.display());
+        outln!("          {}", written.display());
     }
     Ok(finished.report.exit_code)
 }

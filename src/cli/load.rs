@@ -1,6 +1,7 @@
 //! `pushproof load`: the open-model dispatch benchmark's flags, turned
 //! into a typed plan before anything starts; and `pushproof report merge`.
 
+use crate::cli::stdout::{out, outln};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -387,8 +388,8 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<i32> {
     let path = report
         .write(&plan.report_dir)
         .with_context(|| format!("writing the report into {}", plan.report_dir.display()))?;
-    print!("{}", summary(&report));
-    println!("report    {}", path.display());
+    out!("{}", summary(&report));
+    outln!("report    {}", path.display());
     let held = report
         .find_max
         .as_ref()
@@ -580,8 +581,8 @@ pub fn report(command: ReportCommand) -> anyhow::Result<i32> {
             let path = merged
                 .write(&args.out)
                 .with_context(|| format!("writing {}", args.out.display()))?;
-            print!("{}", summary(&merged));
-            println!("report    {}", path.display());
+            out!("{}", summary(&merged));
+            outln!("report    {}", path.display());
             Ok(if merged.reconciliation.reconciled {
                 0
             } else {

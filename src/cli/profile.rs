@@ -1,6 +1,7 @@
 //! `pushproof profile check FILE`: validates a backend profile and names
 //! the field that is wrong (exit 2), or says what it describes.
 
+use crate::cli::stdout::outln;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -45,8 +46,8 @@ pub fn execute(args: ProfileArgs) -> anyhow::Result<i32> {
         Scheme::Bearer { .. } => "bearer",
         Scheme::Static { .. } => "static",
     };
-    println!("profile {} is valid: {}", file.display(), profile.name);
-    println!("  auth        {scheme} (header {})", profile.auth.header);
+    outln!("profile {} is valid: {}", file.display(), profile.name);
+    outln!("  auth        {scheme} (header {})", profile.auth.header);
     let platforms: Vec<String> = profile
         .platforms()
         .iter()
@@ -57,14 +58,14 @@ pub fn execute(args: ProfileArgs) -> anyhow::Result<i32> {
             format!("{p} as {:?}, id in {}", pp.name, pp.id.describe())
         })
         .collect();
-    println!("  platforms   {}", platforms.join("; "));
+    outln!("  platforms   {}", platforms.join("; "));
     for capability in CAPABILITIES {
         let state = if profile.has(capability) {
             "yes"
         } else {
             "no "
         };
-        println!(
+        outln!(
             "  {state}         {} ({})",
             capability.what(),
             capability.key()
@@ -76,7 +77,7 @@ pub fn execute(args: ProfileArgs) -> anyhow::Result<i32> {
         .map(|c| c.id)
         .collect();
     if !skipped.is_empty() {
-        println!("  will SKIP   {}", skipped.join(", "));
+        outln!("  will SKIP   {}", skipped.join(", "));
     }
     Ok(0)
 }

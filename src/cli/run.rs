@@ -1,5 +1,6 @@
 //! `pushproof run`: the main job on embedded defaults.
 
+use crate::cli::stdout::{out, outln};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -118,11 +119,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     // The summary first: a report that cannot be written loses nothing
     // the console shows.
-    print!("{}", report::summary::render(&report));
+    out!("{}", report::summary::render(&report));
     let written = report::json::write(&report, &finished.dir);
     match (&finished.index, written) {
         (Ok(_), Ok(path)) => {
-            println!("report    {}", path.display());
+            outln!("report    {}", path.display());
             report::views::write(
                 &report.suite,
                 &finished.dir,

@@ -132,6 +132,8 @@ async fn log_in(user: &mut GooseUser, ctx: &Context) -> Result<(), Box<Transacti
     let values = Values {
         user: Some(name.clone()),
         password: Some(password.clone()),
+        // Accounts go into the first declared tenant, as the harness's own.
+        tenant: ctx.profile.tenants.first().cloned(),
         ..Values::default()
     };
     let requests = &ctx.profile.requests;
@@ -223,12 +225,26 @@ async fn log_in(user: &mut GooseUser, ctx: &Context) -> Result<(), Box<Transacti
     Ok(())
 }
 
+/// How long a user whose log-in failed waits before its next failure.
+const NOT_LOGGED_IN_PAUSE: Duration = Duration::from_millis(200);
+
+/// The user's session. Without one (its log-in failed) the error comes
+/// after a pause: a transaction that fails without awaiting anything
+/// never yields, and on goose's one-thread runtime its timer would never
+/// end the run.
+async fn session_of(user: &GooseUser) -> Result<Session, Box<TransactionError>> {
+    match user.get_session_data::<Session>() {
+        Some(session) => Ok(session.clone()),
+        None => {
+            tokio::time::sleep(NOT_LOGGED_IN_PAUSE).await;
+            Err(custom("not logged in"))
+        }
+    }
+}
+
 /// Send: notify this user's own device of a fresh message.
 async fn send_one(user: &mut GooseUser, ctx: &Context) -> Result<(), Box<TransactionError>> {
-    let mut session = user
-        .get_session_data::<Session>()
-        .cloned()
-        .ok_or_else(|| custom("not logged in"))?;
+    let mut session = session_of(user).await?;
     session.sent_count += 1;
     let message = format!(
         "pushproof goose {} {} #{}",
@@ -255,10 +271,7 @@ async fn send_one(user: &mut GooseUser, ctx: &Context) -> Result<(), Box<Transac
 
 /// Fetch: wait for the push, read its id, fetch and compare the content.
 async fn fetch_one(user: &mut GooseUser, ctx: &Context) -> Result<(), Box<TransactionError>> {
-    let session = user
-        .get_session_data::<Session>()
-        .cloned()
-        .ok_or_else(|| custom("not logged in"))?;
+    let session = session_of(user).await?;
     let Some(expected) = session.sent.clone() else {
         return Ok(());
     };

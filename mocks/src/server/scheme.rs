@@ -35,18 +35,18 @@
 //! knowing the table's sizes (an entry is at index 62 + the insertions
 //! since it).
 //!
-//! **Cost.** Only HEADERS frames are looked at; nothing is allocated; a
-//! connection that never puts a `:scheme` into the dynamic table (every
-//! client but Node's with a colon) stops each walk at its first regular
-//! header.
+//! **Cost.** Only HEADERS frames are looked at. A block in one frame (as
+//! good as every request) is walked where it lies, a string's octets
+//! skipped by its length, nothing copied or allocated; a connection that
+//! never puts a `:scheme` into the dynamic table (every client but Node's
+//! with a colon) stops each walk at its first regular header, a few
+//! representations in. Only a block split by CONTINUATION frames is copied
+//! into one piece first.
 
-/// Frame types and flags (RFC 9113 §6).
-const HEADERS: u8 = 0x1;
-const CONTINUATION: u8 = 0x9;
-const FLAG_END_HEADERS: u8 = 0x4;
-const FLAG_PADDED: u8 = 0x8;
-const FLAG_PRIORITY: u8 = 0x20;
-const FRAME_HEADER_LEN: usize = 9;
+use super::frame::{
+    payload_len, CONTINUATION, FLAG_END_HEADERS, FLAG_PADDED, FLAG_PRIORITY, FRAME_HEADER_LEN,
+    HEADERS,
+};
 
 /// The static table's `:scheme` entries (`http`, `https`), RFC 7541 App. A.
 const STATIC_SCHEME: [u64; 2] = [6, 7];
@@ -184,7 +184,7 @@ pub(crate) struct SchemeFix {
     blind: bool,
 }
 
-/// Where a header block fragment lies in the block's bytes.
+/// Where a header block fragment lies in the block's frames.
 #[derive(Clone, Copy, Default)]
 struct Fragment {
     /// Offset of the frame's header.
@@ -193,97 +193,99 @@ struct Fragment {
     end: usize,
 }
 
-/// A position in the fragments of a block.
-#[derive(Clone, Copy)]
-struct Cursor {
-    fragment: usize,
-    at: usize,
+/// The fragments of one header block, in its frames' bytes.
+struct Fragments {
+    /// The HEADERS frame's.
+    first: Fragment,
+    /// The CONTINUATION frames' (none, and nothing allocated, for a block
+    /// in one frame).
+    more: Vec<Fragment>,
 }
 
-struct Block<'a> {
-    bytes: &'a [u8],
-    fragments: [Fragment; MAX_FRAGMENTS],
-    count: usize,
-}
+impl Fragments {
+    fn iter(&self) -> impl Iterator<Item = &Fragment> {
+        std::iter::once(&self.first).chain(&self.more)
+    }
 
-impl Block<'_> {
-    /// The byte at `cursor` and the cursor after it.
-    fn next(&self, cursor: Cursor) -> Option<(usize, u8, Cursor)> {
-        let mut c = cursor;
-        while c.fragment < self.count {
-            let f = self.fragments[c.fragment];
-            if c.at < f.end {
-                let next = Cursor {
-                    fragment: c.fragment,
-                    at: c.at + 1,
-                };
-                return Some((c.at, self.bytes[c.at], next));
+    /// Where byte `at` of the header block (the fragments one after the
+    /// other) lies in the frames' bytes, and the offset of its frame.
+    fn locate(&self, mut at: usize) -> Option<(usize, usize)> {
+        for f in self.iter() {
+            let len = f.end - f.start;
+            if at < len {
+                return Some((f.start + at, f.frame));
             }
-            c.fragment += 1;
-            if c.fragment < self.count {
-                c.at = self.fragments[c.fragment].start;
-            }
+            at -= len;
         }
         None
     }
+}
 
-    /// An HPACK integer with an `n`-bit prefix whose first byte is `first`.
-    fn integer(&self, first: u8, n: u32, mut cursor: Cursor) -> Option<(u64, Cursor)> {
-        let mask = (1u16 << n) - 1;
-        let mut value = u64::from(u16::from(first) & mask);
-        if value < u64::from(mask) {
-            return Some((value, cursor));
-        }
-        let mut shift = 0;
-        loop {
-            let (_, byte, next) = self.next(cursor)?;
-            cursor = next;
-            value += u64::from(byte & 0x7f) << shift;
-            shift += 7;
-            if byte & 0x80 == 0 {
-                return Some((value, cursor));
-            }
-            if shift > 28 {
-                return None;
-            }
-        }
+/// An HPACK integer with an `n`-bit prefix whose first byte is `first`,
+/// its continuation bytes (if any) from `block[at]` on; the value and the
+/// offset after it.
+fn integer(block: &[u8], first: u8, n: u32, mut at: usize) -> Option<(u64, usize)> {
+    let mask = (1u16 << n) - 1;
+    let mut value = u64::from(u16::from(first) & mask);
+    if value < u64::from(mask) {
+        return Some((value, at));
     }
-
-    /// A string literal starting at `cursor`: its coding, its octets if
-    /// there are at most 8, where its length byte is, and the cursor after.
-    fn string(&self, cursor: Cursor) -> Option<(Str, Cursor)> {
-        let (length_at, first, after_first) = self.next(cursor)?;
-        let (len, mut c) = self.integer(first, 7, after_first)?;
-        let len = usize::try_from(len).ok()?;
-        let mut octets = [0u8; 8];
-        let mut positions = [0usize; 8];
-        for i in 0..len {
-            let (at, byte, next) = self.next(c)?;
-            if i < 8 {
-                octets[i] = byte;
-                positions[i] = at;
-            }
-            c = next;
+    let mut shift = 0;
+    loop {
+        let byte = *block.get(at)?;
+        at += 1;
+        value += u64::from(byte & 0x7f) << shift;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            return Some((value, at));
         }
-        let s = Str {
-            huffman: first & 0x80 != 0,
-            length_at,
-            single_length_byte: first & 0x7f != 0x7f,
-            len,
-            octets,
-            positions,
-        };
-        Some((s, c))
+        if shift > 28 {
+            return None;
+        }
     }
 }
 
+/// Where the octets of the string literal whose length byte is
+/// `block[length_at]` start and end, and that byte; `None` past the block.
+fn string_bounds(block: &[u8], length_at: usize) -> Option<(usize, usize, u8)> {
+    let first = *block.get(length_at)?;
+    let (len, start) = integer(block, first, 7, length_at + 1)?;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    (end <= block.len()).then_some((start, end, first))
+}
+
+/// The string literal whose length byte is `block[length_at]`, and the
+/// offset after it.
+fn string(block: &[u8], length_at: usize) -> Option<(Str, usize)> {
+    let (start, end, first) = string_bounds(block, length_at)?;
+    let bytes = &block[start..end];
+    let len = bytes.len();
+    // Only strings of at most 8 octets are compared or rewritten; of a
+    // longer one the walk needs the first octet (is it a pseudo-header
+    // name?).
+    let mut octets = [0u8; 8];
+    let kept = len.min(octets.len());
+    octets[..kept].copy_from_slice(&bytes[..kept]);
+    let s = Str {
+        huffman: first & 0x80 != 0,
+        length_at,
+        single_length_byte: first & 0x7f != 0x7f,
+        len,
+        octets,
+        start,
+    };
+    Some((s, end))
+}
+
+/// A string literal of a header block: offsets are in the block.
 struct Str {
     huffman: bool,
     length_at: usize,
     single_length_byte: bool,
     len: usize,
+    /// The first (at most 8) octets.
     octets: [u8; 8],
-    positions: [usize; 8],
+    start: usize,
 }
 
 impl Str {
@@ -294,10 +296,35 @@ impl Str {
     }
 }
 
-/// A rewrite found in a block.
+/// A rewrite found in a block, located in its frames' bytes.
 struct Edit {
-    value: Str,
+    /// Where the value's length byte is.
+    length_at: usize,
+    /// Where its octets are (the first `len`): a value may straddle two
+    /// frames.
+    octets_at: [usize; 8],
+    len: usize,
+    /// The frame that holds its last octet, which loses it when the
+    /// replacement is shorter.
+    last_frame: usize,
     replacement: Coded,
+}
+
+impl Edit {
+    fn new(value: &Str, replacement: Coded, fragments: &Fragments) -> Option<Edit> {
+        let mut octets_at = [0; 8];
+        let mut last_frame = 0;
+        for (i, at) in octets_at.iter_mut().enumerate().take(value.len) {
+            (*at, last_frame) = fragments.locate(value.start + i)?;
+        }
+        Some(Edit {
+            length_at: fragments.locate(value.length_at)?.0,
+            octets_at,
+            len: value.len,
+            last_frame,
+            replacement,
+        })
+    }
 }
 
 /// Whether the next block of frames in `bytes` (a HEADERS frame and the
@@ -335,10 +362,6 @@ pub(crate) fn block_extent(bytes: &[u8]) -> Extent {
     Extent::Skip
 }
 
-fn payload_len(header: &[u8]) -> usize {
-    usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2])
-}
-
 impl SchemeFix {
     /// A block that went by unexamined (too large, malformed): if a
     /// `:scheme` entry may be in the table, its index is lost.
@@ -354,12 +377,26 @@ impl SchemeFix {
     /// many bytes the block lost: they are removed at its front, so the
     /// rewritten block is `block[removed..]`.
     pub(crate) fn fix(&mut self, block: &mut [u8]) -> usize {
-        let Some(parsed) = fragments(block) else {
+        let Some(fragments) = fragments(block) else {
             self.skipped();
             return 0;
         };
+        // The walk reads the block in one piece: the fragment of its one
+        // frame, as almost every request sends it, or the fragments of a
+        // block split by CONTINUATION frames copied one after the other.
+        let joined: Vec<u8>;
+        let whole: &[u8] = if fragments.more.is_empty() {
+            &block[fragments.first.start..fragments.first.end]
+        } else {
+            joined = fragments
+                .iter()
+                .flat_map(|f| &block[f.start..f.end])
+                .copied()
+                .collect();
+            &joined
+        };
         let mut edits: [Option<Edit>; MAX_EDITS] = Default::default();
-        let Some(found) = self.walk(&parsed, &mut edits) else {
+        let Some(found) = self.walk(whole, &fragments, &mut edits) else {
             // A malformed block: h2 will refuse it; nothing to count.
             self.skipped();
             return 0;
@@ -367,42 +404,46 @@ impl SchemeFix {
         if found == 0 {
             return 0;
         }
-        apply(block, &parsed.fragments[..parsed.count], &mut edits)
+        apply(block, &edits)
     }
 
-    /// Walks the block's representations, noting `:scheme` values to
-    /// rewrite in `edits`; returns how many, or `None` if it is malformed.
-    fn walk(&mut self, block: &Block<'_>, edits: &mut [Option<Edit>; MAX_EDITS]) -> Option<usize> {
+    /// Walks the representations of `block` (a whole header block), noting
+    /// `:scheme` values to rewrite in `edits`, located in the frames by
+    /// `fragments`; returns how many, or `None` if it is malformed.
+    fn walk(
+        &mut self,
+        block: &[u8],
+        fragments: &Fragments,
+        edits: &mut [Option<Edit>; MAX_EDITS],
+    ) -> Option<usize> {
         let patterns = patterns();
         let mut found = 0;
-        let mut cursor = Cursor {
-            fragment: 0,
-            at: block.fragments[0].start,
-        };
+        let mut at = 0;
         // Past the pseudo-headers only insertions matter, and only while
         // tracking.
         let mut in_pseudo = true;
-        while let Some((_, first, after)) = block.next(cursor) {
+        while let Some(&first) = block.get(at) {
             if !in_pseudo && self.tracked.is_empty() {
                 break;
             }
+            at += 1;
             if first & 0x80 != 0 {
                 // Indexed field: an index names an entry h2 holds as
                 // rewritten.
-                let (index, c) = block.integer(first, 7, after)?;
+                let (index, next) = integer(block, first, 7, at)?;
                 if (LAST_STATIC_PSEUDO + 1..=STATIC_TABLE_LEN).contains(&index) {
                     in_pseudo = false;
                 }
-                cursor = c;
+                at = next;
                 continue;
             }
             if first & 0xe0 == 0x20 {
                 // Dynamic table size update: 0 empties the table.
-                let (size, c) = block.integer(first, 5, after)?;
+                let (size, next) = integer(block, first, 5, at)?;
                 if size == 0 {
                     self.tracked.clear();
                 }
-                cursor = c;
+                at = next;
                 continue;
             }
             let (indexing, prefix) = if first & 0xc0 == 0x40 {
@@ -411,33 +452,36 @@ impl SchemeFix {
                 // Without indexing (0000) or never indexed (0001).
                 (false, 4)
             };
-            let (index, c) = block.integer(first, prefix, after)?;
-            let (is_scheme, value_cursor) = if index == 0 {
-                let (name, c) = block.string(c)?;
+            let (index, next) = integer(block, first, prefix, at)?;
+            let (is_scheme, value_at) = if index == 0 {
+                let (name, next) = string(block, next)?;
                 let is_scheme = patterns.scheme_name.iter().any(|p| name.is(p));
                 if name.len > 0 && !starts_with_colon(name.huffman, name.octets[0]) {
                     in_pseudo = false;
                 }
-                (is_scheme, c)
+                (is_scheme, next)
             } else if index <= STATIC_TABLE_LEN {
                 if index > LAST_STATIC_PSEUDO {
                     in_pseudo = false;
                 }
-                (STATIC_SCHEME.contains(&index), c)
+                (STATIC_SCHEME.contains(&index), next)
             } else {
-                (self.is_tracked_scheme(index), c)
+                (self.is_tracked_scheme(index), next)
             };
-            let (value, c) = block.string(value_cursor)?;
-            cursor = c;
-            if is_scheme && value.single_length_byte && found < MAX_EDITS {
-                if let Some((_, replacement)) =
-                    patterns.values.iter().find(|(bad, _)| value.is(bad))
-                {
-                    edits[found] = Some(Edit {
-                        value,
-                        replacement: *replacement,
-                    });
-                    found += 1;
+            if !is_scheme {
+                // The value of any other field (a request's `:path` and
+                // `:authority`) is only stepped over.
+                at = string_bounds(block, value_at)?.1;
+            } else {
+                let (value, next) = string(block, value_at)?;
+                at = next;
+                if value.single_length_byte && found < MAX_EDITS {
+                    if let Some((_, replacement)) =
+                        patterns.values.iter().find(|(bad, _)| value.is(bad))
+                    {
+                        edits[found] = Some(Edit::new(&value, *replacement, fragments)?);
+                        found += 1;
+                    }
                 }
             }
             if indexing {
@@ -475,14 +519,11 @@ impl SchemeFix {
 
 /// The header block fragments of the frames in `bytes`, or `None` if a
 /// frame's padding or priority fields do not fit it.
-fn fragments(bytes: &[u8]) -> Option<Block<'_>> {
-    let mut block = Block {
-        bytes,
-        fragments: [Fragment::default(); MAX_FRAGMENTS],
-        count: 0,
-    };
+fn fragments(bytes: &[u8]) -> Option<Fragments> {
+    let mut first = None;
+    let mut more = Vec::new();
     let mut at = 0;
-    while at < bytes.len() && block.count < MAX_FRAGMENTS {
+    while at < bytes.len() && more.len() + 1 < MAX_FRAGMENTS {
         let header = bytes.get(at..at + FRAME_HEADER_LEN)?;
         let len = payload_len(header);
         let (kind, flags) = (header[3], header[4]);
@@ -503,39 +544,44 @@ fn fragments(bytes: &[u8]) -> Option<Block<'_>> {
                 return None;
             }
         }
-        block.fragments[block.count] = Fragment {
+        let fragment = Fragment {
             frame: at,
             start,
             end,
         };
-        block.count += 1;
+        if first.is_none() {
+            first = Some(fragment);
+        } else {
+            more.push(fragment);
+        }
         at = payload_end;
     }
-    (block.count > 0).then_some(block)
+    Some(Fragments {
+        first: first?,
+        more,
+    })
 }
 
 /// Applies the edits to `bytes`; returns how many bytes the block lost
 /// at its front.
-fn apply(bytes: &mut [u8], fragments: &[Fragment], edits: &mut [Option<Edit>; MAX_EDITS]) -> usize {
+fn apply(bytes: &mut [u8], edits: &[Option<Edit>; MAX_EDITS]) -> usize {
     let mut deleted = [0usize; MAX_EDITS];
     let mut deletions = 0;
-    for edit in edits.iter_mut().flatten() {
-        let value = &edit.value;
+    for edit in edits.iter().flatten() {
         let new = &edit.replacement;
         // The length byte: the coding flag and the new length (< 127).
-        bytes[value.length_at] = if new.huffman { 0x80 } else { 0 } | new.len as u8;
-        for (i, &byte) in new.octets().iter().enumerate() {
-            bytes[value.positions[i]] = byte;
+        bytes[edit.length_at] = if new.huffman { 0x80 } else { 0 } | new.len as u8;
+        for (&at, &byte) in edit.octets_at.iter().zip(new.octets()) {
+            bytes[at] = byte;
         }
-        if new.len < value.len {
+        if new.len < edit.len {
             // One octet shorter: its frame loses the value's last byte.
-            let gone = value.positions[value.len - 1];
-            let frame = fragment_of(fragments, gone).frame;
+            let frame = edit.last_frame;
             let len = payload_len(&bytes[frame..frame + 3]) - 1;
             bytes[frame] = (len >> 16) as u8;
             bytes[frame + 1] = (len >> 8) as u8;
             bytes[frame + 2] = len as u8;
-            deleted[deletions] = gone;
+            deleted[deletions] = edit.octets_at[edit.len - 1];
             deletions += 1;
         }
     }
@@ -550,14 +596,6 @@ fn apply(bytes: &mut [u8], fragments: &[Fragment], edits: &mut [Option<Edit>; MA
         bytes.copy_within(segment_start..deleted[k], segment_start + shift);
     }
     deletions
-}
-
-fn fragment_of(fragments: &[Fragment], at: usize) -> Fragment {
-    fragments
-        .iter()
-        .copied()
-        .find(|f| (f.start..f.end).contains(&at))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

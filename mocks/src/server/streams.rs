@@ -31,19 +31,13 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::frame::{
+    payload_len, CONTINUATION, FLAG_ACK, FLAG_END_HEADERS, FRAME_HEADER_LEN, HEADERS, PUSH_PROMISE,
+    SETTINGS,
+};
 use super::inbound::Inbound;
 
-/// Frame type SETTINGS (RFC 9113 §6.5).
-const SETTINGS: u8 = 0x4;
-/// Frame types that open a header block, which CONTINUATION frames must
-/// follow with nothing in between.
-const HEADERS: u8 = 0x1;
-const PUSH_PROMISE: u8 = 0x5;
-const CONTINUATION: u8 = 0x9;
-const FLAG_ACK: u8 = 0x1;
-const FLAG_END_HEADERS: u8 = 0x4;
 const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
-const FRAME_HEADER_LEN: usize = 9;
 /// A SETTINGS frame with one setting: header plus 6 bytes.
 const LIMIT_FRAME_LEN: usize = FRAME_HEADER_LEN + 6;
 
@@ -120,6 +114,8 @@ impl FrameCursor {
                 let header = self.header;
                 self.payload_left = payload_len(&header);
                 let kind = header[3];
+                // The frames that open a header block, and the one that
+                // continues it: nothing may come between them.
                 if matches!(kind, HEADERS | PUSH_PROMISE | CONTINUATION) {
                     self.in_header_block = header[4] & FLAG_END_HEADERS == 0;
                 }
@@ -127,10 +123,6 @@ impl FrameCursor {
             }
         }
     }
-}
-
-fn payload_len(header: &[u8]) -> usize {
-    usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2])
 }
 
 /// The rewriting of the MAX_CONCURRENT_STREAMS value in h2's first
@@ -206,7 +198,7 @@ impl<I> SettingsIo<I> {
             inject_pos: 0,
             inject_len: 0,
             unacked: VecDeque::new(),
-            inbound: Inbound::http2(),
+            inbound: Inbound::new(),
         }
     }
 
