@@ -1,7 +1,7 @@
 //! The notifications: stored with their expiry, fetched through the cache
-//! of recent ones ([`Recent`](super::Recent)) with the read mark written behind
-//! ([`Marks`](super::Marks)), acknowledged (deleted), swept once expired, and the
-//! lookups only the flaws make.
+//! of recent ones ([`Recent`](super::Recent)) with the read mark written
+//! behind ([`Marks`](super::Marks)), acknowledged (deleted), swept once
+//! expired, and the lookups only the flaws make.
 
 use std::sync::Arc;
 
@@ -147,11 +147,12 @@ impl Store {
         .await
     }
 
-    /// A fetch answered from [`Recent`](super::Recent) if it serves content: `None` to
-    /// ask the table. A refusal (someone else's, or expired) asks the table
-    /// too, which refuses it as well: answered from memory it would come
-    /// back faster than an unknown id, whose lookup is a writer job, and
-    /// that timing alone would tell a scanner which ids exist (SP-ENUM-02).
+    /// A fetch answered from [`Recent`](super::Recent) if it serves
+    /// content: `None` to ask the table. A refusal (someone else's, or
+    /// expired) asks the table too, which refuses it as well: answered from
+    /// memory it would come back faster than an unknown id, whose lookup is
+    /// a writer job, and that timing alone would tell a scanner which ids
+    /// exist (SP-ENUM-02).
     fn fetch_recent(
         &self,
         id: &str,
@@ -176,8 +177,9 @@ impl Store {
     }
 
     /// Queues the read mark of a notification served from memory; see
-    /// [`Marks`](super::Marks). Called under the [`Recent`](super::Recent) lock, so the mark is in the
-    /// writer's queue before the entry can be evicted.
+    /// [`Marks`](super::Marks). Called under the [`Recent`](super::Recent)
+    /// lock, so the mark is in the writer's queue before the entry can be
+    /// evicted.
     fn mark_read(&self, id: &Arc<str>) {
         let mut pending = self.marks.lock();
         pending.ids.push(Arc::clone(id));
