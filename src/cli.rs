@@ -95,7 +95,7 @@ pub struct BackendArgs {
     #[arg(long, default_value = "pushproof-backend.db")]
     pub db: PathBuf,
     /// Deliberate flaw to switch on (repeatable): leak-payload, no-authz,
-    /// logout-keeps-token, anonymous-fetch.
+    /// logout-keeps-token, anonymous-fetch, stall, lose.
     #[arg(long = "flaw", value_name = "NAME")]
     pub flaws: Vec<Flaw>,
     /// Lifetime of login tokens, in seconds.

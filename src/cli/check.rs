@@ -43,7 +43,8 @@ pub struct CheckArgs {
     #[arg(long, conflicts_with = "backend_url")]
     pub hub: bool,
     /// Start the embedded reference backend with a deliberate flaw
-    /// (repeatable): leak-payload, no-authz, logout-keeps-token, anonymous-fetch.
+    /// (repeatable): leak-payload, no-authz, logout-keeps-token,
+    /// anonymous-fetch, stall, lose.
     #[arg(long = "flaw", value_name = "NAME")]
     pub flaws: Vec<Flaw>,
     /// Seconds a started backend gets to answer HTTP.

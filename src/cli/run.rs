@@ -23,7 +23,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub shape: RunShape,
     /// Start the reference backend with a deliberate flaw (repeatable):
-    /// leak-payload, no-authz, logout-keeps-token, anonymous-fetch.
+    /// leak-payload, no-authz, logout-keeps-token, anonymous-fetch, stall,
+    /// lose.
     #[arg(long = "flaw", value_name = "NAME")]
     pub flaws: Vec<Flaw>,
     /// Hub mode: the reference backend sends through the mock

@@ -6,7 +6,9 @@
 //! argon2, whose cost (tens of milliseconds per login) would dominate the
 //! dispatch benchmark. Tokens are 256-bit CSPRNG values sent as base64url;
 //! the database keeps only their SHA-256, so a leaked database yields no
-//! usable token.
+//! usable token. Sessions are read through an in-memory cache
+//! ([`sessions`]), so an authenticated request costs a SHA-256 and a hash
+//! lookup, not a database read.
 //!
 //! Accounts live in tenants (organisations): a user name is unique within
 //! its tenant, and an account's key is its name in the unnamed tenant, or
@@ -17,6 +19,8 @@
 //! A login also issues a refresh token (as long-lived as
 //! [`REFRESH_TTL`], single-use: each refresh rotates it), which only
 //! `POST /api/token` accepts: it is never an access token.
+
+mod sessions;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -29,6 +33,7 @@ use sha2::{Digest, Sha256};
 
 use super::flaw::Flaw;
 use super::store::{Store, StoreError};
+use sessions::{CachedSession, SessionCache, SessionKey};
 
 /// Length of a token as sent: 32 bytes in unpadded base64url.
 const TOKEN_LEN: usize = 43;
@@ -77,10 +82,17 @@ impl Clock {
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Caller {
-    pub username: String,
+    pub username: Arc<str>,
     /// Identifies the session (for logout and for the registrations made
-    /// with it); never the token itself.
-    pub token_hash: String,
+    /// with it): the token's SHA-256, never the token itself.
+    session: SessionKey,
+}
+
+impl Caller {
+    /// The session's key as stored in the database (lowercase hex).
+    pub(crate) fn token_hash(&self) -> String {
+        hex::encode(self.session)
+    }
 }
 
 impl Caller {
@@ -93,7 +105,7 @@ impl Caller {
     pub(crate) fn name(&self) -> &str {
         self.username
             .split_once('/')
-            .map_or(self.username.as_str(), |(_, name)| name)
+            .map_or(&*self.username, |(_, name)| name)
     }
 }
 
@@ -138,13 +150,6 @@ fn valid_account_key(key: &str) -> bool {
     }
 }
 
-/// A fresh 256-bit token in unpadded base64url.
-fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// Whether `token` has the shape [`new_token`] gives.
 fn token_shaped(token: &str) -> bool {
     token.len() == TOKEN_LEN
@@ -178,9 +183,29 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The stored form of a token.
+/// A fresh bearer token: 256 bits from the OS-seeded CSPRNG, unpadded
+/// base64url ([`TOKEN_LEN`] characters).
+pub(crate) fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The SHA-256 of a token: its session key.
+pub(crate) fn session_key(token: &str) -> SessionKey {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The stored form of a token (its SHA-256 in lowercase hex).
 pub(crate) fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    hex::encode(session_key(token))
+}
+
+/// The session key a stored (hex) token hash spells, if it is one.
+fn key_of_hex(hash: &str) -> Option<SessionKey> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(hash, &mut key).ok()?;
+    Some(key)
 }
 
 /// A fresh random identifier: 128 bits from the OS-seeded CSPRNG, as 32
@@ -209,6 +234,7 @@ pub(crate) fn bearer_token(header: &str) -> Option<&str> {
 #[derive(Clone)]
 pub(crate) struct Auth {
     store: Store,
+    sessions: Arc<SessionCache>,
     clock: Clock,
     ttl: Duration,
     /// The `logout-keeps-token` flaw.
@@ -236,6 +262,7 @@ impl Auth {
     pub(crate) fn new(store: Store, clock: Clock, ttl: Duration, keep_tokens: bool) -> Auth {
         Auth {
             store,
+            sessions: Arc::new(SessionCache::default()),
             clock,
             ttl,
             keep_tokens,
@@ -256,12 +283,22 @@ impl Auth {
         self
     }
 
-    /// The stored key of an access token's session.
-    fn session_hash(&self, token: &str) -> String {
+    /// The key of an access token's session, in memory and (as hex) in
+    /// the table: under `token-prefix-match` only its first characters
+    /// count, for the cache as for the table.
+    fn session_key(&self, token: &str) -> SessionKey {
         match token.get(..FLAWED_PREFIX) {
-            Some(prefix) if self.flaws.prefix_only => token_hash(prefix),
-            _ => token_hash(token),
+            Some(prefix) if self.flaws.prefix_only => session_key(prefix),
+            _ => session_key(token),
         }
+    }
+
+    /// Whether sessions go through the cache. Not under `ignore-expiry`:
+    /// the table keeps an expired session only until the next login
+    /// sweeps it, which a cache that ignored expiry would outlive, so the
+    /// flawed backend asks the table every time, as it always did.
+    fn cached(&self) -> bool {
+        !self.flaws.ignore_expiry
     }
 
     /// Creates a user; `false` if the name is taken. Inputs are validated by
@@ -317,16 +354,25 @@ impl Auth {
         let refresh_token = new_token();
         let now = self.clock.now_ms();
         let ms = |d: Duration| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let session_hash = self.session_hash(&token);
+        let key = self.session_key(&token);
+        let expires_at = ms(ttl);
         self.store
             .create_session_with_refresh(
-                session_hash,
+                hex::encode(key),
                 username.to_owned(),
-                ms(ttl),
+                expires_at,
                 now,
                 (token_hash(&refresh_token), ms(REFRESH_TTL)),
             )
             .await?;
+        // Committed: from here on the table knows it, and so may the cache.
+        if self.cached() {
+            let session = CachedSession {
+                username: username.into(),
+                expires_at,
+            };
+            self.sessions.insert_new(key, session, now);
+        }
         Ok(Session {
             token,
             expires_in: ttl,
@@ -356,10 +402,16 @@ impl Auth {
     /// getting pushes). The name stays taken.
     pub(crate) async fn disable(&self, caller: &Caller) -> Result<(), StoreError> {
         let revoke = !self.flaws.keep_sessions_on_disable;
-        self.store
-            .disable_user(caller.username.clone(), revoke, self.clock.now_ms())
-            .await
-            .map(|_revoked| ())
+        let revoked = self
+            .store
+            .disable_user(caller.username.to_string(), revoke, self.clock.now_ms())
+            .await?;
+        // Committed: the table has no such session any more, nor may the
+        // cache (under `disabled-still-valid` nothing was revoked, and the
+        // cached sessions stay valid exactly as their rows do).
+        let keys: Vec<SessionKey> = revoked.iter().filter_map(|hash| key_of_hex(hash)).collect();
+        self.sessions.revoke_all(&keys);
+        Ok(())
     }
 
     /// The caller behind an `Authorization` header value, if it carries a
@@ -371,16 +423,38 @@ impl Auth {
         let Some(token) = header.and_then(bearer_token) else {
             return Ok(None);
         };
-        let hash = self.session_hash(token);
-        let Some((username, expires_at)) = self.store.session(hash.clone()).await? else {
-            return self.refresh_as_access(token, hash).await;
+        let key = self.session_key(token);
+        let cached = self.cached();
+        if cached {
+            if let Some(session) = self.sessions.get(&key, self.clock.now_ms()) {
+                return Ok(Some(Caller {
+                    username: session.username,
+                    session: key,
+                }));
+            }
+        }
+        // Not cached (or expired, or a flaw keeps the cache out): the table
+        // decides. The epoch is read first so that a logout committing
+        // meanwhile cannot be undone by caching what this read saw.
+        let epoch = self.sessions.epoch();
+        let Some((username, expires_at)) = self.store.session(hex::encode(key)).await? else {
+            return self.refresh_as_access(token, key).await;
         };
-        if self.clock.now_ms() >= expires_at && !self.flaws.ignore_expiry {
+        let now = self.clock.now_ms();
+        if now >= expires_at && !self.flaws.ignore_expiry {
             return Ok(None);
+        }
+        let username: Arc<str> = username.into();
+        if cached {
+            let session = CachedSession {
+                username: Arc::clone(&username),
+                expires_at,
+            };
+            self.sessions.insert_read(epoch, key, session, now);
         }
         Ok(Some(Caller {
             username,
-            token_hash: hash,
+            session: key,
         }))
     }
 
@@ -389,7 +463,7 @@ impl Auth {
     async fn refresh_as_access(
         &self,
         token: &str,
-        hash: String,
+        session: SessionKey,
     ) -> Result<Option<Caller>, StoreError> {
         if !self.flaws.refresh_as_access {
             return Ok(None);
@@ -398,27 +472,33 @@ impl Auth {
             .store
             .refresh_owner(token_hash(token), self.clock.now_ms())
             .await?;
+        // Never cached: a refresh token is no session, so each use asks
+        // the table again, as the flaw's lookup does.
         Ok(found.map(|username| Caller {
-            username,
-            token_hash: hash,
+            username: username.into(),
+            session,
         }))
     }
 
     /// Ends the caller's session and drops the registrations made with it.
     pub(crate) async fn logout(&self, caller: &Caller) -> Result<(), StoreError> {
         if self.flaws.keep_registrations {
-            return self
-                .store
-                .delete_session_only(caller.token_hash.clone())
-                .await;
+            self.store.delete_session_only(caller.token_hash()).await?;
+            self.sessions.revoke(&caller.session);
+            return Ok(());
         }
         if self.keep_tokens {
+            // The flaw: the registrations go, the session (and so its
+            // cache entry) stays.
             return self
                 .store
-                .delete_session_registrations(caller.token_hash.clone())
+                .delete_session_registrations(caller.token_hash())
                 .await;
         }
-        self.store.delete_session(caller.token_hash.clone()).await
+        self.store.delete_session(caller.token_hash()).await?;
+        // Committed: no read of the table can find the session any more.
+        self.sessions.revoke(&caller.session);
+        Ok(())
     }
 }
 
@@ -453,7 +533,7 @@ mod tests {
         }
         let caller = Caller {
             username: "acme/alice".into(),
-            token_hash: String::new(),
+            session: [0; 32],
         };
         assert_eq!((caller.tenant(), caller.name()), (Some("acme"), "alice"));
     }
@@ -490,6 +570,138 @@ mod tests {
         assert!(!is_id(&format!("{a}0")));
     }
 
+    #[tokio::test]
+    async fn sessions_read_from_the_table_are_cached_and_still_revoked_and_expire() {
+        let (_dir, auth, clock) = auth(Duration::from_secs(60)).await;
+        auth.create_user("alice", "pw").await.unwrap();
+        let header = bearer(&auth, "alice").await;
+        // A backend started afresh on the same database: an empty cache.
+        let fresh = Auth::new(auth.store.clone(), clock.clone(), auth.ttl, false);
+        assert_eq!(fresh.sessions.len(), 0);
+        let caller = fresh.authenticate(Some(&header)).await.unwrap().unwrap();
+        assert_eq!(&*caller.username, "alice");
+        assert_eq!(fresh.sessions.len(), 1, "read through into the cache");
+        // The cached entry expires with the session.
+        clock.advance(Duration::from_secs(60));
+        assert!(fresh.authenticate(Some(&header)).await.unwrap().is_none());
+
+        let header = bearer(&auth, "alice").await;
+        let caller = fresh.authenticate(Some(&header)).await.unwrap().unwrap();
+        fresh.logout(&caller).await.unwrap();
+        assert!(fresh.authenticate(Some(&header)).await.unwrap().is_none());
+        // And the table agrees: a cache-less reader refuses it too.
+        let other = Auth::new(auth.store.clone(), clock.clone(), auth.ttl, false);
+        assert!(other.authenticate(Some(&header)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_logout_keeps_token_flaw_keeps_the_cached_session() {
+        let (_dir, sound, clock) = auth(Duration::from_secs(60)).await;
+        let flawed = Auth::new(sound.store.clone(), clock, sound.ttl, true);
+        flawed.create_user("alice", "pw").await.unwrap();
+        let header = bearer(&flawed, "alice").await;
+        let caller = flawed.authenticate(Some(&header)).await.unwrap().unwrap();
+        flawed.logout(&caller).await.unwrap();
+        assert!(flawed.authenticate(Some(&header)).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn disabling_an_account_revokes_its_cached_sessions_unless_flawed() {
+        for (flaws, still_valid) in [(vec![], false), (vec![Flaw::DisabledStillValid], true)] {
+            let (_dir, sound, clock) = auth(Duration::from_secs(60)).await;
+            let auth = Auth::new(sound.store.clone(), clock, sound.ttl, false).with_flaws(&flaws);
+            auth.create_user("alice", "pw").await.unwrap();
+            auth.create_user("bob", "pw").await.unwrap();
+            let (one, two, bob) = (
+                bearer(&auth, "alice").await,
+                bearer(&auth, "alice").await,
+                bearer(&auth, "bob").await,
+            );
+            let caller = auth.authenticate(Some(&one)).await.unwrap().unwrap();
+            assert!(auth.authenticate(Some(&two)).await.unwrap().is_some());
+            assert_eq!(auth.sessions.len(), 3, "all three cached");
+            auth.disable(&caller).await.unwrap();
+            for header in [&one, &two] {
+                let found = auth.authenticate(Some(header)).await.unwrap();
+                assert_eq!(found.is_some(), still_valid, "{flaws:?}");
+            }
+            assert!(auth.authenticate(Some(&bob)).await.unwrap().is_some());
+        }
+    }
+
+    #[tokio::test]
+    async fn session_flaws_hold_on_the_cached_path() {
+        let (_dir, sound, clock) = auth(Duration::from_secs(60)).await;
+        let flawed = |flaw| {
+            Auth::new(sound.store.clone(), clock.clone(), sound.ttl, false).with_flaws(&[flaw])
+        };
+        sound.create_user("alice", "pw").await.unwrap();
+
+        // token-prefix-match: a token changed after its first characters
+        // is the same session, cached or not.
+        let prefix = flawed(Flaw::TokenPrefixMatch);
+        let session = prefix.login("alice", "pw", None).await.unwrap().unwrap();
+        let mut changed = session.token.clone();
+        let last = if changed.ends_with('A') { "B" } else { "A" };
+        changed.replace_range(TOKEN_LEN - 1.., last);
+        let changed = format!("Bearer {changed}");
+        assert!(prefix.authenticate(Some(&changed)).await.unwrap().is_some());
+        assert!(sound.authenticate(Some(&changed)).await.unwrap().is_none());
+        let restarted = flawed(Flaw::TokenPrefixMatch);
+        assert!(restarted
+            .authenticate(Some(&changed))
+            .await
+            .unwrap()
+            .is_some());
+        let caller = prefix.authenticate(Some(&changed)).await.unwrap().unwrap();
+        prefix.logout(&caller).await.unwrap();
+        let original = format!("Bearer {}", session.token);
+        assert!(prefix
+            .authenticate(Some(&original))
+            .await
+            .unwrap()
+            .is_none());
+
+        // ignore-expiry: a token seen before it expired is accepted after.
+        let lax = flawed(Flaw::IgnoreExpiry);
+        let header = bearer(&lax, "alice").await;
+        assert!(lax.authenticate(Some(&header)).await.unwrap().is_some());
+        let strict = bearer(&sound, "alice").await;
+        assert!(sound.authenticate(Some(&strict)).await.unwrap().is_some());
+        clock.advance(Duration::from_secs(61));
+        assert!(lax.authenticate(Some(&header)).await.unwrap().is_some());
+        assert!(sound.authenticate(Some(&strict)).await.unwrap().is_none());
+
+        // refresh-as-access: the refresh token works as an access token,
+        // every time (never cached as a session), until it is spent.
+        let loose = flawed(Flaw::RefreshAsAccess);
+        let session = loose.login("alice", "pw", None).await.unwrap().unwrap();
+        let refresh = format!("Bearer {}", session.refresh_token);
+        for _ in 0..2 {
+            assert!(loose.authenticate(Some(&refresh)).await.unwrap().is_some());
+        }
+        assert!(sound.authenticate(Some(&refresh)).await.unwrap().is_none());
+        assert!(loose
+            .refresh(&session.refresh_token)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(loose.authenticate(Some(&refresh)).await.unwrap().is_none());
+
+        // logout-keeps-registrations still revokes the (cached) token.
+        let keeper = flawed(Flaw::LogoutKeepsRegistrations);
+        let header = bearer(&keeper, "alice").await;
+        let caller = keeper.authenticate(Some(&header)).await.unwrap().unwrap();
+        keeper.logout(&caller).await.unwrap();
+        assert!(keeper.authenticate(Some(&header)).await.unwrap().is_none());
+    }
+
+    /// Logs `user` in with the password `pw`: the `Authorization` value.
+    async fn bearer(auth: &Auth, user: &str) -> String {
+        let session = auth.login(user, "pw", None).await.unwrap().unwrap();
+        format!("Bearer {}", session.token)
+    }
+
     async fn auth(ttl: Duration) -> (tempfile::TempDir, Auth, Clock) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("a.db")).unwrap();
@@ -510,8 +722,12 @@ mod tests {
         assert_eq!(session.expires_in, Duration::from_secs(60));
         let header = format!("Bearer {}", session.token);
         let caller = auth.authenticate(Some(&header)).await.unwrap().unwrap();
-        assert_eq!(caller.username, "alice");
-        assert_ne!(caller.token_hash, session.token);
+        assert_eq!(&*caller.username, "alice");
+        assert_ne!(caller.token_hash(), session.token);
+        assert_eq!(
+            caller.token_hash(),
+            hex::encode(session_key(&session.token))
+        );
 
         clock.advance(Duration::from_secs(59));
         assert!(auth.authenticate(Some(&header)).await.unwrap().is_some());
@@ -523,22 +739,8 @@ mod tests {
     async fn logout_revokes_only_that_token() {
         let (_dir, auth, _clock) = auth(Duration::from_secs(60)).await;
         auth.create_user("alice", "pw").await.unwrap();
-        let one = format!(
-            "Bearer {}",
-            auth.login("alice", "pw", None)
-                .await
-                .unwrap()
-                .unwrap()
-                .token
-        );
-        let two = format!(
-            "Bearer {}",
-            auth.login("alice", "pw", None)
-                .await
-                .unwrap()
-                .unwrap()
-                .token
-        );
+        let one = bearer(&auth, "alice").await;
+        let two = bearer(&auth, "alice").await;
         let caller = auth.authenticate(Some(&one)).await.unwrap().unwrap();
         auth.logout(&caller).await.unwrap();
         assert!(auth.authenticate(Some(&one)).await.unwrap().is_none());

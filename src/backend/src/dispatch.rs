@@ -1,5 +1,9 @@
 //! Dispatch: store a message once, push its id to every registration of the
 //! recipient, and clean up registrations the platforms report dead.
+//!
+//! The dispatch flaws live here too: how pushes are sent
+//! ([`DispatchFlaws`]) and `stall` and `lose` ([`Switches`], defects the
+//! dispatch benchmark must expose).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +11,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 
 use super::auth::Clock;
-use super::flaw::Flaw;
+use super::flaw::{EveryNth, Flaw, LOSE_EVERY, STALL_EVERY, STALL_FOR};
 use super::hub_mode::HubMode;
 use super::ids::Ids;
 use super::push::flawed::{Flawed, PushFlaws};
@@ -21,6 +25,36 @@ pub(crate) struct Outcome {
     pub pushed: usize,
     /// Pushes that failed (refused, timed out, dead device, platform off).
     pub failed: usize,
+}
+
+/// The dispatch benchmark's flaws that are on. Off, each costs one test
+/// of an `Option` per notification or push.
+#[derive(Debug, Default)]
+pub(crate) struct Switches {
+    /// `stall`: counts pushes.
+    stall: Option<EveryNth>,
+    /// `lose`: counts notifications that have somewhere to go.
+    lose: Option<EveryNth>,
+}
+
+impl Switches {
+    pub(crate) fn new(flaws: &[Flaw]) -> Switches {
+        Switches {
+            stall: flaws
+                .contains(&Flaw::Stall)
+                .then(|| EveryNth::new(STALL_EVERY)),
+            lose: flaws
+                .contains(&Flaw::Lose)
+                .then(|| EveryNth::new(LOSE_EVERY)),
+        }
+    }
+
+    /// The `stall` flaw: hold this push if it is a 50th.
+    async fn before_push(&self) {
+        if self.stall.as_ref().is_some_and(EveryNth::hit) {
+            tokio::time::sleep(STALL_FOR).await;
+        }
+    }
 }
 
 /// The flaws of how pushes are sent (what they carry is
@@ -111,6 +145,8 @@ pub(crate) struct Dispatcher {
     /// How notification ids are made (random unless an id flaw is on).
     ids: Arc<Ids>,
     flaws: DispatchFlaws,
+    /// `stall` and `lose`, counted across every send.
+    switches: Arc<Switches>,
     /// Hub mode: pushes go through the Notification Hub.
     hub: Option<Arc<HubMode>>,
 }
@@ -123,6 +159,7 @@ impl Dispatcher {
         push_flaws: Option<PushFlaws>,
         ids: Ids,
         flaws: DispatchFlaws,
+        switches: Switches,
     ) -> Dispatcher {
         Dispatcher {
             store,
@@ -131,6 +168,7 @@ impl Dispatcher {
             push_flaws: push_flaws.map(Arc::new),
             ids: Arc::new(ids),
             flaws,
+            switches: Arc::new(switches),
             hub: None,
         }
     }
@@ -195,10 +233,10 @@ impl Dispatcher {
             .store
             .create_notification(
                 NewNotification {
-                    id: id.to_string(),
-                    recipient,
+                    id: Arc::clone(&id),
+                    recipient: recipient.into(),
                     sender,
-                    payload: message,
+                    payload: message.into(),
                     platform,
                     created_at_ms: now,
                     expires_at_ms: now.saturating_add(ttl_ms),
@@ -207,6 +245,14 @@ impl Dispatcher {
             )
             .await?;
         let targets = targets.unwrap_or_default();
+        if !targets.is_empty() && self.switches.lose.as_ref().is_some_and(EveryNth::hit) {
+            // The `lose` flaw: stored, answered as pushed, never pushed.
+            tracing::debug!(notification = %id, "lose flaw: not pushing");
+            return Ok(Outcome {
+                pushed: targets.len(),
+                failed: 0,
+            });
+        }
         if let (Some(hub), Some(recipient)) = (&self.hub, tag_of) {
             return Ok(hub
                 .push(&recipient, &targets, &id, leaked.as_deref(), ttl_s)
@@ -251,6 +297,7 @@ impl Dispatcher {
                 leaked: leaked.as_deref(),
                 ttl_s,
             };
+            self.switches.before_push().await;
             let result = match &fallback {
                 None => self.pushers.send(only.platform, push).await,
                 Some(richer) => {
@@ -264,7 +311,9 @@ impl Dispatcher {
                 let (pushers, id, leaked) =
                     (Arc::clone(&self.pushers), Arc::clone(&id), leaked.clone());
                 let (fallback, flaws) = (fallback.clone(), self.flaws);
+                let switches = Arc::clone(&self.switches);
                 pushes.spawn(async move {
+                    switches.before_push().await;
                     let push = Push {
                         handle: &registration.handle,
                         id: &id,
@@ -303,3 +352,6 @@ impl Dispatcher {
         Ok(outcome)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,8 +1,14 @@
 //! Deliberate flaws the reference backend can be started with, so that each
-//! conformance check is shown to fail on the flaw it exists to catch.
+//! conformance check is shown to fail on the flaw it exists to catch, and
+//! each defect the dispatch benchmark must expose is shown to show.
+//!
+//! A flaw is a switch read once at start; the sound path pays at most a
+//! test of a `bool` or an `Option` for it, never a lock or a counter.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// A deliberate flaw. Off by default; each one breaks one property (and
 /// says which others notice it).
@@ -209,11 +215,29 @@ pub enum Flaw {
     /// `richer-fallback`: a push the gateway refused with 400 is retried
     /// with the message in it. Exists to make SP-OBS-04 fail.
     RicherFallback,
+    /// `stall`: every 50th push ([`STALL_EVERY`]) waits 400 ms
+    /// ([`STALL_FOR`]) before it leaves for its gateway; the send that
+    /// caused it waits with it. Exists so that the dispatch benchmark shows
+    /// it in its p99 (an open-model driver sees the stall as latency; a
+    /// closed loop would hide it as lower throughput).
+    Stall,
+    /// `lose`: every 100th notification ([`LOSE_EVERY`]) that has somewhere
+    /// to go is stored and acknowledged to the sender as pushed, but never
+    /// pushed. Exists so that the dispatch benchmark's reconciliation shows
+    /// 1% lost.
+    Lose,
 }
+
+/// The `stall` flaw holds every this-many-th push...
+pub const STALL_EVERY: u64 = 50;
+/// ...for this long.
+pub const STALL_FOR: Duration = Duration::from_millis(400);
+/// The `lose` flaw drops every this-many-th notification.
+pub const LOSE_EVERY: u64 = 100;
 
 impl Flaw {
     /// Every flaw, in a stable order.
-    pub const ALL: [Flaw; 43] = [
+    pub const ALL: [Flaw; 45] = [
         Flaw::LeakPayload,
         Flaw::NoAuthz,
         Flaw::LogoutKeepsToken,
@@ -257,6 +281,8 @@ impl Flaw {
         Flaw::KeepsDeadHandles,
         Flaw::IgnoresRetryAfter,
         Flaw::RicherFallback,
+        Flaw::Stall,
+        Flaw::Lose,
     ];
 
     /// The name used on the command line and in reports.
@@ -305,6 +331,8 @@ impl Flaw {
             Flaw::KeepsDeadHandles => "keeps-dead-handles",
             Flaw::IgnoresRetryAfter => "ignores-retry-after",
             Flaw::RicherFallback => "richer-fallback",
+            Flaw::Stall => "stall",
+            Flaw::Lose => "lose",
         }
     }
 
@@ -336,6 +364,29 @@ impl fmt::Display for Flaws<'_> {
 impl fmt::Display for Flaw {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Counts events, and picks every `n`th: the `n`th, the `2n`th, and so on,
+/// whichever request they come from. Shared by every request, lock-free.
+#[derive(Debug)]
+pub(crate) struct EveryNth {
+    n: u64,
+    seen: AtomicU64,
+}
+
+impl EveryNth {
+    pub(crate) fn new(n: u64) -> EveryNth {
+        EveryNth {
+            n: n.max(1),
+            seen: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one event; `true` if it is an `n`th.
+    pub(crate) fn hit(&self) -> bool {
+        // Relaxed: only the count matters, and fetch_add never loses one.
+        (self.seen.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(self.n)
     }
 }
 
@@ -380,5 +431,31 @@ mod tests {
             Err(UnknownFlaw("Leak-Payload".into()))
         );
         assert!("".parse::<Flaw>().is_err());
+    }
+
+    #[test]
+    fn every_nth_picks_exactly_the_nth_events() {
+        let every = EveryNth::new(STALL_EVERY);
+        let hits: Vec<u64> = (1..=200).filter(|_| every.hit()).collect();
+        assert_eq!(
+            hits,
+            (1..=200u64)
+                .filter(|i| i.is_multiple_of(50))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(hits, [50, 100, 150, 200]);
+    }
+
+    #[test]
+    fn every_nth_counts_every_event_from_many_threads() {
+        let every = std::sync::Arc::new(EveryNth::new(LOSE_EVERY));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let every = std::sync::Arc::clone(&every);
+                std::thread::spawn(move || (0..2_500).filter(|_| every.hit()).count())
+            })
+            .collect();
+        let hits: usize = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+        assert_eq!(hits, 8 * 2_500 / 100);
     }
 }

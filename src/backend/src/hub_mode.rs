@@ -84,9 +84,7 @@ impl HubMode {
 
     /// The handles the session of `caller` registered, before it ends.
     pub(crate) async fn session_handles(&self, caller: &Caller) -> Result<Vec<String>, StoreError> {
-        self.store
-            .session_handles(caller.token_hash.to_string())
-            .await
+        self.store.session_handles(caller.token_hash()).await
     }
 
     /// A session ended: its devices leave the hub. A device the hub would

@@ -62,6 +62,8 @@ mod auth;
 mod config;
 mod dispatch;
 mod flaw;
+#[doc(hidden)]
+pub mod hot_paths;
 mod hub_mode;
 mod ids;
 mod push;
@@ -82,7 +84,7 @@ pub use config::{
     ApnsConfig, Config, ConfigError, FcmConfig, FetchThrottle, HubConfig, ServiceAccount,
     SigningKey, Trust, WnsConfig,
 };
-pub use flaw::{Flaw, Flaws, UnknownFlaw};
+pub use flaw::{Flaw, Flaws, UnknownFlaw, LOSE_EVERY, STALL_EVERY, STALL_FOR};
 
 use api::App;
 use auth::Clock;

@@ -614,6 +614,20 @@ async fn flaw_leak_payload_puts_the_message_in_the_push() {
 }
 
 #[tokio::test]
+async fn flaw_lose_acknowledges_every_100th_send_and_never_pushes_it() {
+    let server = start(&[Flaw::Lose]).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    server.register(&bob, "b1").await;
+    for n in 0..200 {
+        let answer = server.send(&alice, "bob", &format!("m{n}")).await;
+        assert_eq!(answer, json!({ "pushed": 1, "failed": 0 }), "send {n}");
+    }
+    // 200 acknowledged as pushed, 198 pushed: 1% lost.
+    assert_eq!(server.pushed_to("b1").await.len(), 198);
+}
+
+#[tokio::test]
 async fn flaw_no_authz_lets_anyone_fetch() {
     let server = start(&[Flaw::NoAuthz]).await;
     let alice = server.user("alice").await;

@@ -1,5 +1,9 @@
 //! APNs provider API client: HTTP/2, token (JWT ES256) authentication.
 //!
+//! Pushes go over a small pool of HTTP/2 connections ([`H2Pool`]) that
+//! obeys the stream limit APNs announces: one stream until a push is
+//! accepted, then its higher limit, and back to one after a rejection.
+//!
 //! The provider token is signed once and reused: APNs rejects tokens older
 //! than an hour and answers `TooManyProviderTokenUpdates` to a client that
 //! renews more often than every 20 minutes, so a token per push (a classic
@@ -9,13 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, Method, Request};
-use http_body_util::Full;
+use http::{header, HeaderMap, HeaderValue, Uri};
 use jsonwebtoken::Header;
 use serde_json::json;
 
 use super::flawed::Flawed;
-use super::http::HttpClient;
+use super::h2pool::{H2Pool, Limits};
 use super::{reason_of, unix_now, Push, PushError, PushOutcome};
 use crate::config::{ApnsConfig, Trust};
 
@@ -25,16 +28,31 @@ const RENEW_AFTER: u64 = 40 * 60;
 const MIN_RENEW_INTERVAL: u64 = 20 * 60;
 
 pub(crate) struct Apns {
-    http: HttpClient,
+    pool: H2Pool,
     config: ApnsConfig,
+    /// The headers every push carries but `authorization`, built once.
+    headers: HeaderMap,
     jwt: JwtCache,
 }
 
 impl Apns {
     pub(crate) fn new(config: ApnsConfig, timeout: Duration, trust: &Trust) -> Apns {
+        let mut headers = HeaderMap::with_capacity(5);
+        // A topic that is not a valid header value cannot be sent at all;
+        // APNs then answers MissingTopic, which is what the push reports.
+        if let Ok(topic) = HeaderValue::from_str(&config.topic) {
+            headers.insert("apns-topic", topic);
+        }
+        headers.insert("apns-push-type", HeaderValue::from_static("background"));
+        headers.insert("apns-priority", HeaderValue::from_static("5"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         Apns {
-            http: HttpClient::http2(timeout, trust),
+            pool: H2Pool::new(&config.url, trust, timeout, Limits::default()),
             config,
+            headers,
             jwt: JwtCache::default(),
         }
     }
@@ -55,29 +73,32 @@ impl Apns {
             .jwt
             .get(&self.config, unix_now())
             .map_err(PushError::Auth)?;
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(format!("{}/3/device/{}", self.config.url, push.handle))
-            .header(header::AUTHORIZATION, format!("bearer {jwt}"))
-            .header("apns-topic", &self.config.topic)
-            .header("apns-push-type", "background")
-            .header("apns-priority", "5");
+        let uri: Uri = format!("{}/3/device/{}", self.config.url, push.handle)
+            .parse()
+            .map_err(|e| PushError::Transport(format!("building the request: {e}")))?;
+        let mut headers = self.headers.clone();
+        let bearer = HeaderValue::from_str(&format!("bearer {jwt}"))
+            .map_err(|e| PushError::Auth(format!("provider token: {e}")))?;
+        headers.insert(header::AUTHORIZATION, bearer);
         if let Some(ttl) = push.ttl_s {
             // Absolute epoch seconds (without it APNs stores the push),
             // rounded down to the minute: never later than the content's
             // expiry, and the same on pushes sent moments apart, so the
             // header says nothing about when each was sent.
             let expires = unix_now().saturating_add(ttl) / 60 * 60;
-            request = request.header("apns-expiration", expires);
+            headers.insert("apns-expiration", HeaderValue::from(expires));
         }
-        request = request.header(header::CONTENT_TYPE, "application/json");
         if let Some(collapse_id) = push.leaked.and_then(|f| f.apns_collapse_id.as_deref()) {
-            request = request.header("apns-collapse-id", collapse_id);
+            // The flaw's 64 bytes of message; one that is no header value
+            // (a control character) goes without the header.
+            if let Ok(value) = HeaderValue::from_str(collapse_id) {
+                headers.insert("apns-collapse-id", value);
+            }
         }
-        let request = request
-            .body(Full::new(body(push.id, push.leaked)))
-            .map_err(|e| PushError::Transport(format!("building the request: {e}")))?;
-        let reply = self.http.send(request).await?;
+        let reply = self
+            .pool
+            .post(&uri, &headers, body(push.id, push.leaked))
+            .await?;
         let status = reply.status.as_u16();
         Ok(match status {
             200 => PushOutcome::Delivered,
@@ -99,9 +120,7 @@ impl Apns {
 /// A background push carrying only the id (plus what a push flaw adds).
 pub(crate) fn body(id: &str, flawed: Option<&Flawed>) -> Bytes {
     let Some(flawed) = flawed else {
-        return Bytes::from(
-            json!({ "aps": { "content-available": 1 }, "secureId": id }).to_string(),
-        );
+        return sound_body(id);
     };
     let mut aps = json!({ "content-available": 1 });
     if let Some(alert) = &flawed.apns_alert {
@@ -115,6 +134,31 @@ pub(crate) fn body(id: &str, flawed: Option<&Flawed>) -> Bytes {
         value[*key] = json!(extra);
     }
     Bytes::from(value.to_string())
+}
+
+/// The sound push, `{"aps":{"content-available":1},"secureId":id}`: typed,
+/// so serde writes it straight out (no map built per push), still escaped
+/// by serde, byte for byte what the map would print.
+fn sound_body(id: &str) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        aps: Aps,
+        #[serde(rename = "secureId")]
+        secure_id: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Aps {
+        #[serde(rename = "content-available")]
+        content_available: u8,
+    }
+    let body = Body {
+        aps: Aps {
+            content_available: 1,
+        },
+        secure_id: id,
+    };
+    // Plain data always serializes.
+    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 /// The current provider token and when it was issued.
@@ -192,6 +236,21 @@ mod tests {
             body,
             json!({ "aps": { "content-available": 1 }, "secureId": "abc" })
         );
+    }
+
+    #[test]
+    fn body_bytes_are_what_serde_json_would_print() {
+        let plain = json!({ "aps": { "content-available": 1 }, "secureId": "abc" });
+        assert_eq!(body("abc", None), plain.to_string());
+        let leaky = json!({
+            "aps": { "content-available": 1, "alert": { "body": "hi \"x\"" } },
+            "secureId": "abc",
+        });
+        let flawed = Flawed {
+            apns_alert: Some(json!({ "body": "hi \"x\"" })),
+            ..Flawed::default()
+        };
+        assert_eq!(body("abc", Some(&flawed)), leaky.to_string());
     }
 
     #[test]

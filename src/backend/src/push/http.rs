@@ -1,6 +1,8 @@
-//! The HTTP client plumbing shared by the push clients: one pooled hyper
-//! client per platform, plaintext or TLS by the URL's scheme, a deadline on
-//! every exchange, and capped reply bodies.
+//! The HTTP client plumbing shared by the push clients: the TLS
+//! configuration, and a pooled hyper client (plaintext or TLS by the URL's
+//! scheme, a deadline on every exchange, capped reply bodies) for WNS and
+//! the token endpoints. APNs and FCM pushes go over HTTP/2 through
+//! [`super::h2pool`].
 //!
 //! `https://` URLs are served by rustls (ring) through hyper-rustls, trusting
 //! what [`Trust`] says: exactly the certificates of `PUSHPROOF_CA_FILE`, or
@@ -28,10 +30,10 @@ use crate::config::Trust;
 pub(crate) type Connector = HttpsConnector<HttpConnector>;
 
 /// Largest reply body read from a gateway; error bodies are small JSON.
-const MAX_REPLY: usize = 64 * 1024;
+pub(crate) const MAX_REPLY: usize = 64 * 1024;
 
-/// ALPN for APNs, which speaks HTTP/2 only.
-const ALPN_H2: &[&[u8]] = &[b"h2"];
+/// ALPN for APNs and FCM pushes, which go over HTTP/2 only.
+pub(crate) const ALPN_H2: &[&[u8]] = &[b"h2"];
 /// ALPN for FCM, WNS and the token endpoints, which speak both.
 const ALPN_H2_HTTP1: &[&[u8]] = &[b"h2", b"http/1.1"];
 
@@ -62,7 +64,7 @@ fn connector(timeout: Duration, trust: &Trust, alpn: &[&[u8]]) -> Connector {
 
 /// The rustls client configuration for one client: its trust anchors and
 /// ALPN list, built once and shared by all its connections.
-fn tls_config(trust: &Trust, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+pub(crate) fn tls_config(trust: &Trust, alpn: &[&[u8]]) -> Arc<ClientConfig> {
     let mut config = match trust {
         Trust::NativeRoots => native_roots_config().clone(),
         Trust::CaFile { roots, .. } => builder()
@@ -172,23 +174,6 @@ impl HttpClient {
             .http2_initial_stream_window_size(1 << 20)
             .http2_initial_connection_window_size(8 << 20)
             .build(connector(timeout, trust, ALPN_H2_HTTP1));
-        HttpClient { client, timeout }
-    }
-
-    /// HTTP/2 only (prior knowledge on plaintext, ALPN `h2` over TLS),
-    /// multiplexing every push to a host over one connection, as APNs
-    /// expects.
-    pub(crate) fn http2(timeout: Duration, trust: &Trust) -> HttpClient {
-        let client = Client::builder(TokioExecutor::new())
-            .http2_only(true)
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(600))
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .http2_keep_alive_while_idle(true)
-            .http2_initial_stream_window_size(1 << 20)
-            .http2_initial_connection_window_size(8 << 20)
-            .build(connector(timeout, trust, ALPN_H2));
         HttpClient { client, timeout }
     }
 

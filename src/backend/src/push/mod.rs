@@ -9,6 +9,7 @@
 mod apns;
 mod fcm;
 pub(crate) mod flawed;
+mod h2pool;
 mod http;
 pub(crate) mod hub;
 mod token;
@@ -160,6 +161,15 @@ impl Pushers {
                 None => not_configured,
             },
         }
+    }
+}
+
+/// The body of `push` as `platform`'s client sends it.
+pub(crate) fn body(platform: Platform, push: Push<'_>) -> bytes::Bytes {
+    match platform {
+        Platform::Apns => apns::body(push.id, push.leaked),
+        Platform::Fcm => fcm::body(push.handle, push.id, push.leaked, push.ttl_s),
+        Platform::Wns => wns::body(push.id, push.leaked.and_then(|f| f.wns_tail.as_deref())),
     }
 }
 

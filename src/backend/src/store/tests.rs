@@ -1,5 +1,6 @@
 //! Store round-trips: ownership, scoping, expiry and acknowledgement,
-//! logout clean-up, group commit, the schema migration.
+//! logout clean-up, group commit, the schema migration, and the cache of
+//! recent notifications agreeing with the table.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,10 +10,10 @@ use super::*;
 /// every platform.
 fn note(id: String, recipient: String, payload: String) -> NewNotification {
     NewNotification {
-        id,
-        recipient,
+        id: id.into(),
+        recipient: recipient.into(),
         sender: "b".into(),
-        payload,
+        payload: payload.into(),
         platform: None,
         created_at_ms: 0,
         expires_at_ms: i64::MAX,
@@ -177,19 +178,19 @@ async fn notifications_round_trip_and_are_scoped() {
         .unwrap();
     assert_eq!(
         store
-            .fetch_notification("n1".into(), Some("bob".into()), 0)
+            .fetch_notification("n1", Some("bob"), 0)
             .await
             .unwrap(),
         None
     );
     let first = store
-        .fetch_notification("n1".into(), Some("alice".into()), 0)
+        .fetch_notification("n1", Some("alice"), 0)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((first.payload.as_str(), first.read), ("secret", false));
+    assert_eq!((&*first.payload, first.read), ("secret", false));
     let second = store
-        .fetch_notification("n1".into(), None, 0)
+        .fetch_notification("n1", None, 0)
         .await
         .unwrap()
         .unwrap();
@@ -233,7 +234,7 @@ async fn logout_removes_the_sessions_registrations() {
 
 #[tokio::test]
 async fn concurrent_writes_are_grouped_and_all_land() {
-    let (_dir, store) = open();
+    let (dir, store) = open();
     store
         .create_user("alice".into(), vec![], vec![], 0)
         .await
@@ -261,13 +262,119 @@ async fn concurrent_writes_are_grouped_and_all_land() {
         )
         .await;
     assert!(matches!(dup, Err(StoreError::Sqlite(_))));
-    for n in [0, 250, 499] {
-        assert!(store
-            .fetch_notification(format!("n{n}"), None, 0)
+    // Every one of them committed: a store opened afresh on the file (no
+    // cache) finds them all in the table.
+    let reopened = reopen(&dir);
+    for n in 0..500 {
+        let found = reopened
+            .fetch_notification(&format!("n{n}"), Some("alice"), 0)
+            .await
+            .unwrap();
+        assert_eq!(found.map(|f| f.payload), Some("m".into()), "n{n}");
+    }
+}
+
+/// A second store on the same file, with an empty cache: what a restarted
+/// backend would see.
+fn reopen(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("t.db")).unwrap()
+}
+
+/// Creates alice (unless she exists) and a notification to her per id.
+async fn alice_with(store: &Store, ids: &[&str]) {
+    store
+        .create_user("alice".into(), vec![], vec![], 0)
+        .await
+        .ok();
+    for id in ids {
+        store
+            .create_notification(
+                note((*id).into(), "alice".into(), format!("secret {id}")),
+                Routing::Owner,
+            )
             .await
             .unwrap()
-            .is_some());
+            .unwrap();
     }
+}
+
+#[tokio::test]
+async fn read_marks_made_in_memory_reach_the_table() {
+    let (dir, store) = open();
+    alice_with(&store, &["n1", "n2"]).await;
+    let first = store
+        .fetch_notification("n1", Some("alice"), 0)
+        .await
+        .unwrap();
+    assert_eq!(first.map(|f| f.read), Some(false));
+    assert_eq!(
+        store
+            .fetch_notification("n1", Some("bob"), 0)
+            .await
+            .unwrap(),
+        None,
+        "the cache keeps the recipient rule"
+    );
+    // Any later write commits after the mark's job (one writer, in order).
+    store
+        .create_user("barrier".into(), vec![], vec![], 0)
+        .await
+        .unwrap();
+    let reopened = reopen(&dir);
+    let n1 = reopened.fetch_notification("n1", None, 0).await.unwrap();
+    let n2 = reopened.fetch_notification("n2", None, 0).await.unwrap();
+    assert_eq!(n1.map(|f| f.read), Some(true), "marked read in the table");
+    assert_eq!(n2.map(|f| f.read), Some(false), "never fetched");
+}
+
+#[tokio::test]
+async fn an_evicted_notification_still_remembers_it_was_read() {
+    let (_dir, store) = open();
+    let store = store.with_recent(Recent::with_limits(1, usize::MAX));
+    alice_with(&store, &["n1"]).await;
+    let first = store
+        .fetch_notification("n1", Some("alice"), 0)
+        .await
+        .unwrap();
+    assert_eq!(first.map(|f| f.read), Some(false));
+    // n2 pushes n1 out of the cache before its mark can have committed.
+    alice_with(&store, &["n2"]).await;
+    let again = store
+        .fetch_notification("n1", Some("alice"), 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.map(|f| (f.payload, f.read)),
+        Some(("secret n1".into(), true))
+    );
+    let other = store
+        .fetch_notification("n1", Some("bob"), 0)
+        .await
+        .unwrap();
+    assert_eq!(other, None, "the table keeps the recipient rule");
+}
+
+#[tokio::test]
+async fn concurrent_first_fetches_see_unread_exactly_once() {
+    let (_dir, store) = open();
+    alice_with(&store, &["n1"]).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .fetch_notification("n1", Some("alice"), 0)
+                .await
+                .unwrap()
+                .unwrap()
+                .read
+        });
+    }
+    let mut unread = 0;
+    while let Some(read) = tasks.join_next().await {
+        unread += usize::from(!read.unwrap());
+    }
+    assert_eq!(unread, 1);
 }
 
 #[tokio::test]
@@ -287,7 +394,7 @@ async fn notifications_expire_and_acknowledged_ones_are_gone() {
             .await
             .unwrap();
     }
-    let fetch = |id: &str, now| store.fetch_notification(id.into(), Some("alice".into()), now);
+    let fetch = |id: &'static str, now| store.fetch_notification(id, Some("alice"), now);
     assert!(fetch("a", 999).await.unwrap().is_some());
     assert!(fetch("a", 1_000).await.unwrap().is_none(), "gone at expiry");
     // Only the recipient acknowledges, and only what has not expired.
@@ -326,11 +433,69 @@ fn a_database_from_before_expiry_gets_the_column_and_keeps_its_rows() {
         .build()
         .unwrap();
     let old = runtime
-        .block_on(store.fetch_notification("old".into(), Some("alice".into()), i64::MAX - 1))
+        .block_on(store.fetch_notification("old", Some("alice"), i64::MAX - 1))
         .unwrap()
         .unwrap();
-    assert_eq!(old.payload, "kept");
+    assert_eq!(&*old.payload, "kept");
     drop(store);
     // Opening it again finds the column in place.
     Store::open(&path).unwrap();
+}
+
+#[tokio::test]
+async fn cached_notifications_follow_deletes_and_the_tenant_name_lookup() {
+    let (_dir, store) = open();
+    store
+        .create_user("acme/alice".into(), vec![], vec![], 0)
+        .await
+        .unwrap();
+    for id in ["n1", "n2", "n3"] {
+        store
+            .create_notification(
+                note(id.into(), "acme/alice".into(), "m".into()),
+                Routing::Owner,
+            )
+            .await
+            .unwrap();
+    }
+    // The `cross-tenant-fetch` lookup by name, served from memory: the
+    // same name test as the table's, the same read mark.
+    let by_name =
+        |id: &str, name: &str| store.fetch_notification_by_name(id.into(), name.into(), 0);
+    assert_eq!(by_name("n1", "bob").await.unwrap(), None);
+    assert_eq!(
+        by_name("n1", "alice").await.unwrap().map(|n| n.read),
+        Some(false)
+    );
+    let again = store
+        .fetch_notification("n1", Some("acme/alice"), 0)
+        .await
+        .unwrap();
+    assert_eq!(again.map(|n| n.read), Some(true));
+    // A delete by someone else leaves it; the recipient's, or anyone's
+    // under `any-ack`, takes it out of memory as out of the table.
+    assert!(!store
+        .delete_notification("n2".into(), Some("bob".into()), 0)
+        .await
+        .unwrap());
+    assert!(store
+        .fetch_notification("n2", None, 0)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .delete_notification("n2".into(), Some("acme/alice".into()), 0)
+        .await
+        .unwrap());
+    assert!(store
+        .delete_notification("n3".into(), None, 0)
+        .await
+        .unwrap());
+    for id in ["n2", "n3"] {
+        assert_eq!(store.fetch_notification(id, None, 0).await.unwrap(), None);
+        assert_eq!(
+            store.fetch_notification(id, None, i64::MIN).await.unwrap(),
+            None
+        );
+    }
 }
