@@ -37,12 +37,3 @@ macro_rules! outln {
 }
 
 pub(crate) use {out, outln};
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_macros_format_like_print() {
-        assert_eq!(format!("{}\n", format_args!("{} {}", 1, "a")), "1 a\n");
-        super::write("");
-    }
-}

@@ -44,9 +44,10 @@ pub const INFO: CheckInfo = CheckInfo {
     },
 };
 
-/// FCM fields that address the message or say how long FCM may hold it
-/// (`android.ttl`, judged by SP-LIFE-04) rather than carry anything.
-const FCM_ADDRESS: [&str; 4] = ["/token", "/topic", "/condition", "/android/ttl"];
+/// FCM fields that carry nothing of the message: its address (`token`,
+/// `topic`, `condition`) and how long FCM may hold it (`android.ttl`,
+/// judged by SP-LIFE-04).
+const FCM_NOT_CONTENT: [&str; 4] = ["/token", "/topic", "/condition", "/android/ttl"];
 
 pub async fn run(suite: &Suite) -> Findings {
     let mut f = Findings::new();
@@ -147,7 +148,7 @@ fn undeclared(
         if is_id && (value == ID_MASK || matches!(platform.id, IdLocation::Regex(_))) {
             continue;
         }
-        if capture.platform == Platform::Fcm && FCM_ADDRESS.contains(&name.as_str()) {
+        if capture.platform == Platform::Fcm && FCM_NOT_CONTENT.contains(&name.as_str()) {
             continue;
         }
         let unmasked = value.replace(ID_MASK, id);

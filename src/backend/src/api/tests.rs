@@ -312,7 +312,7 @@ async fn secure_push_round_trip_and_no_existence_oracle() {
     assert!(crate::auth::is_id(&id), "the push is the id only: {id:?}");
 
     let first = server
-        .call("GET", &format!("/api/notifications/{id}"), Some(&bob), None)
+        .call("GET", &notification_path(&id), Some(&bob), None)
         .await;
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(first.headers["cache-control"], "no-store");
@@ -322,18 +322,13 @@ async fn secure_push_round_trip_and_no_existence_oracle() {
         json!({ "Id": id, "Payload": secret, "Read": false })
     );
     let second = server
-        .call("GET", &format!("/api/notifications/{id}"), Some(&bob), None)
+        .call("GET", &notification_path(&id), Some(&bob), None)
         .await;
     assert_eq!(second.json()["Read"], true);
 
     // Not the recipient, unknown, malformed: one answer.
     let theirs = server
-        .call(
-            "GET",
-            &format!("/api/notifications/{id}"),
-            Some(&alice),
-            None,
-        )
+        .call("GET", &notification_path(&id), Some(&alice), None)
         .await;
     let unknown = server
         .call(
@@ -588,7 +583,7 @@ async fn flaw_anonymous_fetch_serves_requests_without_a_token_only() {
     server.register(&bob, "b1").await;
     server.send(&alice, "bob", "canary-789").await;
     let id = server.pushed_to("b1").await.remove(0);
-    let path = format!("/api/notifications/{id}");
+    let path = notification_path(&id);
     let anonymous = server.call("GET", &path, None, None).await;
     assert_eq!(anonymous.status, StatusCode::OK);
     assert_eq!(anonymous.json()["Payload"], "canary-789");
@@ -641,18 +636,13 @@ async fn flaw_no_authz_lets_anyone_fetch() {
         "no leak without leak-payload"
     );
     let stolen = server
-        .call(
-            "GET",
-            &format!("/api/notifications/{id}"),
-            Some(&alice),
-            None,
-        )
+        .call("GET", &notification_path(&id), Some(&alice), None)
         .await;
     assert_eq!(stolen.status, StatusCode::OK);
     assert_eq!(stolen.json()["Payload"], "canary-456");
     // A token is still required.
     let anonymous = server
-        .call("GET", &format!("/api/notifications/{id}"), None, None)
+        .call("GET", &notification_path(&id), None, None)
         .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
@@ -695,12 +685,7 @@ async fn edges_never_fail_badly() {
         "%F0%9F%92%A9",
     ] {
         let answer = server
-            .call(
-                "GET",
-                &format!("/api/notifications/{id}"),
-                Some(&alice),
-                None,
-            )
+            .call("GET", &notification_path(id), Some(&alice), None)
             .await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{id:?}");
     }
@@ -736,6 +721,11 @@ async fn http2_prior_knowledge_is_served() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
+/// The path of notification `id`.
+fn notification_path(id: &str) -> String {
+    format!("/api/notifications/{id}")
+}
+
 mod accounts;
 mod flaws;
 mod flaws_lifecycle;
@@ -749,7 +739,7 @@ async fn a_recipient_deletes_a_notification_and_it_is_gone() {
     server.register(&bob, "b1").await;
     server.send(&alice, "bob", "to delete").await;
     let id = server.pushed_to("b1").await.remove(0);
-    let path = format!("/api/notifications/{id}");
+    let path = notification_path(&id);
     let anonymous = server.call("DELETE", &path, None, None).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     let other = server.call("DELETE", &path, Some(&alice), None).await;
@@ -779,23 +769,13 @@ async fn flaw_reused_ids_hands_a_deleted_id_to_the_next_notification() {
     server.send(&alice, "bob", "first").await;
     let id = server.pushed_to("b1").await.remove(0);
     let deleted = server
-        .call(
-            "DELETE",
-            &format!("/api/notifications/{id}"),
-            Some(&bob),
-            None,
-        )
+        .call("DELETE", &notification_path(&id), Some(&bob), None)
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     server.send(&bob, "alice", "for alice").await;
     assert_eq!(server.pushed_to("a1").await, std::slice::from_ref(&id));
     let fetched = server
-        .call(
-            "GET",
-            &format!("/api/notifications/{id}"),
-            Some(&alice),
-            None,
-        )
+        .call("GET", &notification_path(&id), Some(&alice), None)
         .await;
     assert_eq!(fetched.json()["Payload"], "for alice");
 }

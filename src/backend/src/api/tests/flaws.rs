@@ -15,10 +15,6 @@ async fn with_one(flaws: &[Flaw], message: &str) -> (Server, String, String, Str
     (server, alice, bob, id)
 }
 
-fn path(id: &str) -> String {
-    format!("/api/notifications/{id}")
-}
-
 #[tokio::test]
 async fn flaw_token_prefix_match_accepts_a_token_changed_after_its_prefix() {
     for (flaws, accepted) in [(&[][..], false), (&[Flaw::TokenPrefixMatch][..], true)] {
@@ -27,12 +23,16 @@ async fn flaw_token_prefix_match_accepts_a_token_changed_after_its_prefix() {
         let last = changed.len() - 1;
         changed[last] = if changed[last] == b'A' { b'B' } else { b'A' };
         let changed = String::from_utf8(changed).unwrap();
-        let answer = server.call("GET", &path(&id), Some(&changed), None).await;
+        let answer = server
+            .call("GET", &notification_path(&id), Some(&changed), None)
+            .await;
         assert_eq!(answer.status.is_success(), accepted, "{flaws:?}");
         let mut first = bob.into_bytes();
         first[0] = if first[0] == b'A' { b'B' } else { b'A' };
         let first = String::from_utf8(first).unwrap();
-        let answer = server.call("GET", &path(&id), Some(&first), None).await;
+        let answer = server
+            .call("GET", &notification_path(&id), Some(&first), None)
+            .await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{flaws:?}");
     }
 }
@@ -42,12 +42,21 @@ async fn flaw_bola_case_variant_serves_another_case_of_the_id_to_anyone() {
     for (flaws, leaked) in [(&[][..], false), (&[Flaw::BolaCaseVariant][..], true)] {
         let (server, alice, bob, id) = with_one(flaws, "canary-case").await;
         let upper = server
-            .call("GET", &path(&id.to_uppercase()), Some(&alice), None)
+            .call(
+                "GET",
+                &notification_path(&id.to_uppercase()),
+                Some(&alice),
+                None,
+            )
             .await;
         assert_eq!(upper.status.is_success(), leaked, "{flaws:?}");
-        let exact = server.call("GET", &path(&id), Some(&alice), None).await;
+        let exact = server
+            .call("GET", &notification_path(&id), Some(&alice), None)
+            .await;
         assert_eq!(exact.status, StatusCode::NOT_FOUND, "{flaws:?}");
-        let own = server.call("GET", &path(&id), Some(&bob), None).await;
+        let own = server
+            .call("GET", &notification_path(&id), Some(&bob), None)
+            .await;
         assert_eq!(own.json()["Payload"], "canary-case");
     }
 }
@@ -75,9 +84,13 @@ async fn flaw_cross_tenant_fetch_lets_the_same_name_of_another_tenant_read() {
     let sender = login("alice", "acme").await;
     server.send(&sender, "bob", "canary-tenant").await;
     let id = server.pushed_to("acme-bob").await.remove(0);
-    let stolen = server.call("GET", &path(&id), Some(&globex), None).await;
+    let stolen = server
+        .call("GET", &notification_path(&id), Some(&globex), None)
+        .await;
     assert_eq!(stolen.json()["Payload"], "canary-tenant");
-    let other = server.call("GET", &path(&id), Some(&carol), None).await;
+    let other = server
+        .call("GET", &notification_path(&id), Some(&carol), None)
+        .await;
     assert_eq!(
         other.status,
         StatusCode::NOT_FOUND,
@@ -89,16 +102,25 @@ async fn flaw_cross_tenant_fetch_lets_the_same_name_of_another_tenant_read() {
 async fn flaw_cached_authz_serves_a_logged_out_token_what_it_read_before() {
     for (flaws, served) in [(&[][..], false), (&[Flaw::CachedAuthz][..], true)] {
         let (server, alice, bob, id) = with_one(flaws, "canary-cache").await;
-        let first = server.call("GET", &path(&id), Some(&bob), None).await;
+        let first = server
+            .call("GET", &notification_path(&id), Some(&bob), None)
+            .await;
         assert_eq!(first.status, StatusCode::OK);
         let logout = server.call("POST", "/api/logout", Some(&bob), None).await;
         assert_eq!(logout.status, StatusCode::NO_CONTENT);
-        let again = server.call("GET", &path(&id), Some(&bob), None).await;
+        let again = server
+            .call("GET", &notification_path(&id), Some(&bob), None)
+            .await;
         assert_eq!(again.status.is_success(), served, "{flaws:?}");
         // What the old token never read is refused either way.
         server.send(&alice, "bob", "m2").await;
         let other = server
-            .call("GET", &path(&crate::auth::random_id()), Some(&bob), None)
+            .call(
+                "GET",
+                &notification_path(&crate::auth::random_id()),
+                Some(&bob),
+                None,
+            )
             .await;
         assert_eq!(other.status, StatusCode::UNAUTHORIZED, "{flaws:?}");
     }
@@ -109,7 +131,7 @@ async fn flaw_verbose_fetch_adds_the_senders_account_record() {
     for (flaws, verbose) in [(&[][..], false), (&[Flaw::VerboseFetch][..], true)] {
         let (server, _, bob, id) = with_one(flaws, "m").await;
         let answer = server
-            .call("GET", &path(&id), Some(&bob), None)
+            .call("GET", &notification_path(&id), Some(&bob), None)
             .await
             .json();
         assert_eq!(answer.get("Sender").is_some(), verbose, "{answer}");
@@ -126,7 +148,9 @@ async fn flaw_ignore_expiry_accepts_expired_tokens() {
     for (flaws, accepted) in [(&[][..], false), (&[Flaw::IgnoreExpiry][..], true)] {
         let (server, _, bob, id) = with_one(flaws, "m").await;
         server.clock.advance(Duration::from_secs(61));
-        let answer = server.call("GET", &path(&id), Some(&bob), None).await;
+        let answer = server
+            .call("GET", &notification_path(&id), Some(&bob), None)
+            .await;
         assert_eq!(answer.status.is_success(), accepted, "{flaws:?}");
     }
 }
@@ -138,7 +162,9 @@ async fn flaw_disabled_still_valid_keeps_the_tokens_but_refuses_logins() {
         .call("POST", "/api/account/disable", Some(&bob), None)
         .await;
     assert_eq!(disabled.status, StatusCode::NO_CONTENT);
-    let answer = server.call("GET", &path(&id), Some(&bob), None).await;
+    let answer = server
+        .call("GET", &notification_path(&id), Some(&bob), None)
+        .await;
     assert_eq!(
         answer.status,
         StatusCode::OK,
@@ -154,7 +180,7 @@ async fn flaw_disabled_still_valid_keeps_the_tokens_but_refuses_logins() {
 async fn flaw_token_in_query_accepts_access_token_without_a_header() {
     for (flaws, accepted) in [(&[][..], false), (&[Flaw::TokenInQuery][..], true)] {
         let (server, _, bob, id) = with_one(flaws, "canary-query").await;
-        let target = format!("{}?access_token={bob}", path(&id));
+        let target = format!("{}?access_token={bob}", notification_path(&id));
         let answer = server.call("GET", &target, None, None).await;
         assert_eq!(answer.status.is_success(), accepted, "{flaws:?}");
         if !accepted {
@@ -174,7 +200,9 @@ async fn flaw_refresh_as_access_accepts_a_refresh_token_as_a_bearer_token() {
             .await
             .json();
         let refresh = login["refresh_token"].as_str().unwrap();
-        let answer = server.call("GET", &path(&id), Some(refresh), None).await;
+        let answer = server
+            .call("GET", &notification_path(&id), Some(refresh), None)
+            .await;
         assert_eq!(answer.status.is_success(), accepted, "{flaws:?}");
     }
 }
@@ -186,9 +214,13 @@ async fn flaw_cacheable_fetch_lets_caches_keep_the_content() {
         (&[Flaw::CacheableFetch][..], "private, max-age=300"),
     ] {
         let (server, _, bob, id) = with_one(flaws, "m").await;
-        let answer = server.call("GET", &path(&id), Some(&bob), None).await;
+        let answer = server
+            .call("GET", &notification_path(&id), Some(&bob), None)
+            .await;
         assert_eq!(answer.headers["cache-control"], header);
-        let refused = server.call("GET", &path(&id), None, None).await;
+        let refused = server
+            .call("GET", &notification_path(&id), None, None)
+            .await;
         assert_eq!(refused.headers["cache-control"], "no-store", "{flaws:?}");
     }
 }
@@ -197,8 +229,12 @@ async fn flaw_cacheable_fetch_lets_caches_keep_the_content() {
 async fn flaw_no_charset_drops_the_charset_of_every_answer() {
     let (server, _, bob, id) = with_one(&[Flaw::NoCharset], "m").await;
     for answer in [
-        server.call("GET", &path(&id), Some(&bob), None).await,
-        server.call("GET", &path(&id), None, None).await,
+        server
+            .call("GET", &notification_path(&id), Some(&bob), None)
+            .await,
+        server
+            .call("GET", &notification_path(&id), None, None)
+            .await,
     ] {
         assert_eq!(answer.headers["content-type"], "application/json");
     }

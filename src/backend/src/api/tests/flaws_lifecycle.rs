@@ -20,12 +20,7 @@ async fn flaw_forbidden_oracle_tells_someone_elses_id_from_an_unknown_one() {
     let server = start(&[Flaw::ForbiddenOracle]).await;
     let (alice, bob, id) = one_notification(&server).await;
     let theirs = server
-        .call(
-            "GET",
-            &format!("/api/notifications/{id}"),
-            Some(&alice),
-            None,
-        )
+        .call("GET", &notification_path(&id), Some(&alice), None)
         .await;
     assert_eq!(theirs.status, StatusCode::FORBIDDEN);
     assert!(!String::from_utf8_lossy(&theirs.body).contains("for bob"));
@@ -39,7 +34,7 @@ async fn flaw_forbidden_oracle_tells_someone_elses_id_from_an_unknown_one() {
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     let own = server
-        .call("GET", &format!("/api/notifications/{id}"), Some(&bob), None)
+        .call("GET", &notification_path(&id), Some(&bob), None)
         .await;
     assert_eq!(own.json()["Payload"], "for bob");
 }
@@ -56,7 +51,7 @@ async fn flaw_timing_oracle_answers_alike_but_later_for_ids_that_exist() {
             (answer, started.elapsed())
         }
     };
-    let (theirs, slow) = timed(format!("/api/notifications/{id}")).await;
+    let (theirs, slow) = timed(notification_path(&id)).await;
     let (unknown, _) = timed(format!("/api/notifications/{:032x}", 1)).await;
     assert_eq!(theirs.status, StatusCode::NOT_FOUND);
     assert_eq!(theirs.body, unknown.body);
@@ -106,7 +101,7 @@ async fn flaw_fragile_ids_dumps_an_error_for_escapes_that_decode_badly() {
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{fine}");
     }
     let own = server
-        .call("GET", &format!("/api/notifications/{id}"), Some(&bob), None)
+        .call("GET", &notification_path(&id), Some(&bob), None)
         .await;
     assert_eq!(own.status, StatusCode::OK);
 }
@@ -129,7 +124,7 @@ async fn flaw_no_payload_ttl_serves_expired_content() {
     let id = server.pushed_to("b1").await.remove(0);
     server.clock.advance(Duration::from_secs(10));
     let late = server
-        .call("GET", &format!("/api/notifications/{id}"), Some(&bob), None)
+        .call("GET", &notification_path(&id), Some(&bob), None)
         .await;
     assert_eq!(late.json()["Payload"], "old");
 }
@@ -138,7 +133,7 @@ async fn flaw_no_payload_ttl_serves_expired_content() {
 async fn flaw_soft_delete_answers_success_and_keeps_the_content() {
     let server = start(&[Flaw::SoftDelete]).await;
     let (alice, bob, id) = one_notification(&server).await;
-    let path = format!("/api/notifications/{id}");
+    let path = notification_path(&id);
     assert_eq!(
         server
             .call("DELETE", &path, Some(&alice), None)
@@ -159,7 +154,7 @@ async fn flaw_soft_delete_answers_success_and_keeps_the_content() {
 async fn flaw_any_ack_lets_anyone_delete_a_notification() {
     let server = start(&[Flaw::AnyAck]).await;
     let (alice, bob, id) = one_notification(&server).await;
-    let path = format!("/api/notifications/{id}");
+    let path = notification_path(&id);
     assert_eq!(
         server
             .call("DELETE", &path, Some(&alice), None)
@@ -271,12 +266,7 @@ async fn flaw_tag_expression_injection_reaches_whoever_the_expression_names() {
     let id = server.pushed_to("c1").await.remove(0);
     // Stored for bob: carol only learned the id.
     let theirs = server
-        .call(
-            "GET",
-            &format!("/api/notifications/{id}"),
-            Some(&carol),
-            None,
-        )
+        .call("GET", &notification_path(&id), Some(&carol), None)
         .await;
     assert_eq!(theirs.status, StatusCode::NOT_FOUND);
 }

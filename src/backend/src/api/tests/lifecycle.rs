@@ -31,7 +31,7 @@ async fn login(server: &Server, name: &str) -> String {
 
 /// `GET /api/notifications/{id}` with `token`.
 async fn get(server: &Server, id: &str, token: &str) -> Answer {
-    let path = format!("/api/notifications/{id}");
+    let path = notification_path(id);
     server.call("GET", &path, Some(token), None).await
 }
 
@@ -99,7 +99,7 @@ async fn the_recipients_acknowledgement_deletes_the_content_for_good() {
     server.register(&bob, "b1").await;
     server.send(&alice, "bob", "read me once").await;
     let id = server.pushed_to("b1").await.remove(0);
-    let path = format!("/api/notifications/{id}");
+    let path = notification_path(&id);
     // Until acknowledged it can be fetched again (a lost answer, a second
     // device); `Read` says it was.
     assert_eq!(
