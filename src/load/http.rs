@@ -26,6 +26,9 @@ use crate::client::error_chain;
 
 /// Largest answer body read.
 const MAX_BODY: usize = 1 << 20;
+/// Largest answer body read by [`Client::call_with`]: a control API's
+/// pages of captures run larger than any backend answer.
+const MAX_CALL_WITH_BODY: usize = 64 << 20;
 
 /// How to speak to the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -179,24 +182,7 @@ impl Client {
         let http_request = builder
             .body(Full::new(request.body.clone()))
             .map_err(|e| CallError::Request(e.to_string()))?;
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.pools.len();
-        let pool = &self.pools[i];
-        let exchange = async {
-            let response = pool
-                .request(http_request)
-                .await
-                .map_err(|e| CallError::Transport(error_chain(&e)))?;
-            let (parts, body) = response.into_parts();
-            let body = Limited::new(body, MAX_BODY)
-                .collect()
-                .await
-                .map_err(|e| CallError::Transport(format!("reading the answer: {e}")))?
-                .to_bytes();
-            Ok((parts.status, body))
-        };
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| CallError::Timeout(self.timeout))?
+        self.exchange(http_request, MAX_BODY, self.timeout).await
     }
 
     /// Sends a request with headers of its own, spread over the
@@ -219,6 +205,17 @@ impl Client {
         let request = builder
             .body(Full::new(body))
             .map_err(|e| CallError::Request(e.to_string()))?;
+        self.exchange(request, MAX_CALL_WITH_BODY, timeout).await
+    }
+
+    /// One exchange on the next connection in turn: the status and the
+    /// body (at most `limit` bytes) within `timeout`.
+    async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<(StatusCode, Bytes), CallError> {
         let pool = &self.pools[self.next.fetch_add(1, Ordering::Relaxed) % self.pools.len()];
         let exchange = async {
             let response = pool
@@ -226,7 +223,7 @@ impl Client {
                 .await
                 .map_err(|e| CallError::Transport(error_chain(&e)))?;
             let (parts, body) = response.into_parts();
-            let body = Limited::new(body, 64 << 20)
+            let body = Limited::new(body, limit)
                 .collect()
                 .await
                 .map_err(|e| CallError::Transport(format!("reading the answer: {e}")))?
