@@ -362,6 +362,7 @@ async fn dispatch(
             range: 0..phase.devices,
             platforms: plan.platforms.clone(),
             enrol_concurrency: plan.concurrency,
+            tick: crate::load::run::DEFAULT_TICK,
             mocks_threads: false,
         };
         let run_tag = format!("{}-load", id.rsplit('-').next().unwrap_or(id));

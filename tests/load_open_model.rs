@@ -155,6 +155,7 @@ async fn a_stall_shows_in_the_open_models_p99_and_hides_from_a_closed_loop() {
         lanes: 2,
         start_at: None,
         run_tag: "co".to_owned(),
+        clock: None,
     };
     let outcome = driver::run(
         api,

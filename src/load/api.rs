@@ -15,7 +15,7 @@ use pushproof_mocks::{Delivery, DeviceHandle, Platform};
 use super::http::Prepared;
 use crate::client::{BackendClient, Credential};
 use crate::device;
-use crate::profile::{read_pointer, Profile, Rendered, SendPolicy, Values, Var};
+use crate::profile::{read_pointer_in, Profile, Rendered, SendPolicy, Values, Var};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -253,7 +253,6 @@ impl Api for ProfileApi {
 
     fn payload(&self, body: &[u8]) -> Option<String> {
         let pointer = self.profile().requests.fetch.answer.payload.as_deref()?;
-        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-        read_pointer(&value, pointer)
+        read_pointer_in(body, pointer)
     }
 }

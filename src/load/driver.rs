@@ -2,10 +2,11 @@
 //! do, while the fleet receives, fetches and verifies.
 //!
 //! Lanes (a few tasks, not one per request) walk the arrival plan
-//! ([`super::schedule`]); each sleeps until its next planned instant, sends
-//! every notification then due, and keeps its sends in flight in one
-//! `FuturesUnordered`, so a slow answer never holds back a later send and
-//! every latency is measured from the planned instant. The receiver takes
+//! ([`super::schedule`]); each wakes on the driver thread's clock (or, off
+//! it, on a timer at its next planned instant), sends every notification
+//! then due, and keeps its sends in flight in one `FuturesUnordered`, so a
+//! slow answer never holds back a later send and every latency is measured
+//! from the planned instant. The receiver takes
 //! pushes from the run's delivery feed ([`super::plane`]), reads each id,
 //! fetches the content as the device and checks it against what was sent.
 //! A notification's content names it (`#<number>` and a check value from
@@ -143,6 +144,9 @@ pub struct Plan {
     pub start_at: Option<Instant>,
     /// Names this run's notifications in their content.
     pub run_tag: String,
+    /// The driver thread's clock, when the run is on one
+    /// ([`super::setup::DriverThread::clock`]).
+    pub clock: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// What a run measured.
@@ -209,15 +213,14 @@ pub async fn run(
     }
     let ledger = Arc::new(Ledger::new(start, plan.timeout));
     let receiving = CancellationToken::new();
-    let (deliveries_tx, deliveries_rx) = tokio::sync::mpsc::channel::<Vec<Tagged>>(64);
-    let poller = tokio::spawn(poll_feed(plane.clone(), deliveries_tx, receiving.clone()));
+    let (deliveries, poller) = deliveries(&plane, plan.clock.clone(), &receiving);
     let receiver = tokio::spawn(receive(
         api.clone(),
         client.clone(),
         fleet.clone(),
         ledger.clone(),
         plan.clone(),
-        deliveries_rx,
+        deliveries,
         receiving.clone(),
     ));
     let ticker = progress
@@ -258,7 +261,9 @@ pub async fn run(
     let wall = start.elapsed();
     receiving.cancel();
     let requests = receiver.await.unwrap_or(0);
-    let _ = poller.await;
+    if let Some(poller) = poller {
+        let _ = poller.await;
+    }
     if let Some(ticker) = ticker {
         let _ = ticker.await;
     }
@@ -286,11 +291,27 @@ async fn send_lane(
     stop: CancellationToken,
 ) {
     let start = ledger.start();
+    let clock = plan.clock.clone();
     let devices = fleet.devices.len().max(1) as u64;
     let mut arrivals = Arrivals::new(&plan.rates, plan.arrival, plan.shard, plan.seed)
         .filter(|(k, _)| (*k % lanes as u64) as usize == lane)
         .peekable();
     let mut in_flight = FuturesUnordered::new();
+    // On a driver's clock the lane wakes on its ticks, and whatever wakes
+    // it sends everything then due: the requests of one tick leave
+    // together, in one write. Its timer is only the fallback for a thread
+    // too busy to tick, so it is set a few ticks late and rarely reset.
+    // Without a clock the timer paces the sends. Either way each send is
+    // timed from its own planned instant.
+    let grace = if clock.is_some() {
+        CLOCK_GRACE
+    } else {
+        Duration::ZERO
+    };
+    let due_of = |at: f64| tokio::time::Instant::from_std(start + Duration::from_secs_f64(at));
+    let first = arrivals.peek().map(|&(_, at)| due_of(at) + grace);
+    let timer = tokio::time::sleep_until(first.unwrap_or_else(tokio::time::Instant::now));
+    tokio::pin!(timer);
     loop {
         if stop.is_cancelled() {
             // The rest of the plan is counted, never sent.
@@ -299,34 +320,48 @@ async fn send_lane(
             }
             break;
         }
-        let Some(&(_, at)) = arrivals.peek() else {
+        if arrivals.peek().is_none() {
             break;
-        };
-        let due = start + Duration::from_secs_f64(at);
-        let now = Instant::now();
-        if due <= now && in_flight.len() < MAX_IN_FLIGHT_PER_LANE {
-            // Everything due goes now, before looking at answers.
-            while let Some(&(k, at)) = arrivals.peek() {
-                if start + Duration::from_secs_f64(at) > now
-                    || in_flight.len() >= MAX_IN_FLIGHT_PER_LANE
-                {
-                    break;
-                }
-                arrivals.next();
-                let device = (k % devices) as u32;
-                ledger.plan(k, (at * 1e6) as u64, device);
-                in_flight.push(send_one(&*api, &client, &fleet, &ledger, &plan, k, device));
-            }
-            continue;
         }
+        let room = in_flight.len() < MAX_IN_FLIGHT_PER_LANE;
+        let mut fired = false;
         tokio::select! {
             biased;
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(due)), if in_flight.len() < MAX_IN_FLIGHT_PER_LANE => {}
+            _ = &mut timer, if room => fired = true,
+            _ = ticked(clock.as_deref()), if room => {}
             Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
             _ = stop.cancelled() => {}
         }
+        let now = Instant::now();
+        while let Some(&(k, at)) = arrivals.peek() {
+            if start + Duration::from_secs_f64(at) > now
+                || in_flight.len() >= MAX_IN_FLIGHT_PER_LANE
+            {
+                break;
+            }
+            arrivals.next();
+            let device = (k % devices) as u32;
+            ledger.plan(k, (at * 1e6) as u64, device);
+            in_flight.push(send_one(&*api, &client, &fleet, &ledger, &plan, k, device));
+        }
+        if fired || timer.is_elapsed() {
+            if let Some(&(_, at)) = arrivals.peek() {
+                timer.as_mut().reset(due_of(at) + grace);
+            }
+        }
     }
     while in_flight.next().await.is_some() {}
+}
+
+/// How late a lane's fallback timer is set on a driver's clock.
+const CLOCK_GRACE: Duration = Duration::from_millis(5);
+
+/// The next tick of `clock`; never without one.
+async fn ticked(clock: Option<&tokio::sync::Notify>) {
+    match clock {
+        Some(clock) => clock.notified().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn send_one<'a>(
@@ -365,7 +400,64 @@ fn classify(result: Result<(StatusCode, bytes::Bytes), CallError>) -> SendResult
     }
 }
 
-/// Moves deliveries from the plane to the receiver, in its own task so
+/// Where the receiver takes deliveries from.
+enum Deliveries {
+    /// The in-process feed: read on each tick of the driver's clock
+    /// ([`super::setup::DriverThread`]), beside the lanes, so that the
+    /// tick's fetches and sends leave in one write; off a clock, when the
+    /// gateway's thread says a delivery is waiting.
+    Local {
+        feed: pushproof_mocks::Feed,
+        clock: Option<Arc<tokio::sync::Notify>>,
+    },
+    /// Batches a poller task reads from remote mocks.
+    Remote(tokio::sync::mpsc::Receiver<Vec<Tagged>>),
+}
+
+impl Deliveries {
+    /// The next batch; `None` once a remote poller has stopped. Cancel
+    /// safe: the feed gives nothing up until it returns.
+    async fn next(&mut self) -> Option<Vec<Tagged>> {
+        match self {
+            Deliveries::Local {
+                feed,
+                clock: Some(clock),
+            } => loop {
+                clock.notified().await;
+                let batch = feed.try_take(TAKE);
+                if !batch.is_empty() {
+                    return Some(batch);
+                }
+            },
+            Deliveries::Local { feed, clock: None } => Some(feed.take(TAKE).await),
+            Deliveries::Remote(batches) => batches.recv().await,
+        }
+    }
+}
+
+/// The receiver's source of deliveries, with the remote poller's task.
+fn deliveries(
+    plane: &Plane,
+    clock: Option<Arc<tokio::sync::Notify>>,
+    stop: &CancellationToken,
+) -> (Deliveries, Option<tokio::task::JoinHandle<()>>) {
+    match plane {
+        Plane::Local { feed, .. } => (
+            Deliveries::Local {
+                feed: feed.clone(),
+                clock,
+            },
+            None,
+        ),
+        Plane::Remote(_) => {
+            let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Tagged>>(64);
+            let poller = tokio::spawn(poll_feed(plane.clone(), tx, stop.clone()));
+            (Deliveries::Remote(rx), Some(poller))
+        }
+    }
+}
+
+/// Moves deliveries from remote mocks to the receiver, in its own task so
 /// that a long poll is never cancelled half-read.
 async fn poll_feed(
     plane: Plane,
@@ -374,13 +466,7 @@ async fn poll_feed(
 ) {
     let mut failures = 0u32;
     while !stop.is_cancelled() {
-        let taken = tokio::select! {
-            taken = plane.take(TAKE) => taken,
-            // Only the local feed's wait is cut short; a remote poll is
-            // short and finishes.
-            _ = stop.cancelled(), if matches!(plane, Plane::Local { .. }) => break,
-        };
-        match taken {
+        match plane.take(TAKE).await {
             Ok(batch) if batch.is_empty() => {}
             Ok(batch) => {
                 failures = 0;
@@ -405,7 +491,7 @@ async fn receive(
     fleet: Arc<Fleet>,
     ledger: Arc<Ledger>,
     plan: Plan,
-    mut deliveries: tokio::sync::mpsc::Receiver<Vec<Tagged>>,
+    mut deliveries: Deliveries,
     stop: CancellationToken,
 ) -> u64 {
     // The last two ids each device got: a repeat is a duplicate push.
@@ -416,7 +502,7 @@ async fn receive(
         tokio::select! {
             biased;
             Some(()) = fetches.next(), if !fetches.is_empty() => {}
-            batch = deliveries.recv(), if fetches.len() < MAX_FETCHES => {
+            batch = deliveries.next(), if fetches.len() < MAX_FETCHES => {
                 let Some(batch) = batch else { break };
                 let taken_at = Instant::now();
                 for tagged in batch {

@@ -26,7 +26,7 @@ use pushproof_mocks::Platform;
 use super::cpu::{self, Component};
 use crate::client::Credential;
 use crate::plane::{DeviceInbox, MockPlane};
-use crate::profile::{read_pointer, PasswordRule, Profile, Rendered, Scheme, Template, Values};
+use crate::profile::{read_pointer_in, PasswordRule, Profile, Rendered, Scheme, Template, Values};
 use crate::report::load::{GooseSummary, GooseTransaction};
 
 /// A goose run's parameters.
@@ -164,9 +164,7 @@ async fn log_in(user: &mut GooseUser, ctx: &Context) -> Result<(), Box<Transacti
             let (status, body) =
                 send(user, ctx, "login", render(&login.template, &values)?, None).await?;
             let pointer = login.answer.token.as_deref().unwrap_or("/token");
-            let token = serde_json::from_slice(&body)
-                .ok()
-                .and_then(|v: serde_json::Value| read_pointer(&v, pointer))
+            let token = read_pointer_in(&body, pointer)
                 .ok_or_else(|| custom(format!("login answered {status} without a token")))?;
             Credential::Token(token)
         }
@@ -204,7 +202,7 @@ async fn log_in(user: &mut GooseUser, ctx: &Context) -> Result<(), Box<Transacti
             .answer
             .registration
             .as_deref()
-            .and_then(|p| read_pointer(&serde_json::from_slice(&body).ok()?, p));
+            .and_then(|p| read_pointer_in(&body, p));
         send(
             user,
             ctx,
@@ -300,7 +298,7 @@ async fn fetch_one(user: &mut GooseUser, ctx: &Context) -> Result<(), Box<Transa
         .answer
         .payload
         .as_deref()
-        .and_then(|p| read_pointer(&serde_json::from_slice(&body).ok()?, p));
+        .and_then(|p| read_pointer_in(&body, p));
     if content.as_deref() != Some(expected.as_str()) {
         return Err(custom("the fetched content is not what was sent"));
     }
@@ -374,12 +372,22 @@ pub fn run(
         .build()
         .map_err(|e| format!("goose's runtime: {e}"))?;
     let before = cpu::ThreadSample::now();
-    let result = runtime.block_on(async move {
+    // The attack's own future (its controller loop) runs on the thread
+    // that blocks on it: that thread is goose's too, so it is named so.
+    let attack = async move {
         GooseAttack::initialize_with_config(config)?
             .register_scenario(scenario)
             .execute()
             .await
-    });
+    };
+    let result = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name(format!("{}-main", cpu::GOOSE_PREFIX))
+            .spawn_scoped(scope, || runtime.block_on(attack))
+            .map_err(|e| format!("goose's thread: {e}"))?
+            .join()
+            .map_err(|_| "goose panicked".to_owned())
+    })?;
     // Read while its threads live: an ended thread's time is gone.
     let after = cpu::ThreadSample::now();
     runtime.shutdown_background();

@@ -19,6 +19,7 @@ use super::http::{Client, Protocol};
 use super::plane::Plane;
 use super::progress::Progress;
 use super::schedule::{self, Arrival, Shard};
+use super::setup::DriverThread;
 use crate::report::load::{
     Cpu, FindMax, FindMaxStep, Generator, GooseSummary, LoadReport, Percentiles, PlanJson, Rate,
     Reconciliation, ShardJson, StageJson, TargetJson, SCHEMA,
@@ -50,6 +51,13 @@ pub struct Setup {
     /// Whether in-process gateways run on threads of their own
     /// (`pp-mocks-*`), so their CPU time can be told from the harness's.
     pub mocks_threads: bool,
+    /// The open-model driver's own runtime: one thread (`pp-driver`), on
+    /// which the lanes, the receiver and the client's connections all run.
+    /// One thread hands a send to its connection without waking another
+    /// thread, and writes the requests one tick made due in one system
+    /// call; on the command's multi-threaded runtime every hand-off was a
+    /// futex wake and most requests a write of their own.
+    pub driver: Arc<DriverThread>,
 }
 
 /// How to reach the backend and which devices to enrol: what [`prepare`]
@@ -68,7 +76,15 @@ pub struct Reach {
     pub platforms: Vec<Platform>,
     pub enrol_concurrency: usize,
     pub mocks_threads: bool,
+    /// The driver's clock (zero: none, event-driven).
+    pub tick: Duration,
 }
+
+/// The name of the driver's thread (charged to the harness).
+const DRIVER_THREAD: &str = "pp-driver";
+/// The driver's clock by default (see [`DriverThread`]): the grain of
+/// tokio's timer, which paces the sends already.
+pub const DEFAULT_TICK: Duration = Duration::from_millis(1);
 
 /// Connects to the backend and enrols this process's devices on `plane`.
 /// `run_tag` names the run's users.
@@ -103,7 +119,10 @@ pub async fn prepare(
     )
     .await
     .map_err(|e| format!("enrolling the fleet: {e}"))?;
+    let driver = DriverThread::new(DRIVER_THREAD, Some(reach.tick))
+        .map_err(|e| format!("the driver's runtime: {e}"))?;
     Ok(Setup {
+        driver: Arc::new(driver),
         api,
         client,
         plane,
@@ -338,9 +357,10 @@ async fn measure(
         lanes: options.lanes,
         start_at: start,
         run_tag: options.run_id.clone(),
+        clock: setup.driver.clock(),
     };
     let progress = options.progress.then(|| Progress::stderr(label));
-    let outcome = driver::run(
+    let run = driver::run(
         setup.api.clone(),
         setup.client.clone(),
         setup.plane.clone(),
@@ -348,8 +368,13 @@ async fn measure(
         plan,
         progress,
         stop.clone(),
-    )
-    .await;
+    );
+    let outcome = match setup.driver.handle().spawn(run).await {
+        Ok(outcome) => outcome,
+        // A panic in the driver is a bug of the harness: surface it.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("the driver's runtime ended mid-run: {e}"),
+    };
     let threads_after = ThreadSample::now();
     let spent = threads_after.since(&threads_before);
     let backend_after = backend_cpu_us(setup.backend_cpu);

@@ -10,6 +10,7 @@
 //! (`pushproof profile check FILE`), never a surprise in the middle of a run.
 //! The schema is documented in the README ("Profiles").
 
+mod pointer;
 mod push_id;
 mod raw;
 pub mod template;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use pushproof_mocks::Platform;
 
+pub use pointer::{scalar_at, Scalar};
 pub use push_id::IdLocation;
 pub use template::{Rendered, Template, Values, Var};
 
@@ -428,6 +430,14 @@ pub fn read_pointer(answer: &serde_json::Value, pointer: &str) -> Option<String>
         serde_json::Value::Number(n) => Some(n.to_string()),
         serde_json::Value::Bool(b) => Some(b.to_string()),
         _ => None,
+    }
+}
+
+/// [`read_pointer`] on a document's bytes, without building it as a value.
+pub fn read_pointer_in(body: &[u8], pointer: &str) -> Option<String> {
+    match scalar_at(body, pointer)? {
+        Scalar::String(s) | Scalar::Number(s) => Some(s),
+        Scalar::Bool(b) => Some(b.to_string()),
     }
 }
 

@@ -59,14 +59,11 @@ impl IdLocation {
         };
         match self {
             IdLocation::RawBody => nonempty(std::str::from_utf8(body).ok()?),
-            IdLocation::JsonPointer(pointer) => {
-                let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-                match value.pointer(pointer)? {
-                    serde_json::Value::String(s) => nonempty(s),
-                    serde_json::Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                }
-            }
+            IdLocation::JsonPointer(pointer) => match super::scalar_at(body, pointer)? {
+                super::Scalar::String(s) => nonempty(&s),
+                super::Scalar::Number(n) => Some(n),
+                super::Scalar::Bool(_) => None,
+            },
             IdLocation::Regex(regex) => {
                 let text = std::str::from_utf8(body).ok()?;
                 let found = regex.captures(text)?;
