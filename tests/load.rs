@@ -116,6 +116,71 @@ fn hub_mode_reconciles_through_the_notification_hub() {
     assert!(target.contains("Notification Hub"), "{target}");
 }
 
+/// `--flaw stall` holds every 50th push for 400 ms before it leaves: the
+/// open model keeps to its plan, so 2% of the notifications arrive a stall
+/// late and p99 shows it, whether the backend pushes itself or through the
+/// hub; nothing is lost, and the median does not move.
+#[test]
+fn the_stall_flaw_shows_in_p99_directly_and_through_the_hub() {
+    for hub in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "--flaw",
+            "stall",
+            "--rate",
+            "200",
+            "--duration",
+            "2s",
+            "--devices",
+            "40",
+            "--seed",
+            "3",
+        ];
+        if hub {
+            args.push("--hub");
+        }
+        let (output, r) = load(dir.path(), &args);
+        assert!(output.status.success(), "{}", describe(&output));
+        assert_eq!(u(&r, "/counts/verified"), 400, "hub {hub}");
+        assert_eq!(u(&r, "/counts/lost"), 0, "hub {hub}");
+        let p99 = f(&r, "/latency_ms/end_to_end/p99");
+        let p50 = f(&r, "/latency_ms/end_to_end/p50");
+        assert!(p99 >= 400.0, "hub {hub}: p99 {p99} ms");
+        assert!(p50 < 200.0, "hub {hub}: p50 {p50} ms");
+    }
+}
+
+/// `--flaw lose` answers every 100th send as pushed and never pushes it:
+/// the reconciliation finds exactly 1% lost, directly and through the hub.
+#[test]
+fn the_lose_flaw_shows_as_one_percent_lost() {
+    for hub in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "--flaw",
+            "lose",
+            "--rate",
+            "250",
+            "--duration",
+            "2s",
+            "--devices",
+            "50",
+            "--timeout",
+            "2s",
+        ];
+        if hub {
+            args.push("--hub");
+        }
+        let (output, r) = load(dir.path(), &args);
+        assert_eq!(u(&r, "/counts/planned"), 500, "{}", describe(&output));
+        assert_eq!(u(&r, "/counts/accepted"), 500, "hub {hub}");
+        assert_eq!(u(&r, "/counts/pushed"), 495, "hub {hub}");
+        assert_eq!(u(&r, "/counts/verified"), 495, "hub {hub}");
+        assert_eq!(u(&r, "/counts/lost"), 5, "hub {hub}");
+        assert_eq!(u(&r, "/counts/duplicated"), 0, "hub {hub}");
+    }
+}
+
 #[test]
 fn an_injected_gateway_fault_shows_up_as_counted_losses_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();

@@ -31,7 +31,7 @@ pub(crate) struct Outcome {
 /// of an `Option` per notification or push.
 #[derive(Debug, Default)]
 pub(crate) struct Switches {
-    /// `stall`: counts pushes.
+    /// `stall`: counts pushes (in hub mode, sends to the hub).
     stall: Option<EveryNth>,
     /// `lose`: counts notifications that have somewhere to go.
     lose: Option<EveryNth>,
@@ -254,6 +254,9 @@ impl Dispatcher {
             });
         }
         if let (Some(hub), Some(recipient)) = (&self.hub, tag_of) {
+            // The hub makes the pushes; what this backend can hold is its
+            // send to the hub.
+            self.switches.before_push().await;
             return Ok(hub
                 .push(&recipient, &targets, &id, leaked.as_deref(), ttl_s)
                 .await);

@@ -216,8 +216,8 @@ pub enum Flaw {
     /// with the message in it. Exists to make SP-OBS-04 fail.
     RicherFallback,
     /// `stall`: every 50th push ([`STALL_EVERY`]) waits 400 ms
-    /// ([`STALL_FOR`]) before it leaves for its gateway; the send that
-    /// caused it waits with it. Exists so that the dispatch benchmark shows
+    /// ([`STALL_FOR`]) before it leaves for its gateway (in hub mode, every
+    /// 50th send to the hub); the send that caused it waits with it. Exists so that the dispatch benchmark shows
     /// it in its p99 (an open-model driver sees the stall as latency; a
     /// closed loop would hide it as lower throughput).
     Stall,
