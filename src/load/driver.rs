@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::api::{Api, Device, Sender};
 use super::http::{CallError, Client, Prepared};
 use super::ledger::{Arrival, Fetched, Ledger, SendResult, Totals};
-use super::plane::Plane;
+use super::plane::{Plane, Remote};
 use super::progress::Progress;
 use super::schedule::{self, Arrivals, Shard};
 
@@ -449,9 +449,9 @@ fn deliveries(
             },
             None,
         ),
-        Plane::Remote(_) => {
+        Plane::Remote(remote) => {
             let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Tagged>>(64);
-            let poller = tokio::spawn(poll_feed(plane.clone(), tx, stop.clone()));
+            let poller = tokio::spawn(poll_feed(remote.clone(), tx, stop.clone()));
             (Deliveries::Remote(rx), Some(poller))
         }
     }
@@ -460,13 +460,13 @@ fn deliveries(
 /// Moves deliveries from remote mocks to the receiver, in its own task so
 /// that a long poll is never cancelled half-read.
 async fn poll_feed(
-    plane: Plane,
+    remote: Arc<Remote>,
     out: tokio::sync::mpsc::Sender<Vec<Tagged>>,
     stop: CancellationToken,
 ) {
     let mut failures = 0u32;
     while !stop.is_cancelled() {
-        match plane.take(TAKE).await {
+        match remote.take(TAKE).await {
             Ok(batch) if batch.is_empty() => {}
             Ok(batch) => {
                 failures = 0;

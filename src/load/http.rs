@@ -529,18 +529,18 @@ async fn open_h2(authority: &Authority) -> Result<h2::client::SendRequest<Bytes>
 
 /// Whether `origin` answers an HTTP/2 prior-knowledge request at all.
 async fn speaks_h2c(origin: &str, timeout: Duration) -> bool {
-    let Ok(request) = Request::builder()
-        .method(Method::GET)
-        .uri(format!("{origin}/"))
-        .body(Full::new(Bytes::new()))
+    let Some((scheme, authority)) = origin
+        .parse::<Uri>()
+        .ok()
+        .and_then(|uri| Some((uri.scheme()?.clone(), uri.authority()?.clone())))
     else {
         return false;
     };
-    let mut builder = Pool::builder(TokioExecutor::new());
-    builder.http2_only(true);
-    let pool: Pool<HttpConnector, Full<Bytes>> = builder.build(HttpConnector::new());
-    matches!(
-        tokio::time::timeout(timeout, pool.request(request)).await,
-        Ok(Ok(_))
-    )
+    let probe = async {
+        let request = h2_request(&scheme, &authority, Method::GET, "/", HeaderMap::new()).ok()?;
+        let mut send = open_h2(&authority).await.ok()?.ready().await.ok()?;
+        let (response, _) = send.send_request(request, true).ok()?;
+        response.await.ok()
+    };
+    matches!(tokio::time::timeout(timeout, probe).await, Ok(Some(_)))
 }

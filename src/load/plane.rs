@@ -147,17 +147,6 @@ impl Plane {
         }
     }
 
-    /// Waits up to about a second for deliveries and takes up to `limit`,
-    /// with the instant each was accepted at the gateway. Empty on time-out.
-    pub async fn take(&self, limit: usize) -> Result<Vec<Tagged>, PlaneError> {
-        match self {
-            Plane::Local { feed, .. } => Ok(tokio::time::timeout(POLL_WAIT, feed.take(limit))
-                .await
-                .unwrap_or_default()),
-            Plane::Remote(remote) => remote.poll(limit).await,
-        }
-    }
-
     /// Pushes put on the feed and dropped from it, so far.
     pub async fn feed_counters(&self) -> Result<(u64, u64), PlaneError> {
         match self {
@@ -263,7 +252,10 @@ impl Remote {
             .map_err(|_| self.error(format!("{method} {path} did not answer JSON")))
     }
 
-    async fn poll(&self, limit: usize) -> Result<Vec<Tagged>, PlaneError> {
+    /// Waits up to about a second for deliveries and takes up to `limit`,
+    /// with the instant each was accepted at the gateway. Empty on time-out.
+    /// (An in-process feed is read directly: [`Feed::take`].)
+    pub async fn take(&self, limit: usize) -> Result<Vec<Tagged>, PlaneError> {
         let path = format!(
             "/feeds/{}?wait={}&limit={limit}",
             self.feed,
