@@ -353,8 +353,27 @@ async fn send_lane(
     while in_flight.next().await.is_some() {}
 }
 
-/// How late a lane's fallback timer is set on a driver's clock.
+/// How late a lane's fallback timer is set on a driver's clock, and how
+/// often the receiver's fires. The clock ticks only when the thread runs
+/// out of work: a thread busy for longer still sends and takes deliveries.
 const CLOCK_GRACE: Duration = Duration::from_millis(5);
+
+/// The receiver's fallback beside the clock: a timer of its own that is
+/// never re-armed per tick (re-arming wakes the thread).
+fn fallback_interval() -> tokio::time::Interval {
+    let mut fallback = tokio::time::interval(CLOCK_GRACE);
+    fallback.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    fallback
+}
+
+/// The next tick of `clock`, or of `fallback` when the thread is too busy
+/// to tick. Cancel safe.
+async fn next_tick(clock: &tokio::sync::Notify, fallback: &mut tokio::time::Interval) {
+    tokio::select! {
+        _ = clock.notified() => {}
+        _ = fallback.tick() => {}
+    }
+}
 
 /// The next tick of `clock`; never without one.
 async fn ticked(clock: Option<&tokio::sync::Notify>) {
@@ -408,7 +427,8 @@ enum Deliveries {
     /// gateway's thread says a delivery is waiting.
     Local {
         feed: pushproof_mocks::Feed,
-        clock: Option<Arc<tokio::sync::Notify>>,
+        /// The clock, and the fallback for a thread too busy to tick.
+        clock: Option<(Arc<tokio::sync::Notify>, tokio::time::Interval)>,
     },
     /// Batches a poller task reads from remote mocks.
     Remote(tokio::sync::mpsc::Receiver<Vec<Tagged>>),
@@ -421,9 +441,9 @@ impl Deliveries {
         match self {
             Deliveries::Local {
                 feed,
-                clock: Some(clock),
+                clock: Some((clock, fallback)),
             } => loop {
-                clock.notified().await;
+                next_tick(clock, fallback).await;
                 let batch = feed.try_take(TAKE);
                 if !batch.is_empty() {
                     return Some(batch);
@@ -445,7 +465,7 @@ fn deliveries(
         Plane::Local { feed, .. } => (
             Deliveries::Local {
                 feed: feed.clone(),
-                clock,
+                clock: clock.map(|clock| (clock, fallback_interval())),
             },
             None,
         ),
@@ -583,6 +603,36 @@ fn fetch_one<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The clock ticks only when its thread runs out of work: on a thread
+    /// that never does, the fallback still wakes the receiver.
+    #[test]
+    fn a_thread_too_busy_to_tick_still_reaches_the_next_tick() {
+        let driver = super::super::setup::DriverThread::new(
+            "pp-driver-test",
+            Some(Duration::from_millis(1)),
+        )
+        .expect("a driver thread");
+        let clock = driver.clock().expect("a clock");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spinning = stop.clone();
+        driver.handle().spawn(async move {
+            while !spinning.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::task::yield_now().await;
+            }
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        driver.handle().spawn(async move {
+            let mut fallback = fallback_interval();
+            for _ in 0..3 {
+                next_tick(&clock, &mut fallback).await;
+            }
+            let _ = tx.send(());
+        });
+        let reached = rx.recv_timeout(Duration::from_secs(5));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(reached.is_ok(), "three ticks never came on a busy thread");
+    }
 
     #[test]
     fn messages_name_their_notification_and_only_the_run_verifies_them() {
